@@ -1,0 +1,107 @@
+/* kaygraph/backends.h - the backends that ship with kaygraph.
+ *
+ *   mock   in memory, inspectable, can be told to fail or to be slow: a
+ *          product feature (dry runs, the demo) and the fault-injection tool.
+ *   file   JSON Lines, one event per line, to a path or stdout.
+ *   redis  Redis Pub/Sub + key layout of DESIGN.md (hiredis), with a read side.
+ *   http   webhook POSTs of batches (libcurl).
+ *   tee    the same events to several backends (e.g. Redis and the embedded
+ *          dashboard).
+ *
+ * Every constructor returns a new backend owned by the caller (give it to
+ * kg_monitor_new(), which steals it) or NULL with `err` filled. */
+#ifndef KAYGRAPH_BACKENDS_H
+#define KAYGRAPH_BACKENDS_H
+
+#include <jansson.h>
+
+#include "backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- mock ------------------------------------------------------------------ */
+
+typedef struct kg_mock_options {
+    double delay;          /* seconds slept per send_batch (seed default 0) */
+    size_t max_events;     /* events kept for inspection (ring); 0 = 10000 */
+    bool keep_json;        /* keep the JSON text of kept events (default true) */
+} kg_mock_options;
+
+kg_backend_t *kg_mock_backend_new(const kg_mock_options *opts /* NULL = defaults */,
+                                  kg_error_t *err);
+
+/* Fault injection, callable from any thread at any time:
+ * fail the next `n` send_batch calls (n < 0: fail until told otherwise,
+ * 0: stop failing); sleep `delay` seconds in each send; report connected. */
+void kg_mock_backend_fail(kg_backend_t *mock, long n);
+void kg_mock_backend_set_delay(kg_backend_t *mock, double delay);
+void kg_mock_backend_set_connected(kg_backend_t *mock, bool connected);
+
+typedef struct kg_mock_stats {
+    uint64_t batches;          /* successful send_batch calls */
+    uint64_t events;           /* events delivered */
+    uint64_t failed_batches;   /* send_batch calls that were told to fail */
+} kg_mock_stats;
+void kg_mock_backend_stats(kg_backend_t *mock, kg_mock_stats *out);
+
+/* Events delivered per event_name, as a new JSON object {"node_started":12,..}. */
+json_t *kg_mock_backend_breakdown(kg_backend_t *mock);
+
+/* The last kept events (oldest first) as a new JSON array of parsed events;
+ * at most `max` (0 = all kept).  Parsing happens here, not on the send path. */
+json_t *kg_mock_backend_events(kg_backend_t *mock, size_t max);
+
+/* Forget kept events and counters. */
+void kg_mock_backend_clear(kg_backend_t *mock);
+
+/* ---- file (JSON Lines) ----------------------------------------------------- */
+
+/* `path` "-" means stdout.  The file is opened for appending on connect and
+ * every batch is written with one write(2) per batch and flushed. */
+kg_backend_t *kg_file_backend_new(const char *path, kg_error_t *err);
+
+/* ---- redis ----------------------------------------------------------------- */
+
+typedef struct kg_redis_options {
+    const char *host;              /* default "127.0.0.1" */
+    int port;                      /* default 6379 */
+    const char *unix_socket;       /* used instead of host/port when set */
+    const char *password;          /* AUTH when set */
+    int db;                        /* SELECT when > 0 */
+    const char *prefix;            /* default "kaygraph:monitoring:" */
+    int ttl;                       /* seconds, default 3600 */
+    double connect_timeout;        /* seconds, default 1.0 */
+    double command_timeout;        /* seconds, default 2.0 */
+    long stream_maxlen;            /* > 0: also XADD to <prefix>stream MAXLEN ~ N */
+} kg_redis_options;
+
+void kg_redis_options_init(kg_redis_options *o);
+kg_backend_t *kg_redis_backend_new(const kg_redis_options *o, kg_error_t *err);
+
+/* ---- http webhook ------------------------------------------------------------ */
+
+typedef struct kg_http_options {
+    const char *url;               /* required: http:// or https:// */
+    const char *const *headers;    /* NULL-terminated "Name: value" list, copied */
+    double connect_timeout;        /* seconds, default 2.0 */
+    double timeout;                /* whole request, seconds, default 5.0 */
+    bool single_as_bare;           /* send a batch of one as the bare event */
+    bool verify_tls;               /* default true */
+} kg_http_options;
+
+void kg_http_options_init(kg_http_options *o);
+kg_backend_t *kg_http_backend_new(const kg_http_options *o, kg_error_t *err);
+
+/* ---- tee ------------------------------------------------------------------- */
+
+/* Send every batch to each of `n` backends (stolen, also on failure).  A batch
+ * succeeds when all of them accept it; backends that already accepted it are
+ * not sent it again on the retry (at-most-once per backend). */
+kg_backend_t *kg_tee_backend_new(kg_backend_t **backends, size_t n, kg_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,406 @@
+/* run.c - executing nodes and graphs: the lifecycle, retries, fallback,
+ * error hooks, action routing and the observer points.
+ *
+ * All per-run state is on the running thread's stack (kg_run_state,
+ * kg_ctx_t), so one graph object can run on many threads at once.  Failures
+ * travel as values: every function returns 0 or a negative code and the
+ * failing step's description sits in ctx->error. */
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/internal.h"
+
+static kg_observer global_observer;
+static atomic_bool global_observer_set;
+
+void kg_observer_set_global(const kg_observer *obs)
+{
+    /* Documented as a setup-time call; the flag's release/acquire pair makes
+     * the copied struct visible to runs that start after it. */
+    atomic_store_explicit(&global_observer_set, false, memory_order_release);
+    if (obs && obs->on_event) {
+        global_observer = *obs;
+        atomic_store_explicit(&global_observer_set, true, memory_order_release);
+    }
+}
+
+static const kg_observer *observer_for(const kg_node_t *node)
+{
+    if (node->observer.on_event)
+        return &node->observer;
+    return atomic_load_explicit(&global_observer_set, memory_order_acquire) ? &global_observer
+                                                                          : NULL;
+}
+
+const char *kg_obs_point_name(kg_obs_point p)
+{
+    static const char *const names[] = {
+#define KG__OBS_NAME(name, str) str,
+        KG_OBS_POINT_MAP(KG__OBS_NAME)
+#undef KG__OBS_NAME
+    };
+    return (unsigned)p < KG_OBS_POINT_COUNT ? names[p] : "unknown";
+}
+
+/* Fill in what every observer event carries, then call the observer.  Only
+ * reached through KG_OBSERVE, i.e. when an observer is installed. */
+void kg__observe(const kg_ctx_t *ctx, kg_obs_point point, const kg_obs_event *extra)
+{
+    kg_obs_event ev = *extra;
+    ev.point = point;
+    ev.node = ctx->node;
+    ev.node_id = ctx->node->id;
+    ev.node_type = ctx->node->type_name;
+    ev.run_id = ctx->run->run_id;
+    ev.parent_run_id = ctx->run->parent_run_id;
+    ev.root_run_id = ctx->run->root_run_id;
+    if (point != KG_OBS_RUN_START && point != KG_OBS_RUN_END)
+        ev.exec_id = ctx->exec_id;
+    ev.max_retries = ctx->node->max_retries;
+    if (point != KG_OBS_RETRY)
+        ev.attempt = ctx->attempt;
+    ev.item = ctx->item;
+    ctx->run->obs->on_event(ctx->run->obs->ud, &ev);
+}
+
+/* ---- the context API -------------------------------------------------------- */
+
+void *kg_ctx_data(const kg_ctx_t *ctx)
+{
+    return ctx->node->data;
+}
+
+kg_node_t *kg_ctx_node(const kg_ctx_t *ctx)
+{
+    return ctx->node;
+}
+
+json_t *kg_ctx_params(const kg_ctx_t *ctx)
+{
+    return ctx->run->params;
+}
+
+unsigned kg_ctx_attempt(const kg_ctx_t *ctx)
+{
+    return ctx->attempt;
+}
+
+long kg_ctx_item(const kg_ctx_t *ctx)
+{
+    return ctx->item;
+}
+
+uint64_t kg_ctx_run_id(const kg_ctx_t *ctx)
+{
+    return ctx->run->run_id;
+}
+
+uint64_t kg_ctx_exec_id(const kg_ctx_t *ctx)
+{
+    return ctx->exec_id;
+}
+
+int kg_ctx_fail(kg_ctx_t *ctx, const char *type, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    kg_error_setv(&ctx->error, KG_ENODE, type ? type : "Error", fmt, ap);
+    va_end(ap);
+    return KG_ENODE;
+}
+
+/* A step returned `rc` < 0; make sure ctx->error describes it even when the
+ * step did not call kg_ctx_fail(). */
+static int step_failed(kg_ctx_t *ctx, int rc)
+{
+    if (rc >= 0)
+        rc = KG_ENODE;
+    if (ctx->error.code == 0)
+        kg_error_set(&ctx->error, rc, NULL, "%s", kg_strerror(rc));
+    return ctx->error.code;
+}
+
+static void sleep_seconds(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+/* ---- exec with retries and fallback ----------------------------------------- */
+
+static int exec_once(kg_ctx_t *ctx, json_t *input, json_t **out)
+{
+    kg_node_t *node = ctx->node;
+    if (!node->ops->exec)
+        return 0;
+    kg_error_clear(&ctx->error);
+    int rc = node->ops->exec(ctx, input, out);
+    if (rc < 0) {
+        json_decref(*out);
+        *out = NULL;
+        return step_failed(ctx, rc);
+    }
+    return 0;
+}
+
+static int exec_fallback(kg_ctx_t *ctx, json_t *input, json_t **out)
+{
+    KG_OBSERVE(ctx, KG_OBS_FALLBACK, .phase = "exec", .error = &ctx->error);
+    kg_error_t cause = ctx->error;
+    kg_error_clear(&ctx->error);
+    int rc = ctx->node->ops->exec_fallback(ctx, input, &cause, out);
+    if (rc >= 0)
+        return 0;
+    json_decref(*out);
+    *out = NULL;
+    /* A fallback that fails without saying why re-raises the original. */
+    if (ctx->error.code == 0)
+        ctx->error = cause;
+    return ctx->error.code;
+}
+
+/* Run exec on one input with the node's retry policy: the unit a batch node
+ * applies per item.  On failure ctx->error holds the last error. */
+int kg__exec_item(kg_ctx_t *ctx, json_t *input, json_t **out)
+{
+    kg_node_t *node = ctx->node;
+    *out = NULL;
+    for (unsigned attempt = 0;; attempt++) {
+        ctx->attempt = attempt;
+        if (exec_once(ctx, input, out) == 0)
+            return 0;
+        if (attempt + 1 >= node->max_retries)
+            break;
+        atomic_fetch_add_explicit(&node->retries, 1, memory_order_relaxed);
+        KG_OBSERVE(ctx, KG_OBS_RETRY, .attempt = attempt, .phase = "exec", .error = &ctx->error);
+        if (node->wait > 0)
+            sleep_seconds(node->wait);
+    }
+    if (node->ops->exec_fallback)
+        return exec_fallback(ctx, input, out);
+    return ctx->error.code;
+}
+
+/* ---- graphs ---------------------------------------------------------------- */
+
+static int node_execute(kg_node_t *node, const kg_run_state *run, json_t *shared, bool quiet,
+                        char *action, kg_error_t *err);
+
+static void copy_action(char *dst, const char *src)
+{
+    snprintf(dst, KG_ACTION_MAX, "%s", src ? src : "");
+}
+
+static void warn_unknown_action(const kg_node_t *node, const char *action)
+{
+    char avail[256] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < node->n_edges && len < sizeof avail; i++)
+        len += (size_t)snprintf(avail + len, sizeof avail - len, "%s'%s'", i ? ", " : "",
+                                node->edges[i].action);
+    kg__log(KG_LOG_WARN, "graph ends: action '%s' of node '%s' has no successor (available: %s)",
+            *action ? action : KG_DEFAULT_ACTION, node->id, avail);
+}
+
+/* Follow the graph from its start node.  One call is one workflow run with
+ * its own run id; `ctx` is the graph's own execution (its run is the
+ * enclosing run, or a pseudo-run for a top-level graph). */
+static int graph_orchestrate(kg_ctx_t *ctx, json_t *shared, json_t *params, bool nested,
+                             char *last_action)
+{
+    kg_node_t *graph = ctx->node;
+    uint64_t run_id = kg__next_id();
+    kg_run_state run = {
+        .run_id = run_id,
+        .parent_run_id = nested ? ctx->run->run_id : 0,
+        .root_run_id = nested ? ctx->run->root_run_id : run_id,
+        .obs = ctx->run->obs,
+        .params = params,
+    };
+    kg_ctx_t run_ctx = {.node = graph, .run = &run, .item = -1};
+    uint64_t t0 = kg__now_ns();
+    KG_OBSERVE(&run_ctx, KG_OBS_RUN_START);
+
+    int rc = 0;
+    last_action[0] = '\0';
+    for (kg_node_t *cur = graph->start; cur;) {
+        rc = node_execute(cur, &run, shared, false, last_action, &ctx->error);
+        if (rc < 0)
+            break;
+        kg_node_t *next = kg_node_successor(cur, last_action);
+        if (!next && cur->n_edges > 0)
+            warn_unknown_action(cur, last_action);
+        cur = next;
+    }
+    KG_OBSERVE(&run_ctx, KG_OBS_RUN_END, .action = last_action[0] ? last_action : NULL,
+               .error = rc < 0 ? &ctx->error : NULL,
+               .elapsed = (double)(kg__now_ns() - t0) / 1e9);
+    return rc;
+}
+
+/* Params for one batch-graph iteration: the run's params with the item's
+ * keys over them.  New reference. */
+static json_t *merge_params(json_t *base, json_t *item)
+{
+    json_t *merged = json_copy(base);
+    if (merged && json_is_object(item))
+        json_object_update(merged, item);
+    return merged;
+}
+
+static int graph_exec(kg_ctx_t *ctx, json_t *shared, json_t *prep_res, bool nested,
+                      json_t **exec_res)
+{
+    char last[KG_ACTION_MAX];
+    if (ctx->node->kind == KG_KIND_GRAPH) {
+        int rc = graph_orchestrate(ctx, shared, ctx->run->params, nested, last);
+        if (rc == 0)
+            *exec_res = last[0] ? json_string(last) : json_null();
+        return rc;
+    }
+    /* Batch graph: one run of the sub-graph per params object. */
+    size_t n = json_is_array(prep_res) ? json_array_size(prep_res) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *params = merge_params(ctx->run->params, json_array_get(prep_res, i));
+        if (!params)
+            return kg_error_set(&ctx->error, KG_ENOMEM, NULL, "batch graph params");
+        int rc = graph_orchestrate(ctx, shared, params, nested, last);
+        json_decref(params);
+        if (rc < 0)
+            return rc;
+    }
+    *exec_res = json_null();
+    return 0;
+}
+
+/* ---- one node execution ------------------------------------------------------ */
+
+static int exec_step(kg_ctx_t *ctx, json_t *shared, json_t *prep_res, bool nested,
+                     json_t **exec_res)
+{
+    switch (ctx->node->kind) {
+    case KG_KIND_GRAPH:
+    case KG_KIND_BATCH_GRAPH:
+        return graph_exec(ctx, shared, prep_res, nested, exec_res);
+    case KG_KIND_BATCH:
+    case KG_KIND_PARALLEL_BATCH:
+        return kg__batch_exec(ctx, prep_res, exec_res);
+    default:
+        return kg__exec_item(ctx, prep_res, exec_res);
+    }
+}
+
+/* The node failed in `phase`: ask on_error whether to suppress, report it,
+ * and return 0 (suppressed, no action) or the error code. */
+static int node_failed(kg_ctx_t *ctx, json_t *shared, const char *phase, bool quiet,
+                       uint64_t t0, char *action, kg_error_t *err)
+{
+    kg_node_t *node = ctx->node;
+    double elapsed = (double)(kg__now_ns() - t0) / 1e9;
+    if (node->ops->on_error && node->ops->on_error(ctx, shared, &ctx->error)) {
+        if (!quiet)
+            KG_OBSERVE(ctx, KG_OBS_SUPPRESSED, .phase = phase, .error = &ctx->error,
+                       .elapsed = elapsed);
+        kg__metrics_record(node, kg__now_ns() - t0, true);
+        action[0] = '\0';
+        return 0;
+    }
+    if (!quiet)
+        KG_OBSERVE(ctx, KG_OBS_NODE_FAILED, .phase = phase, .error = &ctx->error,
+                   .elapsed = elapsed);
+    kg__metrics_record(node, kg__now_ns() - t0, false);
+    if (err)
+        *err = ctx->error;
+    return ctx->error.code;
+}
+
+/* prep -> exec -> post for one node, with hooks, metrics and observer points.
+ * `quiet` skips the node-level points (a top-level graph is the run itself,
+ * not a node inside one).  Writes the action to `action` (KG_ACTION_MAX). */
+static int node_execute(kg_node_t *node, const kg_run_state *run, json_t *shared, bool quiet,
+                        char *action, kg_error_t *err)
+{
+    kg_ctx_t ctx = {.node = node, .run = run, .exec_id = kg__next_id(), .item = -1};
+    const kg_node_ops *ops = node->ops;
+    json_t *prep_res = NULL, *exec_res = NULL;
+    const char *post_action = NULL;
+    const char *phase = "prep";
+    uint64_t t0 = kg__now_ns();
+    int rc;
+
+    atomic_fetch_add_explicit(&node->executions, 1, memory_order_relaxed);
+    if (!quiet)
+        KG_OBSERVE(&ctx, KG_OBS_NODE_START);
+    if (!quiet)
+        KG_OBSERVE(&ctx, KG_OBS_BEFORE_PREP);
+    if (ops->before_prep)
+        ops->before_prep(&ctx, shared);
+    if (ops->prep && (rc = ops->prep(&ctx, shared, &prep_res)) < 0) {
+        step_failed(&ctx, rc);
+        goto fail;
+    }
+    if (!quiet)
+        KG_OBSERVE(&ctx, KG_OBS_AFTER_PREP, .data = prep_res);
+
+    phase = "exec";
+    if (!quiet)
+        KG_OBSERVE(&ctx, KG_OBS_BEFORE_EXEC);
+    uint64_t t_exec = kg__now_ns();
+    if (exec_step(&ctx, shared, prep_res, !quiet, &exec_res) < 0)
+        goto fail;
+    if (!quiet)
+        KG_OBSERVE(&ctx, KG_OBS_AFTER_EXEC, .data = exec_res,
+                   .elapsed = (double)(kg__now_ns() - t_exec) / 1e9);
+    if (ops->after_exec)
+        ops->after_exec(&ctx, shared, prep_res, exec_res);
+
+    phase = "post";
+    kg_error_clear(&ctx.error);
+    if (ops->post) {
+        if ((rc = ops->post(&ctx, shared, prep_res, exec_res, &post_action)) < 0) {
+            step_failed(&ctx, rc);
+            goto fail;
+        }
+    } else if (kg_node_is_graph(node) && json_is_string(exec_res)) {
+        post_action = json_string_value(exec_res);   /* a graph returns its last action */
+    }
+    copy_action(action, post_action);
+    kg__metrics_record(node, kg__now_ns() - t0, true);
+    if (!quiet)
+        KG_OBSERVE(&ctx, KG_OBS_AFTER_POST, .action = action[0] ? action : NULL,
+                   .elapsed = (double)(kg__now_ns() - t0) / 1e9);
+    json_decref(prep_res);
+    json_decref(exec_res);
+    return 0;
+
+fail:
+    rc = node_failed(&ctx, shared, phase, quiet, t0, action, err);
+    json_decref(prep_res);
+    json_decref(exec_res);
+    return rc;
+}
+
+int kg_run(kg_node_t *node, json_t *shared, kg_result_t *result)
+{
+    kg_result_t scratch;
+    if (!result)
+        result = &scratch;
+    memset(result, 0, sizeof *result);
+    if (!node)
+        return kg_error_set(&result->error, KG_EINVAL, NULL, "kg_run: node is NULL");
+    json_t *own_shared = NULL;
+    if (!shared && !(shared = own_shared = json_object()))
+        return kg_error_set(&result->error, KG_ENOMEM, NULL, "kg_run: shared store");
+
+    /* A graph run opens its own workflow run inside (graph_orchestrate); a
+     * lone node gets a pseudo-run so its events still carry a run id. */
+    uint64_t id = kg__next_id();
+    kg_run_state top = {.run_id = id, .root_run_id = id, .obs = observer_for(node),
+                        .params = node->params};
+    int rc = node_execute(node, &top, shared, kg_node_is_graph(node), result->action,
+                          &result->error);
+    json_decref(own_shared);
+    return rc;
+}

@@ -1,0 +1,98 @@
+/* events.c - event names and types, and the capture (verbosity) mask.
+ *
+ * Everything derives from KG_EVENT_NAME_MAP in kaygraph/monitor.h, the single
+ * list of DESIGN.md's event names. */
+#include <string.h>
+
+#include "kaygraph/monitor.h"
+
+static const char *const name_strs[] = {
+#define KG__NAME_STR(name, str, type) str,
+    KG_EVENT_NAME_MAP(KG__NAME_STR)
+#undef KG__NAME_STR
+};
+
+static const kg_event_type name_types[] = {
+#define KG__NAME_TYPE(name, str, type) KG_TYPE_##type,
+    KG_EVENT_NAME_MAP(KG__NAME_TYPE)
+#undef KG__NAME_TYPE
+};
+
+static const char *const type_strs[] = {
+#define KG__TYPE_STR(name, str) str,
+    KG_EVENT_TYPE_MAP(KG__TYPE_STR)
+#undef KG__TYPE_STR
+};
+
+const char *kg_event_name_str(kg_event_name n)
+{
+    return (unsigned)n < KG_EVENT_NAME_COUNT ? name_strs[n] : "unknown";
+}
+
+kg_event_type kg_event_name_type(kg_event_name n)
+{
+    return (unsigned)n < KG_EVENT_NAME_COUNT ? name_types[n] : KG_TYPE_METRIC;
+}
+
+const char *kg_event_type_str(kg_event_type t)
+{
+    return (unsigned)t < KG_EVENT_TYPE_COUNT ? type_strs[t] : "unknown";
+}
+
+int kg_event_name_parse(const char *s)
+{
+    for (int i = 0; s && i < KG_EVENT_NAME_COUNT; i++)
+        if (strcmp(s, name_strs[i]) == 0)
+            return i;
+    return -1;
+}
+
+int kg_event_type_parse(const char *s)
+{
+    for (int i = 0; s && i < KG_EVENT_TYPE_COUNT; i++)
+        if (strcmp(s, type_strs[i]) == 0)
+            return i;
+    return -1;
+}
+
+uint32_t kg_capture_type(kg_event_type t)
+{
+    uint32_t mask = 0;
+    for (int i = 0; i < KG_EVENT_NAME_COUNT; i++)
+        if (name_types[i] == t)
+            mask |= KG_CAPTURE(i);
+    return mask;
+}
+
+static int capture_word(const char *word, uint32_t *mask)
+{
+    int n;
+    if (strcmp(word, "all") == 0)
+        *mask |= KG_CAPTURE_ALL;
+    else if (strcmp(word, "none") == 0)
+        ;
+    else if ((n = kg_event_type_parse(word)) >= 0)
+        *mask |= kg_capture_type((kg_event_type)n);
+    else if ((n = kg_event_name_parse(word)) >= 0)
+        *mask |= KG_CAPTURE(n);
+    else
+        return KG_EINVAL;
+    return 0;
+}
+
+int kg_capture_parse(const char *list, uint32_t *mask, kg_error_t *err)
+{
+    char buf[512];
+    if (!list || strlen(list) >= sizeof buf)
+        return kg_error_set(err, KG_EINVAL, "ConfigError", "capture list missing or too long");
+    strcpy(buf, list);
+    uint32_t m = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(buf, ", ", &save); w; w = strtok_r(NULL, ", ", &save))
+        if (capture_word(w, &m) < 0)
+            return kg_error_set(err, KG_EINVAL, "ConfigError",
+                                "unknown event type or name '%s' (types: lifecycle, data, "
+                                "error, metric; or an event name; or all/none)", w);
+    *mask = m;
+    return 0;
+}

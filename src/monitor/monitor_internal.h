@@ -1,0 +1,69 @@
+/* monitor/monitor_internal.h - the monitor's state, shared by monitor.c (the
+ * producer side: the observer callback) and dispatcher.c (the threads). */
+#ifndef KG_MONITOR_INTERNAL_H
+#define KG_MONITOR_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "kaygraph/monitor.h"
+#include "kaygraph/observer.h"
+#include "monitor/breaker.h"
+#include "monitor/queue.h"
+#include "monitor/serialize.h"
+
+typedef struct kg_worker {
+    struct kg_monitor *mon;
+    unsigned index;
+    pthread_t thread;
+    bool started;
+    kg_record *batch;             /* records taken, not yet delivered */
+    size_t count;
+    bool serialized;              /* buf/views describe batch[0..count) */
+    int64_t batch_since_ns;       /* when the first record was taken */
+    unsigned retry;               /* consecutive failures of this batch */
+    atomic_size_t held;           /* == count, readable by stats */
+    atomic_size_t min_pos;        /* lowest queue position held; SIZE_MAX none */
+    kg_serializer ser;
+    kg_buf buf;
+    kg_event_view *views;
+    kg_view_strings *strings;
+} kg_worker;
+
+struct kg_monitor {
+    kg_monitor_config cfg;
+    kg_backend_t *backend;
+    kg_queue queue;
+    kg_observer observer;
+    uint64_t sample_threshold;    /* run sampled when hash(root) <= this */
+    uint32_t always_kept;         /* names exempt from sampling (errors) */
+    bool global;                  /* installed process-wide */
+
+    atomic_uint_fast64_t dropped_full, sent, failed_batches, dropped_shutdown;
+    kg_breaker breaker;
+
+    pthread_mutex_t lock;         /* only for the condition below */
+    pthread_cond_t cond;          /* stop, flush and "a batch went out" */
+    atomic_bool stopping;
+    atomic_int flushing;          /* flush callers waiting */
+    int64_t stop_deadline_ns;
+
+    kg_worker *workers;
+    unsigned n_workers;
+    uint64_t instance;
+    char source_json[160];
+};
+
+int64_t kg__mono_ns(void);
+int64_t kg__real_ns(void);
+
+/* dispatcher.c */
+int kg__dispatcher_start(kg_monitor_t *m, kg_error_t *err);
+void kg__dispatcher_stop(kg_monitor_t *m);
+void kg__dispatcher_wake(kg_monitor_t *m);
+
+/* monitor.c: put a dispatcher metric event on the queue. */
+void kg__monitor_emit_metric(kg_monitor_t *m, kg_event_name name, double value,
+                             uint32_t extra);
+
+#endif

@@ -1,0 +1,20 @@
+/* record.c - ownership of a record's payload. */
+#include <stdlib.h>
+
+#include "monitor/record.h"
+
+void kg_record_release(kg_record *r)
+{
+    switch (r->payload_kind) {
+    case KG_PAYLOAD_GRAPH:
+    case KG_PAYLOAD_FIELDS:
+        json_decref(r->payload.json);
+        break;
+    case KG_PAYLOAD_SNAPSHOT:
+        free(r->payload.text);
+        break;
+    default:
+        break;
+    }
+    r->payload_kind = KG_PAYLOAD_NONE;
+}

@@ -1,0 +1,75 @@
+/* monitor/serialize.h - turning queued records into DESIGN.md's JSON events,
+ * on dispatcher threads.
+ *
+ * The event schema is fixed, so events are written straight into a byte
+ * buffer instead of being built as a jansson tree and dumped: building the
+ * tree costs about ten allocations per event, and the dispatcher's budget is
+ * a few hundred nanoseconds per event.  jansson still serialises the
+ * free-form parts (graph topology, error fields) via json_dumpb. */
+#ifndef KG_MONITOR_SERIALIZE_H
+#define KG_MONITOR_SERIALIZE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kaygraph/backend.h"
+#include "monitor/record.h"
+
+/* A growable byte buffer. */
+typedef struct kg_buf {
+    char *data;
+    size_t len, cap;
+    bool failed;   /* an allocation failed: contents are incomplete */
+} kg_buf;
+
+void kg_buf_reset(kg_buf *b);
+void kg_buf_free(kg_buf *b);
+void kg_buf_append(kg_buf *b, const char *s, size_t n);
+void kg_buf_puts(kg_buf *b, const char *s);
+void kg_buf_printf(kg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append `s` as a JSON string literal (quotes included).  Invalid UTF-8 is
+ * replaced by U+FFFD, so the output is always valid JSON. */
+void kg_buf_json_string(kg_buf *b, const char *s, size_t n);
+
+/* A small, fast, non-cryptographic generator for the random bits of UUIDs
+ * (xoshiro256**), one per dispatcher thread; seeded from getrandom(2). */
+typedef struct kg_rng {
+    uint64_t s[4];
+} kg_rng;
+void kg_rng_seed(kg_rng *r);
+uint64_t kg_rng_next(kg_rng *r);
+
+/* UUID text (36 chars + NUL).  v7: time-ordered (RFC 9562) from `unix_ms` and
+ * random bits.  From ids: a stable v8 UUID for a (process instance, counter)
+ * pair, so every event of one run carries the same workflow_id without the
+ * producer formatting anything. */
+void kg_uuid_v7(char out[37], int64_t unix_ms, kg_rng *rng);
+void kg_uuid_from_ids(char out[37], uint64_t instance, uint64_t id);
+
+/* ISO 8601 UTC with microseconds: "2026-11-27T17:36:13.123456Z" (27 chars). */
+void kg_iso8601(char out[32], int64_t unix_ns);
+
+/* What a serialiser needs beyond the record. */
+typedef struct kg_serializer {
+    uint64_t instance;       /* random per monitor: makes ids globally unique */
+    const char *source_json; /* pre-rendered "source" object */
+    kg_rng rng;
+    int64_t cached_sec;      /* kg_iso8601 cache: second of cached_prefix */
+    char cached_prefix[24];
+} kg_serializer;
+
+/* Append one event's JSON for `rec` to `out` and describe it in `view`.
+ * The view's pointers point into `strings` (ids, filled here) and into `out`
+ * by offset: call kg_view_fix() after the buffer stops growing. */
+typedef struct kg_view_strings {
+    char event_id[37];
+    char workflow_id[37];
+    size_t json_off;
+} kg_view_strings;
+
+void kg_serialize_record(kg_serializer *s, const kg_record *rec, kg_buf *out,
+                         kg_event_view *view, kg_view_strings *strings);
+void kg_view_fix(kg_event_view *view, const kg_view_strings *strings, const kg_buf *out);
+
+#endif
