@@ -63,10 +63,11 @@ static void batch_fill(kg_worker *w)
     size_t room = m->cfg.batch_size - w->count;
     if (room == 0 || w->serialized)
         return;
-    if (w->count == 0) {
+    /* All seq_cst: this store, the queue's take and flush_done()'s loads sit
+     * in one total order, so a flusher that sees the tail moved also sees
+     * this announcement. */
+    if (w->count == 0)
         atomic_store(&w->min_pos, kg_queue_taken(&m->queue));
-        atomic_thread_fence(memory_order_seq_cst);   /* pairs with flush_done() */
-    }
     size_t got = kg_queue_take(&m->queue, w->batch + w->count, room);
     if (got && w->count == 0)
         w->batch_since_ns = kg__mono_ns();
@@ -263,7 +264,6 @@ static bool flush_done(kg_monitor_t *m, size_t target)
 {
     if (kg_queue_taken(&m->queue) < target)
         return false;
-    atomic_thread_fence(memory_order_seq_cst);   /* pairs with batch_fill() */
     for (unsigned i = 0; i < m->n_workers; i++)
         if (atomic_load(&m->workers[i].min_pos) < target)
             return false;

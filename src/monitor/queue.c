@@ -79,8 +79,11 @@ size_t kg_queue_take(kg_queue *q, kg_record *out, size_t max)
         size_t seq = atomic_load_explicit(&cell->seq, memory_order_acquire);
         intptr_t dif = (intptr_t)seq - (intptr_t)(pos + 1);
         if (dif == 0) {
+            /* seq_cst (free on x86, where every CAS is a full barrier) so
+             * kg_monitor_flush can order this against a worker's
+             * announcement of what it is about to hold (dispatcher.c). */
             if (atomic_compare_exchange_weak_explicit(&q->tail, &pos, pos + 1,
-                                                      memory_order_relaxed,
+                                                      memory_order_seq_cst,
                                                       memory_order_relaxed)) {
                 out[n++] = cell->rec;
                 /* Release: our copy is done before a producer reuses the cell. */
@@ -115,5 +118,5 @@ size_t kg_queue_reserved(const kg_queue *q)
 
 size_t kg_queue_taken(const kg_queue *q)
 {
-    return atomic_load_explicit(&((kg_queue *)q)->tail, memory_order_relaxed);
+    return atomic_load_explicit(&((kg_queue *)q)->tail, memory_order_seq_cst);
 }

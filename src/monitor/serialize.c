@@ -432,9 +432,11 @@ void kg_serialize_record(kg_serializer *s, const kg_record *r, kg_buf *b, kg_eve
     kg_buf_printf(b, ",\"event_type\":\"%s\",\"event_name\":\"%s\",\"data\":", type,
                   kg_event_name_str(name));
     data_object(s, r, b);
-    if (r->exec_id) {
+    /* A node execution's events share its id; a run's own events (workflow
+     * started/completed) use the run's id, as the run is their execution. */
+    if (r->exec_id || r->run_id) {
         char corr[37];
-        kg_uuid_from_ids(corr, s->instance, r->exec_id);
+        kg_uuid_from_ids(corr, s->instance, r->exec_id ? r->exec_id : r->run_id);
         key_string(b, ",\"correlation_id\":", corr);
     } else {
         kg_buf_puts(b, ",\"correlation_id\":null");

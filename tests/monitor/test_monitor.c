@@ -1,0 +1,479 @@
+/* test_monitor.c - what the monitor emits: names, order, schema, snapshots,
+ * verbosity, per-run sampling, and the topology in workflow_started. */
+#include <regex.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kaygraph/kaygraph.h"
+#include "testutil.h"
+
+/* ---- a small workflow: load -> work (fails its first attempt) -> save ---- */
+
+static int load_prep(kg_ctx_t *ctx, json_t *shared, json_t **out)
+{
+    *out = json_pack("{s:i, s:s}", "n", 3, "blob", "0123456789abcdefghijklmnopqrstuvwxyz");
+    return 0;
+}
+
+static int work_exec(kg_ctx_t *ctx, json_t *in, json_t **out)
+{
+    if (kg_ctx_attempt(ctx) == 0)
+        return kg_ctx_fail(ctx, "TransientError", "first attempt <fails>");
+    *out = json_integer(42);
+    return 0;
+}
+
+static int save_post(kg_ctx_t *ctx, json_t *shared, json_t *p, json_t *e, const char **action)
+{
+    *action = "saved";
+    return 0;
+}
+
+static int boom_exec(kg_ctx_t *ctx, json_t *in, json_t **out)
+{
+    return kg_ctx_fail(ctx, "Boom", "always fails");
+}
+
+static const kg_node_ops load_ops = {.type_name = "LoadNode", .prep = load_prep};
+static const kg_node_ops work_ops = {.type_name = "WorkNode", .exec = work_exec};
+static const kg_node_ops save_ops = {.type_name = "SaveNode", .post = save_post};
+static const kg_node_ops boom_ops = {.type_name = "BoomNode", .exec = boom_exec};
+
+static kg_node_t *workflow_new(bool failing)
+{
+    kg_node_t *g = kg_graph_new("pipeline", NULL, NULL);
+    kg_node_t *load = kg_graph_add(g, kg_node_new("load", &load_ops, NULL));
+    kg_node_t *work = kg_graph_add(g, kg_node_new("work", &work_ops, NULL));
+    kg_node_t *save = kg_graph_add(g, kg_node_new("save", failing ? &boom_ops : &save_ops, NULL));
+    kg_node_set_retries(work, 2, 0);
+    kg_node_connect(load, NULL, work);
+    kg_node_connect(work, NULL, save);
+    return g;
+}
+
+typedef struct fixture {
+    kg_monitor_t *mon;
+    kg_backend_t *mock;   /* borrowed: the monitor owns it */
+} fixture;
+
+static void fixture_start(fixture *f, kg_monitor_config *cfg)
+{
+    f->mock = kg_mock_backend_new(&(kg_mock_options){.max_events = 100000, .keep_json = true}, NULL);
+    cfg->backend = f->mock;
+    cfg->metrics_interval = 0;
+    kg_error_t err;
+    assert_int_equal(kg_monitor_new(cfg, &f->mon, &err), 0);
+}
+
+static json_t *fixture_events(fixture *f)
+{
+    assert_int_equal(kg_monitor_flush(f->mon, 10), 0);
+    return kg_mock_backend_events(f->mock, 0);
+}
+
+static const char *ev_name(json_t *ev)
+{
+    return json_string_value(json_object_get(ev, "event_name"));
+}
+
+static json_t *ev_data(json_t *ev)
+{
+    return json_object_get(ev, "data");
+}
+
+/* Events sorted by seq (workers may deliver batches out of order). */
+static int by_seq(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "seq"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "seq"));
+    return (x > y) - (x < y);
+}
+
+static json_t *sorted(json_t *events)
+{
+    size_t n = json_array_size(events);
+    json_t **v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_incref(json_array_get(events, i));
+    qsort(v, n, sizeof *v, by_seq);
+    json_t *out = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(out, v[i]);
+    free(v);
+    json_decref(events);
+    return out;
+}
+
+/* "name name name" of one node's events, in seq order. */
+static void names_of(json_t *events, const char *node, char *out, size_t cap)
+{
+    out[0] = '\0';
+    size_t i;
+    json_t *ev;
+    json_array_foreach(events, i, ev) {
+        if (strcmp(json_string_value(json_object_get(ev, "node_id")), node) != 0)
+            continue;
+        if (out[0])
+            strncat(out, " ", cap - strlen(out) - 1);
+        strncat(out, ev_name(ev), cap - strlen(out) - 1);
+    }
+}
+
+static json_t *find_event(json_t *events, const char *name)
+{
+    size_t i;
+    json_t *ev;
+    json_array_foreach(events, i, ev) if (strcmp(ev_name(ev), name) == 0) return ev;
+    return NULL;
+}
+
+/* ---- tests ------------------------------------------------------------------------------ */
+
+static void test_event_order_per_execution(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    fixture f;
+    fixture_start(&f, &cfg);
+    kg_node_t *g = workflow_new(false);
+    kg_monitor_attach(f.mon, g);
+    kg_result_t res;
+    assert_int_equal(kg_run(g, NULL, &res), 0);
+    json_t *events = sorted(fixture_events(&f));
+    char names[1024];
+    names_of(events, "work", names, sizeof names);
+    assert_string_equal(names, "node_started node_preparing data_input node_executing "
+                               "retry_attempted data_output execution_time node_completed");
+    names_of(events, "pipeline", names, sizeof names);
+    assert_string_equal(names, "workflow_started workflow_completed");
+    assert_string_equal(ev_name(json_array_get(events, 0)), "workflow_started");
+    /* One correlation id per node execution, one workflow id per run. */
+    const char *wid = json_string_value(json_object_get(json_array_get(events, 0), "workflow_id"));
+    size_t i;
+    json_t *ev;
+    json_array_foreach(events, i, ev)
+        assert_string_equal(json_string_value(json_object_get(ev, "workflow_id")), wid);
+    json_t *retry = find_event(events, "retry_attempted");
+    assert_string_equal(json_string_value(json_object_get(ev_data(retry), "error_type")), "TransientError");
+    assert_string_equal(json_string_value(json_object_get(ev_data(retry), "error")), "first attempt <fails>");
+    assert_int_equal(json_integer_value(json_object_get(ev_data(retry), "attempt")), 1);
+    assert_int_equal(json_integer_value(json_object_get(ev_data(retry), "max_retries")), 2);
+    json_t *done = find_event(events, "workflow_completed");
+    assert_string_equal(json_string_value(json_object_get(ev_data(done), "status")), "success");
+    assert_string_equal(json_string_value(json_object_get(ev_data(done), "final_action")), "saved");
+    json_decref(events);
+    kg_monitor_free(f.mon);
+    kg_node_free(g);
+}
+
+static void test_workflow_started_carries_real_topology(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    fixture f;
+    fixture_start(&f, &cfg);
+    kg_node_t *g = workflow_new(false);
+    kg_monitor_attach(f.mon, g);
+    kg_run(g, NULL, NULL);
+    json_t *events = fixture_events(&f);
+    json_t *graph = json_object_get(ev_data(find_event(events, "workflow_started")), "graph");
+    char *s = json_dumps(graph, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(s, "{\"edges\":[{\"action\":\"default\",\"from\":\"load\",\"to\":\"work\"},"
+                           "{\"action\":\"default\",\"from\":\"work\",\"to\":\"save\"}],"
+                           "\"id\":\"pipeline\",\"nodes\":[{\"id\":\"load\",\"type\":\"LoadNode\"},"
+                           "{\"id\":\"work\",\"type\":\"WorkNode\"},{\"id\":\"save\",\"type\":\"SaveNode\"}],"
+                           "\"start\":\"load\"}");
+    free(s);
+    json_decref(events);
+    kg_monitor_free(f.mon);
+    kg_node_free(g);
+}
+
+static void test_failure_events_and_phase(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    fixture f;
+    fixture_start(&f, &cfg);
+    kg_node_t *g = workflow_new(true);
+    kg_monitor_attach(f.mon, g);
+    assert_int_equal(kg_run(g, NULL, NULL), KG_ENODE);
+    json_t *events = sorted(fixture_events(&f));
+    char names[1024];
+    names_of(events, "save", names, sizeof names);
+    assert_string_equal(names, "node_started node_preparing data_input node_executing node_failed");
+    json_t *failed = find_event(events, "node_failed");
+    assert_string_equal(json_string_value(json_object_get(ev_data(failed), "phase")), "exec");
+    assert_string_equal(json_string_value(json_object_get(ev_data(failed), "error_type")), "Boom");
+    json_t *done = find_event(events, "workflow_completed");
+    assert_string_equal(json_string_value(json_object_get(ev_data(done), "status")), "failed");
+    json_decref(events);
+    kg_monitor_free(f.mon);
+    kg_node_free(g);
+}
+
+static bool is_uuid(const char *s)
+{
+    regex_t re;
+    regcomp(&re, "^[0-9a-f]{8}-[0-9a-f]{4}-[78][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+            REG_EXTENDED | REG_NOSUB);
+    bool ok = s && regexec(&re, s, 0, NULL, 0) == 0;
+    regfree(&re);
+    return ok;
+}
+
+static bool is_timestamp(const char *s)
+{
+    regex_t re;
+    regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z$",
+            REG_EXTENDED | REG_NOSUB);
+    bool ok = s && regexec(&re, s, 0, NULL, 0) == 0;
+    regfree(&re);
+    return ok;
+}
+
+static void check_schema(json_t *ev, json_int_t *last_seq)
+{
+    static const char *const types[] = {"lifecycle", "data", "error", "metric"};
+    assert_true(is_uuid(json_string_value(json_object_get(ev, "event_id"))));
+    assert_true(is_timestamp(json_string_value(json_object_get(ev, "timestamp"))));
+    assert_true(json_is_string(json_object_get(ev, "node_id")));
+    assert_true(json_is_string(json_object_get(ev, "node_type")));
+    const char *type = json_string_value(json_object_get(ev, "event_type"));
+    int name = kg_event_name_parse(ev_name(ev));
+    assert_true(name >= 0);
+    assert_string_equal(type, types[kg_event_name_type((kg_event_name)name)]);
+    assert_true(json_is_object(ev_data(ev)));
+    assert_true(is_uuid(json_string_value(json_object_get(ev, "correlation_id"))));
+    assert_true(is_uuid(json_string_value(json_object_get(ev, "workflow_id"))));
+    json_int_t seq = json_integer_value(json_object_get(ev, "seq"));
+    assert_true(seq > *last_seq);
+    *last_seq = seq;
+    json_t *src = json_object_get(ev, "source");
+    assert_int_equal(json_integer_value(json_object_get(src, "pid")), getpid());
+    assert_true(json_is_string(json_object_get(src, "host")));
+}
+
+static void test_every_jsonl_line_is_a_valid_event(void **state)
+{
+    char path[] = "/tmp/kg_schema_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    cfg.backend = kg_file_backend_new(path, NULL);
+    cfg.async_workers = 1;   /* one writer: lines are in seq order */
+    cfg.metrics_interval = 0;
+    cfg.enable_data_snapshots = true;
+    kg_monitor_t *mon;
+    assert_int_equal(kg_monitor_new(&cfg, &mon, NULL), 0);
+    kg_monitor_attach(mon, NULL);   /* process-wide */
+    for (int i = 0; i < 20; i++) {
+        kg_node_t *g = workflow_new(i % 5 == 0);
+        kg_run(g, NULL, NULL);
+        kg_node_free(g);
+    }
+    assert_int_equal(kg_monitor_free(mon), 0);
+    FILE *fp = fopen(path, "r");
+    char line[65536];
+    int lines = 0;
+    json_int_t last_seq = 0;
+    while (fgets(line, sizeof line, fp)) {
+        json_error_t jerr;
+        json_t *ev = json_loads(line, 0, &jerr);
+        if (!ev)
+            fail_msg("line %d is not JSON: %s", lines + 1, jerr.text);
+        check_schema(ev, &last_seq);
+        json_decref(ev);
+        lines++;
+    }
+    fclose(fp);
+    unlink(path);
+    /* 20 runs x (2 workflow + 3 nodes x 7 + 1 retry) = 480, minus what the
+     * 4 failing runs change: save sends node_failed instead of data_output,
+     * execution_time and node_completed. */
+    assert_int_equal(lines, 20 * 24 - 4 * 2);
+}
+
+static void test_snapshots_and_truncation(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    cfg.enable_data_snapshots = true;
+    cfg.max_snapshot_size = 20;
+    fixture f;
+    fixture_start(&f, &cfg);
+    kg_node_t *g = workflow_new(false);
+    kg_monitor_attach(f.mon, g);
+    kg_run(g, NULL, NULL);
+    json_t *events = sorted(fixture_events(&f));
+    /* load's prep result is longer than 20 bytes: truncated with a preview. */
+    json_t *in = find_event(events, "data_input");
+    json_t *snap = json_object_get(ev_data(in), "snapshot");
+    assert_true(json_is_true(json_object_get(snap, "truncated")));
+    assert_int_equal(json_integer_value(json_object_get(snap, "original_size")), 53);
+    assert_int_equal(strlen(json_string_value(json_object_get(snap, "preview"))), 20);
+    /* work's output (42) fits. */
+    size_t i;
+    json_t *ev;
+    json_array_foreach(events, i, ev) {
+        if (strcmp(ev_name(ev), "data_output") == 0 &&
+            strcmp(json_string_value(json_object_get(ev, "node_id")), "work") == 0) {
+            json_t *s = json_object_get(ev_data(ev), "snapshot");
+            assert_true(json_is_false(json_object_get(s, "truncated")));
+            assert_int_equal(json_integer_value(json_object_get(s, "data")), 42);
+        }
+    }
+    json_decref(events);
+    kg_monitor_free(f.mon);
+    kg_node_free(g);
+}
+
+static void test_snapshots_off_by_default(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    fixture f;
+    fixture_start(&f, &cfg);
+    kg_node_t *g = workflow_new(false);
+    kg_monitor_attach(f.mon, g);
+    kg_run(g, NULL, NULL);
+    json_t *events = fixture_events(&f);
+    assert_null(json_object_get(ev_data(find_event(events, "data_input")), "snapshot"));
+    json_decref(events);
+    kg_monitor_free(f.mon);
+    kg_node_free(g);
+}
+
+static void test_verbosity_filters(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    kg_error_t err;
+    assert_int_equal(kg_capture_parse("error,workflow_completed", &cfg.capture, &err), 0);
+    assert_int_equal(kg_capture_parse("lifecycle,bogus", &cfg.capture, &err), KG_EINVAL);
+    assert_non_null(strstr(err.message, "'bogus'"));
+    kg_capture_parse("error,workflow_completed", &cfg.capture, &err);
+    fixture f;
+    fixture_start(&f, &cfg);
+    kg_node_t *g = workflow_new(true);
+    kg_monitor_attach(f.mon, g);
+    kg_run(g, NULL, NULL);
+    json_t *events = sorted(fixture_events(&f));
+    char names[1024] = "";
+    size_t i;
+    json_t *ev;
+    json_array_foreach(events, i, ev) {
+        if (names[0])
+            strcat(names, " ");
+        strcat(names, ev_name(ev));
+    }
+    assert_string_equal(names, "retry_attempted node_failed workflow_completed");
+    json_decref(events);
+    kg_monitor_free(f.mon);
+    kg_node_free(g);
+}
+
+static void test_sampling_is_per_run_and_keeps_errors(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    cfg.sample_rate = 0.5;
+    fixture f;
+    fixture_start(&f, &cfg);
+    kg_node_t *g = workflow_new(false);
+    kg_monitor_attach(f.mon, g);
+    const int runs = 400;
+    for (int i = 0; i < runs; i++)
+        kg_run(g, NULL, NULL);
+    json_t *events = fixture_events(&f);
+    /* Count events per workflow: a sampled run has all 24, an unsampled one
+     * only its retry_attempted (an error event, always kept). */
+    json_t *per_run = json_object();
+    size_t i;
+    json_t *ev;
+    json_array_foreach(events, i, ev) {
+        const char *wid = json_string_value(json_object_get(ev, "workflow_id"));
+        json_t *c = json_object_get(per_run, wid);
+        json_object_set_new(per_run, wid, json_integer(c ? json_integer_value(c) + 1 : 1));
+    }
+    int complete = 0, errors_only = 0, other = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(per_run, k, v) {
+        json_int_t n = json_integer_value(v);
+        complete += n == 24;
+        errors_only += n == 1;
+        other += n != 24 && n != 1;
+    }
+    assert_int_equal(other, 0);
+    assert_int_equal(complete + errors_only, runs);
+    assert_in_range(complete, runs / 2 - 60, runs / 2 + 60);
+    json_decref(per_run);
+    json_decref(events);
+    kg_monitor_free(f.mon);
+    kg_node_free(g);
+}
+
+static void test_nested_and_batch_nodes_are_monitored(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    fixture f;
+    fixture_start(&f, &cfg);
+    kg_node_t *outer = kg_graph_new("outer", NULL, NULL);
+    kg_node_t *inner = kg_graph_add(outer, workflow_new(false));
+    (void)inner;
+    kg_monitor_attach(f.mon, outer);
+    assert_int_equal(kg_run(outer, NULL, NULL), 0);
+    json_t *events = sorted(fixture_events(&f));
+    char names[1024];
+    names_of(events, "pipeline", names, sizeof names);
+    assert_string_equal(names, "node_started node_preparing data_input node_executing "
+                               "workflow_started workflow_completed data_output execution_time "
+                               "node_completed");
+    /* The nested run names its parent. */
+    json_t *starts[2] = {NULL, NULL};
+    size_t i, n = 0;
+    json_t *ev;
+    json_array_foreach(events, i, ev) if (strcmp(ev_name(ev), "workflow_started") == 0 && n < 2)
+        starts[n++] = ev;
+    assert_int_equal(n, 2);
+    assert_string_equal(json_string_value(json_object_get(ev_data(starts[1]), "parent_workflow_id")),
+                        json_string_value(json_object_get(starts[0], "workflow_id")));
+    json_decref(events);
+    kg_monitor_free(f.mon);
+    kg_node_free(outer);
+}
+
+static void test_invalid_config_is_refused(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    cfg.backend = kg_mock_backend_new(NULL, NULL);
+    cfg.sample_rate = 1.5;
+    kg_monitor_t *mon = (kg_monitor_t *)1;
+    kg_error_t err;
+    assert_int_equal(kg_monitor_new(&cfg, &mon, &err), KG_EINVAL);
+    assert_null(mon);
+    assert_non_null(strstr(err.message, "sample_rate"));
+}
+
+int main(void)
+{
+    kg_log_set_handler(NULL, NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_event_order_per_execution),
+        cmocka_unit_test(test_workflow_started_carries_real_topology),
+        cmocka_unit_test(test_failure_events_and_phase),
+        cmocka_unit_test(test_every_jsonl_line_is_a_valid_event),
+        cmocka_unit_test(test_snapshots_and_truncation),
+        cmocka_unit_test(test_snapshots_off_by_default),
+        cmocka_unit_test(test_verbosity_filters),
+        cmocka_unit_test(test_sampling_is_per_run_and_keeps_errors),
+        cmocka_unit_test(test_nested_and_batch_nodes_are_monitored),
+        cmocka_unit_test(test_invalid_config_is_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
