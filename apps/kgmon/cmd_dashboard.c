@@ -1,0 +1,117 @@
+/* cmd_dashboard.c - `kgmon dashboard`: the standalone dashboard server.
+ *
+ * Sources: POST /api/ingest always; a Redis subscription with --redis.  Logs
+ * one line per client connect/disconnect; Ctrl-C shuts down cleanly. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <kaygraph/dashboard.h>
+
+#include "cli.h"
+
+static void dashboard_usage(FILE *out)
+{
+    fputs("usage: kgmon dashboard [options]\n"
+          "\n"
+          "Serve the live dashboard: the web UI, a WebSocket feed and a JSON API on one port.\n"
+          "Events arrive by POST /api/ingest (the webhook format) and, with --redis, from\n"
+          "Redis Pub/Sub.\n"
+          "\n"
+          "  --port P             port (default 8080; 0 = any free port)\n"
+          "  --bind ADDR          address (default 127.0.0.1; 0.0.0.0 exposes it to the network)\n"
+          "  --redis HOST[:PORT]  subscribe to monitoring events in Redis\n"
+          "  --redis-prefix P     key/channel prefix (default kaygraph:monitoring:)\n"
+          "  --token T            require this token (Authorization: Bearer T, or ?token=T)\n"
+          "  --allow-origin O     also accept WebSocket connections from origin O (repeatable list, comma-separated)\n"
+          "  -h, --help           this help\n",
+          out);
+}
+
+static void log_line(void *ud, kg_dashboard_log_level level, const char *msg)
+{
+    (void)ud;
+    static const char *const names[] = {"error", "warning", "info"};
+    fprintf(stderr, "kgmon dashboard: %s: %s\n", names[level <= KG_DASH_LOG_INFO ? level : 2], msg);
+}
+
+enum { OPT_PORT = 256, OPT_BIND, OPT_REDIS, OPT_PREFIX, OPT_TOKEN, OPT_ORIGIN };
+
+int cmd_dashboard(int argc, char **argv)
+{
+    static const struct option table[] = {
+        {"port", required_argument, NULL, OPT_PORT},   {"bind", required_argument, NULL, OPT_BIND},
+        {"redis", required_argument, NULL, OPT_REDIS}, {"redis-prefix", required_argument, NULL, OPT_PREFIX},
+        {"token", required_argument, NULL, OPT_TOKEN}, {"allow-origin", required_argument, NULL, OPT_ORIGIN},
+        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
+    };
+    kg_dashboard_options o;
+    kg_dashboard_options_init(&o);
+    o.log = log_line;
+    char *redis_host = NULL;
+    unsigned long long u;
+    int opt, rc = KGMON_OK;
+    optind = 1;
+    opterr = 0;
+    while (rc == KGMON_OK && (opt = getopt_long(argc, argv, "h", table, NULL)) != -1) {
+        switch (opt) {
+        case OPT_PORT:
+            if (!cli_parse_uint(optarg, 0, 65535, &u))
+                rc = cli_usage_error("dashboard", "--port must be 0..65535 (got '%s')", optarg);
+            o.port = (int)u;
+            break;
+        case OPT_BIND:
+            o.bind = optarg;
+            break;
+        case OPT_REDIS:
+            free(redis_host);
+            redis_host = NULL;
+            if (!cli_parse_hostport(optarg, 6379, &redis_host, &o.redis_port))
+                rc = cli_usage_error("dashboard", "--redis needs HOST[:PORT] (got '%s')", optarg);
+            o.redis_host = redis_host;
+            break;
+        case OPT_PREFIX:
+            o.redis_prefix = optarg;
+            break;
+        case OPT_TOKEN:
+            o.token = optarg;
+            break;
+        case OPT_ORIGIN:
+            o.allowed_origins = optarg;
+            break;
+        case 'h':
+            dashboard_usage(stdout);
+            free(redis_host);
+            return KGMON_OK;
+        default:
+            rc = cli_usage_error("dashboard", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (rc == KGMON_OK && optind < argc)
+        rc = cli_usage_error("dashboard", "unexpected argument '%s'", argv[optind]);
+    if (rc != KGMON_OK) {
+        free(redis_host);
+        return rc;
+    }
+    cli_catch_signals();
+    kg_dashboard_t *dash;
+    kg_error_t err = {0};
+    if (kg_dashboard_new(&o, &dash, &err) != 0) {
+        fprintf(stderr, "kgmon dashboard: cannot start on %s:%d: %s\n", o.bind, o.port, err.message);
+        free(redis_host);
+        return KGMON_FAILED;
+    }
+    printf("Dashboard: http://%s:%d/%s%s\n", strcmp(o.bind, "0.0.0.0") == 0 ? "127.0.0.1" : o.bind,
+           kg_dashboard_port(dash), o.token ? "?token=" : "", o.token ? o.token : "");
+    if (redis_host)
+        printf("Subscribed to Redis at %s:%d\n", redis_host, o.redis_port);
+    printf("Press Ctrl-C to stop.\n");
+    fflush(stdout);
+    while (!cli_sleep_interruptible(3600)) {
+    }
+    fprintf(stderr, "kgmon dashboard: shutting down\n");
+    kg_dashboard_free(dash);
+    free(redis_host);
+    return KGMON_OK;
+}

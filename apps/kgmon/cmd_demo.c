@@ -1,0 +1,474 @@
+/* cmd_demo.c - `kgmon demo`: the seed's example, run with monitoring.
+ *
+ * Builds the demo workflow, attaches a monitor with the chosen backend (and
+ * the embedded dashboard when asked), runs the iterations, and reports what
+ * the workflow did and what monitoring delivered.  Monitoring never stops the
+ * workflow: an unreachable Redis is reported after the run, with exit
+ * status 3, not before it. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <kaygraph/dashboard.h>
+#include <kaygraph/redis_reader.h>
+
+#include "cli.h"
+#include "demo_workflow.h"
+
+typedef struct demo_args {
+    const char *backend;
+    unsigned long long iterations;
+    bool parallel;
+    demo_options wf;
+    double sample_rate;
+    bool snapshots;
+    char *redis_host;
+    int redis_port;
+    const char *webhook_url;
+    const char *file;
+    bool dashboard;
+    int dashboard_port;
+    const char *bind;
+    const char *token;
+    const char *capture;
+    bool node_delay_set;
+    bool quiet;
+} demo_args;
+
+typedef struct demo_totals {
+    unsigned runs, ok, handled, failed;
+    long long generated, valid, invalid, processed, fallback;
+    double seconds;
+} demo_totals;
+
+static void demo_usage(FILE *out)
+{
+    fputs("usage: kgmon demo [options]\n"
+          "\n"
+          "Run the example data pipeline (data_source -> validator -> processor ->\n"
+          "aggregator -> storage, with an error handler) with real-time monitoring.\n"
+          "\n"
+          "  --backend B          mock (default), redis, http or file\n"
+          "  --iterations N       workflow runs (default 5; 0 = until Ctrl-C, needs --dashboard)\n"
+          "  --batch-size N       records generated per run (default 100)\n"
+          "  --parallel           process chunks in a parallel batch node\n"
+          "  --workers N          its worker threads (default 4)\n"
+          "  --sample-rate R      fraction of runs monitored, 0..1 (default 1.0)\n"
+          "  --no-snapshots       do not include data snapshots in events\n"
+          "  --capture LIST       event types/names to capture (default all), e.g. lifecycle,error\n"
+          "  --redis-host H       Redis host (default 127.0.0.1)\n"
+          "  --redis-port P       Redis port (default 6379)\n"
+          "  --webhook-url URL    webhook for --backend http (default http://127.0.0.1:8080/api/ingest)\n"
+          "  --file PATH          JSON Lines file for --backend file (default kaygraph-events.jsonl, - = stdout)\n"
+          "  --dashboard[=PORT]   serve the live dashboard (default port 8080) and keep serving\n"
+          "                       after the run until Ctrl-C\n"
+          "  --bind ADDR          dashboard address (default 127.0.0.1)\n"
+          "  --token T            require this token on the dashboard\n"
+          "  --node-delay MS      simulated work per node in ms (default 0; 150 with --dashboard)\n"
+          "  --seed N             random seed: same seed, same run (default 42)\n"
+          "  --quiet              no per-iteration lines\n"
+          "  -h, --help           this help\n",
+          out);
+}
+
+enum {
+    OPT_BACKEND = 256, OPT_ITERATIONS, OPT_BATCH, OPT_PARALLEL, OPT_WORKERS, OPT_SAMPLE,
+    OPT_NO_SNAP, OPT_CAPTURE, OPT_RHOST, OPT_RPORT, OPT_URL, OPT_FILE, OPT_DASH, OPT_BIND,
+    OPT_TOKEN, OPT_DELAY, OPT_SEED, OPT_QUIET,
+};
+
+static const struct option demo_options_table[] = {
+    {"backend", required_argument, NULL, OPT_BACKEND},
+    {"iterations", required_argument, NULL, OPT_ITERATIONS},
+    {"batch-size", required_argument, NULL, OPT_BATCH},
+    {"parallel", no_argument, NULL, OPT_PARALLEL},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"sample-rate", required_argument, NULL, OPT_SAMPLE},
+    {"no-snapshots", no_argument, NULL, OPT_NO_SNAP},
+    {"capture", required_argument, NULL, OPT_CAPTURE},
+    {"redis-host", required_argument, NULL, OPT_RHOST},
+    {"redis-port", required_argument, NULL, OPT_RPORT},
+    {"webhook-url", required_argument, NULL, OPT_URL},
+    {"file", required_argument, NULL, OPT_FILE},
+    {"dashboard", optional_argument, NULL, OPT_DASH},
+    {"bind", required_argument, NULL, OPT_BIND},
+    {"token", required_argument, NULL, OPT_TOKEN},
+    {"node-delay", required_argument, NULL, OPT_DELAY},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* One option; returns 0, KGMON_USAGE, or -1 for --help. */
+static int demo_option(demo_args *a, int opt, const char *arg)
+{
+    unsigned long long u;
+    double d;
+    switch (opt) {
+    case OPT_BACKEND:
+        if (strcmp(arg, "mock") && strcmp(arg, "redis") && strcmp(arg, "http") && strcmp(arg, "file"))
+            return cli_usage_error("demo", "--backend must be mock, redis, http or file (got '%s')", arg);
+        a->backend = arg;
+        return 0;
+    case OPT_ITERATIONS:
+        if (!cli_parse_uint(arg, 0, 100000000, &u))
+            return cli_usage_error("demo", "--iterations must be a whole number >= 0 (got '%s')", arg);
+        a->iterations = u;
+        return 0;
+    case OPT_BATCH:
+        if (!cli_parse_uint(arg, 1, 1000000, &u))
+            return cli_usage_error("demo", "--batch-size must be 1..1000000 (got '%s')", arg);
+        a->wf.batch_size = (unsigned)u;
+        return 0;
+    case OPT_PARALLEL:
+        a->wf.parallel = true;
+        return 0;
+    case OPT_WORKERS:
+        if (!cli_parse_uint(arg, 1, 256, &u))
+            return cli_usage_error("demo", "--workers must be 1..256 (got '%s')", arg);
+        a->wf.workers = (unsigned)u;
+        return 0;
+    case OPT_SAMPLE:
+        if (!cli_parse_double(arg, 0, 1, &d))
+            return cli_usage_error("demo", "--sample-rate must be a number within 0..1 (got '%s')", arg);
+        a->sample_rate = d;
+        return 0;
+    case OPT_NO_SNAP:
+        a->snapshots = false;
+        return 0;
+    case OPT_CAPTURE:
+        a->capture = arg;
+        return 0;
+    case OPT_RHOST:
+        free(a->redis_host);
+        a->redis_host = strdup(arg);
+        return 0;
+    case OPT_RPORT:
+        if (!cli_parse_uint(arg, 1, 65535, &u))
+            return cli_usage_error("demo", "--redis-port must be 1..65535 (got '%s')", arg);
+        a->redis_port = (int)u;
+        return 0;
+    case OPT_URL:
+        a->webhook_url = arg;
+        return 0;
+    case OPT_FILE:
+        a->file = arg;
+        return 0;
+    case OPT_DASH:
+        a->dashboard = true;
+        if (arg && !cli_parse_uint(arg, 0, 65535, &u))
+            return cli_usage_error("demo", "--dashboard=PORT needs a port 0..65535 (got '%s')", arg);
+        if (arg)
+            a->dashboard_port = (int)u;
+        return 0;
+    case OPT_BIND:
+        a->bind = arg;
+        return 0;
+    case OPT_TOKEN:
+        a->token = arg;
+        return 0;
+    case OPT_DELAY:
+        if (!cli_parse_double(arg, 0, 60000, &d))
+            return cli_usage_error("demo", "--node-delay must be 0..60000 ms (got '%s')", arg);
+        a->wf.node_delay = d / 1000;
+        a->node_delay_set = true;
+        return 0;
+    case OPT_SEED:
+        if (!cli_parse_uint(arg, 0, UINT64_MAX, &u))
+            return cli_usage_error("demo", "--seed must be a whole number (got '%s')", arg);
+        a->wf.seed = u;
+        return 0;
+    case OPT_QUIET:
+        a->quiet = true;
+        return 0;
+    case 'h':
+        return -1;
+    default:
+        return cli_usage_error("demo", "unknown option");
+    }
+}
+
+static int demo_parse(demo_args *a, int argc, char **argv)
+{
+    *a = (demo_args){.backend = "mock", .iterations = 5, .sample_rate = 1.0, .snapshots = true,
+                     .redis_port = 6379, .webhook_url = "http://127.0.0.1:8080/api/ingest",
+                     .file = "kaygraph-events.jsonl", .dashboard_port = 8080,
+                     .bind = "127.0.0.1", .wf = {.batch_size = 100, .workers = 4, .seed = 42}};
+    a->redis_host = strdup("127.0.0.1");
+    optind = 1;
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", demo_options_table, NULL)) != -1) {
+        if (opt == '?')
+            return cli_usage_error("demo", "unknown or incomplete option '%s'", argv[optind - 1]);
+        int rc = demo_option(a, opt, optarg);
+        if (rc)
+            return rc;
+    }
+    if (optind < argc)
+        return cli_usage_error("demo", "unexpected argument '%s'", argv[optind]);
+    if (a->iterations == 0 && !a->dashboard)
+        return cli_usage_error("demo", "--iterations 0 (run until Ctrl-C) needs --dashboard");
+    if (a->dashboard && !a->node_delay_set)
+        a->wf.node_delay = 0.150;   /* slow enough to watch */
+    return 0;
+}
+
+/* ---- backend and monitor ------------------------------------------------------------ */
+
+static kg_backend_t *demo_backend(const demo_args *a, kg_error_t *err)
+{
+    if (strcmp(a->backend, "redis") == 0) {
+        kg_redis_options o;
+        kg_redis_options_init(&o);
+        o.host = a->redis_host;
+        o.port = a->redis_port;
+        return kg_redis_backend_new(&o, err);
+    }
+    if (strcmp(a->backend, "http") == 0) {
+        kg_http_options o;
+        kg_http_options_init(&o);
+        o.url = a->webhook_url;
+        return kg_http_backend_new(&o, err);
+    }
+    if (strcmp(a->backend, "file") == 0)
+        return kg_file_backend_new(a->file, err);
+    return kg_mock_backend_new(NULL, err);
+}
+
+static void dashboard_log(void *ud, kg_dashboard_log_level level, const char *msg)
+{
+    (void)ud;
+    if (level <= KG_DASH_LOG_WARN)
+        fprintf(stderr, "dashboard: %s\n", msg);
+}
+
+static int start_dashboard(const demo_args *a, kg_dashboard_t **dash)
+{
+    kg_dashboard_options o;
+    kg_dashboard_options_init(&o);
+    o.port = a->dashboard_port;
+    o.bind = a->bind;
+    o.token = a->token;
+    o.log = dashboard_log;
+    kg_error_t err = {0};
+    if (kg_dashboard_new(&o, dash, &err) != 0) {
+        fprintf(stderr, "kgmon demo: cannot start the dashboard on %s:%d: %s\n", a->bind,
+                a->dashboard_port, err.message);
+        return KGMON_FAILED;
+    }
+    return 0;
+}
+
+static void print_dashboard_url(const demo_args *a, kg_dashboard_t *dash)
+{
+    const char *host = strcmp(a->bind, "0.0.0.0") == 0 ? "127.0.0.1" : a->bind;
+    printf("Dashboard: http://%s:%d/%s%s\n", host, kg_dashboard_port(dash),
+           a->token ? "?token=" : "", a->token ? a->token : "");
+    fflush(stdout);
+}
+
+/* ---- running -------------------------------------------------------------------------- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long long shared_int(json_t *shared, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(shared, key));
+}
+
+static void run_once(kg_node_t *graph, const demo_args *a, unsigned i, demo_totals *t)
+{
+    json_t *shared = demo_shared_new(a->wf.seed, i);
+    kg_result_t res;
+    double t0 = now_s();
+    int rc = kg_run(graph, shared, &res);
+    double dt = now_s() - t0;
+    const char *status = json_string_value(json_object_get(shared, "status"));
+    json_t *agg = json_object_get(shared, "aggregates");
+    t->runs++;
+    t->seconds += dt;
+    t->generated += shared_int(shared, "generated");
+    t->valid += shared_int(shared, "valid");
+    t->invalid += shared_int(shared, "invalid");
+    t->processed += (long long)json_integer_value(json_object_get(agg, "count"));
+    t->fallback += (long long)json_integer_value(json_object_get(agg, "fallback_records"));
+    if (rc < 0)
+        t->failed++;
+    else if (status && strcmp(status, "success") == 0)
+        t->ok++;
+    else
+        t->handled++;
+    if (!a->quiet) {
+        char count[32];
+        snprintf(count, sizeof count, a->iterations ? "%u/%llu" : "%u", i + 1, a->iterations);
+        const char *sid = json_string_value(json_object_get(shared, "storage_id"));
+        const char *error = json_string_value(json_object_get(shared, "error"));
+        printf("[%s] %-7s generated %lld, valid %lld, invalid %lld, %s %s, %.2f ms\n", count,
+               rc < 0 ? "FAILED" : status && strcmp(status, "success") == 0 ? "ok" : "handled",
+               shared_int(shared, "generated"), shared_int(shared, "valid"),
+               shared_int(shared, "invalid"), sid ? "storage" : rc < 0 ? "error" : "error",
+               sid ? sid : rc < 0 ? res.error.message : error ? error : "-", dt * 1000);
+        fflush(stdout);
+    }
+    json_decref(shared);
+}
+
+static void print_breakdown(json_t *by_name, const char *title)
+{
+    printf("%s\n", title);
+    const char *k;
+    json_t *v;
+    json_object_foreach(by_name, k, v) printf("  %-22s %lld\n", k, (long long)json_integer_value(v));
+}
+
+static void print_backend_report(const demo_args *a, kg_backend_t *mock)
+{
+    if (mock) {
+        json_t *by_name = kg_mock_backend_breakdown(mock);
+        print_breakdown(by_name, "Events by name (mock backend):");
+        json_decref(by_name);
+        return;
+    }
+    if (strcmp(a->backend, "redis") != 0)
+        return;
+    kg_redis_options o;
+    kg_redis_options_init(&o);
+    o.host = a->redis_host;
+    o.port = a->redis_port;
+    kg_redis_reader_t *r = NULL;
+    json_t *counters = NULL;
+    kg_error_t err = {0};
+    if (kg_redis_reader_new(&o, &r, &err) == 0 && kg_redis_reader_counters(r, &counters, &err) == 0) {
+        print_breakdown(counters, "Redis counters (kaygraph:monitoring:metrics:events:*):");
+        json_decref(counters);
+    } else {
+        printf("Redis counters: unavailable (%s)\n", err.message);
+    }
+    kg_redis_reader_free(r);
+}
+
+static void print_summary(const demo_totals *t, const kg_monitor_stats *s)
+{
+    printf("\n=== Summary ===\n");
+    printf("Runs: %u in %.3f s (%u succeeded, %u handled by error_handler, %u failed)\n", t->runs,
+           t->seconds, t->ok, t->handled, t->failed);
+    printf("Success rate: %.1f%%\n", t->runs ? 100.0 * t->ok / t->runs : 0.0);
+    printf("Records: %lld generated, %lld valid, %lld invalid, %lld processed (%lld by fallback)\n",
+           t->generated, t->valid, t->invalid, t->processed, t->fallback);
+    printf("Dispatcher: backend %s %s, circuit %s, queue %zu/%zu, batch buffer %zu,\n"
+           "            emitted %llu, sent %llu, dropped %llu, failed batches %llu\n",
+           s->backend_name, s->backend_connected ? "connected" : "NOT connected",
+           kg_circuit_state_str(s->circuit), s->queue_size, s->queue_capacity, s->batch_buffer,
+           (unsigned long long)s->emitted, (unsigned long long)s->sent,
+           (unsigned long long)(s->dropped_full + s->dropped_shutdown),
+           (unsigned long long)s->failed_batches);
+}
+
+static int demo_monitor(const demo_args *a, kg_backend_t *backend, kg_monitor_t **mon)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    cfg.backend = backend;
+    cfg.enable_data_snapshots = a->snapshots;
+    cfg.sample_rate = a->sample_rate;
+    cfg.shutdown_timeout = 3;
+    if (a->dashboard) {
+        cfg.flush_interval = 0.05;   /* live view: deliver within 50 ms */
+        cfg.metrics_interval = 1;
+    }
+    kg_error_t err = {0};
+    if (a->capture && kg_capture_parse(a->capture, &cfg.capture, &err) != 0) {
+        kg_backend_free(backend);
+        return cli_usage_error("demo", "--capture: %s", err.message);
+    }
+    if (kg_monitor_new(&cfg, mon, &err) != 0) {
+        fprintf(stderr, "kgmon demo: cannot start monitoring: %s\n", err.message);
+        return KGMON_FAILED;
+    }
+    return 0;
+}
+
+static int demo_run(const demo_args *a)
+{
+    kg_error_t err = {0};
+    kg_backend_t *backend = demo_backend(a, &err);
+    if (!backend)
+        return cli_usage_error("demo", "%s backend: %s", a->backend, err.message);
+    kg_backend_t *mock = strcmp(a->backend, "mock") == 0 ? backend : NULL;
+    kg_dashboard_t *dash = NULL;
+    if (a->dashboard) {
+        int rc = start_dashboard(a, &dash);
+        if (rc) {
+            kg_backend_free(backend);
+            return rc;
+        }
+        kg_backend_t *both[2] = {backend, kg_dashboard_backend_new(dash)};
+        backend = kg_tee_backend_new(both, 2, &err);
+        print_dashboard_url(a, dash);
+    }
+    kg_monitor_t *mon = NULL;
+    int rc = backend ? demo_monitor(a, backend, &mon) : KGMON_FAILED;
+    kg_node_t *graph = rc == 0 ? demo_workflow_new(&a->wf) : NULL;
+    if (rc == 0 && !graph)
+        rc = KGMON_FAILED;
+    if (rc) {
+        kg_monitor_free(mon);
+        kg_dashboard_free(dash);
+        return rc;
+    }
+    kg_monitor_attach(mon, graph);
+    printf("Running %s%s workflow: %s backend, %u records per run%s\n",
+           a->iterations ? "" : "the ", a->wf.parallel ? "parallel" : "sequential", a->backend,
+           a->wf.batch_size, a->iterations ? "" : ", until Ctrl-C");
+    demo_totals t = {0};
+    for (unsigned i = 0; (a->iterations == 0 || i < a->iterations) && !cli_interrupted; i++)
+        run_once(graph, a, i, &t);
+
+    /* Everything emitted so far is delivered, or it is lost: the flush
+     * bound is what a healthy backend needs many times over. */
+    bool lost = kg_monitor_flush(mon, 3) != 0;
+    kg_monitor_stats s;
+    kg_monitor_stats_get(mon, &s);
+    lost = lost || s.dropped_full > 0;
+    print_summary(&t, &s);
+    print_backend_report(a, mock);
+    if (lost)
+        fprintf(stderr, "kgmon demo: %llu of %llu monitoring events were not delivered: %s backend %s\n",
+                (unsigned long long)(s.emitted - s.sent), (unsigned long long)s.emitted, a->backend,
+                s.backend_connected ? "failed" : "unreachable");
+    if (dash && !cli_interrupted) {
+        print_dashboard_url(a, dash);
+        printf("Serving the dashboard; press Ctrl-C to stop.\n");
+        fflush(stdout);
+        while (!cli_sleep_interruptible(3600)) {
+        }
+    }
+    kg_monitor_free(mon);   /* before the dashboard: the monitor feeds it */
+    kg_dashboard_free(dash);
+    kg_node_free(graph);
+    return t.failed ? KGMON_FAILED : lost ? KGMON_UNDELIVERED : KGMON_OK;
+}
+
+int cmd_demo(int argc, char **argv)
+{
+    demo_args a;
+    int rc = demo_parse(&a, argc, argv);
+    if (rc == -1) {
+        demo_usage(stdout);
+        rc = KGMON_OK;
+    } else if (rc == 0) {
+        cli_catch_signals();
+        rc = demo_run(&a);
+    }
+    free(a.redis_host);
+    return rc;
+}

@@ -1,0 +1,32 @@
+/* demo_workflow.h - the seed's example workflow, written against the public
+ * API exactly as a user would write their own:
+ *
+ *   data_source -> validator -process-> processor -> aggregator -> storage -stored-> reporter
+ *                      \-no_valid_data-> error_handler <-error-/
+ *
+ * data_source generates `batch_size` records (about 8% invalid); processor
+ * fails transiently (retries absorb it) and now and then for good (its
+ * fallback passes records through unprocessed); storage fails now and then
+ * and routes to error_handler.  Everything random derives from the seed and
+ * the iteration number, so a run is reproducible with the same --seed.
+ * With `parallel`, processor is a parallel batch node over chunks. */
+#ifndef KGMON_DEMO_WORKFLOW_H
+#define KGMON_DEMO_WORKFLOW_H
+
+#include <kaygraph/kaygraph.h>
+
+typedef struct demo_options {
+    unsigned batch_size;      /* records per iteration */
+    bool parallel;            /* processor as a parallel batch node */
+    unsigned workers;         /* its max_workers */
+    double node_delay;        /* seconds of simulated work per node (0 = none) */
+    uint64_t seed;
+} demo_options;
+
+/* A new graph (owned by the caller, kg_node_free it).  `opts` is copied. */
+kg_node_t *demo_workflow_new(const demo_options *opts);
+
+/* The shared store for one iteration (new reference). */
+json_t *demo_shared_new(uint64_t seed, unsigned iteration);
+
+#endif

@@ -1,0 +1,234 @@
+/* benchmarks.c - see benchmarks.h.  Every figure is a median over repeated
+ * blocks, so one preempted block on this 2-core machine does not skew it. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <kaygraph/kaygraph.h>
+
+#include "benchmarks.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n ? v[n / 2] : 0;
+}
+
+/* ---- the benchmark workflow: 5 nodes in a line that busy-wait W µs ---------- */
+
+static void busy_wait(double us)
+{
+    if (us <= 0)
+        return;
+    double end = now_s() + us / 1e6;
+    while (now_s() < end) {
+    }
+}
+
+static int busy_exec(kg_ctx_t *ctx, json_t *in, json_t **out)
+{
+    busy_wait(*(const double *)kg_ctx_data(ctx));
+    return 0;
+}
+
+static const kg_node_ops busy_ops = {.type_name = "BusyNode", .exec = busy_exec};
+
+static kg_node_t *line_graph(double *work_us)
+{
+    kg_node_t *g = kg_graph_new("bench", NULL, NULL);
+    kg_node_t *prev = NULL;
+    for (int i = 0; i < 5; i++) {
+        char id[8] = {'n', (char)('0' + i), 0};
+        kg_node_t *n = kg_graph_add(g, kg_node_new(id, &busy_ops, work_us));
+        if (prev)
+            kg_node_connect(prev, NULL, n);
+        prev = n;
+    }
+    return g;
+}
+
+/* Seconds per graph run, median over `blocks` blocks of `runs` runs. */
+static double time_runs(kg_node_t *g, json_t *shared, int blocks, int runs)
+{
+    double samples[64];
+    for (int b = 0; b < blocks; b++) {
+        double t0 = now_s();
+        for (int r = 0; r < runs; r++)
+            kg_run(g, shared, NULL);
+        samples[b] = (now_s() - t0) / runs;
+    }
+    return median(samples, (size_t)blocks);
+}
+
+/* Seconds for 5 direct busy-waits: the work without the engine. */
+static double time_direct(double us, int blocks, int runs)
+{
+    double samples[64];
+    for (int b = 0; b < blocks; b++) {
+        double t0 = now_s();
+        for (int r = 0; r < runs; r++)
+            for (int i = 0; i < 5; i++)
+                busy_wait(us);
+        samples[b] = (now_s() - t0) / runs;
+    }
+    return median(samples, (size_t)blocks);
+}
+
+static int runs_for(const bench_options *o, double us)
+{
+    double per_run = 5 * (us + 0.3) / 1e6;
+    int runs = (int)(o->seconds / 11 / per_run);
+    if (o->quick)
+        runs = 20;
+    return runs < 20 ? 20 : runs;
+}
+
+json_t *bench_engine(const bench_options *o)
+{
+    static const double work[] = {0, 1, 10, 100};
+    json_t *rows = json_array();
+    json_t *shared = json_object();
+    for (size_t i = 0; i < sizeof work / sizeof work[0]; i++) {
+        double us = work[i];
+        kg_node_t *g = line_graph(&us);
+        int runs = runs_for(o, us), blocks = o->quick ? 3 : 11;
+        double with_engine = time_runs(g, shared, blocks, runs);
+        double direct = time_direct(us, blocks, runs);
+        double overhead_ns = (with_engine - direct) / 5 * 1e9;
+        json_array_append_new(rows, json_pack("{s:f, s:f, s:f, s:i}", "work_us", us,
+                                              "ns_per_node_execution", with_engine / 5 * 1e9,
+                                              "engine_overhead_ns", overhead_ns < 0 ? 0 : overhead_ns,
+                                              "runs", runs * blocks));
+        kg_node_free(g);
+    }
+    json_decref(shared);
+    return json_pack("{s:s, s:o}", "benchmark", "engine_overhead", "results", rows);
+}
+
+/* ---- monitoring ------------------------------------------------------------------ */
+
+static kg_monitor_t *bench_monitor_new(size_t buffer)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    cfg.backend = kg_mock_backend_new(&(kg_mock_options){.keep_json = false}, NULL);
+    cfg.buffer_size = buffer;
+    cfg.metrics_interval = 0;
+    kg_monitor_t *mon = NULL;
+    kg_monitor_new(&cfg, &mon, NULL);
+    return mon;
+}
+
+/* Median ns per event of the observer callback (the whole producer path),
+ * in blocks of 1000 events that fit the queue, waiting for the dispatcher to
+ * drain between blocks so no event is dropped. */
+static double producer_ns(const bench_options *o)
+{
+    kg_monitor_t *mon = bench_monitor_new(1 << 16);
+    const kg_observer *obs = kg_monitor_observer(mon);
+    kg_obs_event ev = {.point = KG_OBS_NODE_START, .node_id = "validator",
+                       .node_type = "DataValidationNode", .run_id = 7, .root_run_id = 7,
+                       .exec_id = 9, .item = -1};
+    int blocks = o->quick ? 10 : 2001;
+    double *samples = malloc((size_t)blocks * sizeof *samples);
+    for (int b = 0; b < blocks; b++) {
+        double t0 = now_s();
+        for (int i = 0; i < 1000; i++)
+            obs->on_event(obs->ud, &ev);
+        samples[b] = (now_s() - t0) / 1000 * 1e9;
+        if (b % 32 == 31)
+            kg_monitor_flush(mon, 10);
+    }
+    double med = median(samples, (size_t)blocks);
+    free(samples);
+    kg_monitor_free(mon);
+    return med;
+}
+
+json_t *bench_monitor_overhead(const bench_options *o)
+{
+    static const double work[] = {0, 1, 10, 50};
+    json_t *rows = json_array();
+    json_t *shared = json_object();
+    for (size_t i = 0; i < sizeof work / sizeof work[0]; i++) {
+        double us = work[i];
+        kg_node_t *g = line_graph(&us);
+        kg_monitor_t *mon = bench_monitor_new(1 << 20);
+        int runs = runs_for(o, us) / 2, blocks = o->quick ? 3 : 15;
+        double plain[32], monitored[32];
+        /* Interleave so drift (frequency, other load) hits both alike. */
+        for (int b = 0; b < blocks; b++) {
+            kg_monitor_detach(mon, g);
+            plain[b] = time_runs(g, shared, 1, runs);
+            kg_monitor_attach(mon, g);
+            monitored[b] = time_runs(g, shared, 1, runs);
+            kg_monitor_flush(mon, 30);
+        }
+        double p = median(plain, (size_t)blocks), m = median(monitored, (size_t)blocks);
+        kg_monitor_stats s;
+        kg_monitor_stats_get(mon, &s);
+        json_array_append_new(rows, json_pack("{s:f, s:f, s:f, s:f, s:f, s:I, s:I}", "work_us", us,
+                                              "unmonitored_us_per_run", p * 1e6,
+                                              "monitored_us_per_run", m * 1e6,
+                                              "overhead_percent", (m - p) / p * 100,
+                                              "overhead_ns_per_node", (m - p) / 5 * 1e9,
+                                              "events", (json_int_t)s.emitted,
+                                              "dropped", (json_int_t)s.dropped_full));
+        kg_monitor_free(mon);
+        kg_node_free(g);
+    }
+    json_decref(shared);
+    return json_pack("{s:s, s:f, s:o}", "benchmark", "monitor_overhead",
+                     "producer_ns_per_event_median", producer_ns(o), "results", rows);
+}
+
+/* Emit `total` events as fast as the dispatcher takes them: the producer
+ * only waits (outside the measured path's semantics) for room in the queue,
+ * so nothing is dropped and the rate is what the pipeline sustains. */
+json_t *bench_throughput(const bench_options *o)
+{
+    const size_t cap = 1 << 18;
+    long total = o->quick ? 20000 : (long)(o->seconds * 3e6);
+    kg_monitor_t *mon = bench_monitor_new(cap);
+    const kg_observer *obs = kg_monitor_observer(mon);
+    kg_obs_event ev = {.point = KG_OBS_NODE_START, .node_id = "processor",
+                       .node_type = "DataProcessingNode", .run_id = 11, .root_run_id = 11,
+                       .exec_id = 12, .item = -1};
+    kg_monitor_stats s;
+    double t0 = now_s();
+    for (long sent = 0; sent < total;) {
+        kg_monitor_stats_get(mon, &s);
+        /* Keep the queue at most half full: a dispatcher thread preempted
+         * while copying a record out holds its cell for a time slice, and a
+         * producer that laps the ring onto that cell would see it as full. */
+        long room = (long)(cap / 2) - (long)s.queue_size;
+        for (long i = 0; i < room && sent < total; i++, sent++)
+            obs->on_event(obs->ud, &ev);
+        if (room <= 0) {
+            struct timespec ts = {0, 100000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    kg_monitor_flush(mon, 60);
+    double elapsed = now_s() - t0;
+    kg_monitor_stats_get(mon, &s);
+    json_t *out = json_pack("{s:s, s:I, s:I, s:I, s:f, s:f}", "benchmark", "throughput_mock",
+                            "events", (json_int_t)s.emitted, "delivered", (json_int_t)s.sent,
+                            "dropped", (json_int_t)s.dropped_full, "seconds", elapsed,
+                            "events_per_second", (double)s.sent / elapsed);
+    kg_monitor_free(mon);
+    return out;
+}

@@ -1,0 +1,25 @@
+/* benchmarks.h - the engine and monitoring benchmarks behind `kgmon bench`
+ * and bench/kg_bench.  Each returns a new JSON object with its figures. */
+#ifndef KG_BENCHMARKS_H
+#define KG_BENCHMARKS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+typedef struct bench_options {
+    double seconds;     /* rough time budget per measurement */
+    bool quick;         /* tiny run (for tests): figures are not meaningful */
+} bench_options;
+
+/* ns of pure engine overhead per node execution, 5-node linear graph,
+ * nodes that busy-wait W = 0, 1, 10, 100 µs. */
+json_t *bench_engine(const bench_options *o);
+
+/* Producer cost per event (median ns), and the same workflow monitored vs
+ * unmonitored at W = 0, 1, 10, 50 µs: overhead in percent. */
+json_t *bench_monitor_overhead(const bench_options *o);
+
+/* End-to-end events/s into the mock backend with zero loss. */
+json_t *bench_throughput(const bench_options *o);
+
+#endif

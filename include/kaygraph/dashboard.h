@@ -1,0 +1,161 @@
+/* kaygraph/dashboard.h - the live dashboard server: HTTP + WebSocket on one port.
+ *
+ * The dashboard aggregates monitoring events (DESIGN.md schema) from up to
+ * three sources - a Redis subscription, POST /api/ingest (the webhook format)
+ * and an in-process feed (kg_dashboard_backend_new) - into a bounded state
+ * (topology per workflow, per-node status and timings, recent events, recent
+ * runs) and pushes it to browsers over a WebSocket.  The web UI is compiled
+ * into the library.
+ *
+ * Usage (embedded in a monitored program):
+ *     kg_dashboard_options o;
+ *     kg_dashboard_options_init(&o);
+ *     o.port = 8080;
+ *     kg_dashboard_t *dash;
+ *     if (kg_dashboard_new(&o, &dash, &err) == 0) {
+ *         cfg.backend = kg_dashboard_backend_new(dash);   // the in-process feed
+ *         ...run workflows...
+ *         kg_monitor_free(mon);        // first: it calls the feed
+ *         kg_dashboard_free(dash);
+ *     }
+ *
+ * Threading: kg_dashboard_new starts one service thread that owns every
+ * connection (libwebsockets).  kg_dashboard_ingest and the feed may be called
+ * from any thread at any time; they never block on clients (a slow browser
+ * loses messages, never slows producers).  The log callback runs on the
+ * service thread or, for Redis source messages, on the Redis thread.
+ *
+ * Wire contract (DESIGN.md "Dashboard server"), WebSocket messages sent:
+ *   {"type":"initial","data":{"events":[last 100, oldest first],"metrics":M,
+ *        "active_nodes":[ids],"active_workflows":[ids],"network_graph":G,
+ *        "workflows":[run summaries, oldest first]}}
+ *   {"type":"event","data":<event>}                      one per event
+ *   {"type":"metrics","data":M}                          every metrics_interval
+ *   {"type":"workflow_events","workflow_id":id,"found":bool,"status":s,
+ *        "graph":g|null,"truncated":n,"events":[...]}    reply to the request
+ *   {"type":"notice","data":{"level":"warning","dropped":n,"message":"..."}}
+ *        this client was too slow: n messages were dropped for it; an
+ *        "initial" message with the current state follows at once (resync)
+ *   {"type":"error","message":"..."}                     bad client message
+ *   {"type":"pong"}                                      reply to {"type":"ping"}
+ * Client messages: {"type":"get_workflow_events","workflow_id":id},
+ * {"type":"ping"}.
+ *   M = {"total_events","events_by_type":{type:n},"events_by_name":{name:n},
+ *        "active_nodes":n,"active_workflows":n,"success_rate":0..1|null
+ *        (node_completed / (node_completed + node_failed)),
+ *        "workflow_success_rate":0..1|null,"errors":n (error-type events),
+ *        "events_per_second":x (5 s average),"throughput":[60 per-second
+ *        counts, oldest first],"dropped":n (reported by producers through
+ *        events_dropped),"ws_dropped":n,"duplicates":n,"rejected":n,
+ *        "workflows":{"total","running","success","failed","stale"},
+ *        "nodes":{id:{"type","status","count","completed","failed","retries",
+ *        "errors","avg","p95"}},"clients":n,"uptime":s,"timestamp":iso}
+ *   G = {"nodes":[{"id","type","status"}],"edges":[{"from","to","action",
+ *        "count"}],"start":id|null,"workflow_id":latest run|null}: the union
+ *        of every topology seen in workflow_started events, plus nodes seen
+ *        only in events.  Node status: idle, running, completed, failed,
+ *        retrying.  Run status: running, success, failed, stale.
+ *
+ * Security: binds 127.0.0.1 by default.  With `token`, every route but
+ * /healthz needs it, as "Authorization: Bearer T", "?token=T" (any route, so
+ * a browser can open /?token=T) or the HttpOnly SameSite=Strict cookie the
+ * server sets when a query token was accepted.  WebSocket upgrades whose
+ * Origin is not the page's own origin (or listed in allowed_origins) are
+ * refused; on a loopback bind a Host header that is not a loopback name is
+ * refused (DNS rebinding).  POST /api/ingest needs Content-Type
+ * application/json (so a foreign page cannot post without a preflight). */
+#ifndef KAYGRAPH_DASHBOARD_H
+#define KAYGRAPH_DASHBOARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kg_dashboard kg_dashboard_t;
+
+typedef enum kg_dashboard_log_level {
+    KG_DASH_LOG_ERROR = 0, KG_DASH_LOG_WARN = 1, KG_DASH_LOG_INFO = 2
+} kg_dashboard_log_level;
+
+/* One line of log ("client 127.0.0.1 connected (3 clients)").  `msg` is
+ * borrowed for the call. */
+typedef void (*kg_dashboard_log_cb)(void *ud, kg_dashboard_log_level level, const char *msg);
+
+typedef struct kg_dashboard_options {
+    const char *bind;            /* "127.0.0.1" */
+    int port;                    /* 8080; 0 = ephemeral (see kg_dashboard_port) */
+    const char *token;           /* NULL = no auth */
+    const char *allowed_origins; /* comma list of extra WebSocket origins, NULL */
+    const char *redis_host;      /* NULL = no Redis source */
+    int redis_port;              /* 6379 */
+    const char *redis_prefix;    /* NULL = "kaygraph:monitoring:" */
+    const char *redis_password;  /* NULL */
+    size_t max_body;             /* 1 MiB: larger request bodies get 413 */
+    unsigned max_clients;        /* 64 WebSocket clients; more get 503 */
+    size_t client_queue;         /* 1024 messages a client may lag behind */
+    double stale_after;          /* 300 s without events: a run becomes "stale" */
+    double metrics_interval;     /* 1.0 s between "metrics" messages */
+    size_t recent_events;        /* 1000 events kept for /api/events */
+    size_t max_runs;             /* 200 runs kept (least recently active evicted) */
+    size_t max_run_events;       /* 5000 events kept per run (oldest dropped) */
+    size_t max_nodes;            /* 1024 nodes tracked (least recently seen evicted) */
+    size_t max_store_bytes;      /* 64 MiB of event text kept in all */
+    size_t broadcast_bytes;      /* 16 MiB of messages waiting for clients */
+    double client_timeout;       /* 30 s: a client that accepts no data is closed */
+    kg_dashboard_log_cb log;     /* NULL = silent */
+    void *log_ud;
+} kg_dashboard_options;
+
+void kg_dashboard_options_init(kg_dashboard_options *o);
+
+/* Validate `o`, bind the listening socket and start the service thread (and
+ * the Redis thread when redis_host is set; Redis being down is not an error:
+ * the thread keeps reconnecting).  Returns 0 and *out, or KG_EINVAL (bad
+ * option), KG_EIO (cannot bind), KG_ENOMEM with `err` filled.  `o` and its
+ * strings are copied. */
+int kg_dashboard_new(const kg_dashboard_options *o, kg_dashboard_t **out, kg_error_t *err);
+
+/* The port actually listened on (useful with port 0). */
+int kg_dashboard_port(const kg_dashboard_t *d);
+
+/* Feed one webhook body: a bare event or {"events":[...],...}.  Thread-safe,
+ * never blocks on clients.  Returns 0 when at least one event was accepted
+ * (invalid events of a batch are counted as rejected, duplicates by event_id
+ * ignored), KG_EPARSE for malformed JSON or when no event was valid, KG_ERANGE
+ * for a body over max_body; `err` says why. */
+int kg_dashboard_ingest(kg_dashboard_t *d, const char *json, size_t len, kg_error_t *err);
+
+/* An in-process feed: a backend whose send_batch ingests each event of the
+ * batch (the JSON text, no copy of the batch is kept).  New backend owned by
+ * the caller (give it to kg_monitor_new); it does not own the dashboard,
+ * which must outlive it.  NULL on allocation failure. */
+kg_backend_t *kg_dashboard_backend_new(kg_dashboard_t *d);
+
+typedef struct kg_dashboard_stats {
+    uint64_t events;          /* accepted */
+    uint64_t rejected;        /* invalid events */
+    uint64_t duplicates;      /* same event_id seen again */
+    uint64_t ws_sent;         /* messages written to clients */
+    uint64_t ws_dropped;      /* messages dropped for slow clients */
+    unsigned clients;         /* WebSocket clients now */
+    uint64_t redis_messages;  /* received from the Redis subscription */
+    bool redis_connected;
+} kg_dashboard_stats;
+
+void kg_dashboard_stats_get(kg_dashboard_t *d, kg_dashboard_stats *out);
+
+/* Stop the threads, close every connection, free.  NULL is a no-op.  Must not
+ * be called from the log callback. */
+void kg_dashboard_free(kg_dashboard_t *d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,112 @@
+/* kaygraph/redis_reader.h - the read side of the Redis backend, for consumers.
+ *
+ * The Redis backend (kaygraph/backends.h) writes DESIGN.md's layout; this is
+ * how a consumer (the dashboard, a tool, a test) reads it back without
+ * knowing the key names: subscribe to the live feed, fetch one workflow run's
+ * or one node's stored events, the active node / workflow sets, the per-type
+ * counters, and replay the optional capped stream from a given entry id.
+ *
+ * A reader holds two connections, both made on first use: a subscriber
+ * (kg_redis_reader_subscribe / kg_redis_reader_next) and a command connection
+ * (every fetch).  Threading: one thread may use the subscriber functions while
+ * another uses the fetch functions; each group is not for concurrent use.
+ *
+ * Connection loss never fails a reader for good: the call that notices it
+ * returns KG_ECONNECT (or KG_ETIMEOUT), and the next call reconnects
+ * (AUTH, SELECT and every subscription included).  Pub/Sub keeps nothing
+ * for an absent subscriber: messages published while the subscriber was
+ * reconnecting are lost to it, which kg_redis_reader_reconnects() reveals;
+ * replay them from the stream (kg_redis_reader_stream_read) when the
+ * producer has stream_maxlen set.
+ *
+ * Ownership: returned json_t* are new references (json_decref them);
+ * returned char* are malloc'd and freed by the caller with free(). */
+#ifndef KAYGRAPH_REDIS_READER_H
+#define KAYGRAPH_REDIS_READER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backends.h"
+#include "error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kg_redis_reader kg_redis_reader_t;
+
+/* A reader for the layout written by a Redis backend with the same options
+ * (host, port, unix_socket, password, db, prefix and the timeouts are used;
+ * ttl and stream_maxlen are ignored).  `o` NULL means the defaults.  Does
+ * not connect yet.  Returns 0 and *out (free with kg_redis_reader_free), or
+ * KG_ENOMEM / KG_EINVAL with `err` filled. */
+int kg_redis_reader_new(const kg_redis_options *o, kg_redis_reader_t **out, kg_error_t *err);
+
+/* Close both connections and free.  NULL is a no-op. */
+void kg_redis_reader_free(kg_redis_reader_t *r);
+
+/* ---- live feed ----------------------------------------------------------------
+ * `channel` is a suffix of the prefix: "all" (the default when NULL) or an
+ * event type ("error").  With `pattern` true it is a PSUBSCRIBE glob on the
+ * same suffix ("*" gets every channel, so each event twice).  Subscriptions
+ * are remembered (at most 16) and restored after a reconnect.  Returns 0,
+ * KG_ECONNECT / KG_ETIMEOUT when Redis cannot be reached (the subscription is
+ * still remembered and made by the next kg_redis_reader_next), or KG_EFULL. */
+int kg_redis_reader_subscribe(kg_redis_reader_t *r, const char *channel, bool pattern,
+                              kg_error_t *err);
+
+/* Wait at most `timeout` seconds for the next published message.  Returns 0
+ * with *json (the event's JSON text, NUL-terminated, malloc'd), *len and,
+ * when `channel` is not NULL, *channel (the full channel name, malloc'd).
+ * KG_ETIMEOUT when nothing arrived in time, KG_ECONNECT when the connection
+ * is down (the call then retries to connect until `timeout` has passed, so
+ * a caller looping on it does not spin), KG_EINVAL when nothing was
+ * subscribed. */
+int kg_redis_reader_next(kg_redis_reader_t *r, double timeout, char **json, size_t *len,
+                         char **channel, kg_error_t *err);
+
+/* Times the subscriber connection was re-established after a loss: when it
+ * grows, messages may have been missed. */
+uint64_t kg_redis_reader_reconnects(const kg_redis_reader_t *r);
+
+/* ---- fetch (command connection) --------------------------------------------------
+ * Each returns 0 and a new reference in *out, or a negative code with `err`
+ * filled (KG_ECONNECT, KG_ETIMEOUT, KG_EBACKEND for a Redis error reply,
+ * KG_ENOMEM). */
+
+/* The events of one workflow run (or node), parsed, oldest first (sorted-set
+ * order: epoch ms, then event id).  `max` > 0 keeps only the newest `max`.
+ * Events whose key has expired, or that are not valid JSON, are skipped. */
+int kg_redis_reader_workflow_events(kg_redis_reader_t *r, const char *workflow_id, size_t max,
+                                    json_t **out, kg_error_t *err);
+int kg_redis_reader_node_events(kg_redis_reader_t *r, const char *node_id, size_t max,
+                                json_t **out, kg_error_t *err);
+
+/* One stored event by id, parsed; KG_ENOTFOUND when absent or expired. */
+int kg_redis_reader_event(kg_redis_reader_t *r, const char *event_id, json_t **out,
+                          kg_error_t *err);
+
+/* The active sets as sorted arrays of strings. */
+int kg_redis_reader_active_nodes(kg_redis_reader_t *r, json_t **out, kg_error_t *err);
+int kg_redis_reader_active_workflows(kg_redis_reader_t *r, json_t **out, kg_error_t *err);
+
+/* The per-type counters as {"lifecycle":n,"data":n,"error":n,"metric":n}
+ * (0 for a counter that does not exist). */
+int kg_redis_reader_counters(kg_redis_reader_t *r, json_t **out, kg_error_t *err);
+
+/* Replay: up to `count` (0 = 1000) stream entries strictly after entry id
+ * `after` ("0" or NULL: from the oldest kept), as an array of
+ * {"id":"<stream id>","event":{...}} oldest first; an entry whose JSON does
+ * not parse has "event": null.  Pass the last "id" back as `after` to go on;
+ * an empty array means caught up, and so does a stream that does not
+ * exist.  Needs Redis >= 5 (XREAD). */
+int kg_redis_reader_stream_read(kg_redis_reader_t *r, const char *after, size_t count,
+                                json_t **out, kg_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

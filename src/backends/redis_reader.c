@@ -1,0 +1,802 @@
+/* redis_reader.c - reading back what the Redis backend wrote (see
+ * kaygraph/redis_reader.h for the contract).
+ *
+ * Two blocking hiredis connections per reader.  The subscriber is driven by
+ * hand (poll + redisBufferRead + redisGetReplyFromReader) rather than by
+ * redisGetReply with a socket timeout, because in blocking hiredis a read
+ * timeout marks the context as failed for good: waiting "at most N seconds
+ * for a message" would then cost a reconnect every time nothing arrived.
+ * The command connection uses plain redisCommandArgv with the command
+ * timeout as its socket timeout, and is checked for a server-side close
+ * before each use so a restarted server costs no failed call.
+ *
+ * Key names are built here from the same prefix and suffixes as redis.c; the
+ * two files are the only places that know the layout. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "kaygraph/redis_reader.h"
+
+#define KG__READER_MAX_SUBS 16
+/* MGET this many event keys per round trip: big workflows stay bounded in
+ * reply size. */
+#define KG__READER_MGET_CHUNK 1000
+
+struct kg_redis_reader {
+    char *host;
+    int port;
+    char *unix_socket;
+    char *password;
+    int db;
+    char *prefix;
+    struct timeval connect_tv;
+    struct timeval command_tv;
+    redisContext *cmd;
+    redisContext *sub;
+    bool sub_had_connection;   /* a later connect is a re-connect */
+    _Atomic uint64_t reconnects;
+    struct {
+        char *name;            /* full channel name or pattern */
+        bool pattern;
+    } subs[KG__READER_MAX_SUBS];
+    size_t nsubs;
+};
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static char *kg__dup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static char *kg__dupn(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static char *kg__join(const char *a, const char *b, const char *c)
+{
+    size_t na = strlen(a), nb = strlen(b), nc = strlen(c);
+    char *d = malloc(na + nb + nc + 1);
+    if (d) {
+        memcpy(d, a, na);
+        memcpy(d + na, b, nb);
+        memcpy(d + na + nb, c, nc + 1);
+    }
+    return d;
+}
+
+static struct timeval kg__tv(double seconds)
+{
+    struct timeval tv;
+    if (seconds <= 0)
+        seconds = 0.001;
+    tv.tv_sec = (time_t)seconds;
+    tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+    return tv;
+}
+
+static double kg__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void kg__nap(double seconds)
+{
+    struct timespec ts = {(time_t)seconds,
+                          (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* SIGPIPE guard around socket writes; see redis.c for why. */
+typedef struct kg__sigpipe_guard {
+    sigset_t old;
+    bool pending_before;
+} kg__sigpipe_guard;
+
+static void kg__sigpipe_block(kg__sigpipe_guard *g)
+{
+    sigset_t set, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigemptyset(&pending);
+    sigpending(&pending);
+    g->pending_before = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+static void kg__sigpipe_restore(kg__sigpipe_guard *g)
+{
+    if (!g->pending_before) {
+        sigset_t set, pending;
+        sigemptyset(&set);
+        sigaddset(&set, SIGPIPE);
+        sigemptyset(&pending);
+        sigpending(&pending);
+        if (sigismember(&pending, SIGPIPE) == 1) {
+            struct timespec zero = {0, 0};
+            while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR) {
+            }
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+static int kg__ctx_fail(redisContext *c, int saved_errno, kg_error_t *err, const char *what)
+{
+    int code = KG_ECONNECT;
+    if (c->err == REDIS_ERR_IO &&
+        (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK || saved_errno == ETIMEDOUT))
+        code = KG_ETIMEOUT;
+    else if (c->err == REDIS_ERR_OOM)
+        code = KG_ENOMEM;
+    else if (c->err == REDIS_ERR_PROTOCOL)
+        code = KG_EPROTO;
+    return kg_error_set(err, code, "RedisError", "%s: %s", what,
+                        c->errstr[0] ? c->errstr : kg_strerror(code));
+}
+
+/* A blocking connection with AUTH and (when `select_db`) SELECT done. */
+static int kg__connect(kg_redis_reader_t *r, bool select_db, redisContext **out, kg_error_t *err)
+{
+    redisContext *c = r->unix_socket ? redisConnectUnixWithTimeout(r->unix_socket, r->connect_tv)
+                                     : redisConnectWithTimeout(r->host, r->port, r->connect_tv);
+    *out = NULL;
+    if (!c)
+        return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+    if (c->err) {
+        int rc = kg_error_set(err, KG_ECONNECT, "RedisError", "connect to %s:%d: %s",
+                              r->unix_socket ? r->unix_socket : r->host,
+                              r->unix_socket ? 0 : r->port, c->errstr);
+        redisFree(c);
+        return rc;
+    }
+    if (redisSetTimeout(c, r->command_tv) != REDIS_OK) {
+        redisFree(c);
+        return kg_error_set(err, KG_ECONNECT, "RedisError", "cannot set socket timeout");
+    }
+    if (!r->unix_socket)
+        redisEnableKeepAlive(c);
+    for (int step = 0; step < 2; step++) {
+        char db[16];
+        const char *argv[2];
+        if (step == 0 && r->password) {
+            argv[0] = "AUTH";
+            argv[1] = r->password;
+        } else if (step == 1 && select_db && r->db > 0) {
+            snprintf(db, sizeof db, "%d", r->db);
+            argv[0] = "SELECT";
+            argv[1] = db;
+        } else {
+            continue;
+        }
+        size_t lens[2] = {strlen(argv[0]), strlen(argv[1])};
+        redisReply *reply = redisCommandArgv(c, 2, argv, lens);
+        if (!reply) {
+            int rc = kg__ctx_fail(c, errno, err, argv[0]);
+            redisFree(c);
+            return rc;
+        }
+        if (reply->type == REDIS_REPLY_ERROR) {
+            int rc = kg_error_set(err, KG_EBACKEND, "RedisError", "%s: %s", argv[0],
+                                  reply->str);
+            freeReplyObject(reply);
+            redisFree(c);
+            return rc;
+        }
+        freeReplyObject(reply);
+    }
+    *out = c;
+    return 0;
+}
+
+/* An idle connection must have nothing to read; if it has, the server
+ * closed it. */
+static bool kg__idle_alive(redisContext *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    int n;
+    while ((n = poll(&p, 1, 0)) < 0 && errno == EINTR) {
+    }
+    return n == 0;
+}
+
+/* ---- lifetime ------------------------------------------------------------------ */
+
+int kg_redis_reader_new(const kg_redis_options *o, kg_redis_reader_t **out, kg_error_t *err)
+{
+    kg_redis_options defaults;
+    if (!out)
+        return kg_error_set(err, KG_EINVAL, "ArgumentError", "out is NULL");
+    *out = NULL;
+    if (!o) {
+        kg_redis_options_init(&defaults);
+        o = &defaults;
+    }
+    if (!o->unix_socket && (o->port <= 0 || o->port > 65535))
+        return kg_error_set(err, KG_EINVAL, "ArgumentError", "redis port %d out of range",
+                            o->port);
+    kg_redis_reader_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+    atomic_init(&r->reconnects, 0);
+    r->host = kg__dup(o->host && *o->host ? o->host : "127.0.0.1");
+    r->port = o->port;
+    r->unix_socket = o->unix_socket && *o->unix_socket ? kg__dup(o->unix_socket) : NULL;
+    r->password = o->password && *o->password ? kg__dup(o->password) : NULL;
+    r->db = o->db;
+    r->prefix = kg__dup(o->prefix ? o->prefix : "kaygraph:monitoring:");
+    r->connect_tv = kg__tv(o->connect_timeout > 0 ? o->connect_timeout : 1.0);
+    r->command_tv = kg__tv(o->command_timeout > 0 ? o->command_timeout : 2.0);
+    if (!r->host || !r->prefix || (o->unix_socket && *o->unix_socket && !r->unix_socket) ||
+        (o->password && *o->password && !r->password)) {
+        kg_redis_reader_free(r);
+        return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+    }
+    *out = r;
+    return 0;
+}
+
+void kg_redis_reader_free(kg_redis_reader_t *r)
+{
+    if (!r)
+        return;
+    if (r->cmd)
+        redisFree(r->cmd);
+    if (r->sub)
+        redisFree(r->sub);
+    for (size_t i = 0; i < r->nsubs; i++)
+        free(r->subs[i].name);
+    free(r->host);
+    free(r->unix_socket);
+    free(r->password);
+    free(r->prefix);
+    free(r);
+}
+
+/* ---- subscriber ---------------------------------------------------------------- */
+
+/* Write whatever hiredis has buffered; the subscriber never calls
+ * redisGetReply, which would do it for us. */
+static int kg__flush(redisContext *c)
+{
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(c, &done) != REDIS_OK)
+            return REDIS_ERR;
+    return REDIS_OK;
+}
+
+static int kg__append_sub(redisContext *c, const char *name, bool pattern)
+{
+    const char *argv[2] = {pattern ? "PSUBSCRIBE" : "SUBSCRIBE", name};
+    size_t lens[2] = {strlen(argv[0]), strlen(name)};
+    return redisAppendCommandArgv(c, 2, argv, lens);
+}
+
+static void kg__sub_drop(kg_redis_reader_t *r)
+{
+    if (r->sub) {
+        redisFree(r->sub);
+        r->sub = NULL;
+    }
+}
+
+static int kg__sub_connect(kg_redis_reader_t *r, kg_error_t *err)
+{
+    redisContext *c;
+    /* Pub/Sub channels are global to the server: no SELECT needed. */
+    int rc = kg__connect(r, false, &c, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < r->nsubs; i++)
+        if (kg__append_sub(c, r->subs[i].name, r->subs[i].pattern) != REDIS_OK) {
+            redisFree(c);
+            return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+        }
+    if (kg__flush(c) != REDIS_OK) {
+        rc = kg__ctx_fail(c, errno, err, "SUBSCRIBE");
+        redisFree(c);
+        return rc;
+    }
+    r->sub = c;
+    if (r->sub_had_connection)
+        atomic_fetch_add_explicit(&r->reconnects, 1, memory_order_relaxed);
+    r->sub_had_connection = true;
+    return 0;
+}
+
+int kg_redis_reader_subscribe(kg_redis_reader_t *r, const char *channel, bool pattern,
+                              kg_error_t *err)
+{
+    if (!r)
+        return kg_error_set(err, KG_EINVAL, "ArgumentError", "reader is NULL");
+    if (r->nsubs == KG__READER_MAX_SUBS)
+        return kg_error_set(err, KG_EFULL, NULL, "at most %d subscriptions",
+                            KG__READER_MAX_SUBS);
+    char *name = kg__join(r->prefix, channel ? channel : "all", "");
+    if (!name)
+        return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+    r->subs[r->nsubs].name = name;
+    r->subs[r->nsubs].pattern = pattern;
+    r->nsubs++;
+
+    kg__sigpipe_guard g;
+    kg__sigpipe_block(&g);
+    int rc = 0;
+    if (r->sub) {
+        /* The confirmation is read (and skipped) by kg_redis_reader_next. */
+        if (kg__append_sub(r->sub, name, pattern) != REDIS_OK) {
+            rc = kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+            kg__sub_drop(r);
+        } else if (kg__flush(r->sub) != REDIS_OK) {
+            rc = kg__ctx_fail(r->sub, errno, err, "SUBSCRIBE");
+            kg__sub_drop(r);
+        }
+    } else {
+        rc = kg__sub_connect(r, err);
+    }
+    kg__sigpipe_restore(&g);
+    return rc;
+}
+
+/* 1 and the outputs when `reply` is a published message, 0 when it is
+ * something else (a subscribe confirmation), negative on allocation failure. */
+static int kg__take_message(redisReply *reply, char **json, size_t *len, char **channel)
+{
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
+        reply->element[0]->type != REDIS_REPLY_STRING)
+        return 0;
+    const char *kind = reply->element[0]->str;
+    redisReply *chan, *payload;
+    if (strcmp(kind, "message") == 0 && reply->elements == 3) {
+        chan = reply->element[1];
+        payload = reply->element[2];
+    } else if (strcmp(kind, "pmessage") == 0 && reply->elements == 4) {
+        chan = reply->element[2];
+        payload = reply->element[3];
+    } else {
+        return 0;
+    }
+    if (payload->type != REDIS_REPLY_STRING || chan->type != REDIS_REPLY_STRING)
+        return 0;
+    char *j = kg__dupn(payload->str, payload->len);
+    char *c = channel ? kg__dupn(chan->str, chan->len) : NULL;
+    if (!j || (channel && !c)) {
+        free(j);
+        free(c);
+        return KG_ENOMEM;
+    }
+    *json = j;
+    if (len)
+        *len = payload->len;
+    if (channel)
+        *channel = c;
+    return 1;
+}
+
+int kg_redis_reader_next(kg_redis_reader_t *r, double timeout, char **json, size_t *len,
+                         char **channel, kg_error_t *err)
+{
+    if (!r || !json)
+        return kg_error_set(err, KG_EINVAL, "ArgumentError", "reader or json is NULL");
+    *json = NULL;
+    if (channel)
+        *channel = NULL;
+    if (r->nsubs == 0)
+        return kg_error_set(err, KG_EINVAL, "ArgumentError", "nothing subscribed");
+    double deadline = kg__now() + (timeout > 0 ? timeout : 0);
+    int last = 0;
+    kg__sigpipe_guard g;
+    kg__sigpipe_block(&g);
+    for (;;) {
+        if (!r->sub) {
+            last = kg__sub_connect(r, err);
+            if (last) {
+                double left = deadline - kg__now();
+                if (left <= 0)
+                    break;
+                /* Redis is away: try again a few times a second until the
+                 * caller's bound, instead of returning at once into a loop. */
+                kg__nap(left < 0.05 ? left : 0.05);
+                continue;
+            }
+        }
+        void *v = NULL;
+        if (redisGetReplyFromReader(r->sub, &v) != REDIS_OK) {
+            last = kg__ctx_fail(r->sub, errno, err, "subscriber");
+            kg__sub_drop(r);
+            continue;
+        }
+        if (v) {
+            int got = kg__take_message(v, json, len, channel);
+            freeReplyObject(v);
+            if (got < 0) {
+                last = kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+                break;
+            }
+            if (got == 1) {
+                last = 0;
+                break;
+            }
+            continue;
+        }
+        double left = deadline - kg__now();
+        if (left <= 0) {
+            last = kg_error_set(err, KG_ETIMEOUT, NULL, "no message within %.3f s", timeout);
+            break;
+        }
+        struct pollfd p = {.fd = r->sub->fd, .events = POLLIN};
+        int n = poll(&p, 1, (int)(left * 1000.0) + 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0)
+            continue;   /* the deadline check above ends the wait */
+        if (n < 0 || redisBufferRead(r->sub) != REDIS_OK) {
+            last = kg__ctx_fail(r->sub, errno, err, "subscriber");
+            kg__sub_drop(r);
+            continue;
+        }
+    }
+    kg__sigpipe_restore(&g);
+    return last;
+}
+
+uint64_t kg_redis_reader_reconnects(const kg_redis_reader_t *r)
+{
+    return r ? atomic_load_explicit(&((kg_redis_reader_t *)r)->reconnects,
+                                    memory_order_relaxed)
+             : 0;
+}
+
+/* ---- command connection --------------------------------------------------------- */
+
+/* Run one command; NULL with *rc and `err` set on failure (an error reply is
+ * KG_EBACKEND and keeps the connection). */
+static redisReply *kg__command(kg_redis_reader_t *r, int argc, const char **argv,
+                               const size_t *lens, int *rc, kg_error_t *err)
+{
+    *rc = 0;
+    kg__sigpipe_guard g;
+    kg__sigpipe_block(&g);
+    if (r->cmd && !kg__idle_alive(r->cmd)) {
+        redisFree(r->cmd);
+        r->cmd = NULL;
+    }
+    redisReply *reply = NULL;
+    if (!r->cmd)
+        *rc = kg__connect(r, true, &r->cmd, err);
+    if (*rc == 0) {
+        reply = redisCommandArgv(r->cmd, argc, argv, lens);
+        if (!reply) {
+            *rc = kg__ctx_fail(r->cmd, errno, err, argv[0]);
+            redisFree(r->cmd);
+            r->cmd = NULL;
+        } else if (reply->type == REDIS_REPLY_ERROR) {
+            *rc = kg_error_set(err, KG_EBACKEND, "RedisError", "%s: %s", argv[0], reply->str);
+            freeReplyObject(reply);
+            reply = NULL;
+        }
+    }
+    kg__sigpipe_restore(&g);
+    return reply;
+}
+
+static redisReply *kg__command2(kg_redis_reader_t *r, const char *cmd, const char *mid,
+                                const char *id, int nargs, const char **args, int *rc,
+                                kg_error_t *err)
+{
+    const char *argv[8];
+    size_t lens[8];
+    char *key = kg__join(r->prefix, mid, id);
+    if (!key) {
+        *rc = kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+        return NULL;
+    }
+    argv[0] = cmd;
+    argv[1] = key;
+    for (int i = 0; i < nargs && i < 6; i++)
+        argv[2 + i] = args[i];
+    int argc = 2 + (nargs < 6 ? nargs : 6);
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *reply = kg__command(r, argc, argv, lens, rc, err);
+    free(key);
+    return reply;
+}
+
+static int kg__nomem(json_t *o, kg_error_t *err)
+{
+    json_decref(o);
+    return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+}
+
+/* MGET <prefix>event:<id> for every member of a ZRANGE reply; parsed events
+ * appended to `out` in order. */
+static int kg__events_by_ids(kg_redis_reader_t *r, const redisReply *ids, json_t *out,
+                             kg_error_t *err)
+{
+    size_t n = ids->elements;
+    size_t chunk = n < KG__READER_MGET_CHUNK ? n : KG__READER_MGET_CHUNK;
+    const char **argv = malloc((chunk + 1) * sizeof *argv);
+    size_t *lens = malloc((chunk + 1) * sizeof *lens);
+    char **keys = calloc(chunk ? chunk : 1, sizeof *keys);
+    int rc = 0;
+    if (!argv || !lens || !keys)
+        rc = kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+    for (size_t at = 0; rc == 0 && at < n; at += chunk) {
+        size_t m = n - at < chunk ? n - at : chunk;
+        argv[0] = "MGET";
+        lens[0] = 4;
+        for (size_t i = 0; i < m; i++) {
+            const redisReply *id = ids->element[at + i];
+            keys[i] = kg__join(r->prefix, "event:", id->type == REDIS_REPLY_STRING ? id->str : "");
+            if (!keys[i]) {
+                rc = kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+                m = i;
+                break;
+            }
+            argv[1 + i] = keys[i];
+            lens[1 + i] = strlen(keys[i]);
+        }
+        redisReply *vals = rc ? NULL : kg__command(r, (int)m + 1, argv, lens, &rc, err);
+        for (size_t i = 0; i < m; i++) {
+            free(keys[i]);
+            keys[i] = NULL;
+        }
+        if (!vals)
+            break;
+        for (size_t i = 0; rc == 0 && vals->type == REDIS_REPLY_ARRAY && i < vals->elements; i++) {
+            const redisReply *v = vals->element[i];
+            if (v->type != REDIS_REPLY_STRING)
+                continue;   /* expired since ZRANGE */
+            json_t *ev = json_loadb(v->str, v->len, 0, NULL);
+            if (ev && json_array_append_new(out, ev) != 0)
+                rc = kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+        }
+        freeReplyObject(vals);
+    }
+    free(argv);
+    free(lens);
+    free(keys);
+    return rc;
+}
+
+static int kg__indexed_events(kg_redis_reader_t *r, const char *mid, const char *id, size_t max,
+                              json_t **out, kg_error_t *err)
+{
+    if (!r || !id || !out)
+        return kg_error_set(err, KG_EINVAL, "ArgumentError", "NULL argument");
+    *out = NULL;
+    char start[32];
+    if (max > 0)
+        snprintf(start, sizeof start, "-%zu", max);
+    else
+        snprintf(start, sizeof start, "0");
+    const char *args[2] = {start, "-1"};
+    int rc;
+    redisReply *ids = kg__command2(r, "ZRANGE", mid, id, 2, args, &rc, err);
+    if (!ids)
+        return rc;
+    json_t *arr = json_array();
+    if (!arr) {
+        freeReplyObject(ids);
+        return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+    }
+    rc = ids->type == REDIS_REPLY_ARRAY && ids->elements ? kg__events_by_ids(r, ids, arr, err) : 0;
+    freeReplyObject(ids);
+    if (rc) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return 0;
+}
+
+int kg_redis_reader_workflow_events(kg_redis_reader_t *r, const char *workflow_id, size_t max,
+                                    json_t **out, kg_error_t *err)
+{
+    return kg__indexed_events(r, "workflow:", workflow_id, max, out, err);
+}
+
+int kg_redis_reader_node_events(kg_redis_reader_t *r, const char *node_id, size_t max,
+                                json_t **out, kg_error_t *err)
+{
+    return kg__indexed_events(r, "node:", node_id, max, out, err);
+}
+
+int kg_redis_reader_event(kg_redis_reader_t *r, const char *event_id, json_t **out,
+                          kg_error_t *err)
+{
+    if (!r || !event_id || !out)
+        return kg_error_set(err, KG_EINVAL, "ArgumentError", "NULL argument");
+    *out = NULL;
+    int rc;
+    redisReply *v = kg__command2(r, "GET", "event:", event_id, 0, NULL, &rc, err);
+    if (!v)
+        return rc;
+    if (v->type != REDIS_REPLY_STRING) {
+        freeReplyObject(v);
+        return kg_error_set(err, KG_ENOTFOUND, NULL, "event %s not stored", event_id);
+    }
+    json_error_t jerr;
+    json_t *ev = json_loadb(v->str, v->len, 0, &jerr);
+    freeReplyObject(v);
+    if (!ev)
+        return kg_error_set(err, KG_EPARSE, "ParseError", "event %s: %s", event_id, jerr.text);
+    *out = ev;
+    return 0;
+}
+
+static int kg__cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int kg__members(kg_redis_reader_t *r, const char *set, json_t **out, kg_error_t *err)
+{
+    if (!r || !out)
+        return kg_error_set(err, KG_EINVAL, "ArgumentError", "NULL argument");
+    *out = NULL;
+    int rc;
+    redisReply *v = kg__command2(r, "SMEMBERS", set, "", 0, NULL, &rc, err);
+    if (!v)
+        return rc;
+    size_t n = v->type == REDIS_REPLY_ARRAY ? v->elements : 0;
+    const char **names = malloc((n ? n : 1) * sizeof *names);
+    json_t *arr = json_array();
+    if (!names || !arr) {
+        free(names);
+        freeReplyObject(v);
+        return kg__nomem(arr, err);
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v->element[i]->type == REDIS_REPLY_STRING)
+            names[m++] = v->element[i]->str;
+    qsort(names, m, sizeof *names, kg__cmp_str);
+    for (size_t i = 0; i < m && rc == 0; i++)
+        if (json_array_append_new(arr, json_string(names[i])) != 0)
+            rc = KG_ENOMEM;
+    free(names);
+    freeReplyObject(v);
+    if (rc)
+        return kg__nomem(arr, err);
+    *out = arr;
+    return 0;
+}
+
+int kg_redis_reader_active_nodes(kg_redis_reader_t *r, json_t **out, kg_error_t *err)
+{
+    return kg__members(r, "active:nodes", out, err);
+}
+
+int kg_redis_reader_active_workflows(kg_redis_reader_t *r, json_t **out, kg_error_t *err)
+{
+    return kg__members(r, "active:workflows", out, err);
+}
+
+int kg_redis_reader_counters(kg_redis_reader_t *r, json_t **out, kg_error_t *err)
+{
+    static const char *const types[4] = {"lifecycle", "data", "error", "metric"};
+    if (!r || !out)
+        return kg_error_set(err, KG_EINVAL, "ArgumentError", "NULL argument");
+    *out = NULL;
+    char *keys[4] = {NULL, NULL, NULL, NULL};
+    const char *argv[5] = {"MGET"};
+    size_t lens[5] = {4};
+    int rc = 0;
+    for (int i = 0; i < 4; i++) {
+        keys[i] = kg__join(r->prefix, "metrics:events:", types[i]);
+        if (!keys[i])
+            rc = KG_ENOMEM;
+        argv[1 + i] = keys[i];
+        lens[1 + i] = keys[i] ? strlen(keys[i]) : 0;
+    }
+    redisReply *v = rc ? NULL : kg__command(r, 5, argv, lens, &rc, err);
+    for (int i = 0; i < 4; i++)
+        free(keys[i]);
+    if (rc == KG_ENOMEM && !v)
+        return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+    if (!v)
+        return rc;
+    json_t *obj = json_object();
+    for (int i = 0; obj && i < 4; i++) {
+        long long n = 0;
+        if (v->type == REDIS_REPLY_ARRAY && (size_t)i < v->elements &&
+            v->element[i]->type == REDIS_REPLY_STRING)
+            n = strtoll(v->element[i]->str, NULL, 10);
+        if (json_object_set_new(obj, types[i], json_integer(n)) != 0) {
+            json_decref(obj);
+            obj = NULL;
+        }
+    }
+    freeReplyObject(v);
+    if (!obj)
+        return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+    *out = obj;
+    return 0;
+}
+
+int kg_redis_reader_stream_read(kg_redis_reader_t *r, const char *after, size_t count,
+                                json_t **out, kg_error_t *err)
+{
+    if (!r || !out)
+        return kg_error_set(err, KG_EINVAL, "ArgumentError", "NULL argument");
+    *out = NULL;
+    char n[32];
+    snprintf(n, sizeof n, "%zu", count ? count : 1000);
+    char *key = kg__join(r->prefix, "stream", "");
+    if (!key)
+        return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+    /* XREAD's id is exclusive, which is what "go on after the last entry"
+     * needs, and works on Redis 5 (XRANGE's "(id" needs 6.2). */
+    const char *argv[6] = {"XREAD", "COUNT", n, "STREAMS", key, after && *after ? after : "0"};
+    size_t lens[6];
+    for (int i = 0; i < 6; i++)
+        lens[i] = strlen(argv[i]);
+    int rc;
+    redisReply *v = kg__command(r, 6, argv, lens, &rc, err);
+    free(key);
+    if (!v)
+        return rc;
+    json_t *arr = json_array();
+    if (!arr) {
+        freeReplyObject(v);
+        return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+    }
+    /* [[key, [[id, [field, value, ...]], ...]]] or nil when nothing new. */
+    if (v->type == REDIS_REPLY_ARRAY && v->elements >= 1 &&
+        v->element[0]->type == REDIS_REPLY_ARRAY && v->element[0]->elements == 2 &&
+        v->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
+        const redisReply *entries = v->element[0]->element[1];
+        for (size_t i = 0; i < entries->elements && rc == 0; i++) {
+            const redisReply *e = entries->element[i];
+            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+                e->element[0]->type != REDIS_REPLY_STRING)
+                continue;
+            json_t *ev = NULL;
+            const redisReply *fields = e->element[1];
+            for (size_t f = 0; fields->type == REDIS_REPLY_ARRAY && f + 1 < fields->elements;
+                 f += 2)
+                if (fields->element[f]->type == REDIS_REPLY_STRING &&
+                    strcmp(fields->element[f]->str, "event") == 0 &&
+                    fields->element[f + 1]->type == REDIS_REPLY_STRING) {
+                    ev = json_loadb(fields->element[f + 1]->str, fields->element[f + 1]->len,
+                                    0, NULL);
+                    break;
+                }
+            json_t *entry = json_pack("{s:s, s:o}", "id", e->element[0]->str, "event",
+                                      ev ? ev : json_null());
+            if (!entry || json_array_append_new(arr, entry) != 0)
+                rc = KG_ENOMEM;
+        }
+    }
+    freeReplyObject(v);
+    if (rc)
+        return kg__nomem(arr, err);
+    *out = arr;
+    return 0;
+}

@@ -1,0 +1,1138 @@
+/* dashboard/aggregate.c - the aggregated state the dashboard shows.
+ *
+ * From the event stream it keeps: the union of every workflow topology seen
+ * in workflow_started events; per node its live status, counts, timings
+ * (average over all, p95 over a sliding window) and errors; recent runs with
+ * their events; the last N events; counters and a per-second throughput
+ * history.  Everything is bounded: nodes and runs by count (least recently
+ * active evicted), events by count per run and by total bytes, duplicate
+ * detection by a two-generation id set.
+ *
+ * Out-of-order delivery (several dispatcher threads, retries, two sources)
+ * is expected: a run's events are kept sorted by `seq`, and a node's status
+ * only moves forward - within one run by `seq`, across runs by timestamp.
+ *
+ * Not thread-safe: the hub holds its lock around every call.  Time is passed
+ * in (`now`, monotonic seconds) so tests control it. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dash_internal.h"
+#include "kaygraph/monitor.h"
+
+enum { KG__NS_IDLE, KG__NS_RUNNING, KG__NS_COMPLETED, KG__NS_FAILED, KG__NS_RETRYING };
+static const char *const kg__node_status_str[] = {"idle", "running", "completed", "failed",
+                                                   "retrying"};
+
+enum { KG__RS_RUNNING, KG__RS_SUCCESS, KG__RS_FAILED, KG__RS_STALE };
+static const char *const kg__run_status_str[] = {"running", "success", "failed", "stale"};
+
+#define KG__P95_WINDOW 256
+#define KG__RATE_SLOTS 64      /* per-second buckets kept (>= 60 shown) */
+#define KG__DEDUP_GEN 65536    /* ids per generation of the duplicate set */
+#define KG__SOURCES_MAX 64     /* producers whose drop counters we track */
+
+typedef struct kg__node {
+    kg__link lru;
+    char *id;
+    char *type;
+    int status;
+    uint64_t status_run;     /* hash of the workflow_id that set the status */
+    uint64_t status_seq;
+    int64_t status_ts;
+    uint64_t started, completed, failed, retries, errors;
+    double time_sum;
+    uint64_t time_n;
+    double times[KG__P95_WINDOW];
+    unsigned times_pos, times_len;
+    double last_seen;
+    bool in_topology;
+} kg__node;
+
+typedef struct kg__run {
+    kg__link lru;            /* least recently active first */
+    char *id;
+    uint64_t id_hash;
+    uint64_t ordinal;        /* order of first sight */
+    int status;
+    char started_at[40], ended_at[40];
+    double duration;         /* -1 unknown */
+    char *final_action;
+    json_t *graph;
+    struct kg__stored {
+        kg__msg *m;
+        uint64_t seq;
+    } *ev;                   /* ring sorted by seq */
+    size_t ev_cap, ev_head, ev_len;
+    size_t bytes;
+    uint64_t truncated, event_count, error_count;
+    double last_activity;
+} kg__run;
+
+typedef struct kg__edge {
+    char *from, *to, *action;
+    uint64_t count;
+} kg__edge;
+
+typedef struct kg__dedup {
+    uint64_t *slots;   /* open addressing, 0 = empty */
+    size_t cap, n;
+} kg__dedup;
+
+typedef struct kg__source {
+    double dropped;
+    double queue_depth;
+} kg__source;
+
+struct kg__agg {
+    kg__agg_limits lim;
+    double started;
+
+    uint64_t total, rejected, duplicates, errors;
+    uint64_t by_type[KG_EVENT_TYPE_COUNT];
+    uint64_t by_name[KG_EVENT_NAME_COUNT + 1];   /* last: other names */
+    uint64_t node_completed, node_failed;
+    uint64_t runs_total, runs_success, runs_failed, runs_stale;
+    uint64_t ws_sent, ws_dropped;
+    unsigned clients;
+
+    /* Per-second counts: slot s % SLOTS holds second s when rate_sec[] == s. */
+    uint64_t rate_cnt[KG__RATE_SLOTS];
+    int64_t rate_sec[KG__RATE_SLOTS];
+
+    kg__msg **recent;         /* ring of the last lim.recent_events */
+    size_t recent_head, recent_len;
+    size_t recent_bytes;
+
+    kg__map nodes;            /* id -> kg__node */
+    kg__link node_lru;
+    kg__map runs;             /* workflow_id -> kg__run */
+    kg__link run_lru;
+    uint64_t next_ordinal;
+    size_t store_bytes;       /* event text held by runs */
+    char *latest_run;
+    char *latest_start;
+
+    kg__map edges;            /* "from\x1fto\x1faction" -> kg__edge */
+    uint64_t edges_dropped;
+
+    kg__map sources;          /* "host/pid" -> kg__source */
+
+    kg__dedup dedup[2];       /* current, previous generation */
+};
+
+/* ---- small helpers ------------------------------------------------------------- */
+
+static char *kg__strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+static void kg__set_str(char **dst, const char *s)
+{
+    if (*dst && strcmp(*dst, s) == 0)
+        return;
+    char *n = kg__strdup(s);
+    if (!n)
+        return;   /* keep the old value: a label, not worth failing for */
+    free(*dst);
+    *dst = n;
+}
+
+static double kg__json_num(const json_t *o, const char *key, double dflt)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+static const char *kg__json_str(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* ---- duplicate detection --------------------------------------------------------- */
+
+static bool kg__dedup_has(const kg__dedup *d, uint64_t h)
+{
+    if (!d->slots)
+        return false;
+    for (size_t i = h & (d->cap - 1);; i = (i + 1) & (d->cap - 1)) {
+        if (d->slots[i] == h)
+            return true;
+        if (d->slots[i] == 0)
+            return false;
+    }
+}
+
+static void kg__dedup_add(kg__dedup *d, uint64_t h)
+{
+    for (size_t i = h & (d->cap - 1);; i = (i + 1) & (d->cap - 1)) {
+        if (d->slots[i] == h)
+            return;
+        if (d->slots[i] == 0) {
+            d->slots[i] = h;
+            d->n++;
+            return;
+        }
+    }
+}
+
+/* True when `id` was seen among the last 64-128 K ids; records it. */
+static bool kg__agg_seen(kg__agg *a, const char *id)
+{
+    uint64_t h = kg__hash(id, strlen(id));
+    if (h == 0)
+        h = 1;   /* 0 marks an empty slot */
+    if (kg__dedup_has(&a->dedup[0], h) || kg__dedup_has(&a->dedup[1], h))
+        return true;
+    if (a->dedup[0].n >= KG__DEDUP_GEN) {
+        /* Generation swap: the oldest ids are forgotten all at once, which
+         * keeps both lookups and memory O(1) with no deletion logic. */
+        kg__dedup t = a->dedup[1];
+        a->dedup[1] = a->dedup[0];
+        memset(t.slots, 0, t.cap * sizeof *t.slots);
+        t.n = 0;
+        a->dedup[0] = t;
+    }
+    kg__dedup_add(&a->dedup[0], h);
+    return false;
+}
+
+/* ---- lifetime ------------------------------------------------------------------------- */
+
+static void kg__run_free(kg__agg *a, kg__run *r)
+{
+    for (size_t i = 0; i < r->ev_len; i++)
+        kg__msg_unref(r->ev[(r->ev_head + i) % r->ev_cap].m);
+    a->store_bytes -= r->bytes;
+    free(r->ev);
+    json_decref(r->graph);
+    free(r->final_action);
+    free(r->id);
+    free(r);
+}
+
+static void kg__node_free(kg__node *n)
+{
+    free(n->id);
+    free(n->type);
+    free(n);
+}
+
+static void kg__edge_free(kg__edge *e)
+{
+    free(e->from);
+    free(e->to);
+    free(e->action);
+    free(e);
+}
+
+kg__agg *kg__agg_new(const kg__agg_limits *lim, double now)
+{
+    kg__agg *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->lim = *lim;
+    if (!a->lim.recent_events)
+        a->lim.recent_events = 1000;
+    if (!a->lim.max_runs)
+        a->lim.max_runs = 200;
+    if (!a->lim.max_run_events)
+        a->lim.max_run_events = 5000;
+    if (!a->lim.max_nodes)
+        a->lim.max_nodes = 1024;
+    if (!a->lim.max_store_bytes)
+        a->lim.max_store_bytes = 64u << 20;
+    if (!a->lim.max_edges)
+        a->lim.max_edges = 4096;
+    a->started = now;
+    kg__list_init(&a->node_lru);
+    kg__list_init(&a->run_lru);
+    a->recent = calloc(a->lim.recent_events, sizeof *a->recent);
+    for (int g = 0; g < 2; g++) {
+        a->dedup[g].cap = 2 * KG__DEDUP_GEN;
+        a->dedup[g].slots = calloc(a->dedup[g].cap, sizeof(uint64_t));
+    }
+    if (!a->recent || !a->dedup[0].slots || !a->dedup[1].slots) {
+        kg__agg_free(a);
+        return NULL;
+    }
+    for (int i = 0; i < KG__RATE_SLOTS; i++)
+        a->rate_sec[i] = -1;
+    return a;
+}
+
+void kg__agg_free(kg__agg *a)
+{
+    if (!a)
+        return;
+    while (!kg__list_empty(&a->run_lru)) {
+        kg__run *r = KG__CONTAINER(a->run_lru.next, kg__run, lru);
+        kg__list_remove(&r->lru);
+        kg__run_free(a, r);
+    }
+    while (!kg__list_empty(&a->node_lru)) {
+        kg__node *n = KG__CONTAINER(a->node_lru.next, kg__node, lru);
+        kg__list_remove(&n->lru);
+        kg__node_free(n);
+    }
+    for (size_t i = 0; i < a->edges.nb; i++)
+        for (kg__mapent *e = a->edges.b[i]; e; e = e->next)
+            kg__edge_free(e->val);
+    for (size_t i = 0; i < a->sources.nb; i++)
+        for (kg__mapent *e = a->sources.b[i]; e; e = e->next)
+            free(e->val);
+    kg__map_free(&a->edges);
+    kg__map_free(&a->sources);
+    kg__map_free(&a->nodes);
+    kg__map_free(&a->runs);
+    if (a->recent)
+        for (size_t i = 0; i < a->recent_len; i++)
+            kg__msg_unref(a->recent[(a->recent_head + i) % a->lim.recent_events]);
+    free(a->recent);
+    free(a->dedup[0].slots);
+    free(a->dedup[1].slots);
+    free(a->latest_run);
+    free(a->latest_start);
+    free(a);
+}
+
+/* ---- nodes -------------------------------------------------------------------------- */
+
+static kg__node *kg__node_get(kg__agg *a, const char *id, const char *type, double now)
+{
+    kg__node *n = kg__map_get(&a->nodes, id);
+    if (n) {
+        kg__list_remove(&n->lru);
+        kg__list_push_back(&a->node_lru, &n->lru);
+        n->last_seen = now;
+        if (type && *type && (!n->type || strcmp(n->type, type) != 0))
+            kg__set_str(&n->type, type);
+        return n;
+    }
+    if (a->nodes.n >= a->lim.max_nodes) {
+        /* Full: forget the node seen least recently. */
+        kg__node *old = KG__CONTAINER(a->node_lru.next, kg__node, lru);
+        kg__map_del(&a->nodes, old->id);
+        kg__list_remove(&old->lru);
+        kg__node_free(old);
+    }
+    n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->id = kg__strdup(id);
+    n->type = kg__strdup(type ? type : "");
+    if (!n->id || !n->type || kg__map_put(&a->nodes, id, n) != 0) {
+        kg__node_free(n);
+        return NULL;
+    }
+    kg__list_init(&n->lru);
+    kg__list_push_back(&a->node_lru, &n->lru);
+    n->last_seen = now;
+    return n;
+}
+
+/* Does this event's view of the node win over the one that set its status?
+ * Same run: later seq wins.  Different runs: the later timestamp wins (an
+ * unparsable timestamp never overrides another run). */
+static bool kg__node_status_newer(const kg__node *n, uint64_t run, const kg__event *ev)
+{
+    if (n->status_run == 0)
+        return true;
+    if (run == n->status_run)
+        return !ev->has_seq || ev->seq >= n->status_seq;
+    return ev->ts_ms >= 0 && ev->ts_ms >= n->status_ts;
+}
+
+static void kg__node_time(kg__node *n, double t)
+{
+    if (!isfinite(t) || t < 0)
+        return;
+    n->time_sum += t;
+    n->time_n++;
+    n->times[n->times_pos] = t;
+    n->times_pos = (n->times_pos + 1) % KG__P95_WINDOW;
+    if (n->times_len < KG__P95_WINDOW)
+        n->times_len++;
+}
+
+static int kg__dbl_cmp(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+static double kg__node_p95(const kg__node *n)
+{
+    if (!n->times_len)
+        return 0;
+    double tmp[KG__P95_WINDOW];
+    memcpy(tmp, n->times, n->times_len * sizeof *tmp);
+    qsort(tmp, n->times_len, sizeof *tmp, kg__dbl_cmp);
+    size_t k = (size_t)ceil(0.95 * (double)n->times_len);
+    return tmp[k ? k - 1 : 0];
+}
+
+/* ---- edges / topology ------------------------------------------------------------------- */
+
+static kg__edge *kg__edge_get(kg__agg *a, const char *from, const char *to, const char *action,
+                              bool create)
+{
+    kg__sb key;
+    kg__sb_init(&key);
+    kg__sb_puts(&key, from);
+    kg__sb_add(&key, "\x1f", 1);
+    kg__sb_puts(&key, to ? to : "");
+    kg__sb_add(&key, "\x1f", 1);
+    kg__sb_puts(&key, action);
+    if (key.oom) {
+        kg__sb_free(&key);
+        return NULL;
+    }
+    kg__edge *e = kg__map_get(&a->edges, key.buf);
+    if (!e && create) {
+        if (a->edges.n >= a->lim.max_edges) {
+            a->edges_dropped++;
+        } else if ((e = calloc(1, sizeof *e)) != NULL) {
+            e->from = kg__strdup(from);
+            e->to = kg__strdup(to ? to : "");
+            e->action = kg__strdup(action);
+            if (!e->from || !e->to || !e->action || kg__map_put(&a->edges, key.buf, e) != 0) {
+                kg__edge_free(e);
+                e = NULL;
+            }
+        }
+    }
+    kg__sb_free(&key);
+    return e;
+}
+
+/* Count the transition `from --action-->` on every known edge it matches. */
+static void kg__edge_taken(kg__agg *a, const char *from, const char *action)
+{
+    for (size_t i = 0; i < a->edges.nb; i++)
+        for (kg__mapent *m = a->edges.b[i]; m; m = m->next) {
+            kg__edge *e = m->val;
+            if (strcmp(e->from, from) == 0 && strcmp(e->action, action) == 0)
+                e->count++;
+        }
+}
+
+static void kg__agg_topology(kg__agg *a, kg__run *r, json_t *graph, double now)
+{
+    if (!json_is_object(graph))
+        return;
+    json_decref(r->graph);
+    r->graph = json_incref(graph);
+    json_t *nodes = json_object_get(graph, "nodes");
+    size_t i;
+    json_t *v;
+    json_array_foreach(nodes, i, v) {
+        const char *id = kg__json_str(v, "id");
+        if (id && *id && strlen(id) <= KG__ID_MAX) {
+            kg__node *n = kg__node_get(a, id, kg__json_str(v, "type"), now);
+            if (n)
+                n->in_topology = true;
+        }
+    }
+    json_array_foreach(json_object_get(graph, "edges"), i, v) {
+        const char *from = kg__json_str(v, "from"), *to = kg__json_str(v, "to");
+        const char *action = kg__json_str(v, "action");
+        if (from && to && strlen(from) <= KG__ID_MAX && strlen(to) <= KG__ID_MAX)
+            kg__edge_get(a, from, to, action ? action : "default", true);
+    }
+    const char *start = kg__json_str(graph, "start");
+    if (start)
+        kg__set_str(&a->latest_start, start);
+}
+
+/* ---- runs -------------------------------------------------------------------------------- */
+
+static void kg__run_evict(kg__agg *a, kg__run *r)
+{
+    kg__map_del(&a->runs, r->id);
+    kg__list_remove(&r->lru);
+    kg__run_free(a, r);
+}
+
+static kg__run *kg__run_get(kg__agg *a, const char *id, double now)
+{
+    kg__run *r = kg__map_get(&a->runs, id);
+    if (r) {
+        kg__list_remove(&r->lru);
+        kg__list_push_back(&a->run_lru, &r->lru);
+        r->last_activity = now;
+        return r;
+    }
+    if (a->runs.n >= a->lim.max_runs)
+        kg__run_evict(a, KG__CONTAINER(a->run_lru.next, kg__run, lru));
+    r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->id = kg__strdup(id);
+    r->ev_cap = 16;
+    r->ev = calloc(r->ev_cap, sizeof *r->ev);
+    if (!r->id || !r->ev || kg__map_put(&a->runs, id, r) != 0) {
+        free(r->ev);
+        free(r->id);
+        free(r);
+        return NULL;
+    }
+    r->id_hash = kg__hash(id, strlen(id)) | 1;
+    r->ordinal = a->next_ordinal++;
+    r->duration = -1;
+    r->last_activity = now;
+    kg__list_init(&r->lru);
+    kg__list_push_back(&a->run_lru, &r->lru);
+    a->runs_total++;
+    kg__set_str(&a->latest_run, id);
+    return r;
+}
+
+static void kg__run_drop_oldest(kg__agg *a, kg__run *r)
+{
+    kg__msg *m = r->ev[r->ev_head].m;
+    r->ev[r->ev_head].m = NULL;
+    r->ev_head = (r->ev_head + 1) % r->ev_cap;
+    r->ev_len--;
+    r->bytes -= m->len;
+    a->store_bytes -= m->len;
+    r->truncated++;
+    kg__msg_unref(m);
+}
+
+/* Insert in seq order: almost always an append; a late event walks back. */
+static void kg__run_store(kg__agg *a, kg__run *r, kg__msg *msg, uint64_t seq)
+{
+    if (r->ev_len == r->ev_cap) {
+        if (r->ev_cap >= a->lim.max_run_events) {
+            kg__run_drop_oldest(a, r);
+        } else {
+            size_t cap = r->ev_cap * 2;
+            if (cap > a->lim.max_run_events)
+                cap = a->lim.max_run_events;
+            struct kg__stored *ev = malloc(cap * sizeof *ev);
+            if (!ev) {
+                kg__run_drop_oldest(a, r);
+            } else {
+                for (size_t i = 0; i < r->ev_len; i++)
+                    ev[i] = r->ev[(r->ev_head + i) % r->ev_cap];
+                free(r->ev);
+                r->ev = ev;
+                r->ev_cap = cap;
+                r->ev_head = 0;
+            }
+        }
+    }
+    size_t pos = r->ev_len;
+    while (pos > 0 && r->ev[(r->ev_head + pos - 1) % r->ev_cap].seq > seq) {
+        r->ev[(r->ev_head + pos) % r->ev_cap] = r->ev[(r->ev_head + pos - 1) % r->ev_cap];
+        pos--;
+    }
+    r->ev[(r->ev_head + pos) % r->ev_cap].m = kg__msg_ref(msg);
+    r->ev[(r->ev_head + pos) % r->ev_cap].seq = seq;
+    r->ev_len++;
+    r->bytes += msg->len;
+    a->store_bytes += msg->len;
+}
+
+/* Keep the stored event text under budget: evict the least recently active
+ * runs (never `keep`), then trim `keep` itself. */
+static void kg__agg_enforce_budget(kg__agg *a, kg__run *keep)
+{
+    while (a->store_bytes + a->recent_bytes > a->lim.max_store_bytes) {
+        kg__link *l = a->run_lru.next;
+        while (l != &a->run_lru && KG__CONTAINER(l, kg__run, lru) == keep)
+            l = l->next;
+        if (l != &a->run_lru) {
+            kg__run_evict(a, KG__CONTAINER(l, kg__run, lru));
+        } else if (keep && keep->ev_len > 1) {
+            kg__run_drop_oldest(a, keep);
+        } else if (a->recent_len > 1) {
+            kg__msg *m = a->recent[a->recent_head];
+            a->recent[a->recent_head] = NULL;
+            a->recent_head = (a->recent_head + 1) % a->lim.recent_events;
+            a->recent_len--;
+            a->recent_bytes -= m->len;
+            kg__msg_unref(m);
+        } else {
+            break;
+        }
+    }
+}
+
+/* ---- the event -------------------------------------------------------------------------- */
+
+static void kg__rate_count(kg__agg *a, double now)
+{
+    int64_t sec = (int64_t)floor(now);
+    size_t slot = (size_t)(sec % KG__RATE_SLOTS);
+    if (a->rate_sec[slot] != sec) {
+        a->rate_sec[slot] = sec;
+        a->rate_cnt[slot] = 0;
+    }
+    a->rate_cnt[slot]++;
+}
+
+static void kg__run_nodes_idle(kg__agg *a, uint64_t run_hash)
+{
+    for (kg__link *l = a->node_lru.next; l != &a->node_lru; l = l->next) {
+        kg__node *n = KG__CONTAINER(l, kg__node, lru);
+        if (n->status_run == run_hash &&
+            (n->status == KG__NS_RUNNING || n->status == KG__NS_RETRYING))
+            n->status = KG__NS_IDLE;
+    }
+}
+
+static void kg__agg_node_event(kg__agg *a, const kg__event *ev, kg__run *r, double now)
+{
+    if (!*ev->node_id || (ev->type == KG_TYPE_METRIC && ev->name != KG_EV_EXECUTION_TIME))
+        return;
+    if (ev->name == KG_EV_WORKFLOW_STARTED || ev->name == KG_EV_WORKFLOW_COMPLETED)
+        return;   /* about the graph, not one of its nodes */
+    kg__node *n = kg__node_get(a, ev->node_id, ev->node_type, now);
+    if (!n)
+        return;
+    int status = -1;
+    switch (ev->name) {
+    case KG_EV_NODE_STARTED:
+        n->started++;
+        status = KG__NS_RUNNING;
+        break;
+    case KG_EV_NODE_PREPARING:
+    case KG_EV_NODE_EXECUTING:
+    case KG_EV_DATA_INPUT:
+    case KG_EV_FALLBACK_TRIGGERED:
+        status = KG__NS_RUNNING;
+        break;
+    case KG_EV_RETRY_ATTEMPTED:
+        n->retries++;
+        status = KG__NS_RETRYING;
+        break;
+    case KG_EV_NODE_COMPLETED: {
+        n->completed++;
+        a->node_completed++;
+        status = KG__NS_COMPLETED;
+        kg__node_time(n, kg__json_num(ev->data, "total_execution_time", NAN));
+        const char *next = kg__json_str(ev->data, "next_action");
+        if (next)
+            kg__edge_taken(a, ev->node_id, next);
+        break;
+    }
+    case KG_EV_NODE_FAILED:
+        n->failed++;
+        a->node_failed++;
+        status = KG__NS_FAILED;
+        if (json_object_get(ev->data, "total_execution_time"))
+            kg__node_time(n, kg__json_num(ev->data, "total_execution_time", NAN));
+        break;
+    default:
+        break;
+    }
+    if (ev->type == KG_TYPE_ERROR)
+        n->errors++;
+    uint64_t run = r ? r->id_hash : 1;
+    if (status >= 0 && kg__node_status_newer(n, run, ev)) {
+        /* A late event of a run that already ended must not bring the node
+         * back to life. */
+        bool run_over = r && r->status != KG__RS_RUNNING;
+        if (!(run_over && (status == KG__NS_RUNNING || status == KG__NS_RETRYING))) {
+            n->status = status;
+            n->status_run = run;
+            n->status_seq = ev->seq;
+            if (ev->ts_ms >= 0)
+                n->status_ts = ev->ts_ms;
+        }
+    }
+}
+
+static void kg__agg_sources(kg__agg *a, const kg__event *ev)
+{
+    if (ev->name != KG_EV_EVENTS_DROPPED && ev->name != KG_EV_QUEUE_DEPTH)
+        return;
+    const json_t *src = json_object_get(ev->root, "source");
+    char key[KG__ID_MAX + 32];
+    const char *host = kg__json_str(src, "host");
+    snprintf(key, sizeof key, "%.*s/%lld", KG__ID_MAX, host ? host : ev->node_id,
+             (long long)kg__json_num(src, "pid", 0));
+    kg__source *s = kg__map_get(&a->sources, key);
+    if (!s) {
+        if (a->sources.n >= KG__SOURCES_MAX || !(s = calloc(1, sizeof *s)))
+            return;
+        if (kg__map_put(&a->sources, key, s) != 0) {
+            free(s);
+            return;
+        }
+    }
+    double v = kg__json_num(ev->data, "value", 0);
+    if (!isfinite(v) || v < 0)
+        v = 0;
+    if (ev->name == KG_EV_EVENTS_DROPPED)
+        s->dropped = v;   /* a producer reports its running total */
+    else
+        s->queue_depth = v;
+}
+
+int kg__agg_add(kg__agg *a, const kg__event *ev, kg__msg *msg, double now)
+{
+    if (kg__agg_seen(a, ev->event_id)) {
+        a->duplicates++;
+        return KG_EEXISTS;
+    }
+    a->total++;
+    if (ev->type >= 0)
+        a->by_type[ev->type]++;
+    a->by_name[ev->name >= 0 ? ev->name : KG_EVENT_NAME_COUNT]++;
+    if (ev->type == KG_TYPE_ERROR)
+        a->errors++;
+    kg__rate_count(a, now);
+
+    /* Recent events. */
+    size_t cap = a->lim.recent_events;
+    if (a->recent_len == cap) {
+        kg__msg *old = a->recent[a->recent_head];
+        a->recent_bytes -= old->len;
+        kg__msg_unref(old);
+        a->recent[a->recent_head] = NULL;
+        a->recent_head = (a->recent_head + 1) % cap;
+        a->recent_len--;
+    }
+    a->recent[(a->recent_head + a->recent_len) % cap] = kg__msg_ref(msg);
+    a->recent_len++;
+    a->recent_bytes += msg->len;
+
+    kg__run *r = NULL;
+    if (*ev->workflow_id && (r = kg__run_get(a, ev->workflow_id, now)) != NULL) {
+        kg__run_store(a, r, msg, ev->seq);
+        r->event_count++;
+        if (ev->type == KG_TYPE_ERROR)
+            r->error_count++;
+        if (ev->name == KG_EV_WORKFLOW_STARTED) {
+            snprintf(r->started_at, sizeof r->started_at, "%s", ev->timestamp);
+            kg__agg_topology(a, r, json_object_get(ev->data, "graph"), now);
+        } else if (ev->name == KG_EV_WORKFLOW_COMPLETED && r->status == KG__RS_RUNNING) {
+            const char *st = kg__json_str(ev->data, "status");
+            bool ok = st && strcmp(st, "success") == 0;
+            r->status = ok ? KG__RS_SUCCESS : KG__RS_FAILED;
+            if (ok)
+                a->runs_success++;
+            else
+                a->runs_failed++;
+            snprintf(r->ended_at, sizeof r->ended_at, "%s", ev->timestamp);
+            r->duration = kg__json_num(ev->data, "duration", -1);
+            const char *fa = kg__json_str(ev->data, "final_action");
+            if (fa)
+                kg__set_str(&r->final_action, fa);
+            kg__run_nodes_idle(a, r->id_hash);
+        }
+    }
+    kg__agg_node_event(a, ev, r, now);
+    kg__agg_sources(a, ev);
+    kg__agg_enforce_budget(a, r);
+    return 0;
+}
+
+void kg__agg_tick(kg__agg *a, double now)
+{
+    if (a->lim.stale_after <= 0)
+        return;
+    for (kg__link *l = a->run_lru.next; l != &a->run_lru; l = l->next) {
+        kg__run *r = KG__CONTAINER(l, kg__run, lru);
+        /* LRU order: the first recently active run ends the scan. */
+        if (now - r->last_activity < a->lim.stale_after)
+            break;
+        if (r->status == KG__RS_RUNNING) {
+            r->status = KG__RS_STALE;
+            a->runs_stale++;
+            kg__run_nodes_idle(a, r->id_hash);
+        }
+    }
+    for (kg__link *l = a->node_lru.next; l != &a->node_lru; l = l->next) {
+        kg__node *n = KG__CONTAINER(l, kg__node, lru);
+        if (now - n->last_seen < a->lim.stale_after)
+            break;
+        if (n->status == KG__NS_RUNNING || n->status == KG__NS_RETRYING)
+            n->status = KG__NS_IDLE;
+    }
+}
+
+void kg__agg_note_rejected(kg__agg *a, uint64_t n)
+{
+    a->rejected += n;
+}
+
+void kg__agg_note_ws(kg__agg *a, uint64_t sent, uint64_t dropped)
+{
+    a->ws_sent += sent;
+    a->ws_dropped += dropped;
+}
+
+void kg__agg_set_clients(kg__agg *a, unsigned clients)
+{
+    a->clients = clients;
+}
+
+/* ---- snapshots ------------------------------------------------------------------------- */
+
+static json_t *kg__rate_or_null(uint64_t ok, uint64_t bad)
+{
+    return ok + bad ? json_real((double)ok / (double)(ok + bad)) : json_null();
+}
+
+static uint64_t kg__rate_at(const kg__agg *a, int64_t sec)
+{
+    size_t slot = (size_t)(sec % KG__RATE_SLOTS);
+    return sec >= 0 && a->rate_sec[slot] == sec ? a->rate_cnt[slot] : 0;
+}
+
+static size_t kg__active_runs(kg__agg *a)
+{
+    size_t n = 0;
+    for (kg__link *l = a->run_lru.next; l != &a->run_lru; l = l->next)
+        n += KG__CONTAINER(l, kg__run, lru)->status == KG__RS_RUNNING;
+    return n;
+}
+
+json_t *kg__agg_metrics(kg__agg *a, double now)
+{
+    json_t *m = json_object();
+    json_t *bt = json_object(), *bn = json_object(), *nodes = json_object();
+    json_t *thr = json_array(), *wf = json_object();
+    if (!m || !bt || !bn || !nodes || !thr || !wf) {
+        json_decref(m);
+        json_decref(bt);
+        json_decref(bn);
+        json_decref(nodes);
+        json_decref(thr);
+        json_decref(wf);
+        return NULL;
+    }
+    json_object_set_new(m, "total_events", json_integer((json_int_t)a->total));
+    for (int i = 0; i < KG_EVENT_TYPE_COUNT; i++)
+        json_object_set_new(bt, kg__event_type_at(i), json_integer((json_int_t)a->by_type[i]));
+    for (int i = 0; i < KG_EVENT_NAME_COUNT; i++)
+        if (a->by_name[i])
+            json_object_set_new(bn, kg__event_name_at(i), json_integer((json_int_t)a->by_name[i]));
+    if (a->by_name[KG_EVENT_NAME_COUNT])
+        json_object_set_new(bn, "other", json_integer((json_int_t)a->by_name[KG_EVENT_NAME_COUNT]));
+    json_object_set_new(m, "events_by_type", bt);
+    json_object_set_new(m, "events_by_name", bn);
+
+    size_t active_nodes = 0;
+    for (kg__link *l = a->node_lru.next; l != &a->node_lru; l = l->next) {
+        kg__node *n = KG__CONTAINER(l, kg__node, lru);
+        active_nodes += n->status == KG__NS_RUNNING || n->status == KG__NS_RETRYING;
+        json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:f,s:f}", "type", n->type, "status",
+                              kg__node_status_str[n->status], "count", (json_int_t)n->started,
+                              "completed", (json_int_t)n->completed, "failed",
+                              (json_int_t)n->failed, "retries", (json_int_t)n->retries,
+                              "errors", (json_int_t)n->errors, "avg",
+                              n->time_n ? n->time_sum / (double)n->time_n : 0.0, "p95",
+                              kg__node_p95(n));
+        if (o)
+            json_object_set_new(nodes, n->id, o);
+    }
+    json_object_set_new(m, "active_nodes", json_integer((json_int_t)active_nodes));
+    json_object_set_new(m, "active_workflows", json_integer((json_int_t)kg__active_runs(a)));
+    json_object_set_new(m, "success_rate", kg__rate_or_null(a->node_completed, a->node_failed));
+    json_object_set_new(m, "workflow_success_rate",
+                        kg__rate_or_null(a->runs_success, a->runs_failed));
+    json_object_set_new(m, "errors", json_integer((json_int_t)a->errors));
+
+    /* Events per second: the last 5 whole seconds (fewer right after start),
+     * so the figure is steady and does not dip at each second boundary. */
+    int64_t sec = (int64_t)floor(now);
+    double span = now - a->started;
+    int window = span >= 5 ? 5 : (span >= 1 ? (int)span : 1);
+    uint64_t sum = 0;
+    for (int i = 1; i <= window; i++)
+        sum += kg__rate_at(a, sec - i);
+    if (span < 1)
+        sum = kg__rate_at(a, sec);
+    json_object_set_new(m, "events_per_second", json_real((double)sum / window));
+    for (int i = 60; i >= 1; i--)
+        json_array_append_new(thr, json_integer((json_int_t)kg__rate_at(a, sec - i)));
+    json_object_set_new(m, "throughput", thr);
+
+    double dropped = 0, qdepth = 0;
+    for (size_t i = 0; i < a->sources.nb; i++)
+        for (kg__mapent *e = a->sources.b[i]; e; e = e->next) {
+            dropped += ((kg__source *)e->val)->dropped;
+            qdepth += ((kg__source *)e->val)->queue_depth;
+        }
+    json_object_set_new(m, "dropped", json_integer((json_int_t)dropped));
+    json_object_set_new(m, "queue_depth", json_integer((json_int_t)qdepth));
+    json_object_set_new(m, "ws_dropped", json_integer((json_int_t)a->ws_dropped));
+    json_object_set_new(m, "duplicates", json_integer((json_int_t)a->duplicates));
+    json_object_set_new(m, "rejected", json_integer((json_int_t)a->rejected));
+    json_object_set_new(wf, "total", json_integer((json_int_t)a->runs_total));
+    json_object_set_new(wf, "running", json_integer((json_int_t)kg__active_runs(a)));
+    json_object_set_new(wf, "success", json_integer((json_int_t)a->runs_success));
+    json_object_set_new(wf, "failed", json_integer((json_int_t)a->runs_failed));
+    json_object_set_new(wf, "stale", json_integer((json_int_t)a->runs_stale));
+    json_object_set_new(m, "workflows", wf);
+    json_object_set_new(m, "nodes", nodes);
+    json_object_set_new(m, "clients", json_integer(a->clients));
+    json_object_set_new(m, "uptime", json_real(now - a->started));
+    char ts[32];
+    kg__iso_time(kg__wall_now(), ts);
+    json_object_set_new(m, "timestamp", json_string(ts));
+    return m;
+}
+
+json_t *kg__agg_network_graph(kg__agg *a)
+{
+    json_t *g = json_object(), *nodes = json_array(), *edges = json_array();
+    if (!g || !nodes || !edges) {
+        json_decref(g);
+        json_decref(nodes);
+        json_decref(edges);
+        return NULL;
+    }
+    /* Topology nodes first, in the order they were first seen. */
+    for (int pass = 0; pass < 2; pass++)
+        for (kg__link *l = a->node_lru.next; l != &a->node_lru; l = l->next) {
+            kg__node *n = KG__CONTAINER(l, kg__node, lru);
+            if (n->in_topology != (pass == 0))
+                continue;
+            json_array_append_new(nodes, json_pack("{s:s,s:s,s:s,s:b}", "id", n->id, "type",
+                                                   n->type, "status",
+                                                   kg__node_status_str[n->status], "in_topology",
+                                                   n->in_topology));
+        }
+    for (size_t i = 0; i < a->edges.nb; i++)
+        for (kg__mapent *m = a->edges.b[i]; m; m = m->next) {
+            kg__edge *e = m->val;
+            json_array_append_new(edges, json_pack("{s:s,s:s,s:s,s:I}", "from", e->from, "to",
+                                                   e->to, "action", e->action, "count",
+                                                   (json_int_t)e->count));
+        }
+    json_object_set_new(g, "nodes", nodes);
+    json_object_set_new(g, "edges", edges);
+    json_object_set_new(g, "start", a->latest_start ? json_string(a->latest_start) : json_null());
+    json_object_set_new(g, "workflow_id", a->latest_run ? json_string(a->latest_run) : json_null());
+    return g;
+}
+
+json_t *kg__agg_active_nodes(kg__agg *a)
+{
+    json_t *arr = json_array();
+    for (kg__link *l = a->node_lru.next; arr && l != &a->node_lru; l = l->next) {
+        kg__node *n = KG__CONTAINER(l, kg__node, lru);
+        if (n->status == KG__NS_RUNNING || n->status == KG__NS_RETRYING)
+            json_array_append_new(arr, json_string(n->id));
+    }
+    return arr;
+}
+
+json_t *kg__agg_active_workflows(kg__agg *a)
+{
+    json_t *arr = json_array();
+    for (kg__link *l = a->run_lru.next; arr && l != &a->run_lru; l = l->next) {
+        kg__run *r = KG__CONTAINER(l, kg__run, lru);
+        if (r->status == KG__RS_RUNNING)
+            json_array_append_new(arr, json_string(r->id));
+    }
+    return arr;
+}
+
+static json_t *kg__run_summary(const kg__run *r, bool with_graph)
+{
+    json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "workflow_id", r->id, "status",
+                          kg__run_status_str[r->status], "event_count",
+                          (json_int_t)r->event_count, "stored_events", (json_int_t)r->ev_len,
+                          "error_count", (json_int_t)r->error_count, "truncated",
+                          (json_int_t)r->truncated);
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "started_at", r->started_at[0] ? json_string(r->started_at) : json_null());
+    json_object_set_new(o, "ended_at", r->ended_at[0] ? json_string(r->ended_at) : json_null());
+    json_object_set_new(o, "duration", r->duration >= 0 ? json_real(r->duration) : json_null());
+    json_object_set_new(o, "final_action",
+                        r->final_action ? json_string(r->final_action) : json_null());
+    json_object_set_new(o, "nodes", json_integer(r->graph ? (json_int_t)json_array_size(
+                                                                json_object_get(r->graph, "nodes"))
+                                                          : 0));
+    if (with_graph)
+        json_object_set(o, "graph", r->graph ? r->graph : json_null());
+    return o;
+}
+
+static int kg__run_ord_cmp(const void *x, const void *y)
+{
+    const kg__run *a = *(kg__run *const *)x, *b = *(kg__run *const *)y;
+    return (a->ordinal > b->ordinal) - (a->ordinal < b->ordinal);
+}
+
+json_t *kg__agg_runs(kg__agg *a, size_t max)
+{
+    json_t *arr = json_array();
+    if (!arr || !a->runs.n)
+        return arr;
+    kg__run **v = malloc(a->runs.n * sizeof *v);
+    if (!v)
+        return arr;
+    size_t n = 0;
+    for (kg__link *l = a->run_lru.next; l != &a->run_lru; l = l->next)
+        v[n++] = KG__CONTAINER(l, kg__run, lru);
+    qsort(v, n, sizeof *v, kg__run_ord_cmp);
+    size_t from = max && n > max ? n - max : 0;
+    for (size_t i = from; i < n; i++)
+        json_array_append_new(arr, kg__run_summary(v[i], false));
+    free(v);
+    return arr;
+}
+
+void kg__agg_recent_json(kg__agg *a, size_t limit, kg__sb *sb)
+{
+    size_t n = a->recent_len < limit ? a->recent_len : limit;
+    kg__sb_add(sb, "[", 1);
+    for (size_t i = a->recent_len - n; i < a->recent_len; i++) {
+        kg__msg *m = a->recent[(a->recent_head + i) % a->lim.recent_events];
+        if (i != a->recent_len - n)
+            kg__sb_add(sb, ",", 1);
+        kg__sb_add(sb, m->data, m->len);
+    }
+    kg__sb_add(sb, "]", 1);
+}
+
+int kg__agg_run_events_json(kg__agg *a, const char *workflow_id, kg__sb *sb, json_t **summary)
+{
+    kg__run *r = kg__map_get(&a->runs, workflow_id);
+    if (!r)
+        return KG_ENOTFOUND;
+    kg__sb_add(sb, "[", 1);
+    for (size_t i = 0; i < r->ev_len; i++) {
+        kg__msg *m = r->ev[(r->ev_head + i) % r->ev_cap].m;
+        if (i)
+            kg__sb_add(sb, ",", 1);
+        kg__sb_add(sb, m->data, m->len);
+    }
+    kg__sb_add(sb, "]", 1);
+    if (summary)
+        *summary = kg__run_summary(r, true);
+    return 0;
+}
+
+void kg__agg_initial_json(kg__agg *a, double now, kg__sb *sb)
+{
+    kg__sb_puts(sb, "{\"type\":\"initial\",\"data\":{\"events\":");
+    kg__agg_recent_json(a, 100, sb);
+    json_t *parts[5] = {kg__agg_metrics(a, now), kg__agg_active_nodes(a),
+                        kg__agg_active_workflows(a), kg__agg_network_graph(a),
+                        kg__agg_runs(a, 50)};
+    static const char *const keys[5] = {"metrics", "active_nodes", "active_workflows",
+                                        "network_graph", "workflows"};
+    for (int i = 0; i < 5; i++) {
+        kg__sb_printf(sb, ",\"%s\":", keys[i]);
+        kg__sb_json(sb, parts[i]);
+        json_decref(parts[i]);
+    }
+    kg__sb_puts(sb, "}}");
+}
+
+void kg__agg_counts_get(kg__agg *a, kg__agg_counts *out)
+{
+    memset(out, 0, sizeof *out);
+    out->total = a->total;
+    out->rejected = a->rejected;
+    out->duplicates = a->duplicates;
+    out->errors = a->errors;
+    for (int i = 0; i < 4; i++)
+        out->by_type[i] = a->by_type[i];
+    out->runs = a->runs.n;
+    out->nodes = a->nodes.n;
+    out->store_bytes = a->store_bytes + a->recent_bytes;
+    out->recent = a->recent_len;
+}
+
+/* ---- Prometheus ------------------------------------------------------------------------ */
+
+void kg__agg_prometheus(kg__agg *a, double now, kg__sb *sb)
+{
+    kg__sb_puts(sb, "# HELP kaygraph_dashboard_events_total Events accepted, by event type.\n"
+                    "# TYPE kaygraph_dashboard_events_total counter\n");
+    for (int i = 0; i < KG_EVENT_TYPE_COUNT; i++)
+        kg__sb_printf(sb, "kaygraph_dashboard_events_total{event_type=\"%s\"} %llu\n",
+                      kg__event_type_at(i), (unsigned long long)a->by_type[i]);
+    kg__sb_printf(sb,
+                  "# HELP kaygraph_dashboard_events_rejected_total Invalid events refused.\n"
+                  "# TYPE kaygraph_dashboard_events_rejected_total counter\n"
+                  "kaygraph_dashboard_events_rejected_total %llu\n"
+                  "# HELP kaygraph_dashboard_events_duplicate_total Events seen twice (same event_id).\n"
+                  "# TYPE kaygraph_dashboard_events_duplicate_total counter\n"
+                  "kaygraph_dashboard_events_duplicate_total %llu\n"
+                  "# HELP kaygraph_dashboard_ws_messages_dropped_total Messages dropped for slow WebSocket clients.\n"
+                  "# TYPE kaygraph_dashboard_ws_messages_dropped_total counter\n"
+                  "kaygraph_dashboard_ws_messages_dropped_total %llu\n"
+                  "# HELP kaygraph_dashboard_ws_clients WebSocket clients connected.\n"
+                  "# TYPE kaygraph_dashboard_ws_clients gauge\n"
+                  "kaygraph_dashboard_ws_clients %u\n"
+                  "# HELP kaygraph_dashboard_workflows_active Runs in progress.\n"
+                  "# TYPE kaygraph_dashboard_workflows_active gauge\n"
+                  "kaygraph_dashboard_workflows_active %zu\n",
+                  (unsigned long long)a->rejected, (unsigned long long)a->duplicates,
+                  (unsigned long long)a->ws_dropped, a->clients, kg__active_runs(a));
+    kg__sb_printf(sb,
+                  "# HELP kaygraph_dashboard_workflows_total Runs finished, by status.\n"
+                  "# TYPE kaygraph_dashboard_workflows_total counter\n"
+                  "kaygraph_dashboard_workflows_total{status=\"success\"} %llu\n"
+                  "kaygraph_dashboard_workflows_total{status=\"failed\"} %llu\n"
+                  "kaygraph_dashboard_workflows_total{status=\"stale\"} %llu\n",
+                  (unsigned long long)a->runs_success, (unsigned long long)a->runs_failed,
+                  (unsigned long long)a->runs_stale);
+    double dropped = 0;
+    for (size_t i = 0; i < a->sources.nb; i++)
+        for (kg__mapent *e = a->sources.b[i]; e; e = e->next)
+            dropped += ((kg__source *)e->val)->dropped;
+    kg__sb_printf(sb,
+                  "# HELP kaygraph_dashboard_producer_events_dropped Events producers report dropped.\n"
+                  "# TYPE kaygraph_dashboard_producer_events_dropped gauge\n"
+                  "kaygraph_dashboard_producer_events_dropped %.0f\n",
+                  dropped);
+    static const char *const fam[][3] = {
+        {"kaygraph_dashboard_node_executions_total", "counter", "Node executions started."},
+        {"kaygraph_dashboard_node_failures_total", "counter", "Node executions failed."},
+        {"kaygraph_dashboard_node_retries_total", "counter", "Retry attempts."},
+        {"kaygraph_dashboard_node_duration_seconds", "summary",
+         "Node execution time (p95 over the last 256 executions)."},
+        {"kaygraph_dashboard_node_running", "gauge", "1 when the node is running or retrying."},
+    };
+    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+        kg__sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", fam[f][0], fam[f][2], fam[f][0],
+                      fam[f][1]);
+        for (kg__link *l = a->node_lru.next; l != &a->node_lru; l = l->next) {
+            kg__node *n = KG__CONTAINER(l, kg__node, lru);
+            if (f == 3) {
+                kg__sb_printf(sb, "%s{node=", fam[f][0]);
+                kg__prom_label(sb, n->id);
+                kg__sb_printf(sb, ",quantile=\"0.95\"} %.9g\n", kg__node_p95(n));
+                kg__sb_printf(sb, "%s_sum{node=", fam[f][0]);
+                kg__prom_label(sb, n->id);
+                kg__sb_printf(sb, "} %.9g\n%s_count{node=", n->time_sum, fam[f][0]);
+                kg__prom_label(sb, n->id);
+                kg__sb_printf(sb, "} %llu\n", (unsigned long long)n->time_n);
+                continue;
+            }
+            uint64_t v = f == 0 ? n->started
+                       : f == 1 ? n->failed
+                       : f == 2 ? n->retries
+                                : (uint64_t)(n->status == KG__NS_RUNNING ||
+                                             n->status == KG__NS_RETRYING);
+            kg__sb_printf(sb, "%s{node=", fam[f][0]);
+            kg__prom_label(sb, n->id);
+            kg__sb_printf(sb, "} %llu\n", (unsigned long long)v);
+        }
+    }
+    kg__sb_printf(sb,
+                  "# HELP kaygraph_dashboard_uptime_seconds Seconds since the dashboard started.\n"
+                  "# TYPE kaygraph_dashboard_uptime_seconds gauge\n"
+                  "kaygraph_dashboard_uptime_seconds %.3f\n",
+                  now - a->started);
+}

@@ -1,0 +1,278 @@
+/* dashboard/api.c - the HTTP routes, as a pure function from request to response.
+ *
+ * server.c gathers the request (method, path, query, a few headers, the
+ * body) from libwebsockets and writes whatever this returns; authentication
+ * has been checked before.  Keeping routing free of socket code means every
+ * route is exercised by unit tests, and bad input can only ever produce a
+ * 4xx response here. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "dash_internal.h"
+
+static const char kg__json_type[] = "application/json";
+
+void kg__api_error(kg__http_resp *resp, int status, const char *message)
+{
+    resp->status = status;
+    resp->content_type = kg__json_type;
+    resp->static_body = NULL;
+    kg__sb_reset(&resp->body);
+    kg__sb_puts(&resp->body, "{\"error\":");
+    kg__sb_json_str(&resp->body, message);
+    kg__sb_puts(&resp->body, "}");
+}
+
+static int kg__hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode n bytes of `s` into out; false when it does not fit or
+ * decodes to a NUL. */
+static bool kg__url_decode(const char *s, size_t n, char *out, size_t outlen, bool plus_space)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%' && i + 2 < n && kg__hexval(s[i + 1]) >= 0 && kg__hexval(s[i + 2]) >= 0) {
+            c = (char)(kg__hexval(s[i + 1]) * 16 + kg__hexval(s[i + 2]));
+            i += 2;
+        } else if (c == '+' && plus_space) {
+            c = ' ';
+        }
+        if (c == '\0' || o + 1 >= outlen)
+            return false;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return true;
+}
+
+bool kg__query_get(const char *query, const char *name, char *out, size_t outlen)
+{
+    if (!query)
+        return false;
+    size_t nlen = strlen(name);
+    const char *p = query;
+    while (*p) {
+        size_t n = strcspn(p, "&");
+        if (n > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=')
+            return kg__url_decode(p + nlen + 1, n - nlen - 1, out, outlen, true);
+        p += n;
+        if (*p == '&')
+            p++;
+    }
+    return false;
+}
+
+static const kg_web_asset *kg__asset_find(const char *path)
+{
+    if (strcmp(path, "/") == 0)
+        path = "/index.html";
+    for (const kg_web_asset *a = kg__web_assets; a->path; a++)
+        if (strcmp(a->path, path) == 0)
+            return a;
+    return NULL;
+}
+
+static bool kg__accepts_gzip(const char *ae)
+{
+    /* Good enough: "gzip" listed and not explicitly refused with q=0. */
+    if (!ae)
+        return false;
+    const char *g = strstr(ae, "gzip");
+    if (!g)
+        return false;
+    const char *q = strstr(g, "q=0");
+    const char *comma = strchr(g, ',');
+    return !(q && (!comma || q < comma) && strncmp(q, "q=0.", 4) != 0);
+}
+
+static void kg__route_metrics(kg__hub *h, struct kg_dashboard *d, kg__http_resp *resp)
+{
+    double now = kg__mono_now();
+    pthread_mutex_lock(&h->lock);
+    json_t *m = kg__agg_metrics(h->agg, now);
+    pthread_mutex_unlock(&h->lock);
+    if (!m) {
+        kg__api_error(resp, 500, "out of memory");
+        return;
+    }
+    if (d) {
+        kg_dashboard_stats st;
+        kg__server_stats(d, &st);
+        json_object_set_new(m, "server",
+                            json_pack("{s:I,s:I,s:I,s:I,s:b}", "ws_sent", (json_int_t)st.ws_sent,
+                                      "ws_dropped", (json_int_t)st.ws_dropped, "clients",
+                                      (json_int_t)st.clients, "redis_messages",
+                                      (json_int_t)st.redis_messages, "redis_connected",
+                                      st.redis_connected));
+    }
+    kg__sb_json(&resp->body, m);
+    json_decref(m);
+}
+
+static void kg__route_events(kg__hub *h, const kg__http_req *req, kg__http_resp *resp)
+{
+    long limit = 100;
+    char buf[32];
+    if (kg__query_get(req->query, "limit", buf, sizeof buf)) {
+        char *end;
+        limit = strtol(buf, &end, 10);
+        if (*end || end == buf || limit < 0) {
+            kg__api_error(resp, 400, "limit must be a non-negative integer");
+            return;
+        }
+    }
+    kg__sb_puts(&resp->body, "{\"events\":");
+    pthread_mutex_lock(&h->lock);
+    kg__agg_recent_json(h->agg, (size_t)limit, &resp->body);
+    pthread_mutex_unlock(&h->lock);
+    kg__sb_puts(&resp->body, "}");
+}
+
+static void kg__route_workflows(kg__hub *h, kg__http_resp *resp)
+{
+    pthread_mutex_lock(&h->lock);
+    json_t *runs = kg__agg_runs(h->agg, 0);
+    pthread_mutex_unlock(&h->lock);
+    kg__sb_puts(&resp->body, "{\"workflows\":");
+    kg__sb_json(&resp->body, runs);
+    kg__sb_puts(&resp->body, "}");
+    json_decref(runs);
+}
+
+static void kg__route_workflow_events(kg__hub *h, const char *enc_id, size_t n,
+                                      kg__http_resp *resp)
+{
+    char id[KG__ID_MAX + 1];
+    if (n == 0 || !kg__url_decode(enc_id, n, id, sizeof id, false)) {
+        kg__api_error(resp, 400, "bad workflow id");
+        return;
+    }
+    kg__sb_puts(&resp->body, "{\"workflow_id\":");
+    kg__sb_json_str(&resp->body, id);
+    kg__sb_puts(&resp->body, ",\"events\":");
+    json_t *summary = NULL;
+    pthread_mutex_lock(&h->lock);
+    int rc = kg__agg_run_events_json(h->agg, id, &resp->body, &summary);
+    pthread_mutex_unlock(&h->lock);
+    if (rc != 0) {
+        kg__api_error(resp, 404, "unknown workflow (never seen, or evicted)");
+        return;
+    }
+    json_t *graph = json_incref(json_object_get(summary, "graph"));
+    json_object_del(summary, "graph");
+    kg__sb_puts(&resp->body, ",\"run\":");
+    kg__sb_json(&resp->body, summary);
+    kg__sb_puts(&resp->body, ",\"graph\":");
+    kg__sb_json(&resp->body, graph);
+    kg__sb_puts(&resp->body, "}");
+    json_decref(graph);
+    json_decref(summary);
+}
+
+static void kg__route_ingest(kg__hub *h, const kg__http_req *req, kg__http_resp *resp)
+{
+    if (req->body_too_large) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "body over the %zu-byte limit", h->max_body);
+        kg__api_error(resp, 413, msg);
+        return;
+    }
+    if (!req->content_type || strncasecmp(req->content_type, kg__json_type,
+                                          sizeof kg__json_type - 1) != 0) {
+        kg__api_error(resp, 415, "Content-Type must be application/json");
+        return;
+    }
+    kg__ingest_result res;
+    kg_error_t err;
+    kg_error_clear(&err);
+    int rc = kg__ingest_body(h, req->body ? req->body : "", req->body_len, &res, &err);
+    if (rc == KG_ERANGE) {
+        kg__api_error(resp, 413, err.message);
+        return;
+    }
+    if (rc != 0) {
+        kg__api_error(resp, rc == KG_ENOMEM ? 503 : 400, err.message);
+        return;
+    }
+    kg__sb_printf(&resp->body, "{\"accepted\":%zu,\"rejected\":%zu,\"duplicates\":%zu",
+                  res.accepted, res.rejected, res.duplicates);
+    if (res.first_error[0]) {
+        kg__sb_puts(&resp->body, ",\"error\":");
+        kg__sb_json_str(&resp->body, res.first_error);
+    }
+    kg__sb_puts(&resp->body, "}");
+}
+
+void kg__api_handle(kg__hub *h, struct kg_dashboard *d, const kg__http_req *req,
+                    kg__http_resp *resp)
+{
+    resp->status = 200;
+    resp->content_type = kg__json_type;
+    resp->content_encoding = NULL;
+    resp->cache_control = "no-store";
+    resp->static_body = NULL;
+    const char *path = req->path;
+    bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    bool post = strcmp(req->method, "POST") == 0;
+
+    if (strcmp(path, "/api/ingest") == 0) {
+        if (!post)
+            kg__api_error(resp, 405, "use POST");
+        else
+            kg__route_ingest(h, req, resp);
+        return;
+    }
+    if (!get) {
+        kg__api_error(resp, 405, "method not allowed");
+        return;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        kg__sb_printf(&resp->body, "{\"status\":\"ok\",\"uptime\":%.3f}",
+                      kg__mono_now() - h->started);
+    } else if (strcmp(path, "/api/metrics") == 0) {
+        kg__route_metrics(h, d, resp);
+    } else if (strcmp(path, "/api/events") == 0) {
+        kg__route_events(h, req, resp);
+    } else if (strcmp(path, "/api/workflows") == 0 || strcmp(path, "/api/workflows/") == 0) {
+        kg__route_workflows(h, resp);
+    } else if (strncmp(path, "/api/workflows/", 15) == 0) {
+        const char *id = path + 15;
+        size_t n = strlen(id);
+        if (n > 7 && strcmp(id + n - 7, "/events") == 0)
+            kg__route_workflow_events(h, id, n - 7, resp);
+        else
+            kg__api_error(resp, 404, "no such route");
+    } else if (strcmp(path, "/metrics") == 0) {
+        resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        kg__prom_render(h, kg__mono_now(), &resp->body);
+    } else {
+        const kg_web_asset *a = kg__asset_find(path);
+        if (!a) {
+            kg__api_error(resp, 404, "no such route");
+            return;
+        }
+        resp->content_type = a->content_type;
+        resp->cache_control = "no-cache";
+        if (a->gz && kg__accepts_gzip(req->accept_encoding)) {
+            resp->static_body = a->gz;
+            resp->static_len = a->gz_len;
+            resp->content_encoding = "gzip";
+        } else {
+            resp->static_body = a->data;
+            resp->static_len = a->len;
+        }
+    }
+    if (resp->body.oom)
+        kg__api_error(resp, 503, "out of memory");
+}

@@ -1,0 +1,340 @@
+/* dashboard/dash_internal.h - the dashboard's private types, shared by src/dashboard.
+ *
+ * The server is split by concern so that everything but server.c works
+ * without a socket (unit tests and fuzz targets call it directly):
+ *
+ *   util.c        string builder, refcounted messages, string map, clocks
+ *   aggregate.c   kg__agg: the aggregated state (not thread-safe, time passed in)
+ *   hub.c         kg__hub: agg + broadcast ring + lock; what sources feed
+ *   ingest.c      event validation and webhook-body parsing (a source)
+ *   source_redis.c the Redis subscription thread (a source)
+ *   feed.c        the in-process backend (a source)
+ *   ws.c          one WebSocket client: its cursor in the broadcast ring, its
+ *                 private queue, client messages, frame building
+ *   api.c         HTTP routes as a pure function of a request
+ *   auth.c        token, Origin and Host rules
+ *   prometheus.c  /metrics text exposition
+ *   server.c      libwebsockets context, service thread, thin callbacks
+ *
+ * Locking: one mutex in the hub guards the agg and the broadcast ring.
+ * Clients (kg__wsclient) belong to the service thread alone. */
+#ifndef KG_DASH_INTERNAL_H
+#define KG_DASH_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kaygraph/dashboard.h"
+#include "kaygraph/error.h"
+
+/* ---- util.c ------------------------------------------------------------------ */
+
+/* Growable byte string.  On allocation failure `oom` is set and further
+ * appends do nothing, so callers check once at the end. */
+typedef struct kg__sb {
+    char *buf;
+    size_t len, cap;
+    bool oom;
+} kg__sb;
+
+void kg__sb_init(kg__sb *sb);
+void kg__sb_free(kg__sb *sb);
+void kg__sb_reset(kg__sb *sb);              /* len = 0, keeps a small buffer */
+bool kg__sb_reserve(kg__sb *sb, size_t extra);
+void kg__sb_add(kg__sb *sb, const void *p, size_t n);
+void kg__sb_puts(kg__sb *sb, const char *s);
+void kg__sb_printf(kg__sb *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void kg__sb_json_str(kg__sb *sb, const char *s);   /* "quoted, escaped" */
+void kg__sb_json(kg__sb *sb, const json_t *j);     /* compact dump */
+/* Take the buffer (NUL-terminated, malloc'd); the builder is reset. NULL on oom. */
+char *kg__sb_steal(kg__sb *sb, size_t *len);
+
+/* Immutable refcounted text (an event's JSON, a prebuilt message).  Shared by
+ * the stores, the broadcast ring and clients across threads. */
+typedef struct kg__msg {
+    atomic_uint refs;
+    size_t len;
+    char data[];   /* NUL-terminated */
+} kg__msg;
+
+kg__msg *kg__msg_new(const char *p, size_t len);      /* refs = 1; NULL on oom */
+kg__msg *kg__msg_ref(kg__msg *m);
+void kg__msg_unref(kg__msg *m);                        /* NULL is a no-op */
+
+/* String-keyed hash map (chained).  Keys are copied; values borrowed. */
+typedef struct kg__mapent {
+    struct kg__mapent *next;
+    uint64_t hash;
+    void *val;
+    char key[];
+} kg__mapent;
+
+typedef struct kg__map {
+    kg__mapent **b;
+    size_t nb, n;
+} kg__map;
+
+uint64_t kg__hash(const char *s, size_t n);
+void kg__map_free(kg__map *m);                 /* frees entries, not values */
+void *kg__map_get(const kg__map *m, const char *key);
+int kg__map_put(kg__map *m, const char *key, void *val);   /* 0 / KG_ENOMEM */
+void *kg__map_del(kg__map *m, const char *key);            /* the old value */
+
+/* Intrusive doubly linked list (LRU orders). */
+typedef struct kg__link {
+    struct kg__link *prev, *next;
+} kg__link;
+
+void kg__list_init(kg__link *head);
+void kg__list_push_back(kg__link *head, kg__link *l);
+void kg__list_remove(kg__link *l);
+bool kg__list_empty(const kg__link *head);
+#define KG__CONTAINER(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+double kg__mono_now(void);        /* monotonic seconds */
+double kg__wall_now(void);        /* Unix seconds */
+void kg__iso_time(double unix_s, char out[32]);   /* 2026-11-27T17:36:13.123Z */
+/* ISO 8601 UTC to epoch ms; -1 when unparsable. */
+int64_t kg__parse_iso_ms(const char *s);
+
+/* ---- events (ingest.c) ------------------------------------------------------- */
+
+#define KG__ID_MAX 256   /* longest node / workflow / correlation id accepted */
+
+/* A validated event: every pointer borrows from `root`. */
+typedef struct kg__event {
+    json_t *root;
+    const char *event_id, *timestamp, *node_id, *node_type;
+    const char *event_type, *event_name, *correlation_id, *workflow_id;
+    json_t *data;
+    int type;      /* kg_event_type, or -1 */
+    int name;      /* kg_event_name, or -1 */
+    uint64_t seq;
+    bool has_seq;
+    int64_t ts_ms; /* -1 when the timestamp did not parse */
+} kg__event;
+
+/* Check the schema of `root` (borrowed) and fill `ev`.  0 or KG_EPARSE. */
+int kg__event_check(json_t *root, kg__event *ev, kg_error_t *err);
+
+/* Event-name / type tables (ours, from monitor.h's X-macros). */
+int kg__event_type_index(const char *s);
+int kg__event_name_index(const char *s);
+const char *kg__event_name_at(int i);
+const char *kg__event_type_at(int i);
+int kg__event_name_count(void);
+
+/* ---- aggregate.c --------------------------------------------------------------- */
+
+typedef struct kg__agg kg__agg;
+
+typedef struct kg__agg_limits {
+    size_t recent_events, max_runs, max_run_events, max_nodes, max_store_bytes;
+    size_t max_edges, max_topologies;
+    double stale_after;
+} kg__agg_limits;
+
+kg__agg *kg__agg_new(const kg__agg_limits *lim, double now);
+void kg__agg_free(kg__agg *a);
+
+/* Add one validated event with its text `msg` (a reference is taken).
+ * 0, KG_EEXISTS for a duplicate event_id (nothing changed), KG_ENOMEM. */
+int kg__agg_add(kg__agg *a, const kg__event *ev, kg__msg *msg, double now);
+
+/* Periodic work: stale runs and nodes. */
+void kg__agg_tick(kg__agg *a, double now);
+
+void kg__agg_note_rejected(kg__agg *a, uint64_t n);
+void kg__agg_note_ws(kg__agg *a, uint64_t sent, uint64_t dropped);
+void kg__agg_set_clients(kg__agg *a, unsigned clients);
+
+/* Snapshots (new references / appended text). */
+json_t *kg__agg_metrics(kg__agg *a, double now);
+json_t *kg__agg_network_graph(kg__agg *a);
+json_t *kg__agg_active_nodes(kg__agg *a);
+json_t *kg__agg_active_workflows(kg__agg *a);
+json_t *kg__agg_runs(kg__agg *a, size_t max);   /* summaries, oldest first */
+/* The last `limit` events as a JSON array text, oldest first. */
+void kg__agg_recent_json(kg__agg *a, size_t limit, kg__sb *sb);
+/* One run's events as a JSON array text; KG_ENOTFOUND when unknown.  The
+ * run's summary (status, graph, truncated) as a new object in *summary. */
+int kg__agg_run_events_json(kg__agg *a, const char *workflow_id, kg__sb *sb, json_t **summary);
+/* {"type":"initial","data":{...}} */
+void kg__agg_initial_json(kg__agg *a, double now, kg__sb *sb);
+
+typedef struct kg__agg_counts {
+    uint64_t total, rejected, duplicates, errors;
+    uint64_t by_type[4];
+    size_t runs, nodes, store_bytes, recent;
+} kg__agg_counts;
+void kg__agg_counts_get(kg__agg *a, kg__agg_counts *out);
+
+/* Prometheus text (prometheus.c walks the agg through this). */
+void kg__agg_prometheus(kg__agg *a, double now, kg__sb *sb);
+
+/* ---- hub.c ------------------------------------------------------------------- */
+
+typedef enum kg__bkind { KG__B_EVENT = 0, KG__B_RAW = 1 } kg__bkind;
+
+typedef struct kg__bentry {
+    kg__msg *msg;
+    uint8_t kind;   /* KG__B_EVENT: wrap as {"type":"event","data":msg} */
+} kg__bentry;
+
+typedef struct kg__hub {
+    pthread_mutex_t lock;
+    kg__agg *agg;
+    /* Broadcast ring: entries [tail, head) are alive; entry i at ring[i & mask]. */
+    kg__bentry *ring;
+    uint64_t mask, head, tail;
+    size_t ring_bytes, ring_max_bytes;
+    _Atomic uint64_t head_pub;     /* head, readable without the lock */
+    size_t max_body;
+    size_t client_queue;
+    double started;
+    /* Called (outside the lock) when new messages wait for clients; the
+     * server sets it to wake its service thread. */
+    void (*wake)(void *ud);
+    void *wake_ud;
+    atomic_bool wake_pending;
+    atomic_uint_fast64_t events, rejected, duplicates;
+} kg__hub;
+
+int kg__hub_init(kg__hub *h, const kg_dashboard_options *o);
+void kg__hub_destroy(kg__hub *h);
+/* Add a validated event (text in msg).  Takes the lock. */
+int kg__hub_add(kg__hub *h, const kg__event *ev, kg__msg *msg);
+/* Push a prebuilt message to every client (caller holds the lock). */
+void kg__hub_push_locked(kg__hub *h, kg__msg *msg, kg__bkind kind);
+void kg__hub_wake(kg__hub *h);
+
+/* ---- ingest.c ----------------------------------------------------------------- */
+
+typedef struct kg__ingest_result {
+    size_t accepted, rejected, duplicates;
+    char first_error[KG_ERROR_MESSAGE_MAX];
+} kg__ingest_result;
+
+/* Parse a webhook body (bare event or batch) and add its events to the hub.
+ * See kg_dashboard_ingest for the return codes. */
+int kg__ingest_body(kg__hub *h, const char *body, size_t len, kg__ingest_result *res,
+                    kg_error_t *err);
+/* One event's JSON text (the in-process feed, Redis). */
+int kg__ingest_event_text(kg__hub *h, const char *text, size_t len, kg_error_t *err);
+
+/* ---- ws.c ----------------------------------------------------------------------- */
+
+#define KG__WS_PRIVATE_MAX 16            /* queued replies per client */
+#define KG__WS_RX_MAX (64 * 1024)        /* largest client message */
+#define KG__WS_WRITE_SOFT (64 * 1024)    /* bytes per write before yielding */
+
+typedef struct kg__wsclient {
+    kg__link link;            /* in the server's client list */
+    void *wsi;                /* struct lws *, NULL when not on a socket */
+    uint64_t cursor;          /* next broadcast entry to send */
+    kg__msg *priv[KG__WS_PRIVATE_MAX];  /* replies, sent before broadcasts */
+    unsigned priv_head, priv_len;
+    size_t priv_bytes;
+    uint64_t dropped;         /* dropped for this client, not yet noticed */
+    uint64_t dropped_total;
+    bool resync;              /* send notice + initial before anything else */
+    double last_progress;     /* last time a write went out (or connect) */
+    uint64_t sent;
+    char *rx;                 /* fragments of the message being received */
+    size_t rx_len;
+    bool rx_overflow;
+    char peer[64];
+} kg__wsclient;
+
+/* Start a client: its cursor and an "initial" message, consistent with each
+ * other (one lock).  0 or KG_ENOMEM. */
+int kg__ws_client_start(kg__hub *h, kg__wsclient *c);
+void kg__ws_client_end(kg__wsclient *c);
+/* A received fragment; on the final one the message is handled and replies
+ * are queued.  Returns 0, or KG_EPROTO when the client must be closed. */
+int kg__ws_client_rx(kg__hub *h, kg__wsclient *c, const void *p, size_t n, bool final);
+/* Handle one whole client message (fuzzable). */
+void kg__ws_client_message(kg__hub *h, kg__wsclient *c, const char *msg, size_t len);
+/* True when something waits for this client. */
+bool kg__ws_client_pending(kg__hub *h, const kg__wsclient *c);
+/* Append the next WebSocket frames (server frames: unmasked text) to `out`,
+ * about KG__WS_WRITE_SOFT bytes (at least one whole message if any).
+ * Returns the number of messages framed. */
+size_t kg__ws_client_fill(kg__hub *h, kg__wsclient *c, kg__sb *out, double now);
+/* Frame header for an unmasked FIN text frame of `len` bytes; returns its size. */
+size_t kg__ws_frame_header(uint8_t hdr[10], uint64_t len);
+
+/* ---- auth.c --------------------------------------------------------------------- */
+
+bool kg__token_equal(const char *expected, const char *given, size_t given_len);
+/* `authorization` header value ("Bearer T") or NULL. */
+bool kg__auth_bearer_ok(const char *token, const char *authorization);
+/* Cookie header, looking for kg_token=T. */
+bool kg__auth_cookie_ok(const char *token, const char *cookie);
+/* Origin absent (non-browser) is allowed; otherwise it must name the same
+ * host:port as `host` or be in the comma list `allowed`. */
+bool kg__origin_ok(const char *origin, const char *host, const char *allowed);
+/* On a loopback bind, the Host header must be a loopback name. */
+bool kg__host_ok(const char *host, bool loopback_bind);
+bool kg__is_loopback_bind(const char *bind);
+
+/* ---- api.c ------------------------------------------------------------------------ */
+
+typedef struct kg__http_req {
+    const char *method;       /* "GET", "POST", ... */
+    const char *path;         /* without the query */
+    const char *query;        /* the raw query string, "" when none */
+    const char *content_type; /* NULL when absent */
+    const char *accept_encoding;
+    const char *body;
+    size_t body_len;
+    bool body_too_large;
+} kg__http_req;
+
+typedef struct kg__http_resp {
+    int status;
+    const char *content_type;     /* static */
+    const char *content_encoding; /* static or NULL */
+    const char *cache_control;    /* static or NULL */
+    const unsigned char *static_body;  /* embedded asset, when not NULL */
+    size_t static_len;
+    kg__sb body;                  /* otherwise */
+} kg__http_resp;
+
+struct kg_dashboard;
+/* Route one request (auth already checked).  Fills `resp` (resp->body must
+ * have been kg__sb_init'ed). */
+void kg__api_handle(kg__hub *h, struct kg_dashboard *d, const kg__http_req *req,
+                    kg__http_resp *resp);
+void kg__api_error(kg__http_resp *resp, int status, const char *message);
+/* Value of `name` in a query string, URL-decoded into out; false if absent. */
+bool kg__query_get(const char *query, const char *name, char *out, size_t outlen);
+
+/* ---- prometheus.c --------------------------------------------------------------------- */
+
+void kg__prom_render(kg__hub *h, double now, kg__sb *sb);
+/* Append a label value escaped per the exposition format. */
+void kg__prom_label(kg__sb *sb, const char *v);
+
+/* ---- web assets (generated from web/ at build time) ------------------------------------ */
+
+typedef struct kg_web_asset {
+    const char *path;          /* "/index.html" */
+    const char *content_type;
+    const unsigned char *data;
+    size_t len;
+    const unsigned char *gz;   /* gzip of data, or NULL */
+    size_t gz_len;
+} kg_web_asset;
+
+extern const kg_web_asset kg__web_assets[];   /* ends with path == NULL */
+
+/* ---- server.c (used by api.c for the stats it shows) ------------------------------------ */
+
+void kg__server_stats(struct kg_dashboard *d, kg_dashboard_stats *out);
+
+#endif

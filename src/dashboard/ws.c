@@ -1,0 +1,277 @@
+/* dashboard/ws.c - one WebSocket client: what it has been sent, what it asked for.
+ *
+ * A client is a cursor into the hub's broadcast ring plus a small private
+ * queue of replies (its "initial" state, workflow_events answers).  Nothing
+ * is copied per client until it is writable: then kg__ws_client_fill frames
+ * the next messages - many per write, each its own WebSocket text frame -
+ * into one buffer that the server writes in a single call, so 10,000
+ * events/s cost a few writes per client, not 10,000.
+ *
+ * A client more than `client_queue` messages behind (or behind the ring's
+ * tail) is not sent the backlog: it gets a "notice" saying how many messages
+ * it lost and a fresh "initial" snapshot, i.e. its missed events are
+ * coalesced into the current state.  A client that never becomes writable
+ * costs nothing but its cursor.
+ *
+ * No libwebsockets here: the server calls these from its callbacks, tests
+ * and the fuzz target call them directly. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dash_internal.h"
+
+#define KG__WS_PRIV_BYTES_MAX (16u << 20)   /* replies waiting for one client */
+
+static const char kg__ev_prefix[] = "{\"type\":\"event\",\"data\":";
+
+size_t kg__ws_frame_header(uint8_t hdr[10], uint64_t len)
+{
+    hdr[0] = 0x81;   /* FIN + text */
+    if (len < 126) {
+        hdr[1] = (uint8_t)len;
+        return 2;
+    }
+    if (len <= 0xffff) {
+        hdr[1] = 126;
+        hdr[2] = (uint8_t)(len >> 8);
+        hdr[3] = (uint8_t)len;
+        return 4;
+    }
+    hdr[1] = 127;
+    for (int i = 0; i < 8; i++)
+        hdr[2 + i] = (uint8_t)(len >> (56 - 8 * i));
+    return 10;
+}
+
+static void kg__frame(kg__sb *out, const char *pre, size_t pre_len, const char *p, size_t n,
+                      const char *post, size_t post_len)
+{
+    uint8_t hdr[10];
+    size_t h = kg__ws_frame_header(hdr, pre_len + n + post_len);
+    if (!kg__sb_reserve(out, h + pre_len + n + post_len))
+        return;
+    kg__sb_add(out, hdr, h);
+    kg__sb_add(out, pre, pre_len);
+    kg__sb_add(out, p, n);
+    kg__sb_add(out, post, post_len);
+}
+
+static bool kg__priv_push(kg__wsclient *c, kg__msg *m)
+{
+    if (c->priv_len == KG__WS_PRIVATE_MAX || c->priv_bytes + m->len > KG__WS_PRIV_BYTES_MAX) {
+        kg__msg_unref(m);
+        return false;
+    }
+    c->priv[(c->priv_head + c->priv_len) % KG__WS_PRIVATE_MAX] = m;
+    c->priv_len++;
+    c->priv_bytes += m->len;
+    return true;
+}
+
+static bool kg__priv_push_sb(kg__wsclient *c, kg__sb *sb)
+{
+    if (sb->oom)
+        return false;
+    kg__msg *m = kg__msg_new(sb->buf, sb->len);
+    return m && kg__priv_push(c, m);
+}
+
+int kg__ws_client_start(kg__hub *h, kg__wsclient *c)
+{
+    kg__sb sb;
+    kg__sb_init(&sb);
+    double now = kg__mono_now();
+    pthread_mutex_lock(&h->lock);
+    /* The snapshot and the cursor are taken under one lock: every event is
+     * either in "initial" or sent after it, never both, never neither. */
+    c->cursor = h->head;
+    kg__agg_initial_json(h->agg, now, &sb);
+    pthread_mutex_unlock(&h->lock);
+    c->last_progress = now;
+    bool ok = kg__priv_push_sb(c, &sb);
+    kg__sb_free(&sb);
+    return ok ? 0 : KG_ENOMEM;
+}
+
+void kg__ws_client_end(kg__wsclient *c)
+{
+    while (c->priv_len) {
+        kg__msg_unref(c->priv[c->priv_head]);
+        c->priv_head = (c->priv_head + 1) % KG__WS_PRIVATE_MAX;
+        c->priv_len--;
+    }
+    c->priv_bytes = 0;
+    free(c->rx);
+    c->rx = NULL;
+    c->rx_len = 0;
+}
+
+static void kg__reply_error(kg__wsclient *c, const char *message)
+{
+    kg__sb sb;
+    kg__sb_init(&sb);
+    kg__sb_puts(&sb, "{\"type\":\"error\",\"message\":");
+    kg__sb_json_str(&sb, message);
+    kg__sb_puts(&sb, "}");
+    kg__priv_push_sb(c, &sb);
+    kg__sb_free(&sb);
+}
+
+static void kg__reply_workflow_events(kg__hub *h, kg__wsclient *c, const char *id)
+{
+    kg__sb sb;
+    kg__sb_init(&sb);
+    kg__sb_puts(&sb, "{\"type\":\"workflow_events\",\"workflow_id\":");
+    kg__sb_json_str(&sb, id);
+    kg__sb_puts(&sb, ",\"events\":");
+    json_t *summary = NULL;
+    pthread_mutex_lock(&h->lock);
+    int rc = kg__agg_run_events_json(h->agg, id, &sb, &summary);
+    pthread_mutex_unlock(&h->lock);
+    if (rc != 0) {
+        kg__sb_puts(&sb, "[],\"found\":false,\"status\":null,\"graph\":null,\"truncated\":0}");
+    } else {
+        kg__sb_puts(&sb, ",\"found\":true,\"status\":");
+        kg__sb_json(&sb, json_object_get(summary, "status"));
+        kg__sb_puts(&sb, ",\"graph\":");
+        kg__sb_json(&sb, json_object_get(summary, "graph"));
+        kg__sb_puts(&sb, ",\"truncated\":");
+        kg__sb_json(&sb, json_object_get(summary, "truncated"));
+        kg__sb_puts(&sb, "}");
+    }
+    json_decref(summary);
+    if (!kg__priv_push_sb(c, &sb)) {
+        c->dropped_total++;
+        kg__reply_error(c, "too many pending replies; request dropped");
+    }
+    kg__sb_free(&sb);
+}
+
+void kg__ws_client_message(kg__hub *h, kg__wsclient *c, const char *msg, size_t len)
+{
+    json_error_t je;
+    json_t *root = json_loadb(msg, len, 0, &je);
+    if (!json_is_object(root)) {
+        kg__reply_error(c, root ? "message must be a JSON object" : "malformed JSON");
+        json_decref(root);
+        return;
+    }
+    const char *type = json_string_value(json_object_get(root, "type"));
+    if (!type) {
+        kg__reply_error(c, "missing \"type\"");
+    } else if (strcmp(type, "get_workflow_events") == 0) {
+        json_t *id = json_object_get(root, "workflow_id");
+        if (!json_is_string(id) || json_string_length(id) == 0 ||
+            json_string_length(id) > KG__ID_MAX ||
+            strlen(json_string_value(id)) != json_string_length(id))
+            kg__reply_error(c, "get_workflow_events needs a \"workflow_id\" string");
+        else
+            kg__reply_workflow_events(h, c, json_string_value(id));
+    } else if (strcmp(type, "ping") == 0) {
+        kg__msg *m = kg__msg_new("{\"type\":\"pong\"}", 15);
+        if (m)
+            kg__priv_push(c, m);
+    } else {
+        kg__sb sb;
+        kg__sb_init(&sb);
+        kg__sb_puts(&sb, "unknown message type ");
+        kg__sb_json_str(&sb, strlen(type) > 64 ? "(long)" : type);
+        kg__reply_error(c, sb.oom ? "unknown message type" : sb.buf);
+        kg__sb_free(&sb);
+    }
+    json_decref(root);
+}
+
+int kg__ws_client_rx(kg__hub *h, kg__wsclient *c, const void *p, size_t n, bool final)
+{
+    if (c->rx_len + n > KG__WS_RX_MAX)
+        return KG_EPROTO;
+    if (final && c->rx_len == 0) {
+        kg__ws_client_message(h, c, p, n);
+        return 0;
+    }
+    if (!c->rx) {
+        c->rx = malloc(KG__WS_RX_MAX);
+        if (!c->rx)
+            return KG_ENOMEM;
+    }
+    memcpy(c->rx + c->rx_len, p, n);
+    c->rx_len += n;
+    if (final) {
+        kg__ws_client_message(h, c, c->rx, c->rx_len);
+        free(c->rx);
+        c->rx = NULL;
+        c->rx_len = 0;
+    }
+    return 0;
+}
+
+bool kg__ws_client_pending(kg__hub *h, const kg__wsclient *c)
+{
+    return c->priv_len || c->resync ||
+           atomic_load_explicit(&h->head_pub, memory_order_acquire) != c->cursor;
+}
+
+size_t kg__ws_client_fill(kg__hub *h, kg__wsclient *c, kg__sb *out, double now)
+{
+    size_t count = 0;
+    while (c->priv_len && (count == 0 || out->len < KG__WS_WRITE_SOFT)) {
+        kg__msg *m = c->priv[c->priv_head];
+        kg__frame(out, "", 0, m->data, m->len, "", 0);
+        c->priv_head = (c->priv_head + 1) % KG__WS_PRIVATE_MAX;
+        c->priv_len--;
+        c->priv_bytes -= m->len;
+        kg__msg_unref(m);
+        count++;
+    }
+    if (out->len >= KG__WS_WRITE_SOFT) {
+        c->sent += count;
+        return count;
+    }
+    uint64_t newly_dropped = 0;
+    pthread_mutex_lock(&h->lock);
+    uint64_t lag = h->head - c->cursor;
+    if (c->cursor < h->tail || lag > h->client_queue) {
+        /* Too far behind: skip to now and resynchronise with a snapshot. */
+        newly_dropped = lag;
+        c->dropped += lag;
+        c->dropped_total += lag;
+        c->cursor = h->head;
+        c->resync = true;
+    }
+    if (c->resync) {
+        kg__sb_puts(out, "");   /* keep `out` valid even if nothing else is added */
+        kg__sb note;
+        kg__sb_init(&note);
+        kg__sb_printf(&note,
+                      "{\"type\":\"notice\",\"data\":{\"level\":\"warning\",\"dropped\":%llu,"
+                      "\"message\":\"this client fell behind: %llu messages were dropped; "
+                      "the state is resent\"}}",
+                      (unsigned long long)c->dropped, (unsigned long long)c->dropped);
+        kg__frame(out, "", 0, note.buf ? note.buf : "", note.len, "", 0);
+        kg__sb_reset(&note);
+        c->cursor = h->head;
+        kg__agg_initial_json(h->agg, now, &note);
+        kg__frame(out, "", 0, note.buf ? note.buf : "", note.len, "", 0);
+        kg__sb_free(&note);
+        count += 2;
+        c->dropped = 0;
+        c->resync = false;
+    }
+    while (c->cursor < h->head && out->len < KG__WS_WRITE_SOFT && !out->oom) {
+        const kg__bentry *e = &h->ring[c->cursor & h->mask];
+        if (e->kind == KG__B_EVENT)
+            kg__frame(out, kg__ev_prefix, sizeof kg__ev_prefix - 1, e->msg->data, e->msg->len,
+                      "}", 1);
+        else
+            kg__frame(out, "", 0, e->msg->data, e->msg->len, "", 0);
+        c->cursor++;
+        count++;
+    }
+    kg__agg_note_ws(h->agg, count, newly_dropped);
+    pthread_mutex_unlock(&h->lock);
+    c->sent += count;
+    if (count)
+        c->last_progress = now;
+    return count;
+}

@@ -1,0 +1,501 @@
+/* test_dash_aggregate.c - the dashboard's socket-free parts: aggregation, ingest
+ * parsing, auth rules, and a WebSocket client's queue/framing logic. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dash_internal.h"
+#include "testutil.h"
+#include "wsclient.h"
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+static kg__agg *new_agg(size_t runs, size_t run_events, size_t nodes, size_t bytes, double stale)
+{
+    kg__agg_limits lim = {.recent_events = 100, .max_runs = runs, .max_run_events = run_events,
+                          .max_nodes = nodes, .max_store_bytes = bytes, .stale_after = stale};
+    kg__agg *a = kg__agg_new(&lim, 1000.0);
+    assert_non_null(a);
+    return a;
+}
+
+/* Add the event whose JSON is `text` (consumed).  Returns kg__agg_add's code. */
+static int add_text(kg__agg *a, char *text, double now)
+{
+    json_error_t je;
+    json_t *root = json_loads(text, 0, &je);
+    assert_non_null(root);
+    kg__event ev;
+    kg_error_t err;
+    assert_int_equal(kg__event_check(root, &ev, &err), 0);
+    kg__msg *m = kg__msg_new(text, strlen(text));
+    int rc = kg__agg_add(a, &ev, m, now);
+    kg__msg_unref(m);
+    json_decref(root);
+    free(text);
+    return rc;
+}
+
+static int add(kg__agg *a, const char *id, const char *name, const char *type, const char *node,
+               const char *wf, unsigned long long seq, const char *extra, double now)
+{
+    return add_text(a, kg_tevent(id, name, type, node, wf, seq, extra), now);
+}
+
+static const char *k_graph =
+    "\"graph\":{\"nodes\":[{\"id\":\"load\",\"type\":\"Load\"},{\"id\":\"check\",\"type\":"
+    "\"Check\"},{\"id\":\"store\",\"type\":\"Store\"}],\"edges\":[{\"from\":\"load\",\"to\":"
+    "\"check\",\"action\":\"default\"},{\"from\":\"check\",\"to\":\"store\",\"action\":\"ok\"}],"
+    "\"start\":\"load\"}";
+
+static json_t *node_metrics(json_t *m, const char *node)
+{
+    return json_object_get(json_object_get(m, "nodes"), node);
+}
+
+static const char *node_status(kg__agg *a, const char *node)
+{
+    static char buf[32];
+    json_t *m = kg__agg_metrics(a, 1001);
+    const char *s = json_string_value(json_object_get(node_metrics(m, node), "status"));
+    snprintf(buf, sizeof buf, "%s", s ? s : "(none)");
+    json_decref(m);
+    return buf;
+}
+
+/* ---- aggregation ------------------------------------------------------------------ */
+
+static void test_topology_and_status(void **state)
+{
+    (void)state;
+    kg__agg *a = new_agg(10, 100, 100, 1 << 20, 0);
+    assert_int_equal(add(a, "e1", "workflow_started", "lifecycle", "flow", "w1", 1, k_graph, 1000), 0);
+    json_t *g = kg__agg_network_graph(a);
+    assert_int_equal(json_array_size(json_object_get(g, "nodes")), 3);
+    assert_int_equal(json_array_size(json_object_get(g, "edges")), 2);
+    assert_string_equal(json_string_value(json_object_get(g, "start")), "load");
+    assert_string_equal(json_string_value(json_object_get(g, "workflow_id")), "w1");
+    json_decref(g);
+    assert_string_equal(node_status(a, "load"), "idle");
+
+    add(a, "e2", "node_started", "lifecycle", "load", "w1", 2, NULL, 1000);
+    assert_string_equal(node_status(a, "load"), "running");
+    json_t *act = kg__agg_active_nodes(a);
+    assert_int_equal(json_array_size(act), 1);
+    json_decref(act);
+    add(a, "e3", "node_completed", "lifecycle", "load", "w1", 3,
+        "\"next_action\":\"default\",\"total_execution_time\":0.5", 1000);
+    assert_string_equal(node_status(a, "load"), "completed");
+    add(a, "e4", "node_started", "lifecycle", "check", "w1", 4, NULL, 1000);
+    add(a, "e5", "retry_attempted", "error", "check", "w1", 5, "\"attempt\":1", 1000);
+    assert_string_equal(node_status(a, "check"), "retrying");
+    add(a, "e6", "node_failed", "error", "check", "w1", 6, "\"error\":\"boom\"", 1000);
+    assert_string_equal(node_status(a, "check"), "failed");
+
+    /* The edge load -default-> check was taken once. */
+    g = kg__agg_network_graph(a);
+    size_t i;
+    json_t *e;
+    int taken = -1;
+    json_array_foreach(json_object_get(g, "edges"), i, e)
+        if (strcmp(json_string_value(json_object_get(e, "from")), "load") == 0)
+            taken = (int)json_integer_value(json_object_get(e, "count"));
+    assert_int_equal(taken, 1);
+    json_decref(g);
+
+    json_t *m = kg__agg_metrics(a, 1001);
+    assert_int_equal(json_integer_value(json_object_get(m, "total_events")), 6);
+    assert_int_equal(json_integer_value(json_object_get(m, "errors")), 2);
+    assert_true(json_real_value(json_object_get(m, "success_rate")) == 0.5);
+    assert_int_equal(json_integer_value(json_object_get(node_metrics(m, "check"), "retries")), 1);
+    assert_true(json_real_value(json_object_get(node_metrics(m, "load"), "avg")) == 0.5);
+    assert_true(json_real_value(json_object_get(node_metrics(m, "load"), "p95")) == 0.5);
+    assert_int_equal(json_integer_value(json_object_get(m, "active_workflows")), 1);
+    json_decref(m);
+
+    add(a, "e7", "workflow_completed", "lifecycle", "flow", "w1", 7,
+        "\"status\":\"failed\",\"duration\":1.5", 1000);
+    m = kg__agg_metrics(a, 1001);
+    assert_int_equal(json_integer_value(json_object_get(m, "active_workflows")), 0);
+    assert_true(json_real_value(json_object_get(m, "workflow_success_rate")) == 0.0);
+    json_decref(m);
+    kg__agg_free(a);
+}
+
+static void test_out_of_order_and_duplicates(void **state)
+{
+    (void)state;
+    kg__agg *a = new_agg(10, 100, 100, 1 << 20, 0);
+    /* completed (seq 3) arrives before started (seq 1): status stays completed. */
+    add(a, "x3", "node_completed", "lifecycle", "n", "w", 3, "\"total_execution_time\":0.1", 1000);
+    add(a, "x1", "node_started", "lifecycle", "n", "w", 1, NULL, 1000);
+    add(a, "x2", "node_executing", "lifecycle", "n", "w", 2, NULL, 1000);
+    assert_string_equal(node_status(a, "n"), "completed");
+    /* The run's events come back in seq order. */
+    kg__sb sb;
+    kg__sb_init(&sb);
+    assert_int_equal(kg__agg_run_events_json(a, "w", &sb, NULL), 0);
+    json_t *arr = json_loads(sb.buf, 0, NULL);
+    assert_int_equal(json_array_size(arr), 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, i), "seq")),
+                         (json_int_t)i + 1);
+    json_decref(arr);
+    kg__sb_free(&sb);
+    /* Same event_id again: ignored. */
+    assert_int_equal(add(a, "x1", "node_started", "lifecycle", "n", "w", 1, NULL, 1000),
+                     KG_EEXISTS);
+    kg__agg_counts c;
+    kg__agg_counts_get(a, &c);
+    assert_int_equal(c.total, 3);
+    assert_int_equal(c.duplicates, 1);
+    assert_int_equal(kg__agg_run_events_json(a, "nope", &sb, NULL), KG_ENOTFOUND);
+    kg__sb_free(&sb);
+    kg__agg_free(a);
+}
+
+static void test_stale_runs(void **state)
+{
+    (void)state;
+    kg__agg *a = new_agg(10, 100, 100, 1 << 20, 30);
+    add(a, "s1", "workflow_started", "lifecycle", "flow", "w1", 1, k_graph, 1000);
+    add(a, "s2", "node_started", "lifecycle", "load", "w1", 2, NULL, 1000);
+    kg__agg_tick(a, 1010);
+    assert_string_equal(node_status(a, "load"), "running");
+    kg__agg_tick(a, 1031);
+    assert_string_equal(node_status(a, "load"), "idle");
+    json_t *runs = kg__agg_runs(a, 0);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(runs, 0), "status")),
+                        "stale");
+    json_decref(runs);
+    json_t *wf = kg__agg_active_workflows(a);
+    assert_int_equal(json_array_size(wf), 0);
+    json_decref(wf);
+    kg__agg_free(a);
+}
+
+static void test_bounded_memory(void **state)
+{
+    (void)state;
+    /* 5 runs, 50 events per run, 20 nodes, 256 KiB of text. */
+    kg__agg *a = new_agg(5, 50, 20, 256 * 1024, 0);
+    char id[64], wf[64], node[64];
+    char pad[2100];
+    memset(pad, 'x', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    char extra[2200];
+    snprintf(extra, sizeof extra, "\"pad\":\"%s\"", pad);
+    for (int i = 0; i < 20000; i++) {
+        snprintf(id, sizeof id, "id-%d", i);
+        snprintf(wf, sizeof wf, "wf-%d", i / 300);
+        snprintf(node, sizeof node, "node-%d", i % 97);
+        assert_int_equal(add(a, id, "node_started", "lifecycle", node, wf, (unsigned)i,
+                             i % 10 ? NULL : extra, 1000 + i * 0.001),
+                         0);
+        kg__agg_counts c;
+        kg__agg_counts_get(a, &c);
+        assert_true(c.runs <= 5);
+        assert_true(c.nodes <= 20);
+        assert_true(c.store_bytes <= 256 * 1024);
+        assert_true(c.recent <= 100);
+    }
+    kg__sb sb;
+    kg__sb_init(&sb);
+    json_t *summary = NULL;
+    assert_int_equal(kg__agg_run_events_json(a, "wf-66", &sb, &summary), 0);
+    json_t *arr = json_loads(sb.buf, 0, NULL);
+    assert_true(json_array_size(arr) <= 50);
+    assert_true(json_integer_value(json_object_get(summary, "truncated")) > 0);
+    json_decref(arr);
+    json_decref(summary);
+    kg__sb_free(&sb);
+    kg__agg_free(a);
+}
+
+static void test_metrics_and_prometheus(void **state)
+{
+    (void)state;
+    kg__agg *a = new_agg(10, 100, 100, 1 << 20, 0);
+    for (int i = 0; i < 20; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "m%d", i);
+        char extra[64];
+        snprintf(extra, sizeof extra, "\"total_execution_time\":%d", i + 1);
+        /* JSON-escaped in the event text: the id is we"ird<newline>node. */
+        add(a, id, "node_completed", "lifecycle", "we\\\"ird\\nnode", "w", (unsigned)i, extra,
+            1000.5 + i * 0.1);
+    }
+    add(a, "d1", "events_dropped", "metric", "dispatcher", "", 100, "\"value\":7", 1003);
+    json_t *m = kg__agg_metrics(a, 1003.5);
+    json_t *n = node_metrics(m, "we\"ird\nnode");
+    assert_non_null(n);
+    assert_true(json_real_value(json_object_get(n, "avg")) == 10.5);
+    assert_true(json_real_value(json_object_get(n, "p95")) == 19);
+    assert_int_equal(json_integer_value(json_object_get(m, "dropped")), 7);
+    assert_true(json_real_value(json_object_get(m, "events_per_second")) > 0);
+    assert_int_equal(json_array_size(json_object_get(m, "throughput")), 60);
+    json_decref(m);
+    kg__sb sb;
+    kg__sb_init(&sb);
+    kg__agg_prometheus(a, 1004, &sb);
+    assert_non_null(strstr(sb.buf, "kaygraph_dashboard_node_executions_total{node=\"we\\\"ird\\nnode\"}"));
+    assert_non_null(strstr(sb.buf, "kaygraph_dashboard_events_total{event_type=\"lifecycle\"} 20"));
+    kg__sb_free(&sb);
+    kg__agg_free(a);
+}
+
+/* ---- ingest ------------------------------------------------------------------------------ */
+
+static kg__hub *new_hub(size_t client_queue)
+{
+    kg_dashboard_options o;
+    kg_dashboard_options_init(&o);
+    o.client_queue = client_queue;
+    o.max_body = 64 * 1024;
+    kg__hub *h = calloc(1, sizeof *h);
+    assert_int_equal(kg__hub_init(h, &o), 0);
+    return h;
+}
+
+static void free_hub(kg__hub *h)
+{
+    kg__hub_destroy(h);
+    free(h);
+}
+
+static void test_ingest_bodies(void **state)
+{
+    (void)state;
+    kg__hub *h = new_hub(64);
+    kg__ingest_result r;
+    kg_error_t err;
+    char *e1 = kg_tevent("b1", "node_started", "lifecycle", "n", "w", 1, NULL);
+    assert_int_equal(kg__ingest_body(h, e1, strlen(e1), &r, &err), 0);
+    assert_int_equal(r.accepted, 1);
+    char body[4096];
+    char *e2 = kg_tevent("b2", "node_completed", "lifecycle", "n", "w", 2, NULL);
+    snprintf(body, sizeof body,
+             "{\"events\":[%s,{\"event_id\":\"bad\"},%s],\"batch_size\":3,\"timestamp\":\"t\"}", e2,
+             e1);
+    assert_int_equal(kg__ingest_body(h, body, strlen(body), &r, &err), 0);
+    assert_int_equal(r.accepted, 1);
+    assert_int_equal(r.rejected, 1);
+    assert_int_equal(r.duplicates, 1);
+    assert_non_null(strstr(r.first_error, "events[1]"));
+
+    static const char *bad[] = {"", "{", "[1,2]", "{\"events\":3}", "{\"event_id\":1}",
+                                "nul\x01", "{\"events\":[1]}", "\"str\""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        kg_error_clear(&err);
+        assert_int_equal(kg__ingest_body(h, bad[i], strlen(bad[i]), &r, &err), KG_EPARSE);
+        assert_true(err.message[0] != '\0');
+    }
+    /* Wrong types and an unknown event_type. */
+    char *e3 = kg_tevent("b3", "node_started", "nonsense", "n", "w", 3, NULL);
+    assert_int_equal(kg__ingest_body(h, e3, strlen(e3), &r, &err), KG_EPARSE);
+    assert_non_null(strstr(err.message, "event_type"));
+    char *big = calloc(1, 70000);
+    memset(big, ' ', 69999);
+    assert_int_equal(kg__ingest_body(h, big, 69999, &r, &err), KG_ERANGE);
+    /* The stored text of a bare event is its own text, trimmed. */
+    kg__sb sb;
+    kg__sb_init(&sb);
+    kg__agg_recent_json(h->agg, 1, &sb);
+    json_t *arr = json_loads(sb.buf, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "event_id")),
+                        "b2");
+    json_decref(arr);
+    kg__sb_free(&sb);
+    free(big);
+    free(e1);
+    free(e2);
+    free(e3);
+    free_hub(h);
+}
+
+static void test_iso_time(void **state)
+{
+    (void)state;
+    assert_true(kg__parse_iso_ms("1970-01-01T00:00:00Z") == 0);
+    assert_true(kg__parse_iso_ms("2026-11-27T17:36:13.123456Z") == 1795800973123LL);
+    assert_true(kg__parse_iso_ms("2026-11-27T18:36:13.123+01:00") == 1795800973123LL);
+    assert_true(kg__parse_iso_ms("garbage") == -1);
+    assert_true(kg__parse_iso_ms("2026-13-27T17:36:13Z") == -1);
+}
+
+/* ---- auth ------------------------------------------------------------------------------- */
+
+static void test_auth_rules(void **state)
+{
+    (void)state;
+    assert_true(kg__token_equal("s3cret", "s3cret", 6));
+    assert_false(kg__token_equal("s3cret", "s3cre", 5));
+    assert_false(kg__token_equal("s3cret", "s3cretx", 7));
+    assert_true(kg__auth_bearer_ok("tok", "Bearer tok"));
+    assert_true(kg__auth_bearer_ok("tok", "bearer  tok "));
+    assert_false(kg__auth_bearer_ok("tok", "Basic tok"));
+    assert_false(kg__auth_bearer_ok("tok", NULL));
+    assert_true(kg__auth_cookie_ok("tok", "a=b; kg_token=tok; c=d"));
+    assert_false(kg__auth_cookie_ok("tok", "kg_token=tok2"));
+    assert_true(kg__origin_ok(NULL, "127.0.0.1:8080", NULL));
+    assert_true(kg__origin_ok("http://127.0.0.1:8080", "127.0.0.1:8080", NULL));
+    assert_true(kg__origin_ok("http://LOCALHOST", "localhost:80", NULL));
+    assert_false(kg__origin_ok("http://evil.example", "127.0.0.1:8080", NULL));
+    assert_false(kg__origin_ok("http://127.0.0.1:9999", "127.0.0.1:8080", NULL));
+    assert_false(kg__origin_ok("null", "127.0.0.1:8080", NULL));
+    assert_true(kg__origin_ok("https://ops.example", "127.0.0.1:8080",
+                              "http://a.example, https://ops.example"));
+    assert_true(kg__host_ok("127.0.0.1:8080", true));
+    assert_true(kg__host_ok("localhost:8080", true));
+    assert_true(kg__host_ok("[::1]:8080", true));
+    assert_false(kg__host_ok("evil.example:8080", true));
+    assert_false(kg__host_ok("127.0.0.1.evil.example", true));
+    assert_true(kg__host_ok("evil.example", false));
+    char v[32];
+    assert_true(kg__query_get("a=1&token=x%2By+z&b", "token", v, sizeof v));
+    assert_string_equal(v, "x+y z");
+    assert_false(kg__query_get("tokenx=1", "token", v, sizeof v));
+}
+
+/* ---- WebSocket client logic without a socket ---------------------------------------------- */
+
+/* Decode the frames in `out` into a JSON array of messages. */
+static json_t *frames(const kg__sb *out)
+{
+    json_t *arr = json_array();
+    size_t i = 0;
+    while (i < out->len) {
+        const uint8_t *p = (const uint8_t *)out->buf + i;
+        assert_int_equal(p[0], 0x81);
+        uint64_t n = p[1] & 0x7f;
+        size_t h = 2;
+        if (n == 126) {
+            n = ((uint64_t)p[2] << 8) | p[3];
+            h = 4;
+        } else if (n == 127) {
+            n = 0;
+            for (int k = 0; k < 8; k++)
+                n = (n << 8) | p[2 + k];
+            h = 10;
+        }
+        json_error_t je;
+        json_t *m = json_loadb((const char *)p + h, (size_t)n, 0, &je);
+        assert_non_null(m);
+        json_array_append_new(arr, m);
+        i += h + (size_t)n;
+    }
+    assert_int_equal(i, out->len);
+    return arr;
+}
+
+static const char *type_at(json_t *arr, size_t i)
+{
+    return json_string_value(json_object_get(json_array_get(arr, i), "type"));
+}
+
+static void ingest_one(kg__hub *h, const char *id, const char *wf, unsigned long long seq)
+{
+    char *e = kg_tevent(id, "node_started", "lifecycle", "n", wf, seq, NULL);
+    assert_int_equal(kg__ingest_event_text(h, e, strlen(e), NULL), 0);
+    free(e);
+}
+
+static void test_ws_client_logic(void **state)
+{
+    (void)state;
+    kg__hub *h = new_hub(8);
+    ingest_one(h, "before", "w1", 1);
+    kg__wsclient c;
+    memset(&c, 0, sizeof c);
+    assert_int_equal(kg__ws_client_start(h, &c), 0);
+    ingest_one(h, "after", "w1", 2);
+    kg__sb out;
+    kg__sb_init(&out);
+    assert_true(kg__ws_client_fill(h, &c, &out, 1) == 2);
+    json_t *arr = frames(&out);
+    assert_string_equal(type_at(arr, 0), "initial");
+    json_t *init_events = json_object_get(json_object_get(json_array_get(arr, 0), "data"), "events");
+    assert_int_equal(json_array_size(init_events), 1);   /* "before" only */
+    assert_string_equal(type_at(arr, 1), "event");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_array_get(arr, 1), "data"), "event_id")),
+                        "after");
+    json_decref(arr);
+    assert_false(kg__ws_client_pending(h, &c));
+
+    /* Requests. */
+    static const char req[] = "{\"type\":\"get_workflow_events\",\"workflow_id\":\"w1\"}";
+    kg__ws_client_message(h, &c, req, sizeof req - 1);
+    kg__ws_client_message(h, &c, "{\"type\":\"ping\"}", 15);
+    kg__ws_client_message(h, &c, "{nope", 5);
+    kg__ws_client_message(h, &c, "{\"type\":\"get_workflow_events\"}", 30);
+    kg__ws_client_message(h, &c, "{\"type\":\"get_workflow_events\",\"workflow_id\":\"zz\"}", 49);
+    kg__sb_reset(&out);
+    assert_true(kg__ws_client_fill(h, &c, &out, 2) == 5);
+    arr = frames(&out);
+    assert_string_equal(type_at(arr, 0), "workflow_events");
+    assert_int_equal(json_array_size(json_object_get(json_array_get(arr, 0), "events")), 2);
+    assert_true(json_is_true(json_object_get(json_array_get(arr, 0), "found")));
+    assert_string_equal(type_at(arr, 1), "pong");
+    assert_string_equal(type_at(arr, 2), "error");
+    assert_string_equal(type_at(arr, 3), "error");
+    assert_true(json_is_false(json_object_get(json_array_get(arr, 4), "found")));
+    json_decref(arr);
+
+    /* Fall 20 messages behind with a queue of 8: notice + fresh initial, no backlog. */
+    for (int i = 0; i < 20; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "lag%d", i);
+        ingest_one(h, id, "w2", (unsigned)i);
+    }
+    kg__sb_reset(&out);
+    assert_true(kg__ws_client_fill(h, &c, &out, 3) == 2);
+    arr = frames(&out);
+    assert_string_equal(type_at(arr, 0), "notice");
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_array_get(arr, 0), "data"), "dropped")),
+                     20);
+    assert_string_equal(type_at(arr, 1), "initial");
+    json_decref(arr);
+    assert_false(kg__ws_client_pending(h, &c));
+    /* Oversized client message: protocol error. */
+    char *huge = malloc(KG__WS_RX_MAX + 1);
+    memset(huge, 'a', KG__WS_RX_MAX + 1);
+    assert_int_equal(kg__ws_client_rx(h, &c, huge, KG__WS_RX_MAX / 2, false), 0);
+    assert_int_equal(kg__ws_client_rx(h, &c, huge, KG__WS_RX_MAX, true), KG_EPROTO);
+    free(huge);
+    kg__ws_client_end(&c);
+    kg__sb_free(&out);
+    free_hub(h);
+}
+
+static void test_frame_header(void **state)
+{
+    (void)state;
+    uint8_t h[10];
+    assert_int_equal(kg__ws_frame_header(h, 5), 2);
+    assert_int_equal(h[1], 5);
+    assert_int_equal(kg__ws_frame_header(h, 126), 4);
+    assert_int_equal(h[1], 126);
+    assert_int_equal(h[3], 126);
+    assert_int_equal(kg__ws_frame_header(h, 70000), 10);
+    assert_int_equal(h[1], 127);
+    assert_int_equal(h[9], 70000 & 0xff);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_topology_and_status),
+        cmocka_unit_test(test_out_of_order_and_duplicates),
+        cmocka_unit_test(test_stale_runs),
+        cmocka_unit_test(test_bounded_memory),
+        cmocka_unit_test(test_metrics_and_prometheus),
+        cmocka_unit_test(test_ingest_bodies),
+        cmocka_unit_test(test_iso_time),
+        cmocka_unit_test(test_auth_rules),
+        cmocka_unit_test(test_ws_client_logic),
+        cmocka_unit_test(test_frame_header),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
