@@ -60,31 +60,23 @@ static kg_node_t *line_graph(double *work_us)
     return g;
 }
 
-/* Seconds per graph run, median over `blocks` blocks of `runs` runs. */
-static double time_runs(kg_node_t *g, json_t *shared, int blocks, int runs)
+/* Seconds per graph run over `runs` runs. */
+static double time_runs(kg_node_t *g, json_t *shared, int runs)
 {
-    double samples[64];
-    for (int b = 0; b < blocks; b++) {
-        double t0 = now_s();
-        for (int r = 0; r < runs; r++)
-            kg_run(g, shared, NULL);
-        samples[b] = (now_s() - t0) / runs;
-    }
-    return median(samples, (size_t)blocks);
+    double t0 = now_s();
+    for (int r = 0; r < runs; r++)
+        kg_run(g, shared, NULL);
+    return (now_s() - t0) / runs;
 }
 
-/* Seconds for 5 direct busy-waits: the work without the engine. */
-static double time_direct(double us, int blocks, int runs)
+/* Seconds for 5 direct busy-waits: the same work without the engine. */
+static double time_direct(double us, int runs)
 {
-    double samples[64];
-    for (int b = 0; b < blocks; b++) {
-        double t0 = now_s();
-        for (int r = 0; r < runs; r++)
-            for (int i = 0; i < 5; i++)
-                busy_wait(us);
-        samples[b] = (now_s() - t0) / runs;
-    }
-    return median(samples, (size_t)blocks);
+    double t0 = now_s();
+    for (int r = 0; r < runs; r++)
+        for (int i = 0; i < 5; i++)
+            busy_wait(us);
+    return (now_s() - t0) / runs;
 }
 
 static int runs_for(const bench_options *o, double us)
@@ -105,12 +97,17 @@ json_t *bench_engine(const bench_options *o)
         double us = work[i];
         kg_node_t *g = line_graph(&us);
         int runs = runs_for(o, us), blocks = o->quick ? 3 : 11;
-        double with_engine = time_runs(g, shared, blocks, runs);
-        double direct = time_direct(us, blocks, runs);
-        double overhead_ns = (with_engine - direct) / 5 * 1e9;
+        double engine[16], direct[16];
+        /* Interleaved blocks: drift and preemption hit both sides alike. */
+        for (int b = 0; b < blocks; b++) {
+            engine[b] = time_runs(g, shared, runs);
+            direct[b] = time_direct(us, runs);
+        }
+        double with_engine = median(engine, (size_t)blocks);
+        double overhead_ns = (with_engine - median(direct, (size_t)blocks)) / 5 * 1e9;
         json_array_append_new(rows, json_pack("{s:f, s:f, s:f, s:i}", "work_us", us,
                                               "ns_per_node_execution", with_engine / 5 * 1e9,
-                                              "engine_overhead_ns", overhead_ns < 0 ? 0 : overhead_ns,
+                                              "engine_overhead_ns", overhead_ns,
                                               "runs", runs * blocks));
         kg_node_free(g);
     }
@@ -172,9 +169,9 @@ json_t *bench_monitor_overhead(const bench_options *o)
         /* Interleave so drift (frequency, other load) hits both alike. */
         for (int b = 0; b < blocks; b++) {
             kg_monitor_detach(mon, g);
-            plain[b] = time_runs(g, shared, 1, runs);
+            plain[b] = time_runs(g, shared, runs);
             kg_monitor_attach(mon, g);
-            monitored[b] = time_runs(g, shared, 1, runs);
+            monitored[b] = time_runs(g, shared, runs);
             kg_monitor_flush(mon, 30);
         }
         double p = median(plain, (size_t)blocks), m = median(monitored, (size_t)blocks);

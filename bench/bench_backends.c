@@ -1,0 +1,581 @@
+/* bench_backends.c - sustained throughput of the Redis and HTTP backends
+ * against real local servers, with zero loss checked, and what a Redis
+ * outage costs a monitored workflow.  Figures for BENCHMARKS.md.
+ *
+ *   bench_backends [--seconds S] [--workers W] [--batch B] [redis|http|e2e|outage|all]
+ *
+ *   redis   W threads call send_batch() with batches of B pre-serialised
+ *           events (every command of the layout: 2 PUBLISH, SETEX, 2 ZADD
+ *           + EXPIRE, INCRBY, the active-set script) into a redis-server
+ *           started here, while a kg_redis_reader subscriber drains "all".
+ *           Zero loss: subscriber count, counters, event keys and workflow
+ *           indexes all equal the events sent.
+ *   http    the same into the in-process loopback receiver (batches of B).
+ *   e2e     workflows monitored into Redis through the whole pipeline
+ *           (engine -> monitor -> dispatcher -> backend), as fast as the
+ *           pipeline drains them without dropping.
+ *   outage  a workflow emitting ~10,000 events/s for 3 x S seconds with a
+ *           100,000-event buffer; redis-server is SIGKILLed for the middle
+ *           S seconds and restarted (fsync-always AOF, so acknowledged
+ *           events survive).  Reports the run-time slowdown during the
+ *           outage and the events lost.
+ *
+ * Events are generated before the clock starts: the figures are the
+ * backends', not snprintf's.  Output: one JSON object per benchmark on
+ * stdout, human-readable notes on stderr. */
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http_receiver.h"
+#include "kaygraph/backends.h"
+#include "kaygraph/monitor.h"
+#include "kaygraph/redis_reader.h"
+#include "redis_server.h"
+
+#define PFX "kaygraph:monitoring:"
+
+static double opt_seconds = 3.0;
+static unsigned opt_workers = 2;
+static size_t opt_batch = 100;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t epoch_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- pre-generated events -------------------------------------------------------- */
+
+/* The demo run's shape: 37 events per workflow run, 5 nodes. */
+static const char *const run_names[] = {
+    "node_started", "node_preparing", "data_input", "node_executing",
+    "data_output", "execution_time", "node_completed"};
+static const char *const run_nodes[] = {"data_source", "validator", "processor", "aggregator",
+                                        "storage"};
+
+static const char *type_of(const char *name)
+{
+    if (strncmp(name, "data_", 5) == 0)
+        return "data";
+    if (strcmp(name, "execution_time") == 0)
+        return "metric";
+    return "lifecycle";
+}
+
+typedef struct event_set {
+    char *arena;
+    kg_event_view *views;
+    size_t n;
+} event_set;
+
+/* n events of demo-shaped runs, ids unique per (tag, index). */
+static int events_make(event_set *s, size_t n, unsigned tag)
+{
+    const size_t per = 768;   /* id, wf and json, with room */
+    s->arena = malloc(n * per);
+    s->views = calloc(n, sizeof *s->views);
+    s->n = n;
+    if (!s->arena || !s->views)
+        return -1;
+    int64_t ts = epoch_ms();
+    for (size_t i = 0; i < n; i++) {
+        char *p = s->arena + i * per;
+        size_t run = i / 37, k = i % 37;
+        const char *name, *node;
+        if (k == 0) {
+            name = "workflow_started", node = "demo_graph";
+        } else if (k == 36) {
+            name = "workflow_completed", node = "demo_graph";
+        } else {
+            name = run_names[(k - 1) % 7], node = run_nodes[(k - 1) / 7];
+        }
+        char *id = p, *wf = p + 48, *json = p + 128;
+        snprintf(id, 48, "01900000-%04x-7000-8000-%012zx", tag & 0xffff, i & 0xffffffffffffu);
+        snprintf(wf, 80, "bench-%u-%zu", tag, run);
+        int len = snprintf(json, per - 128,
+                           "{\"event_id\":\"%s\",\"timestamp\":\"2026-11-27T17:36:13.123456Z\","
+                           "\"node_id\":\"%s\",\"node_type\":\"BenchNode\",\"event_type\":\"%s\","
+                           "\"event_name\":\"%s\",\"data\":{\"state\":\"running\"},"
+                           "\"correlation_id\":\"c-%s-%zu\",\"workflow_id\":\"%s\",\"seq\":%zu,"
+                           "\"source\":{\"host\":\"bench\",\"pid\":1}}",
+                           id, node, type_of(name), name, wf, k, wf, i);
+        s->views[i] = (kg_event_view){.json = json,
+                                      .json_len = (size_t)len,
+                                      .event_id = id,
+                                      .event_type = type_of(name),
+                                      .event_name = name,
+                                      .node_id = node,
+                                      .workflow_id = wf,
+                                      .timestamp_ms = ts + (int64_t)(i / 100),
+                                      .seq = i};
+    }
+    return 0;
+}
+
+static void events_free(event_set *s)
+{
+    free(s->arena);
+    free(s->views);
+}
+
+/* ---- sender threads ------------------------------------------------------------- */
+
+typedef struct sender {
+    kg_backend_t *b;
+    unsigned worker;
+    event_set ev;
+    size_t sent;
+    size_t failures;
+    double deadline;
+} sender;
+
+static void *send_main(void *arg)
+{
+    sender *s = arg;
+    for (size_t at = 0; at < s->ev.n && now_s() < s->deadline; at += opt_batch) {
+        kg_batch batch = {s->ev.views + at, s->ev.n - at < opt_batch ? s->ev.n - at : opt_batch};
+        while (kg_backend_send_batch(s->b, s->worker, &batch) != 0) {
+            s->failures++;
+            if (now_s() > s->deadline + 10)
+                return NULL;
+        }
+        s->sent += batch.count;
+    }
+    return NULL;
+}
+
+/* Run opt_workers senders for opt_seconds; returns events sent and the
+ * elapsed time.  Each sender gets enough events for `rate_guess` ev/s. */
+static size_t run_senders(kg_backend_t *b, double rate_guess, double *elapsed, size_t *failures)
+{
+    sender *s = calloc(opt_workers, sizeof *s);
+    pthread_t *t = calloc(opt_workers, sizeof *t);
+    size_t per = (size_t)(rate_guess * opt_seconds / opt_workers);
+    per -= per % 37;
+    for (unsigned i = 0; i < opt_workers; i++) {
+        s[i].b = b;
+        s[i].worker = i;
+        if (events_make(&s[i].ev, per, i) != 0) {
+            fprintf(stderr, "out of memory\n");
+            exit(1);
+        }
+    }
+    double t0 = now_s();
+    for (unsigned i = 0; i < opt_workers; i++) {
+        s[i].deadline = t0 + opt_seconds;
+        pthread_create(&t[i], NULL, send_main, &s[i]);
+    }
+    size_t total = 0;
+    *failures = 0;
+    for (unsigned i = 0; i < opt_workers; i++) {
+        pthread_join(t[i], NULL);
+        total += s[i].sent;
+        *failures += s[i].failures;
+    }
+    *elapsed = now_s() - t0;
+    for (unsigned i = 0; i < opt_workers; i++)
+        events_free(&s[i].ev);
+    free(s);
+    free(t);
+    return total;
+}
+
+/* ---- redis ---------------------------------------------------------------------- */
+
+typedef struct subscriber {
+    kg_redis_reader_t *r;
+    atomic_size_t got;
+    atomic_bool stop;
+} subscriber;
+
+static void *sub_main(void *arg)
+{
+    subscriber *s = arg;
+    while (!atomic_load(&s->stop)) {
+        char *json = NULL;
+        size_t len;
+        if (kg_redis_reader_next(s->r, 0.2, &json, &len, NULL, NULL) == 0) {
+            free(json);
+            atomic_fetch_add(&s->got, 1);
+        }
+    }
+    return NULL;
+}
+
+static long long redis_int(redisContext *c, const char *fmt, const char *arg)
+{
+    redisReply *r = redisCommand(c, fmt, arg);
+    long long v = -1;
+    if (r && r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    else if (r && r->type == REDIS_REPLY_STRING)
+        v = strtoll(r->str, NULL, 10);
+    if (r)
+        freeReplyObject(r);
+    return v;
+}
+
+static long long count_keys(redisContext *c, const char *pattern, bool zcard_sum)
+{
+    long long n = 0;
+    char cursor[32] = "0";
+    do {
+        redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT 5000", cursor, pattern);
+        if (!r || r->type != REDIS_REPLY_ARRAY)
+            return -1;
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        for (size_t i = 0; i < r->element[1]->elements; i++)
+            n += zcard_sum ? redis_int(c, "ZCARD %s", r->element[1]->element[i]->str) : 1;
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return n;
+}
+
+static json_t *bench_redis(void)
+{
+    kg_redis_server srv;
+    if (kg_redis_server_start(&srv, NULL) != 0)
+        return json_pack("{s:s}", "error", "redis-server did not start");
+    kg_redis_options o;
+    kg_redis_options_init(&o);
+    o.port = srv.port;
+    kg_backend_t *b = kg_redis_backend_new(&o, NULL);
+    kg_backend_connect(b, opt_workers);
+
+    subscriber sub = {0};
+    kg_redis_reader_new(&o, &sub.r, NULL);
+    kg_redis_reader_subscribe(sub.r, NULL, false, NULL);
+    pthread_t st;
+    pthread_create(&st, NULL, sub_main, &sub);
+    /* Let the subscription land before the first publish. */
+    double until = now_s() + 0.3;
+    while (now_s() < until) {
+    }
+
+    double elapsed;
+    size_t failures;
+    size_t sent = run_senders(b, 250000, &elapsed, &failures);
+    double t_sent = now_s();
+    while (atomic_load(&sub.got) < sent && now_s() < t_sent + 30) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    double drained = now_s() - t_sent;
+    atomic_store(&sub.stop, true);
+    pthread_join(st, NULL);
+
+    redisContext *c = kg_redis_server_client(&srv);
+    long long counters = 0;
+    static const char *const types[] = {"lifecycle", "data", "metric", "error"};
+    for (int i = 0; i < 4; i++) {
+        char key[96];
+        snprintf(key, sizeof key, PFX "metrics:events:%s", types[i]);
+        long long v = redis_int(c, "GET %s", key);
+        counters += v > 0 ? v : 0;
+    }
+    long long keys = count_keys(c, PFX "event:*", false);
+    long long indexed = count_keys(c, PFX "workflow:*", true);
+    long long active = redis_int(c, "SCARD %s", PFX "active:workflows");
+    redisFree(c);
+    size_t got = atomic_load(&sub.got);
+    bool zero_loss = got == sent && counters == (long long)sent && keys == (long long)sent &&
+                     indexed == (long long)sent && active == 0 && failures == 0;
+    fprintf(stderr,
+            "redis: %zu events in %.2f s = %.0f events/s (%u workers, batches of %zu); "
+            "subscriber got %zu (drained %.2f s after), counters %lld, event keys %lld, "
+            "indexed %lld, active workflows left %lld: %s\n",
+            sent, elapsed, sent / elapsed, opt_workers, opt_batch, got, drained, counters, keys,
+            indexed, active, zero_loss ? "zero loss" : "LOSS");
+    json_t *out = json_pack("{s:s, s:I, s:f, s:f, s:i, s:I, s:I, s:f, s:b}", "bench", "redis",
+                            "events", (json_int_t)sent, "seconds", elapsed, "events_per_s", sent / elapsed,
+                            "workers", (int)opt_workers, "batch", (json_int_t)opt_batch,
+                            "subscriber_received", (json_int_t)got, "drain_s", drained,
+                            "zero_loss", zero_loss);
+    kg_redis_reader_free(sub.r);
+    kg_backend_free(b);
+    kg_redis_server_stop(&srv);
+    return out;
+}
+
+/* ---- http ----------------------------------------------------------------------- */
+
+static json_t *bench_http(void)
+{
+    kg_http_receiver_t *rx = kg_http_receiver_start();
+    if (!rx)
+        return json_pack("{s:s}", "error", "receiver did not start");
+    kg_http_receiver_set_keep(rx, 0, false);
+    kg_http_options o;
+    kg_http_options_init(&o);
+    o.url = kg_http_receiver_url(rx);
+    kg_backend_t *b = kg_http_backend_new(&o, NULL);
+    kg_backend_connect(b, opt_workers);
+    double elapsed;
+    size_t failures;
+    size_t sent = run_senders(b, 250000, &elapsed, &failures);
+    size_t got = kg_http_receiver_events(rx);
+    size_t requests = kg_http_receiver_accepted(rx);
+    size_t conns = kg_http_receiver_connections(rx);
+    bool zero_loss = got == sent && failures == 0;
+    fprintf(stderr,
+            "http: %zu events in %.2f s = %.0f events/s (%u workers, batches of %zu); "
+            "receiver got %zu events in %zu requests over %zu connections: %s\n",
+            sent, elapsed, sent / elapsed, opt_workers, opt_batch, got, requests, conns,
+            zero_loss ? "zero loss" : "LOSS");
+    json_t *out = json_pack("{s:s, s:I, s:f, s:f, s:i, s:I, s:I, s:I, s:b}", "bench", "http",
+                            "events", (json_int_t)sent, "seconds", elapsed, "events_per_s",
+                            sent / elapsed, "workers", (int)opt_workers, "batch",
+                            (json_int_t)opt_batch, "requests", (json_int_t)requests,
+                            "connections", (json_int_t)conns, "zero_loss", zero_loss);
+    kg_backend_free(b);
+    kg_http_receiver_stop(rx);
+    return out;
+}
+
+/* ---- through the monitor ----------------------------------------------------------- */
+
+static double busy_us = 0;
+
+static int step_exec(kg_ctx_t *ctx, json_t *prep_res, json_t **exec_res)
+{
+    (void)ctx;
+    (void)prep_res;
+    if (busy_us > 0) {
+        double until = now_s() + busy_us / 1e6;
+        while (now_s() < until) {
+        }
+    }
+    *exec_res = NULL;
+    return 0;
+}
+
+static const kg_node_ops step_ops = {.type_name = "BenchNode", .exec = step_exec};
+
+static kg_node_t *make_graph(void)
+{
+    kg_node_t *g = kg_graph_new("bench_graph", NULL, NULL);
+    kg_node_t *prev = NULL;
+    static const char *const ids[] = {"extract", "transform", "load"};
+    for (int i = 0; i < 3; i++) {
+        kg_node_t *n = kg_graph_add(g, kg_node_new(ids[i], &step_ops, NULL));
+        if (prev)
+            kg_node_connect(prev, NULL, n);
+        prev = n;
+    }
+    return g;
+}
+
+static kg_monitor_t *make_monitor(kg_backend_t *b, size_t buffer)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    cfg.backend = b;
+    cfg.metrics_interval = 0;
+    cfg.buffer_size = buffer;
+    cfg.async_workers = opt_workers;
+    cfg.batch_size = (unsigned)opt_batch;
+    cfg.flush_interval = 0.05;
+    cfg.circuit_breaker_reset = 0.5;
+    cfg.retry_backoff_max = 0.25;
+    cfg.shutdown_timeout = 60;
+    kg_monitor_t *m = NULL;
+    kg_error_t err;
+    if (kg_monitor_new(&cfg, &m, &err) != 0) {
+        fprintf(stderr, "kg_monitor_new: %s\n", err.message);
+        exit(1);
+    }
+    return m;
+}
+
+static json_t *bench_e2e(void)
+{
+    kg_redis_server srv;
+    if (kg_redis_server_start(&srv, NULL) != 0)
+        return json_pack("{s:s}", "error", "redis-server did not start");
+    kg_redis_options o;
+    kg_redis_options_init(&o);
+    o.port = srv.port;
+    kg_node_t *g = make_graph();
+    kg_monitor_t *m = make_monitor(kg_redis_backend_new(&o, NULL), 1u << 20);
+    kg_monitor_attach(m, g);
+    double t0 = now_s();
+    size_t runs = 0;
+    while (now_s() - t0 < opt_seconds) {
+        kg_run(g, NULL, NULL);
+        runs++;
+    }
+    double produced = now_s() - t0;
+    kg_monitor_flush(m, 60);
+    double elapsed = now_s() - t0;
+    kg_monitor_stats st;
+    kg_monitor_stats_get(m, &st);
+    redisContext *c = kg_redis_server_client(&srv);
+    long long keys = count_keys(c, PFX "event:*", false);
+    redisFree(c);
+    bool zero_loss = st.dropped_full == 0 && st.sent == st.emitted && keys == (long long)st.emitted;
+    fprintf(stderr,
+            "e2e: %zu runs, %llu events emitted in %.2f s, all delivered after %.2f s = %.0f "
+            "events/s end to end; dropped %llu, stored %lld: %s\n",
+            runs, (unsigned long long)st.emitted, produced, elapsed, st.emitted / elapsed,
+            (unsigned long long)st.dropped_full, keys, zero_loss ? "zero loss" : "LOSS");
+    json_t *out = json_pack("{s:s, s:I, s:I, s:f, s:f, s:I, s:b}", "bench", "e2e_redis", "runs",
+                            (json_int_t)runs, "events", (json_int_t)st.emitted, "seconds",
+                            elapsed, "events_per_s", st.emitted / elapsed, "dropped",
+                            (json_int_t)st.dropped_full, "zero_loss", zero_loss);
+    kg_monitor_free(m);
+    kg_node_free(g);
+    kg_redis_server_stop(&srv);
+    return out;
+}
+
+/* ---- outage ------------------------------------------------------------------------- */
+
+static json_t *bench_outage(void)
+{
+    kg_redis_server srv;
+    kg_redis_server_opts so = {.persist = true};
+    if (kg_redis_server_start(&srv, &so) != 0)
+        return json_pack("{s:s}", "error", "redis-server did not start");
+    kg_redis_options o;
+    kg_redis_options_init(&o);
+    o.port = srv.port;
+    o.connect_timeout = 0.5;
+    o.command_timeout = 1.0;
+    kg_node_t *g = make_graph();
+    /* 1 ms of node work per run, 23 events per run: one run every 2.3 ms
+     * is 10,000 events/s. */
+    busy_us = 333;
+    kg_monitor_t *m = make_monitor(kg_redis_backend_new(&o, NULL), 100000);
+    kg_monitor_attach(m, g);
+    const double period = 23.0 / 10000.0;
+    double phase_sum[3] = {0, 0, 0};
+    size_t phase_runs[3] = {0, 0, 0};
+    uint64_t emitted_in_outage = 0;
+    double t0 = now_s(), next = t0;
+    int phase = 0;
+    while (phase < 3) {
+        double t = now_s();
+        int want = (int)((t - t0) / opt_seconds);
+        if (want != phase) {
+            kg_monitor_stats st;
+            kg_monitor_stats_get(m, &st);
+            if (want == 1) {
+                kg_redis_server_kill(&srv);
+                emitted_in_outage = st.emitted;
+            } else if (want == 2) {
+                emitted_in_outage = st.emitted - emitted_in_outage;
+                kg_redis_server_restart(&srv);
+            }
+            phase = want;
+            if (phase >= 3)
+                break;
+        }
+        if (t < next)
+            continue;
+        next += period;
+        double r0 = now_s();
+        kg_run(g, NULL, NULL);
+        phase_sum[phase] += now_s() - r0;
+        phase_runs[phase]++;
+    }
+    kg_monitor_stats mid;
+    kg_monitor_stats_get(m, &mid);
+    int frc = kg_monitor_flush(m, 60);
+    kg_monitor_stats st;
+    kg_monitor_stats_get(m, &st);
+    redisContext *c = kg_redis_server_client(&srv);
+    long long keys = count_keys(c, PFX "event:*", false);
+    redisFree(c);
+    double mean[3];
+    for (int i = 0; i < 3; i++)
+        mean[i] = phase_runs[i] ? phase_sum[i] / (double)phase_runs[i] : 0;
+    double slowdown = mean[0] > 0 ? (mean[1] / mean[0] - 1) * 100 : 0;
+    long long lost = (long long)st.emitted - keys;
+    fprintf(stderr,
+            "outage: %.0f s outage at %.0f events/s (buffer 100000): run time %.1f us before, "
+            "%.1f us during (%+.2f%%), %.1f us after; %llu events emitted during the outage; "
+            "breaker opened %llu times; dropped %llu; flush %s; in Redis %lld of %llu "
+            "(lost %lld)\n",
+            opt_seconds, (double)st.emitted / (3 * opt_seconds), mean[0] * 1e6, mean[1] * 1e6,
+            slowdown, mean[2] * 1e6, (unsigned long long)emitted_in_outage,
+            (unsigned long long)st.circuit_opens,
+            (unsigned long long)(st.dropped_full + st.dropped_shutdown),
+            frc == 0 ? "ok" : "timed out", keys, (unsigned long long)st.emitted, lost);
+    json_t *out = json_pack(
+        "{s:s, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:I, s:I}", "bench", "redis_outage",
+        "outage_s", opt_seconds, "run_us_before", mean[0] * 1e6, "run_us_during", mean[1] * 1e6,
+        "run_us_after", mean[2] * 1e6, "slowdown_pct", slowdown, "events",
+        (json_int_t)st.emitted, "events_during_outage", (json_int_t)emitted_in_outage,
+        "dropped", (json_int_t)(st.dropped_full + st.dropped_shutdown), "stored",
+        (json_int_t)keys, "lost", (json_int_t)lost);
+    kg_monitor_free(m);
+    kg_node_free(g);
+    kg_redis_server_stop(&srv);
+    busy_us = 0;
+    return out;
+}
+
+int main(int argc, char **argv)
+{
+    const char *which = "all";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+            opt_seconds = atof(argv[++i]);
+        else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
+            opt_workers = (unsigned)atoi(argv[++i]);
+        else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
+            opt_batch = (size_t)atol(argv[++i]);
+        else if (argv[i][0] != '-')
+            which = argv[i];
+        else {
+            fprintf(stderr, "usage: %s [--seconds S] [--workers W] [--batch B] "
+                            "[redis|http|e2e|outage|all]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (opt_workers < 1 || opt_batch < 1 || !(opt_seconds > 0)) {
+        fprintf(stderr, "bad option\n");
+        return 2;
+    }
+    bool all = strcmp(which, "all") == 0;
+    json_t *r;
+    if (all || strcmp(which, "redis") == 0) {
+        r = bench_redis();
+        json_dumpf(r, stdout, JSON_COMPACT);
+        puts("");
+        json_decref(r);
+    }
+    if (all || strcmp(which, "http") == 0) {
+        r = bench_http();
+        json_dumpf(r, stdout, JSON_COMPACT);
+        puts("");
+        json_decref(r);
+    }
+    if (all || strcmp(which, "e2e") == 0) {
+        r = bench_e2e();
+        json_dumpf(r, stdout, JSON_COMPACT);
+        puts("");
+        json_decref(r);
+    }
+    if (all || strcmp(which, "outage") == 0) {
+        r = bench_outage();
+        json_dumpf(r, stdout, JSON_COMPACT);
+        puts("");
+        json_decref(r);
+    }
+    return 0;
+}
