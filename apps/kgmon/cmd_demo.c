@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <kaygraph/dashboard.h>
 #include <kaygraph/redis_reader.h>
@@ -307,9 +308,17 @@ static void run_once(kg_node_t *graph, const demo_args *a, unsigned i, demo_tota
         t->ok++;
     else
         t->handled++;
+    char count[32];
+    if (a->iterations)
+        snprintf(count, sizeof count, "%u/%llu", i + 1, a->iterations);
+    else
+        snprintf(count, sizeof count, "%u", i + 1);
+    if (a->quiet && cli_is_tty(STDERR_FILENO)) {
+        fprintf(stderr, "\r  run %s: %u ok, %u handled, %u failed ", count, t->ok, t->handled,
+                t->failed);
+        fflush(stderr);
+    }
     if (!a->quiet) {
-        char count[32];
-        snprintf(count, sizeof count, a->iterations ? "%u/%llu" : "%u", i + 1, a->iterations);
         const char *sid = json_string_value(json_object_get(shared, "storage_id"));
         const char *error = json_string_value(json_object_get(shared, "error"));
         printf("[%s] %-7s generated %lld, valid %lld, invalid %lld, %s %s, %.2f ms\n", count,
@@ -356,7 +365,7 @@ static void print_backend_report(const demo_args *a, kg_backend_t *mock)
     kg_redis_reader_free(r);
 }
 
-static void print_summary(const demo_totals *t, const kg_monitor_stats *s)
+static void print_summary(const demo_args *a, const demo_totals *t, const kg_monitor_stats *s)
 {
     printf("\n=== Summary ===\n");
     printf("Runs: %u in %.3f s (%u succeeded, %u handled by error_handler, %u failed)\n", t->runs,
@@ -364,9 +373,9 @@ static void print_summary(const demo_totals *t, const kg_monitor_stats *s)
     printf("Success rate: %.1f%%\n", t->runs ? 100.0 * t->ok / t->runs : 0.0);
     printf("Records: %lld generated, %lld valid, %lld invalid, %lld processed (%lld by fallback)\n",
            t->generated, t->valid, t->invalid, t->processed, t->fallback);
-    printf("Dispatcher: backend %s %s, circuit %s, queue %zu/%zu, batch buffer %zu,\n"
+    printf("Dispatcher: backend %s%s %s, circuit %s, queue %zu/%zu, batch buffer %zu,\n"
            "            emitted %llu, sent %llu, dropped %llu, failed batches %llu\n",
-           s->backend_name, s->backend_connected ? "connected" : "NOT connected",
+           a->backend, a->dashboard ? " + dashboard" : "", s->backend_connected ? "connected" : "NOT connected",
            kg_circuit_state_str(s->circuit), s->queue_size, s->queue_capacity, s->batch_buffer,
            (unsigned long long)s->emitted, (unsigned long long)s->sent,
            (unsigned long long)(s->dropped_full + s->dropped_shutdown),
@@ -433,13 +442,15 @@ static int demo_run(const demo_args *a)
     for (unsigned i = 0; (a->iterations == 0 || i < a->iterations) && !cli_interrupted; i++)
         run_once(graph, a, i, &t);
 
+    if (a->quiet && cli_is_tty(STDERR_FILENO))
+        fputc('\n', stderr);
     /* Everything emitted so far is delivered, or it is lost: the flush
      * bound is what a healthy backend needs many times over. */
     bool lost = kg_monitor_flush(mon, 3) != 0;
     kg_monitor_stats s;
     kg_monitor_stats_get(mon, &s);
     lost = lost || s.dropped_full > 0;
-    print_summary(&t, &s);
+    print_summary(a, &t, &s);
     print_backend_report(a, mock);
     if (lost)
         fprintf(stderr, "kgmon demo: %llu of %llu monitoring events were not delivered: %s backend %s\n",
