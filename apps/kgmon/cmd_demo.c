@@ -27,6 +27,8 @@ typedef struct demo_args {
     bool snapshots;
     char *redis_host;
     int redis_port;
+    const char *redis_prefix;
+    long redis_stream;
     const char *webhook_url;
     const char *file;
     bool dashboard;
@@ -52,7 +54,7 @@ static void demo_usage(FILE *out)
           "aggregator -> storage, with an error handler) with real-time monitoring.\n"
           "\n"
           "  --backend B          mock (default), redis, http or file\n"
-          "  --iterations N       workflow runs (default 5; 0 = until Ctrl-C, needs --dashboard)\n"
+          "  --iterations N       workflow runs (default 5; 0 = until Ctrl-C)\n"
           "  --batch-size N       records generated per run (default 100)\n"
           "  --parallel           process chunks in a parallel batch node\n"
           "  --workers N          its worker threads (default 4)\n"
@@ -61,6 +63,9 @@ static void demo_usage(FILE *out)
           "  --capture LIST       event types/names to capture (default all), e.g. lifecycle,error\n"
           "  --redis-host H       Redis host (default 127.0.0.1)\n"
           "  --redis-port P       Redis port (default 6379)\n"
+          "  --redis-prefix P     Redis key/channel prefix (default kaygraph:monitoring:)\n"
+          "  --redis-stream N     also XADD events to <prefix>stream, capped at ~N entries,\n"
+          "                       so a dashboard that was down can replay them (default off)\n"
           "  --webhook-url URL    webhook for --backend http (default http://127.0.0.1:8080/api/ingest)\n"
           "  --file PATH          JSON Lines file for --backend file (default kaygraph-events.jsonl, - = stdout)\n"
           "  --dashboard[=PORT]   serve the live dashboard (default port 8080) and keep serving\n"
@@ -77,7 +82,7 @@ static void demo_usage(FILE *out)
 enum {
     OPT_BACKEND = 256, OPT_ITERATIONS, OPT_BATCH, OPT_PARALLEL, OPT_WORKERS, OPT_SAMPLE,
     OPT_NO_SNAP, OPT_CAPTURE, OPT_RHOST, OPT_RPORT, OPT_URL, OPT_FILE, OPT_DASH, OPT_BIND,
-    OPT_TOKEN, OPT_DELAY, OPT_SEED, OPT_QUIET,
+    OPT_TOKEN, OPT_DELAY, OPT_SEED, OPT_QUIET, OPT_RPREFIX, OPT_RSTREAM,
 };
 
 static const struct option demo_options_table[] = {
@@ -91,6 +96,8 @@ static const struct option demo_options_table[] = {
     {"capture", required_argument, NULL, OPT_CAPTURE},
     {"redis-host", required_argument, NULL, OPT_RHOST},
     {"redis-port", required_argument, NULL, OPT_RPORT},
+    {"redis-prefix", required_argument, NULL, OPT_RPREFIX},
+    {"redis-stream", required_argument, NULL, OPT_RSTREAM},
     {"webhook-url", required_argument, NULL, OPT_URL},
     {"file", required_argument, NULL, OPT_FILE},
     {"dashboard", optional_argument, NULL, OPT_DASH},
@@ -152,6 +159,14 @@ static int demo_option(demo_args *a, int opt, const char *arg)
             return cli_usage_error("demo", "--redis-port must be 1..65535 (got '%s')", arg);
         a->redis_port = (int)u;
         return 0;
+    case OPT_RPREFIX:
+        a->redis_prefix = arg;
+        return 0;
+    case OPT_RSTREAM:
+        if (!cli_parse_uint(arg, 1, 100000000, &u))
+            return cli_usage_error("demo", "--redis-stream must be 1..100000000 entries (got '%s')", arg);
+        a->redis_stream = (long)u;
+        return 0;
     case OPT_URL:
         a->webhook_url = arg;
         return 0;
@@ -211,8 +226,6 @@ static int demo_parse(demo_args *a, int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error("demo", "unexpected argument '%s'", argv[optind]);
-    if (a->iterations == 0 && !a->dashboard)
-        return cli_usage_error("demo", "--iterations 0 (run until Ctrl-C) needs --dashboard");
     if (a->dashboard && !a->node_delay_set)
         a->wf.node_delay = 0.150;   /* slow enough to watch */
     return 0;
@@ -227,6 +240,9 @@ static kg_backend_t *demo_backend(const demo_args *a, kg_error_t *err)
         kg_redis_options_init(&o);
         o.host = a->redis_host;
         o.port = a->redis_port;
+        o.stream_maxlen = a->redis_stream;
+        if (a->redis_prefix)
+            o.prefix = a->redis_prefix;
         return kg_redis_backend_new(&o, err);
     }
     if (strcmp(a->backend, "http") == 0) {
@@ -353,6 +369,8 @@ static void print_backend_report(const demo_args *a, kg_backend_t *mock)
     kg_redis_options_init(&o);
     o.host = a->redis_host;
     o.port = a->redis_port;
+    if (a->redis_prefix)
+        o.prefix = a->redis_prefix;
     kg_redis_reader_t *r = NULL;
     json_t *counters = NULL;
     kg_error_t err = {0};
