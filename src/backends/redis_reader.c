@@ -409,11 +409,14 @@ int kg_redis_reader_next(kg_redis_reader_t *r, double timeout, char **json, size
         return kg_error_set(err, KG_EINVAL, "ArgumentError", "nothing subscribed");
     double deadline = kg__now() + (timeout > 0 ? timeout : 0);
     int last = 0;
-    kg__sigpipe_guard g;
-    kg__sigpipe_block(&g);
     for (;;) {
         if (!r->sub) {
+            /* Only (re)subscribing writes to the socket; reading cannot
+             * raise SIGPIPE, so only this part needs the guard. */
+            kg__sigpipe_guard g;
+            kg__sigpipe_block(&g);
             last = kg__sub_connect(r, err);
+            kg__sigpipe_restore(&g);
             if (last) {
                 double left = deadline - kg__now();
                 if (left <= 0)
@@ -460,7 +463,6 @@ int kg_redis_reader_next(kg_redis_reader_t *r, double timeout, char **json, size
             continue;
         }
     }
-    kg__sigpipe_restore(&g);
     return last;
 }
 

@@ -62,13 +62,19 @@ kg_node_t *kg_graph_find(const kg_node_t *graph, const char *id)
 
 /* Building a graph is single-threaded and happens before runs (node.h), so a
  * plain exchange is enough to drop the cache when a node or edge changes. */
+static void topology_drop(kg_node_t *graph)
+{
+    json_decref(atomic_exchange(&graph->topology, NULL));
+    kg_shared_text_unref(atomic_exchange(&graph->topology_text, NULL));
+}
+
 void kg__topology_invalidate(kg_node_t *node)
 {
     kg_node_t *graph = kg_node_is_graph(node) ? node : node->owner;
     if (graph)
-        json_decref(atomic_exchange(&graph->topology, NULL));
+        topology_drop(graph);
     if (node->owner && node->owner != graph)
-        json_decref(atomic_exchange(&node->owner->topology, NULL));
+        topology_drop(node->owner);
 }
 
 static json_t *topology_build(const kg_node_t *graph)
@@ -105,4 +111,55 @@ json_t *kg_graph_topology(const kg_node_t *graph)
         return cached;
     }
     return built;
+}
+
+/* ---- shared text ------------------------------------------------------------- */
+
+kg_shared_text *kg_shared_text_new(const char *s, size_t len)
+{
+    kg_shared_text *t = malloc(sizeof *t + len + 1);
+    if (!t)
+        return NULL;
+    atomic_init(&t->refs, 1);
+    t->len = len;
+    memcpy(t->text, s, len);
+    t->text[len] = '\0';
+    return t;
+}
+
+kg_shared_text *kg_shared_text_ref(kg_shared_text *t)
+{
+    if (t)
+        atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+    return t;
+}
+
+void kg_shared_text_unref(kg_shared_text *t)
+{
+    /* acq_rel: the last owner sees every other owner's reads finished. */
+    if (t && atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+        free(t);
+}
+
+kg_shared_text *kg__graph_topology_text(const kg_node_t *graph)
+{
+    if (!kg_node_is_graph(graph))
+        return NULL;
+    kg_node_t *g = (kg_node_t *)graph;
+    kg_shared_text *cached = atomic_load_explicit(&g->topology_text, memory_order_acquire);
+    if (!cached) {
+        json_t *topo = kg_graph_topology(graph);
+        char *text = topo ? json_dumps(topo, JSON_COMPACT) : NULL;
+        kg_shared_text *built = text ? kg_shared_text_new(text, strlen(text)) : NULL;
+        free(text);
+        if (!built)
+            return NULL;
+        /* As in kg_graph_topology: one concurrent builder wins. */
+        if (atomic_compare_exchange_strong_explicit(&g->topology_text, &cached, built,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            cached = built;
+        else
+            kg_shared_text_unref(built);
+    }
+    return kg_shared_text_ref(cached);
 }

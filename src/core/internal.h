@@ -12,6 +12,7 @@
 
 #include "kaygraph/node.h"
 #include "kaygraph/observer.h"
+#include "core/shared_text.h"
 
 typedef enum kg_node_kind {
     KG_KIND_NODE,
@@ -48,6 +49,7 @@ struct kg_node {
     kg_node_t *start;
     kg_node_t *owner;          /* the graph that owns this node, if any */
     _Atomic(json_t *) topology;   /* cached kg_graph_topology() */
+    _Atomic(kg_shared_text *) topology_text;   /* ...and its JSON text */
 
     /* Metrics: atomics so concurrent runs of one graph need no lock. */
     atomic_uint_fast64_t executions, successes, errors, retries;

@@ -102,6 +102,7 @@ void kg_node_free(kg_node_t *node)
     free(node->edges);
     json_decref(node->params);
     json_decref(atomic_load(&node->topology));
+    kg_shared_text_unref(atomic_load(&node->topology_text));
     if (node->ops->destroy)
         node->ops->destroy(node->data);
     free(node);

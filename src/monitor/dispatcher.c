@@ -67,13 +67,13 @@ static void batch_fill(kg_worker *w)
      * in one total order, so a flusher that sees the tail moved also sees
      * this announcement. */
     if (w->count == 0)
-        atomic_store(&w->min_pos, kg_queue_taken(&m->queue));
-    size_t got = kg_queue_take(&m->queue, w->batch + w->count, room);
+        atomic_store(&w->min_pos, kg_queue_taken(w->queue));
+    size_t got = kg_queue_take(w->queue, w->batch + w->count, room);
     if (got && w->count == 0)
         w->batch_since_ns = kg__mono_ns();
     w->count += got;
     atomic_store(&w->held, w->count);
-    atomic_store(&w->min_pos, w->count ? (size_t)(w->batch[0].seq - 1) : SIZE_MAX);
+    atomic_store(&w->min_pos, w->count ? kg__record_pos(&w->batch[0], m->n_queues) : SIZE_MAX);
 }
 
 static void batch_serialize(kg_worker *w)
@@ -156,8 +156,8 @@ static void metrics_tick(kg_monitor_t *m, int64_t now, int64_t *next_ns, uint64_
         return;
     double interval = m->cfg.metrics_interval;
     uint64_t sent = atomic_load(&m->sent);
-    kg__monitor_emit_metric(m, KG_EV_QUEUE_DEPTH, (double)kg_queue_size(&m->queue),
-                            (uint32_t)kg_queue_capacity(&m->queue));
+    kg__monitor_emit_metric(m, KG_EV_QUEUE_DEPTH, (double)kg__monitor_queued(m),
+                            (uint32_t)m->cfg.buffer_size);
     kg__monitor_emit_metric(m, KG_EV_THROUGHPUT_METRIC, (double)(sent - *last_sent) / interval, 0);
     kg__monitor_emit_metric(m, KG_EV_EVENTS_DROPPED,
                             (double)(atomic_load(&m->dropped_full) +
@@ -166,9 +166,9 @@ static void metrics_tick(kg_monitor_t *m, int64_t now, int64_t *next_ns, uint64_
     *next_ns = now + (int64_t)(interval * 1e9);
 }
 
-static bool queue_drained(kg_monitor_t *m)
+static bool queue_drained(const kg_worker *w)
 {
-    return kg_queue_taken(&m->queue) >= kg_queue_reserved(&m->queue);
+    return kg_queue_taken(w->queue) >= kg_queue_reserved(w->queue);
 }
 
 static void *worker_main(void *arg)
@@ -186,7 +186,7 @@ static void *worker_main(void *arg)
             metrics_tick(m, now, &next_metrics_ns, &last_sent);
         batch_fill(w);
         if (w->count == 0) {
-            if (stopping && queue_drained(m))
+            if (stopping && queue_drained(w))
                 break;
             timed_wait(m, idle_poll_ns(m));
             continue;
@@ -206,6 +206,7 @@ static int worker_init(kg_monitor_t *m, kg_worker *w, unsigned index)
 {
     w->mon = m;
     w->index = index;
+    w->queue = &m->queues[index];
     atomic_init(&w->held, 0);
     atomic_init(&w->min_pos, SIZE_MAX);
     w->batch = calloc(m->cfg.batch_size, sizeof *w->batch);
@@ -258,26 +259,28 @@ void kg__dispatcher_stop(kg_monitor_t *m)
     m->n_workers = 0;
 }
 
-/* Everything queued before `target` has left the queue and no worker holds
- * a record below it. */
-static bool flush_done(kg_monitor_t *m, size_t target)
+/* In every partition, everything queued before its target has left the
+ * queue and its worker holds no record below it. */
+static bool flush_done(kg_monitor_t *m, const size_t *targets)
 {
-    if (kg_queue_taken(&m->queue) < target)
-        return false;
-    for (unsigned i = 0; i < m->n_workers; i++)
-        if (atomic_load(&m->workers[i].min_pos) < target)
+    for (unsigned i = 0; i < m->n_workers; i++) {
+        if (kg_queue_taken(m->workers[i].queue) < targets[i] ||
+            atomic_load(&m->workers[i].min_pos) < targets[i])
             return false;
+    }
     return true;
 }
 
 int kg_monitor_flush(kg_monitor_t *m, double timeout)
 {
-    size_t target = kg_queue_reserved(&m->queue);
+    size_t targets[64];   /* async_workers <= 64 (config_check) */
+    for (unsigned i = 0; i < m->n_workers; i++)
+        targets[i] = kg_queue_reserved(m->workers[i].queue);
     int64_t deadline = kg__mono_ns() + (int64_t)(timeout * 1e9);
     atomic_fetch_add(&m->flushing, 1);
     kg__dispatcher_wake(m);
     int rc = 0;
-    while (!flush_done(m, target)) {
+    while (!flush_done(m, targets)) {
         if (kg__mono_ns() >= deadline) {
             rc = KG_ETIMEOUT;
             break;

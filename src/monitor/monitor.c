@@ -1,6 +1,14 @@
 /* monitor.c - the monitor's lifetime, configuration, statistics, and its
  * observer callback: the producer path that runs on node threads.
  *
+ * Partitions: the queue is split into one partition per dispatcher worker and
+ * a workflow run's events (nested runs included) all go to the partition of
+ * its outermost run.  One worker then delivers a run's events in the order
+ * they happened, so consumers of Redis Pub/Sub, webhooks or files see each
+ * run in order even with several workers; different runs proceed in
+ * parallel.  The cost: buffer_size is shared out evenly, so one run alone
+ * can fill only its own partition.
+ *
  * The producer path is the part of monitoring a workflow pays for, so it does
  * the least possible: check the capture mask, check the run's sampling
  * decision (a hash of the run id, no state), reserve a queue cell, copy ids and
@@ -95,32 +103,47 @@ static uint8_t phase_code(const char *phase)
     return phase[0] == 'p' ? (phase[1] == 'r' ? KG_PHASE_PREP : KG_PHASE_POST) : KG_PHASE_EXEC;
 }
 
+static void record_set_payload(kg_record *r, uint8_t kind, void *payload)
+{
+    r->payload_kind = kind;
+    if (kind == KG_PAYLOAD_SNAPSHOT)
+        r->payload.text = payload;
+    else if (kind == KG_PAYLOAD_GRAPH)
+        r->payload.shared = payload;
+    else
+        r->payload.json = payload;
+}
+
+static unsigned partition_of(const kg_monitor_t *m, uint64_t root_run_id)
+{
+    return m->n_queues == 1 ? 0
+                            : (unsigned)(((root_run_id * 0x9E3779B97F4A7C15u) >> 32) % m->n_queues);
+}
+
 /* Reserve a cell and fill what every event carries.  NULL when the queue is
- * full (counted).  `payload` is consumed either way. */
+ * full (counted).  `payload` is consumed either way.  The sequence number is
+ * derived from the partition and the position in it: unique in the process,
+ * increasing within a run, and free of a shared counter. */
 static kg_record *record_begin(kg_monitor_t *m, kg_event_name name, const kg_obs_event *ev,
                                size_t *pos, uint8_t kind, void *payload)
 {
-    kg_record *r = kg_queue_reserve(&m->queue, pos);
+    unsigned part = partition_of(m, ev->root_run_id);
+    kg_record *r = kg_queue_reserve(&m->queues[part], pos);
     if (!r) {
         atomic_fetch_add_explicit(&m->dropped_full, 1, memory_order_relaxed);
-        kg_record tmp = {.payload_kind = kind, .payload.json = payload};
-        if (kind == KG_PAYLOAD_SNAPSHOT)
-            tmp.payload.text = payload;
+        kg_record tmp = {.payload_kind = kind};
+        record_set_payload(&tmp, kind, payload);
         kg_record_release(&tmp);
         return NULL;
     }
-    r->seq = *pos + 1;
+    r->seq = (uint64_t)*pos * m->n_queues + part + 1;
     r->ts_ns = kg__real_ns();
     r->name = (uint8_t)name;
     r->run_id = ev->run_id;
     r->parent_run_id = ev->parent_run_id;
     r->exec_id = ev->exec_id;
     r->value = ev->elapsed;
-    r->payload_kind = kind;
-    if (kind == KG_PAYLOAD_SNAPSHOT)
-        r->payload.text = payload;
-    else
-        r->payload.json = payload;
+    record_set_payload(r, kind, payload);
     r->flags = 0;
     r->phase = phase_code(ev->phase);
     r->attempt = (uint16_t)(ev->attempt + 1);   /* 1-based in events */
@@ -142,7 +165,7 @@ static void emit(kg_monitor_t *m, kg_event_name name, const kg_obs_event *ev, ui
     kg_record *r = record_begin(m, name, ev, &pos, kind, payload);
     if (r) {
         r->flags |= flags;
-        kg_queue_commit(&m->queue, r, pos);
+        kg_queue_commit(r, pos);
     }
 }
 
@@ -189,7 +212,7 @@ static void emit_data(kg_monitor_t *m, kg_event_name name, const kg_obs_event *e
     if (r) {
         r->flags |= flags;
         r->snapshot_size = size;
-        kg_queue_commit(&m->queue, r, pos);
+        kg_queue_commit(r, pos);
     }
 }
 
@@ -213,9 +236,9 @@ static void on_run_start(kg_monitor_t *m, const kg_obs_event *ev)
 {
     if (!wanted(m, KG_EV_WORKFLOW_STARTED, ev->root_run_id))
         return;
-    /* The topology is cached by the graph: taking a reference is all the
-     * producer does. */
-    json_t *topo = json_incref(kg_graph_topology(ev->node));
+    /* The topology text is cached by the graph: taking a reference is all
+     * the producer does. */
+    kg_shared_text *topo = kg__graph_topology_text(ev->node);
     emit(m, KG_EV_WORKFLOW_STARTED, ev, 0, topo ? KG_PAYLOAD_GRAPH : KG_PAYLOAD_NONE, topo);
 }
 
@@ -277,7 +300,7 @@ void kg__monitor_emit_metric(kg_monitor_t *m, kg_event_name name, double value, 
     if (r) {
         r->attempt = 0;
         r->snapshot_size = extra;
-        kg_queue_commit(&m->queue, r, pos);
+        kg_queue_commit(r, pos);
     }
 }
 
@@ -319,6 +342,39 @@ static void source_render(kg_monitor_t *m)
     kg_buf_free(&b);
 }
 
+static void queues_destroy(kg_monitor_t *m)
+{
+    for (unsigned i = 0; i < m->n_queues; i++)
+        kg_queue_destroy(&m->queues[i]);
+    free(m->queues);
+    m->queues = NULL;
+    m->n_queues = 0;
+}
+
+static int queues_init(kg_monitor_t *m, const kg_monitor_config *cfg)
+{
+    unsigned n = cfg->async_workers;
+    m->queues = calloc(n, sizeof *m->queues);
+    if (!m->queues)
+        return KG_ENOMEM;
+    size_t each = (cfg->buffer_size + n - 1) / n;
+    for (; m->n_queues < n; m->n_queues++) {
+        if (kg_queue_init(&m->queues[m->n_queues], each) < 0) {
+            queues_destroy(m);
+            return KG_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+size_t kg__monitor_queued(kg_monitor_t *m)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < m->n_queues; i++)
+        n += kg_queue_size(&m->queues[i]);
+    return n;
+}
+
 int kg_monitor_new(const kg_monitor_config *cfg, kg_monitor_t **out, kg_error_t *err)
 {
     *out = NULL;
@@ -326,11 +382,10 @@ int kg_monitor_new(const kg_monitor_config *cfg, kg_monitor_t **out, kg_error_t 
     kg_monitor_t *m = rc == 0 ? calloc(1, sizeof *m) : NULL;
     if (rc == 0 && !m)
         rc = kg_error_set(err, KG_ENOMEM, NULL, "monitor");
-    if (rc == 0 && kg_queue_init(&m->queue, cfg->buffer_size) < 0)
+    if (rc == 0 && queues_init(m, cfg) < 0)
         rc = kg_error_set(err, KG_ENOMEM, NULL, "queue of %zu events", cfg->buffer_size);
     if (rc < 0) {
-        if (m)
-            free(m);
+        free(m);
         if (cfg)
             kg_backend_free(cfg->backend);
         return rc;
@@ -359,7 +414,7 @@ int kg_monitor_new(const kg_monitor_config *cfg, kg_monitor_t **out, kg_error_t 
     if ((rc = kg__dispatcher_start(m, err)) < 0) {
         kg__dispatcher_stop(m);
         kg_backend_free(m->backend);
-        kg_queue_destroy(&m->queue);
+        queues_destroy(m);
         pthread_mutex_destroy(&m->lock);
         pthread_cond_destroy(&m->cond);
         free(m);
@@ -402,14 +457,16 @@ int kg_monitor_free(kg_monitor_t *m)
     kg__dispatcher_stop(m);
     /* Anything the workers could not deliver before the deadline. */
     kg_record r;
-    while (kg_queue_take(&m->queue, &r, 1) == 1) {
-        kg_record_release(&r);
-        atomic_fetch_add(&m->dropped_shutdown, 1);
+    for (unsigned i = 0; i < m->n_queues; i++) {
+        while (kg_queue_take(&m->queues[i], &r, 1) == 1) {
+            kg_record_release(&r);
+            atomic_fetch_add(&m->dropped_shutdown, 1);
+        }
     }
     int rc = atomic_load(&m->dropped_shutdown) ? KG_ETIMEOUT : 0;
     kg_backend_disconnect(m->backend);
     kg_backend_free(m->backend);
-    kg_queue_destroy(&m->queue);
+    queues_destroy(m);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->cond);
     free(m);
@@ -422,13 +479,15 @@ void kg_monitor_stats_get(kg_monitor_t *m, kg_monitor_stats *s)
 {
     memset(s, 0, sizeof *s);
     s->dropped_full = atomic_load(&m->dropped_full);
-    s->enqueued = kg_queue_reserved(&m->queue);
+    for (unsigned i = 0; i < m->n_queues; i++) {
+        s->enqueued += kg_queue_reserved(&m->queues[i]);
+        s->queue_size += kg_queue_size(&m->queues[i]);
+        s->queue_capacity += kg_queue_capacity(&m->queues[i]);
+    }
     s->emitted = s->enqueued + s->dropped_full;
     s->sent = atomic_load(&m->sent);
     s->dropped_shutdown = atomic_load(&m->dropped_shutdown);
     s->failed_batches = atomic_load(&m->failed_batches);
-    s->queue_size = kg_queue_size(&m->queue);
-    s->queue_capacity = kg_queue_capacity(&m->queue);
     for (unsigned i = 0; i < m->n_workers; i++)
         s->batch_buffer += atomic_load(&m->workers[i].held);
     s->circuit = (kg_circuit_state)atomic_load(&m->breaker.state);

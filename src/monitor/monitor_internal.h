@@ -15,6 +15,7 @@
 typedef struct kg_worker {
     struct kg_monitor *mon;
     unsigned index;
+    kg_queue *queue;              /* the partition this worker drains */
     pthread_t thread;
     bool started;
     kg_record *batch;             /* records taken, not yet delivered */
@@ -23,7 +24,7 @@ typedef struct kg_worker {
     int64_t batch_since_ns;       /* when the first record was taken */
     unsigned retry;               /* consecutive failures of this batch */
     atomic_size_t held;           /* == count, readable by stats */
-    atomic_size_t min_pos;        /* lowest queue position held; SIZE_MAX none */
+    atomic_size_t min_pos;        /* lowest position of `queue` held; SIZE_MAX none */
     kg_serializer ser;
     kg_buf buf;
     kg_event_view *views;
@@ -33,7 +34,8 @@ typedef struct kg_worker {
 struct kg_monitor {
     kg_monitor_config cfg;
     kg_backend_t *backend;
-    kg_queue queue;
+    kg_queue *queues;             /* one partition per dispatcher worker */
+    unsigned n_queues;
     kg_observer observer;
     uint64_t sample_threshold;    /* run sampled when hash(root) <= this */
     uint32_t always_kept;         /* names exempt from sampling (errors) */
@@ -55,6 +57,14 @@ struct kg_monitor {
 };
 
 int64_t kg__mono_ns(void);
+
+/* Queue position of a record taken from partition-count `n` queues. */
+static inline size_t kg__record_pos(const kg_record *r, unsigned n)
+{
+    return (size_t)((r->seq - 1) / n);
+}
+
+size_t kg__monitor_queued(kg_monitor_t *m);   /* events in all partitions */
 int64_t kg__real_ns(void);
 
 /* dispatcher.c */

@@ -61,10 +61,9 @@ kg_record *kg_queue_reserve(kg_queue *q, size_t *pos_out)
     }
 }
 
-void kg_queue_commit(kg_queue *q, kg_record *rec, size_t pos)
+void kg_queue_commit(kg_record *rec, size_t pos)
 {
     kg_queue_cell *cell = (kg_queue_cell *)((char *)rec - offsetof(kg_queue_cell, rec));
-    (void)q;
     /* Release publishes the record's contents to the consumer's acquire. */
     atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
 }

@@ -42,7 +42,7 @@ void kg_queue_destroy(kg_queue *q);   /* releases records still queued */
 /* Reserve a cell, or NULL when the queue is full (never waits).  The record
  * must then be filled and kg_queue_commit()ed; *pos receives its position. */
 kg_record *kg_queue_reserve(kg_queue *q, size_t *pos);
-void kg_queue_commit(kg_queue *q, kg_record *rec, size_t pos);
+void kg_queue_commit(kg_record *rec, size_t pos);
 
 /* Take up to `max` records (copied out, ownership moves to the caller).
  * Returns how many; 0 when empty or when the next cell is not committed yet. */

@@ -7,6 +7,8 @@ void kg_record_release(kg_record *r)
 {
     switch (r->payload_kind) {
     case KG_PAYLOAD_GRAPH:
+        kg_shared_text_unref(r->payload.shared);
+        break;
     case KG_PAYLOAD_FIELDS:
         json_decref(r->payload.json);
         break;

@@ -11,11 +11,12 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "core/shared_text.h"
 #include "kaygraph/node.h"
 
 typedef enum kg_payload_kind {
     KG_PAYLOAD_NONE = 0,
-    KG_PAYLOAD_GRAPH,      /* json: the graph topology (a reference of the cache) */
+    KG_PAYLOAD_GRAPH,      /* shared: the topology's JSON text (a reference of the cache) */
     KG_PAYLOAD_FIELDS,     /* json: an object whose members join "data" */
     KG_PAYLOAD_SNAPSHOT,   /* text: malloc'd JSON of the value, see snapshot_* */
 } kg_payload_kind;
@@ -30,6 +31,7 @@ typedef struct kg_record {
     union {
         json_t *json;
         char *text;
+        kg_shared_text *shared;
     } payload;
     uint32_t snapshot_size;    /* SNAPSHOT: original length of the JSON text */
     uint8_t payload_kind;      /* kg_payload_kind */

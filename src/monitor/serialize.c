@@ -279,17 +279,12 @@ static void key_double(kg_buf *b, const char *key, double v)
 /* Members of a FIELDS/GRAPH payload object, appended inside "data". */
 static void payload_members(kg_buf *b, const kg_record *r)
 {
-    json_t *o = r->payload.json;
     if (r->payload_kind == KG_PAYLOAD_GRAPH) {
         kg_buf_puts(b, ",\"graph\":");
-        size_t n = json_dumpb(o, NULL, 0, JSON_COMPACT);
-        if (n && buf_reserve(b, n)) {
-            json_dumpb(o, b->data + b->len, n, JSON_COMPACT);
-            b->len += n;
-            b->data[b->len] = '\0';
-        }
+        kg_buf_append(b, r->payload.shared->text, r->payload.shared->len);
         return;
     }
+    json_t *o = r->payload.json;
     const char *key;
     json_t *v;
     json_object_foreach(o, key, v) {

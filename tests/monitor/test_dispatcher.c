@@ -12,13 +12,17 @@
 #include "kaygraph/kaygraph.h"
 #include "testutil.h"
 
+/* n node_started events, spread over 16 workflow runs (and so over the
+ * dispatcher's partitions). */
 static void emit_n(kg_monitor_t *mon, long n)
 {
     const kg_observer *o = kg_monitor_observer(mon);
     kg_obs_event ev = {.point = KG_OBS_NODE_START, .node_id = "n", .node_type = "T",
-                       .run_id = 1, .root_run_id = 1, .exec_id = 2, .item = -1};
-    for (long i = 0; i < n; i++)
+                       .exec_id = 2, .item = -1};
+    for (long i = 0; i < n; i++) {
+        ev.run_id = ev.root_run_id = 1 + (uint64_t)(i % 16);
         o->on_event(o->ud, &ev);
+    }
 }
 
 static kg_monitor_t *monitor_new(kg_monitor_config *cfg, kg_backend_t **mock_out)
@@ -138,7 +142,7 @@ static void test_outage_shorter_than_buffer_loses_nothing(void **state)
 {
     kg_monitor_config cfg;
     kg_monitor_config_init(&cfg);
-    cfg.buffer_size = 8192;
+    cfg.buffer_size = 16384;   /* 4 partitions of 4096 */
     cfg.batch_size = 50;
     cfg.flush_interval = 0.01;
     cfg.circuit_breaker_reset = 0.05;

@@ -447,6 +447,42 @@ static void test_nested_and_batch_nodes_are_monitored(void **state)
     kg_node_free(outer);
 }
 
+/* With several dispatcher workers, each run's events still reach the
+ * backend in the order they happened (a run maps to one partition). */
+static void test_each_run_arrives_in_order(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    cfg.async_workers = 4;
+    cfg.batch_size = 7;   /* many small batches racing each other */
+    cfg.flush_interval = 0.001;
+    fixture f;
+    fixture_start(&f, &cfg);
+    kg_node_t *g = workflow_new(false);
+    kg_monitor_attach(f.mon, g);
+    for (int i = 0; i < 200; i++)
+        kg_run(g, NULL, NULL);
+    json_t *events = fixture_events(&f);   /* arrival order */
+    json_t *last_seq = json_object();
+    size_t i, out_of_order = 0;
+    json_t *ev;
+    json_array_foreach(events, i, ev) {
+        const char *wid = json_string_value(json_object_get(ev, "workflow_id"));
+        json_int_t seq = json_integer_value(json_object_get(ev, "seq"));
+        json_t *prev = json_object_get(last_seq, wid);
+        if (prev && json_integer_value(prev) >= seq)
+            out_of_order++;
+        json_object_set_new(last_seq, wid, json_integer(seq));
+    }
+    assert_int_equal(json_object_size(last_seq), 200);
+    assert_int_equal(json_array_size(events), 200 * 24);
+    assert_int_equal(out_of_order, 0);
+    json_decref(last_seq);
+    json_decref(events);
+    kg_monitor_free(f.mon);
+    kg_node_free(g);
+}
+
 static void test_invalid_config_is_refused(void **state)
 {
     kg_monitor_config cfg;
@@ -473,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_verbosity_filters),
         cmocka_unit_test(test_sampling_is_per_run_and_keeps_errors),
         cmocka_unit_test(test_nested_and_batch_nodes_are_monitored),
+        cmocka_unit_test(test_each_run_arrives_in_order),
         cmocka_unit_test(test_invalid_config_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,7 +31,7 @@ static void *producer(void *arg)
         r->run_id = (uint64_t)id;
         r->exec_id = (uint64_t)i;
         r->payload_kind = KG_PAYLOAD_NONE;
-        kg_queue_commit(&q, r, pos);
+        kg_queue_commit(r, pos);
         i++;
     }
     return NULL;
@@ -90,13 +90,13 @@ static void test_full_queue_refuses_without_waiting(void **state)
         kg_record *r = kg_queue_reserve(&small, &pos);
         assert_non_null(r);
         r->payload_kind = KG_PAYLOAD_NONE;
-        kg_queue_commit(&small, r, pos);
+        kg_queue_commit(r, pos);
     }
     assert_null(kg_queue_reserve(&small, &pos));
     kg_record out[8];
     assert_int_equal(kg_queue_take(&small, out, 8), 4);
     assert_non_null(kg_queue_reserve(&small, &pos));   /* room again */
-    kg_queue_commit(&small, &small.cells[pos & small.mask].rec, pos);
+    kg_queue_commit(&small.cells[pos & small.mask].rec, pos);
     kg_queue_destroy(&small);
 }
 

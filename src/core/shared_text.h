@@ -1,0 +1,33 @@
+/* core/shared_text.h - an immutable, reference-counted string that threads
+ * pass around, and the graph topology cached in that form.
+ *
+ * Monitoring sends a graph's topology with every workflow_started; the
+ * producer only takes a reference, the dispatcher thread writes the text and
+ * drops the reference.  A jansson value cannot be shared like that here:
+ * jansson's atomic reference counts live in the uninstrumented system
+ * library, so ThreadSanitizer would flag every incref/decref pair across
+ * threads.  These counts are C11 atomics it can see. */
+#ifndef KG_CORE_SHARED_TEXT_H
+#define KG_CORE_SHARED_TEXT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "kaygraph/node.h"
+
+typedef struct kg_shared_text {
+    atomic_size_t refs;
+    size_t len;
+    char text[];
+} kg_shared_text;
+
+/* A copy of s[0..len) with one reference, or NULL when out of memory. */
+kg_shared_text *kg_shared_text_new(const char *s, size_t len);
+kg_shared_text *kg_shared_text_ref(kg_shared_text *t);
+void kg_shared_text_unref(kg_shared_text *t);   /* NULL is a no-op */
+
+/* kg_graph_topology() as compact JSON text: a new reference, or NULL when
+ * `graph` is not a graph or memory ran out.  Cached like the topology. */
+kg_shared_text *kg__graph_topology_text(const kg_node_t *graph);
+
+#endif
