@@ -153,7 +153,6 @@ static void *receiver(void *arg)
     struct epoll_event evs[64];
     while (!atomic_load(&b->stop)) {
         int k = epoll_wait(ep, evs, 64, 50);
-        uint64_t t = now_ns();
         for (int j = 0; j < k; j++) {
             client *c = &b->cl[evs[j].data.u32];
             if (c->cap - c->len < 65536) {
@@ -162,6 +161,9 @@ static void *receiver(void *arg)
             }
             ssize_t r = read(c->fd, c->buf + c->len, c->cap - c->len);
             if (r > 0) {
+                /* Stamp after the read: an event stamped while we were
+                 * reading another socket must not look negative. */
+                uint64_t t = now_ns();
                 c->len += (size_t)r;
                 parse(b, c, t);
             } else if (r == 0) {

@@ -22,4 +22,7 @@ json_t *bench_monitor_overhead(const bench_options *o);
 /* End-to-end events/s into the mock backend with zero loss. */
 json_t *bench_throughput(const bench_options *o);
 
+/* RSS growth with a failing backend offered far more events than fit. */
+json_t *bench_memory(const bench_options *o);
+
 #endif

@@ -15,7 +15,7 @@ static void bench_usage(FILE *out)
           "and per workflow run, and end-to-end events/s into the mock backend.  Prints\n"
           "one JSON document on stdout.  Run it on an otherwise idle machine.\n"
           "\n"
-          "  --only NAME   engine, monitor or throughput (default: all)\n"
+          "  --only NAME   engine, monitor, throughput or memory (default: all)\n"
           "  --seconds S   time budget per measurement (default 2)\n"
           "  --quick       a tiny run that checks the benchmarks work (figures meaningless)\n"
           "  -h, --help    this help\n",
@@ -37,8 +37,9 @@ int cmd_bench(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "h", table, NULL)) != -1) {
         switch (opt) {
         case 'o':
-            if (strcmp(optarg, "engine") && strcmp(optarg, "monitor") && strcmp(optarg, "throughput"))
-                return cli_usage_error("bench", "--only must be engine, monitor or throughput (got '%s')", optarg);
+            if (strcmp(optarg, "engine") && strcmp(optarg, "monitor") &&
+                strcmp(optarg, "throughput") && strcmp(optarg, "memory"))
+                return cli_usage_error("bench", "--only must be engine, monitor, throughput or memory (got '%s')", optarg);
             only = optarg;
             break;
         case 's':
@@ -64,6 +65,8 @@ int cmd_bench(int argc, char **argv)
         json_object_set_new(all, "monitor", bench_monitor_overhead(&o));
     if (!only || strcmp(only, "throughput") == 0)
         json_object_set_new(all, "throughput", bench_throughput(&o));
+    if (!only || strcmp(only, "memory") == 0)
+        json_object_set_new(all, "memory", bench_memory(&o));
     json_dumpf(all, stdout, JSON_INDENT(2));
     putchar('\n');
     json_decref(all);
