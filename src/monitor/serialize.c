@@ -73,6 +73,17 @@ void kg_buf_printf(kg_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+void kg_buf_u64(kg_buf *b, uint64_t v)
+{
+    char tmp[24];
+    int i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    kg_buf_append(b, tmp + i, sizeof tmp - (size_t)i);
+}
+
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
 static size_t utf8_seq_len(const unsigned char *s, size_t avail)
 {
@@ -107,9 +118,29 @@ static size_t utf8_seq_len(const unsigned char *s, size_t avail)
     return n;
 }
 
+/* Most strings (ids, names) need no escaping: copy them in one go. */
+static bool json_plain(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < 0x20 || s[i] >= 0x80 || s[i] == '"' || s[i] == '\\')
+            return false;
+    return true;
+}
+
 void kg_buf_json_string(kg_buf *b, const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
+    if (json_plain(s, n)) {
+        if (!buf_reserve(b, n + 2))
+            return;
+        char *o = b->data + b->len;
+        o[0] = '"';
+        memcpy(o + 1, s, n);
+        o[n + 1] = '"';
+        b->len += n + 2;
+        b->data[b->len] = '\0';
+        return;
+    }
     /* Worst case every byte becomes \u00XX (6) or U+FFFD (3). */
     if (!buf_reserve(b, n * 6 + 2))
         return;
@@ -339,7 +370,7 @@ static void data_object(kg_serializer *s, const kg_record *r, kg_buf *b)
         }
         break;
     case KG_EV_WORKFLOW_COMPLETED:
-        kg_buf_printf(b, "{\"status\":\"%s\"", r->flags & KG_REC_FAILED ? "failed" : "success");
+        kg_buf_puts(b, r->flags & KG_REC_FAILED ? "{\"status\":\"failed\"" : "{\"status\":\"success\"");
         action_member(b, ",\"final_action\":", r);
         key_double(b, ",\"duration\":", r->value);
         break;
@@ -361,7 +392,7 @@ static void data_object(kg_serializer *s, const kg_record *r, kg_buf *b)
         break;
     case KG_EV_DATA_INPUT:
     case KG_EV_DATA_OUTPUT:
-        kg_buf_printf(b, "{\"has_data\":%s", r->flags & KG_REC_HAS_DATA ? "true" : "false");
+        kg_buf_puts(b, r->flags & KG_REC_HAS_DATA ? "{\"has_data\":true" : "{\"has_data\":false");
         break;
     case KG_EV_NODE_FAILED:
         kg_buf_puts(b, "{\"state\":\"failed\"");
@@ -405,6 +436,17 @@ static void data_object(kg_serializer *s, const kg_record *r, kg_buf *b)
     kg_buf_puts(b, "}");
 }
 
+/* Consecutive events of a partition mostly share their run and execution, so
+ * the last id's text is kept rather than formatted again. */
+static const char *uuid_cached(kg_serializer *s, kg_uuid_cache *c, uint64_t id)
+{
+    if (c->id != id || !c->text[0]) {
+        kg_uuid_from_ids(c->text, s->instance, id);
+        c->id = id;
+    }
+    return c->text;
+}
+
 void kg_serialize_record(kg_serializer *s, const kg_record *r, kg_buf *b, kg_event_view *view,
                          kg_view_strings *str)
 {
@@ -414,7 +456,7 @@ void kg_serialize_record(kg_serializer *s, const kg_record *r, kg_buf *b, kg_eve
 
     kg_uuid_v7(str->event_id, ms, &s->rng);
     if (r->run_id)
-        kg_uuid_from_ids(str->workflow_id, s->instance, r->run_id);
+        memcpy(str->workflow_id, uuid_cached(s, &s->run_cache, r->run_id), 37);
     else
         str->workflow_id[0] = '\0';
     str->json_off = b->len;
@@ -424,15 +466,18 @@ void kg_serialize_record(kg_serializer *s, const kg_record *r, kg_buf *b, kg_eve
     timestamp_cached(s, r->ts_ns, b);
     key_string(b, ",\"node_id\":", r->node_id);
     key_string(b, ",\"node_type\":", r->node_type);
-    kg_buf_printf(b, ",\"event_type\":\"%s\",\"event_name\":\"%s\",\"data\":", type,
-                  kg_event_name_str(name));
+    kg_buf_puts(b, ",\"event_type\":\"");
+    kg_buf_puts(b, type);
+    kg_buf_puts(b, "\",\"event_name\":\"");
+    kg_buf_puts(b, kg_event_name_str(name));
+    kg_buf_puts(b, "\",\"data\":");
     data_object(s, r, b);
     /* A node execution's events share its id; a run's own events (workflow
      * started/completed) use the run's id, as the run is their execution. */
     if (r->exec_id || r->run_id) {
-        char corr[37];
-        kg_uuid_from_ids(corr, s->instance, r->exec_id ? r->exec_id : r->run_id);
-        key_string(b, ",\"correlation_id\":", corr);
+        kg_buf_puts(b, ",\"correlation_id\":\"");
+        kg_buf_append(b, uuid_cached(s, &s->exec_cache, r->exec_id ? r->exec_id : r->run_id), 36);
+        kg_buf_puts(b, "\"");
     } else {
         kg_buf_puts(b, ",\"correlation_id\":null");
     }
@@ -440,7 +485,11 @@ void kg_serialize_record(kg_serializer *s, const kg_record *r, kg_buf *b, kg_eve
         key_string(b, ",\"workflow_id\":", str->workflow_id);
     else
         kg_buf_puts(b, ",\"workflow_id\":null");
-    kg_buf_printf(b, ",\"seq\":%llu,\"source\":%s}", (unsigned long long)r->seq, s->source_json);
+    kg_buf_puts(b, ",\"seq\":");
+    kg_buf_u64(b, r->seq);
+    kg_buf_puts(b, ",\"source\":");
+    kg_buf_puts(b, s->source_json);
+    kg_buf_puts(b, "}");
     view->json_len = b->len - str->json_off;
     kg_buf_append(b, "", 1);   /* each event's text is NUL-terminated in place */
 

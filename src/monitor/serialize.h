@@ -28,6 +28,7 @@ void kg_buf_free(kg_buf *b);
 void kg_buf_append(kg_buf *b, const char *s, size_t n);
 void kg_buf_puts(kg_buf *b, const char *s);
 void kg_buf_printf(kg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void kg_buf_u64(kg_buf *b, uint64_t v);
 /* Append `s` as a JSON string literal (quotes included).  Invalid UTF-8 is
  * replaced by U+FFFD, so the output is always valid JSON. */
 void kg_buf_json_string(kg_buf *b, const char *s, size_t n);
@@ -50,6 +51,11 @@ void kg_uuid_from_ids(char out[37], uint64_t instance, uint64_t id);
 /* ISO 8601 UTC with microseconds: "2026-11-27T17:36:13.123456Z" (27 chars). */
 void kg_iso8601(char out[32], int64_t unix_ns);
 
+typedef struct kg_uuid_cache {
+    uint64_t id;
+    char text[37];
+} kg_uuid_cache;
+
 /* What a serialiser needs beyond the record. */
 typedef struct kg_serializer {
     uint64_t instance;       /* random per monitor: makes ids globally unique */
@@ -57,6 +63,7 @@ typedef struct kg_serializer {
     kg_rng rng;
     int64_t cached_sec;      /* kg_iso8601 cache: second of cached_prefix */
     char cached_prefix[24];
+    kg_uuid_cache run_cache, exec_cache;
 } kg_serializer;
 
 /* Append one event's JSON for `rec` to `out` and describe it in `view`.
