@@ -44,9 +44,9 @@
     SLOW_REFRESH_MS: 250,     // cards and table refresh period
     PICKER_REFRESH_MS: 1000,  // run picker / filter options refresh period
     QUEUE_MAX: 200000,        // beyond this (a hidden tab), the oldest queued events are skipped
-    NODE_W: 168,
+    NODE_W: 160,
     NODE_H: 66,
-    GAP_X: 84,
+    GAP_X: 90,
     GAP_Y: 34,
   };
 
@@ -176,6 +176,10 @@
       name: str(raw.event_name),
       wf: str(raw.workflow_id),
       data,
+      // Ordering key: a producer's seq, else the timestamp.  Batches from
+      // several dispatcher threads can arrive out of order, and a late
+      // node_executing must not turn a completed node back into "running".
+      ord: num(raw.seq) ?? (Date.parse(str(raw.timestamp)) || Infinity),
       recv: Date.now(),
       text: null,  // lower-cased search text, built lazily
     };
@@ -238,6 +242,7 @@
       this.firstSeen = Date.now();
       this.lastSeen = this.firstSeen;
       this.startTs = '';
+      this.startMs = 0;
       this.status = 'unknown';  // running | success | failed | unknown
       this.duration = undefined;
       this.finalAction = '';
@@ -250,17 +255,20 @@
       let n = this.nodes.get(id);
       if (!n) {
         n = { status: 'idle', retries: 0, attempt: 0, failures: 0, execs: 0, fallbacks: 0,
-              lastDur: undefined, lastError: '', type: '' };
+              lastDur: undefined, lastError: '', type: '', ord: -Infinity };
         this.nodes.set(id, n);
       }
       return n;
     }
-    resetNodes() {
+    /** A (re)start: nodes not touched by a later event go back to idle. */
+    resetNodes(ord) {
+      let later = false;
       for (const n of this.nodes.values()) {
+        if (n.ord > ord) { later = true; continue; }
         n.status = 'idle'; n.retries = 0; n.attempt = 0; n.failures = 0; n.execs = 0;
-        n.fallbacks = 0; n.lastDur = undefined; n.lastError = '';
+        n.fallbacks = 0; n.lastDur = undefined; n.lastError = ''; n.ord = ord;
       }
-      this.edgeCounts.clear();
+      if (!later) this.edgeCounts.clear();
     }
   }
 
@@ -285,10 +293,11 @@
           run.graph = g;
           run.inferred = null;
         }
-        run.status = 'running';
+        // A workflow_started arriving after its run's end keeps the end status.
+        if (!(run.endOrd > ev.ord)) { run.status = 'running'; run.duration = undefined; }
         run.startTs = ev.ts;
-        run.duration = undefined;
-        run.resetNodes();
+        run.startMs = Date.parse(ev.ts) || ev.recv;
+        run.resetNodes(ev.ord);
         fx.all = true;
         fx.run = true;
         return;
@@ -296,6 +305,7 @@
       case 'workflow_completed': {
         const st = str(d.status).toLowerCase();
         run.status = st === 'failed' || st === 'failure' || st === 'error' ? 'failed' : 'success';
+        run.endOrd = ev.ord;
         run.duration = num(d.duration);
         run.finalAction = str(d.final_action);
         fx.run = true;
@@ -314,25 +324,30 @@
         fx.topo = true;
       }
     }
+    // Counters always count; the status only follows events newer than the
+    // one that set it.
+    const newer = !(ev.ord < n.ord);
+    if (newer && ev.ord !== Infinity) n.ord = ev.ord;
+    const setStatus = (st) => { if (newer) n.status = st; };
     if (ev.name === 'node_started') {
-      n.status = 'running';
-      n.attempt = 0;
+      setStatus('running');
+      if (newer) n.attempt = 0;
     } else if (RUNNING_NAMES.has(ev.name)) {
       // A retried execution stays "retrying" until it completes or fails.
-      if (n.status !== 'retrying') n.status = 'running';
+      if (n.status !== 'retrying') setStatus('running');
     } else if (ev.name === 'retry_attempted') {
-      n.status = 'retrying';
+      setStatus('retrying');
       n.retries++;
       n.attempt = num(d.attempt) ?? n.attempt + 1;
       n.lastError = str(d.error);
     } else if (ev.name === 'fallback_triggered') {
       n.fallbacks++;
     } else if (ev.name === 'node_failed') {
-      n.status = 'failed';
+      setStatus('failed');
       n.failures++;
       n.lastError = str(d.error) || str(d.error_type);
     } else if (ev.name === 'node_completed') {
-      n.status = 'completed';
+      setStatus('completed');
       n.execs++;
       const dur = num(d.total_execution_time) ?? num(d.duration);
       if (dur !== undefined) n.lastDur = dur;
@@ -368,7 +383,7 @@
     clientDropped: 0,         // messages the server told us it skipped for this tab
     localSkipped: 0,          // events this tab skipped itself (hidden-tab overflow)
     seenIds: new Set(),
-    seenOrder: [],
+    seenPrev: new Set(),
     // counters for tests and diagnostics
     received: 0,
     applied: 0,
@@ -421,15 +436,18 @@
     return a[Math.min(n - 1, Math.ceil(0.95 * n) - 1)];
   }
 
-  /** True if this event_id was seen recently (initial snapshots repeat events). */
+  /**
+   * True if this event_id was seen recently (a resent "initial" snapshot
+   * repeats events).  Two generations of sets: when the current one fills,
+   * it becomes the previous one, so memory is bounded and each check is O(1).
+   */
   function isDuplicate(id) {
     if (!id) return false;
-    if (state.seenIds.has(id)) return true;
+    if (state.seenIds.has(id) || state.seenPrev.has(id)) return true;
     state.seenIds.add(id);
-    state.seenOrder.push(id);
-    if (state.seenOrder.length > CFG.SEEN_IDS) {
-      const drop = state.seenOrder.splice(0, CFG.SEEN_IDS / 4);
-      for (const x of drop) state.seenIds.delete(x);
+    if (state.seenIds.size >= CFG.SEEN_IDS) {
+      state.seenPrev = state.seenIds;
+      state.seenIds = new Set();
     }
     return false;
   }
@@ -746,17 +764,21 @@
       for (const e of lay.edges) {
         const pid = 'kg-edge-' + (++this.edgeSeq);  // generated, never from event data
         const path = s('path', { id: pid, class: 'path', d: e.d, 'marker-end': 'url(#arrow)' });
+        // A wide translucent stroke under the path is the "glow" of a lit edge
+        // (cheaper to paint than an SVG blur filter).
+        const halo = s('path', { class: 'halo', d: e.d });
         const token = s('circle', { class: 'token', r: 4, cx: 0, cy: 0, visibility: 'hidden' });
         const motion = s('animateMotion', { dur: '0.6s', begin: 'indefinite', fill: 'remove', rotate: 'auto' });
         motion.appendChild(s('mpath', { href: '#' + pid }));
         token.appendChild(motion);
         const el = s('g', { class: 'gedge' + (e.back ? ' back' : '') + (e.self ? ' self' : ''),
           'data-from': e.from, 'data-to': e.to, 'data-action': e.action, 'data-count': 0 },
-          s('title', null, `${e.from} —${e.action}→ ${e.to}`), path, token);
+          s('title', null, `${e.from} —${e.action}→ ${e.to}`), halo, path, token);
         edgeLayer.appendChild(el);
         // Label: a pill behind the action name, sized from the text length.
-        const label = clip(e.action, 18);
-        const tw = label.length * 6.4 + 12;
+        // Clipped to fit the gap between layers; the edge's title has it in full.
+        const label = clip(e.action, Math.max(4, Math.floor((CFG.GAP_X - 12) / 6.1)));
+        const tw = label.length * 6.1 + 10;
         const lab = s('g', { class: 'gedge-label', transform: `translate(${e.lx.toFixed(1)},${e.ly.toFixed(1)})` },
           s('rect', { class: 'elabel-bg', x: -tw / 2, y: -9, width: tw, height: 17, rx: 8.5 }),
           s('text', { class: 'elabel', 'text-anchor': 'middle', y: 4 }, label));
@@ -781,8 +803,8 @@
           tip,
           s('rect', { class: 'box', width: W, height: H, rx: 9 }),
           s('rect', { class: 'bar', x: 0, y: 9, width: 4, height: H - 18, rx: 2 }),
-          s('text', { class: 'nid', x: 14, y: 22 }, clip(n.id, 21)),
-          s('text', { class: 'ntype', x: 14, y: 38 }, clip(n.type || '', 24)),
+          s('text', { class: 'nid', x: 14, y: 22 }, clip(n.id, 19)),
+          s('text', { class: 'ntype', x: 14, y: 38 }, clip(n.type || '', 21)),
           stat, meta, fail, retry,
           isStart ? s('text', { class: 'start-tag', x: 0, y: -7 }, 'START') : null);
         nodeLayer.appendChild(el);
@@ -1280,12 +1302,25 @@
     if (!timerId) timerId = setTimeout(flush, 500);
   }
 
+  let queuedEvents = 0;
+  /** Queue events (appended to the last item when it holds events) or another item. */
   function enqueue(item) {
-    queue.push(item);
-    if (queue.length > CFG.QUEUE_MAX) {
-      const drop = queue.length - CFG.QUEUE_MAX;
-      queue.splice(0, drop);
-      state.localSkipped += drop;
+    const last = queue[queue.length - 1];
+    if (item.events && last && last.events) { for (const ev of item.events) last.events.push(ev); }
+    else queue.push(item);
+    if (item.events) {
+      queuedEvents += item.events.length;
+      // A hidden tab gets few frames: past the bound, skip the oldest events
+      // (counted) rather than let memory grow.
+      while (queuedEvents > CFG.QUEUE_MAX && queue.length) {
+        const first = queue[0];
+        if (!first.events) { queue.shift(); continue; }
+        const drop = Math.min(first.events.length, queuedEvents - CFG.QUEUE_MAX);
+        first.events.splice(0, drop);
+        queuedEvents -= drop;
+        state.localSkipped += drop;
+        if (!first.events.length) queue.shift();
+      }
     }
     schedule();
   }
@@ -1336,9 +1371,14 @@
         const shown = !replay && displayedRunId() === ev.wf;
         applyToRun(run, ev, shown ? fx : scratchFx());
         state.latestRun = ev.wf;
+        // "Latest" is the run that started last (by its timestamp), not the
+        // one whose events arrived last: batches can overtake each other.
         if (ev.name === 'workflow_started' && run.graph && state.latestTopoRun !== ev.wf) {
-          state.latestTopoRun = ev.wf;
-          if (!state.selectedRun) fx.switched = true;
+          const cur = state.runs.get(state.latestTopoRun);
+          if (!cur || !cur.graph || !(cur.startMs > run.startMs)) {
+            state.latestTopoRun = ev.wf;
+            if (!state.selectedRun) fx.switched = true;
+          }
         }
         if (oldStatus !== run.status) state.runsVersion++;
       } else if (!replay) {
@@ -1448,6 +1488,7 @@
     const t0 = performance.now();
     const items = queue;
     queue = [];
+    queuedEvents = 0;
     const fx = { nodes: new Set(), edges: [], topo: false, all: false, run: false, switched: false };
     for (const it of items) {
       if (it.initial) {
@@ -1853,9 +1894,54 @@
   // ---------------------------------------------------------------------------
   // WebSocket connection with exponential backoff
   // ---------------------------------------------------------------------------
+  /**
+   * Two transports behind one interface (open(url), send(text), and the
+   * callbacks open / close / messages(array of parsed messages)):
+   * WorkerTransport lets ws-worker.js own the socket and deliver one batch per
+   * ~16 ms, so thousands of messages a second do not each cost a main-thread
+   * task; DirectTransport is the plain fallback when a worker cannot start.
+   */
+  class WorkerTransport {
+    constructor(cb) {
+      this.kind = 'worker';
+      this.worker = new Worker('ws-worker.js');
+      this.worker.onmessage = (e) => {
+        const m = e.data || {};
+        if (m.ev === 'batch') {
+          let arr;
+          try { arr = JSON.parse(m.data); } catch (err) { return; }
+          if (Array.isArray(arr)) cb.messages(arr);
+        } else if (m.ev === 'open') cb.open();
+        else if (m.ev === 'close') cb.close();
+      };
+      // The script failed to load or crashed: fall back to a direct socket.
+      this.worker.onerror = (e) => { if (e && e.preventDefault) e.preventDefault(); this.worker.terminate(); cb.failed(); };
+    }
+    open(url) { this.worker.postMessage({ cmd: 'connect', url }); }
+    send(text) { this.worker.postMessage({ cmd: 'send', data: text }); }
+  }
+  class DirectTransport {
+    constructor(cb) { this.kind = 'direct'; this.cb = cb; this.ws = null; }
+    open(url) {
+      let ws;
+      try { ws = new WebSocket(url); } catch (e) { this.cb.close(); return; }
+      this.ws = ws;
+      ws.onopen = () => this.cb.open();
+      ws.onmessage = (e) => {
+        let msg;
+        try { msg = JSON.parse(e.data); } catch (err) { return; }
+        this.cb.messages([msg]);
+      };
+      ws.onclose = () => { if (this.ws === ws) { this.ws = null; this.cb.close(); } };
+      ws.onerror = () => { /* onclose follows */ };
+    }
+    send(text) { if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(text); }
+  }
+
+  /** The WebSocket session: status pill, exponential backoff with jitter, sends. */
   class Connection {
     constructor() {
-      this.ws = null;
+      this.isOpen = false;
       this.attempt = 0;
       this.retryAt = 0;
       this.retryTimer = 0;
@@ -1864,7 +1950,18 @@
       const base = location.pathname.replace(/[^/]*$/, '');
       this.url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + base + 'ws' +
         (TOKEN ? '?token=' + encodeURIComponent(TOKEN) : '');
-      $('conn').addEventListener('click', () => { if (!this.ws) this.connect(); });
+      const cb = {
+        open: () => this.onOpen(),
+        close: () => this.onClose(),
+        messages: (arr) => { for (const m of arr) handleMessage(m); },
+        failed: () => { this.transport = new DirectTransport(cb); this.connect(); },
+      };
+      this.transport = null;
+      if (typeof Worker === 'function' && !params.has('noworker')) {
+        try { this.transport = new WorkerTransport(cb); } catch (e) { this.transport = null; }
+      }
+      if (!this.transport) this.transport = new DirectTransport(cb);
+      $('conn').addEventListener('click', () => { if (!this.isOpen) this.connect(); });
     }
     setStatus(st, text) {
       const el = $('conn');
@@ -1875,24 +1972,18 @@
       clearTimeout(this.retryTimer);
       clearInterval(this.countdown);
       this.setStatus(this.attempt ? 'reconnecting' : 'connecting', this.attempt ? 'reconnecting…' : 'connecting…');
-      let ws;
-      try { ws = new WebSocket(this.url); } catch (e) { this.scheduleRetry(); return; }
-      this.ws = ws;
-      ws.onopen = () => {
-        this.setStatus('open', 'live');
-        // Reset the backoff only once the connection has proved stable.
-        this.stableTimer = setTimeout(() => { this.attempt = 0; }, 5000);
-      };
-      ws.onmessage = (e) => {
-        let msg;
-        try { msg = JSON.parse(e.data); } catch (err) { return; }
-        handleMessage(msg);
-      };
-      ws.onclose = () => {
-        clearTimeout(this.stableTimer);
-        if (this.ws === ws) { this.ws = null; this.scheduleRetry(); }
-      };
-      ws.onerror = () => { /* onclose follows and schedules the retry */ };
+      this.transport.open(this.url);
+    }
+    onOpen() {
+      this.isOpen = true;
+      this.setStatus('open', 'live');
+      // Reset the backoff only once the connection has proved stable.
+      this.stableTimer = setTimeout(() => { this.attempt = 0; }, 5000);
+    }
+    onClose() {
+      this.isOpen = false;
+      clearTimeout(this.stableTimer);
+      this.scheduleRetry();
     }
     scheduleRetry() {
       const base = Math.min(CFG.RECONNECT_MAX_MS, CFG.RECONNECT_MIN_MS * Math.pow(2, this.attempt));
@@ -1906,11 +1997,12 @@
       tickText();
       clearInterval(this.countdown);
       this.countdown = setInterval(tickText, 1000);
+      clearTimeout(this.retryTimer);
       this.retryTimer = setTimeout(() => this.connect(), delay);
     }
     send(obj) {
-      if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
-      this.ws.send(JSON.stringify(obj));
+      if (!this.isOpen) return false;
+      this.transport.send(JSON.stringify(obj));
       return true;
     }
   }
@@ -1962,7 +2054,7 @@
       received: state.received,
       applied: state.applied,
       total: state.total,
-      queue: queue.length,
+      queue: queuedEvents,
       frames: state.frames,
       lastFrameMs: state.lastFrameMs,
       maxFrameMs: state.maxFrameMs,
@@ -1970,10 +2062,19 @@
       logDomRows: log.pool.filter((r) => !r.hidden).length,
       runs: state.runs.size,
       shownRun: shownRunId,
-      connected: !!(conn.ws && conn.ws.readyState === WebSocket.OPEN),
+      connected: conn.isOpen,
+      transport: conn.transport.kind,
       replaying: !!(replay && !replay.done),
       clientDropped: state.clientDropped,
     }),
+    /** A copy of one run's node states (default: the shown run). */
+    run: (id) => {
+      const run = state.runs.get(id || shownRunId);
+      if (!run) return null;
+      const nodes = {};
+      for (const [k, n] of run.nodes) nodes[k] = Object.assign({}, n);
+      return { id: run.id, status: run.status, events: run.events, nodes, edges: Object.fromEntries(run.edgeCounts) };
+    },
   });
 
   conn.connect();

@@ -83,7 +83,7 @@ function broadcast(msg) {
 setInterval(() => { eps = total - lastTotal; lastTotal = total; broadcast({ type: 'metrics', data: metrics() }); }, 1000);
 if (BATCH) setInterval(() => { if (pendingBatch.length) { broadcast({ type: 'events', data: pendingBatch }); pendingBatch = []; } }, 50);
 
-const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.png': 'image/png' };
+const types = { '.mjs': 'text/javascript; charset=utf-8', '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.png': 'image/png' };
 
 function authorized(req, url) {
   if (!TOKEN) return true;
@@ -99,7 +99,7 @@ function json(res, code, obj) {
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://x');
   if (url.pathname === '/healthz') return json(res, 200, { ok: true });
-  const isUi = req.method === 'GET' && ['/', '/index.html', '/app.js', '/style.css'].includes(url.pathname);
+  const isUi = req.method === 'GET' && (url.pathname === '/' || /^\/[\w-]+\.(html|js|css)$/.test(url.pathname));
   if (!isUi && !authorized(req, url)) return json(res, 401, { error: 'unauthorized' });
   if (isUi) {
     const f = url.pathname === '/' ? 'index.html' : url.pathname.slice(1);
