@@ -55,6 +55,13 @@ int cmd_dashboard(int argc, char **argv)
     optind = 1;
     opterr = 0;
     while (rc == KGMON_OK && (opt = getopt_long(argc, argv, "h", table, NULL)) != -1) {
+        if (opt >= OPT_PORT && optarg && !*optarg) {
+            const struct option *t = table;
+            while (t->name && t->val != opt)
+                t++;
+            rc = cli_usage_error("dashboard", "an empty value is not allowed for --%s", t->name);
+            break;
+        }
         switch (opt) {
         case OPT_PORT:
             if (!cli_parse_uint(optarg, 0, 65535, &u))

@@ -5,6 +5,8 @@
  * the workflow did and what monitoring delivered.  Monitoring never stops the
  * workflow: an unreachable Redis is reported after the run, with exit
  * status 3, not before it. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,11 +112,29 @@ static const struct option demo_options_table[] = {
     {NULL, 0, NULL, 0},
 };
 
+static const char *option_name(int opt)
+{
+    for (const struct option *o = demo_options_table; o->name; o++)
+        if (o->val == opt)
+            return o->name;
+    return "?";
+}
+
+/* Options whose value is a string must not be empty. */
+static bool empty_value(int opt, const char *arg)
+{
+    return arg && !*arg &&
+           (opt == OPT_CAPTURE || opt == OPT_RHOST || opt == OPT_RPREFIX || opt == OPT_URL ||
+            opt == OPT_FILE || opt == OPT_BIND || opt == OPT_TOKEN);
+}
+
 /* One option; returns 0, KGMON_USAGE, or -1 for --help. */
 static int demo_option(demo_args *a, int opt, const char *arg)
 {
     unsigned long long u;
     double d;
+    if (empty_value(opt, arg))
+        return cli_usage_error("demo", "an empty value is not allowed for --%s", option_name(opt));
     switch (opt) {
     case OPT_BACKEND:
         if (strcmp(arg, "mock") && strcmp(arg, "redis") && strcmp(arg, "http") && strcmp(arg, "file"))
@@ -233,6 +253,19 @@ static int demo_parse(demo_args *a, int argc, char **argv)
 
 /* ---- backend and monitor ------------------------------------------------------------ */
 
+/* A file that cannot be written is a mistake on the command line, so it is
+ * reported before the run rather than as lost events after it. */
+static bool file_writable(const char *path)
+{
+    if (strcmp(path, "-") == 0)
+        return true;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
+}
+
 static kg_backend_t *demo_backend(const demo_args *a, kg_error_t *err)
 {
     if (strcmp(a->backend, "redis") == 0) {
@@ -251,8 +284,13 @@ static kg_backend_t *demo_backend(const demo_args *a, kg_error_t *err)
         o.url = a->webhook_url;
         return kg_http_backend_new(&o, err);
     }
-    if (strcmp(a->backend, "file") == 0)
+    if (strcmp(a->backend, "file") == 0) {
+        if (!file_writable(a->file)) {
+            kg_error_set(err, KG_EIO, "IOError", "cannot write '%s': %s", a->file, strerror(errno));
+            return NULL;
+        }
         return kg_file_backend_new(a->file, err);
+    }
     return kg_mock_backend_new(NULL, err);
 }
 
@@ -340,7 +378,7 @@ static void run_once(kg_node_t *graph, const demo_args *a, unsigned i, demo_tota
         printf("[%s] %-7s generated %lld, valid %lld, invalid %lld, %s %s, %.2f ms\n", count,
                rc < 0 ? "FAILED" : status && strcmp(status, "success") == 0 ? "ok" : "handled",
                shared_int(shared, "generated"), shared_int(shared, "valid"),
-               shared_int(shared, "invalid"), sid ? "storage" : rc < 0 ? "error" : "error",
+               shared_int(shared, "invalid"), sid ? "storage" : "error",
                sid ? sid : rc < 0 ? res.error.message : error ? error : "-", dt * 1000);
         fflush(stdout);
     }
