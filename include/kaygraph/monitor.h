@@ -130,10 +130,11 @@ const struct kg_observer *kg_monitor_observer(kg_monitor_t *mon);
 int kg_monitor_flush(kg_monitor_t *mon, double timeout);
 
 /* Flush (bounded by shutdown_timeout), stop the threads, free the backend
- * and the monitor.  Events still undelivered at the deadline are counted in
+ * and the monitor.  A graph attached with kg_monitor_attach(mon, graph) keeps
+ * pointing at the monitor: detach it (or free the graph) first; a
+ * process-wide attachment is removed here.  Events still undelivered at the deadline are counted in
  * `dropped_shutdown`.  Returns 0 when nothing was lost, KG_ETIMEOUT
- * otherwise.  If the monitor is installed process-wide, uninstalls it.
- * NULL is a no-op. */
+ * otherwise.  NULL is a no-op. */
 int kg_monitor_free(kg_monitor_t *mon);
 
 typedef enum kg_circuit_state {
