@@ -1948,8 +1948,10 @@
       this.countdown = 0;
       this.stableTimer = 0;
       const base = location.pathname.replace(/[^/]*$/, '');
-      this.url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + base + 'ws' +
-        (TOKEN ? '?token=' + encodeURIComponent(TOKEN) : '');
+      // batch=1: the server sends runs of events as one {"type":"events"} message,
+      // which keeps the tab responsive at thousands of events per second.
+      this.url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + base + 'ws?batch=1' +
+        (TOKEN ? '&token=' + encodeURIComponent(TOKEN) : '');
       const cb = {
         open: () => this.onOpen(),
         close: () => this.onClose(),

@@ -105,7 +105,7 @@ int cmd_dashboard(int argc, char **argv)
     kg_dashboard_t *dash;
     kg_error_t err = {0};
     if (kg_dashboard_new(&o, &dash, &err) != 0) {
-        fprintf(stderr, "kgmon dashboard: cannot start on %s:%d: %s\n", o.bind, o.port, err.message);
+        fprintf(stderr, "kgmon dashboard: cannot start: %s\n", err.message);
         free(redis_host);
         return KGMON_FAILED;
     }

@@ -63,7 +63,20 @@
  * Origin is not the page's own origin (or listed in allowed_origins) are
  * refused; on a loopback bind a Host header that is not a loopback name is
  * refused (DNS rebinding).  POST /api/ingest needs Content-Type
- * application/json (so a foreign page cannot post without a preflight). */
+ * application/json (so a foreign page cannot post without a preflight).
+ *
+ * Redis source: the thread subscribes to <prefix>all, then replays the
+ * stream <prefix>stream (when producers write one: kg_redis_options.
+ * stream_maxlen), then follows Pub/Sub.  Replay and Pub/Sub overlap on
+ * purpose; duplicates are dropped by event_id.  On a fresh start it replays
+ * the newest `redis_replay` entries; after a reconnect, every entry after
+ * the last one it read, but not older than 3 s before the last Pub/Sub
+ * message it received (stream ids are Redis' clock: the two clocks must
+ * agree within 3 s), so a dashboard that was
+ * connected for hours does not re-read the whole stream.  A run evicted from
+ * memory (max_runs) is fetched from Redis (its workflow:<id> sorted set) by
+ * GET /api/workflows/<id>/events and get_workflow_events, on a separate
+ * thread: the reply then carries "source":"redis". */
 #ifndef KAYGRAPH_DASHBOARD_H
 #define KAYGRAPH_DASHBOARD_H
 
@@ -97,9 +110,17 @@ typedef struct kg_dashboard_options {
     int redis_port;              /* 6379 */
     const char *redis_prefix;    /* NULL = "kaygraph:monitoring:" */
     const char *redis_password;  /* NULL */
+    size_t redis_replay;         /* 10000: when the Redis source starts, it
+                                  * first replays up to this many of the
+                                  * newest entries of <prefix>stream (written
+                                  * by producers with stream_maxlen set);
+                                  * 0 = no replay.  After a reconnect it
+                                  * replays every entry added since (see
+                                  * "Redis source" below) */
     size_t max_body;             /* 1 MiB: larger request bodies get 413 */
     unsigned max_clients;        /* 64 WebSocket clients; more get 503 */
-    size_t client_queue;         /* 1024 messages a client may lag behind */
+    size_t client_queue;         /* 8192 messages a client may lag behind
+                                  * (~0.8 s at 10,000 events/s) */
     double stale_after;          /* 300 s without events: a run becomes "stale" */
     double metrics_interval;     /* 1.0 s between "metrics" messages */
     size_t recent_events;        /* 1000 events kept for /api/events */
@@ -146,6 +167,9 @@ typedef struct kg_dashboard_stats {
     uint64_t ws_dropped;      /* messages dropped for slow clients */
     unsigned clients;         /* WebSocket clients now */
     uint64_t redis_messages;  /* received from the Redis subscription */
+    uint64_t redis_replayed;  /* stream entries replayed (duplicates included) */
+    uint64_t redis_replays;   /* replays run (the first + one per reconnect) */
+    uint64_t redis_fetches;   /* evicted runs fetched from Redis */
     bool redis_connected;
 } kg_dashboard_stats;
 

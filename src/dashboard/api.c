@@ -5,6 +5,7 @@
  * has been checked before.  Keeping routing free of socket code means every
  * route is exercised by unit tests, and bad input can only ever produce a
  * 4xx response here. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -110,10 +111,14 @@ static void kg__route_metrics(kg__hub *h, struct kg_dashboard *d, kg__http_resp 
         kg_dashboard_stats st;
         kg__server_stats(d, &st);
         json_object_set_new(m, "server",
-                            json_pack("{s:I,s:I,s:I,s:I,s:b}", "ws_sent", (json_int_t)st.ws_sent,
-                                      "ws_dropped", (json_int_t)st.ws_dropped, "clients",
+                            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "ws_sent",
+                                      (json_int_t)st.ws_sent, "ws_dropped",
+                                      (json_int_t)st.ws_dropped, "clients",
                                       (json_int_t)st.clients, "redis_messages",
-                                      (json_int_t)st.redis_messages, "redis_connected",
+                                      (json_int_t)st.redis_messages, "redis_replayed",
+                                      (json_int_t)st.redis_replayed, "redis_replays",
+                                      (json_int_t)st.redis_replays, "redis_fetches",
+                                      (json_int_t)st.redis_fetches, "redis_connected",
                                       st.redis_connected));
     }
     kg__sb_json(&resp->body, m);
@@ -167,6 +172,10 @@ static void kg__route_workflow_events(kg__hub *h, const char *enc_id, size_t n,
     pthread_mutex_unlock(&h->lock);
     if (rc != 0) {
         kg__api_error(resp, 404, "unknown workflow (never seen, or evicted)");
+        if (h->history) {
+            resp->history_id_set = true;
+            snprintf(resp->history_id, sizeof resp->history_id, "%s", id);
+        }
         return;
     }
     json_t *graph = json_incref(json_object_get(summary, "graph"));
@@ -178,6 +187,90 @@ static void kg__route_workflow_events(kg__hub *h, const char *enc_id, size_t n,
     kg__sb_puts(&resp->body, "}");
     json_decref(graph);
     json_decref(summary);
+}
+
+json_t *kg__history_summary(const char *workflow_id, json_t *events)
+{
+    size_t n = json_array_size(events), errors = 0;
+    json_t *graph = NULL;
+    const char *status = "unknown", *started = NULL, *ended = NULL, *final_action = NULL;
+    json_t *duration = NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(events, i);
+        const char *name = json_string_value(json_object_get(e, "event_name"));
+        const char *type = json_string_value(json_object_get(e, "event_type"));
+        json_t *data = json_object_get(e, "data");
+        if (type && strcmp(type, "error") == 0)
+            errors++;
+        if (!name)
+            continue;
+        if (strcmp(name, "workflow_started") == 0) {
+            if (!graph && json_is_object(json_object_get(data, "graph")))
+                graph = json_object_get(data, "graph");
+            started = json_string_value(json_object_get(e, "timestamp"));
+            if (strcmp(status, "unknown") == 0)
+                status = "running";
+        } else if (strcmp(name, "workflow_completed") == 0) {
+            const char *st = json_string_value(json_object_get(data, "status"));
+            status = st && strcmp(st, "success") == 0 ? "success" : "failed";
+            ended = json_string_value(json_object_get(e, "timestamp"));
+            final_action = json_string_value(json_object_get(data, "final_action"));
+            duration = json_is_number(json_object_get(data, "duration"))
+                           ? json_object_get(data, "duration")
+                           : NULL;
+        }
+    }
+    /* Evicted from memory and never completed: no one can say it still runs. */
+    if (strcmp(status, "running") == 0)
+        status = "unknown";
+    json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:s}", "workflow_id", workflow_id, "status",
+                          status, "event_count", (json_int_t)n, "stored_events", (json_int_t)n,
+                          "error_count", (json_int_t)errors, "truncated", (json_int_t)0,
+                          "source", "redis");
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "started_at", started ? json_string(started) : json_null());
+    json_object_set_new(o, "ended_at", ended ? json_string(ended) : json_null());
+    json_object_set(o, "duration", duration ? duration : json_null());
+    json_object_set_new(o, "final_action", final_action ? json_string(final_action) : json_null());
+    json_object_set_new(o, "nodes", json_integer(graph ? (json_int_t)json_array_size(
+                                                             json_object_get(graph, "nodes"))
+                                                       : 0));
+    json_object_set(o, "graph", graph ? graph : json_null());
+    return o;
+}
+
+void kg__api_history(kg__http_resp *resp, const char *workflow_id, json_t *events,
+                     const char *why)
+{
+    resp->history_id_set = false;
+    resp->status = 200;
+    resp->content_type = kg__json_type;
+    resp->cache_control = "no-store";
+    resp->static_body = NULL;
+    kg__sb_reset(&resp->body);
+    json_t *summary = events && json_array_size(events) ? kg__history_summary(workflow_id, events)
+                                                        : NULL;
+    if (!summary) {
+        kg__api_error(resp, events && json_array_size(events) ? 503 : 404,
+                      why ? why : "unknown workflow (not in memory, not in Redis)");
+        return;
+    }
+    json_t *graph = json_incref(json_object_get(summary, "graph"));
+    json_object_del(summary, "graph");
+    kg__sb_puts(&resp->body, "{\"workflow_id\":");
+    kg__sb_json_str(&resp->body, workflow_id);
+    kg__sb_puts(&resp->body, ",\"source\":\"redis\",\"events\":");
+    kg__sb_json(&resp->body, events);
+    kg__sb_puts(&resp->body, ",\"run\":");
+    kg__sb_json(&resp->body, summary);
+    kg__sb_puts(&resp->body, ",\"graph\":");
+    kg__sb_json(&resp->body, graph);
+    kg__sb_puts(&resp->body, "}");
+    json_decref(graph);
+    json_decref(summary);
+    if (resp->body.oom)
+        kg__api_error(resp, 503, "out of memory");
 }
 
 static void kg__route_ingest(kg__hub *h, const kg__http_req *req, kg__http_resp *resp)
@@ -222,6 +315,7 @@ void kg__api_handle(kg__hub *h, struct kg_dashboard *d, const kg__http_req *req,
     resp->content_encoding = NULL;
     resp->cache_control = "no-store";
     resp->static_body = NULL;
+    resp->history_id_set = false;
     const char *path = req->path;
     bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     bool post = strcmp(req->method, "POST") == 0;

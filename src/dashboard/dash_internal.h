@@ -202,6 +202,9 @@ typedef struct kg__hub {
     void *wake_ud;
     atomic_bool wake_pending;
     atomic_uint_fast64_t events, rejected, duplicates;
+    /* A Redis history is configured: runs unknown here may be fetched
+     * (set before any thread starts, read-only after). */
+    bool history;
 } kg__hub;
 
 int kg__hub_init(kg__hub *h, const kg_dashboard_options *o);
@@ -225,6 +228,9 @@ int kg__ingest_body(kg__hub *h, const char *body, size_t len, kg__ingest_result 
                     kg_error_t *err);
 /* One event's JSON text (the in-process feed, Redis). */
 int kg__ingest_event_text(kg__hub *h, const char *text, size_t len, kg_error_t *err);
+/* One parsed event (borrowed; the stream replay).  0, KG_EEXISTS for a
+ * duplicate, KG_EPARSE (counted as rejected), KG_ENOMEM. */
+int kg__ingest_event_json(kg__hub *h, json_t *root, kg_error_t *err);
 
 /* ---- ws.c ----------------------------------------------------------------------- */
 
@@ -248,6 +254,13 @@ typedef struct kg__wsclient {
     size_t rx_len;
     bool rx_overflow;
     char peer[64];
+    bool batch;               /* asked for {"type":"events","data":[...]} frames */
+    /* get_workflow_events for a run not in memory, with h->history: ws.c
+     * sets fetch_wanted and fetch_id instead of answering; the server starts
+     * the fetch (fetch_busy while it runs) and answers through
+     * kg__ws_client_history. */
+    bool fetch_wanted, fetch_busy;
+    char fetch_id[KG__ID_MAX + 1];
 } kg__wsclient;
 
 /* Start a client: its cursor and an "initial" message, consistent with each
@@ -261,6 +274,10 @@ int kg__ws_client_rx(kg__hub *h, kg__wsclient *c, const void *p, size_t n, bool 
 void kg__ws_client_message(kg__hub *h, kg__wsclient *c, const char *msg, size_t len);
 /* True when something waits for this client. */
 bool kg__ws_client_pending(kg__hub *h, const kg__wsclient *c);
+/* Queue the workflow_events reply for a run fetched from Redis: `events`
+ * (borrowed array) or NULL when not found (`why` then says why, or NULL). */
+void kg__ws_client_history(kg__wsclient *c, const char *workflow_id, json_t *events,
+                           const char *why);
 /* Append the next WebSocket frames (server frames: unmasked text) to `out`,
  * about KG__WS_WRITE_SOFT bytes (at least one whole message if any).
  * Returns the number of messages framed. */
@@ -303,6 +320,10 @@ typedef struct kg__http_resp {
     const unsigned char *static_body;  /* embedded asset, when not NULL */
     size_t static_len;
     kg__sb body;                  /* otherwise */
+    /* 404 for a run not in memory while a Redis history is configured: the
+     * server may fetch it (kg__api_history) instead of sending this. */
+    bool history_id_set;
+    char history_id[KG__ID_MAX + 1];
 } kg__http_resp;
 
 struct kg_dashboard;
@@ -311,6 +332,14 @@ struct kg_dashboard;
 void kg__api_handle(kg__hub *h, struct kg_dashboard *d, const kg__http_req *req,
                     kg__http_resp *resp);
 void kg__api_error(kg__http_resp *resp, int status, const char *message);
+/* The response to GET /api/workflows/<id>/events from a run fetched from
+ * Redis: `events` (borrowed array) or NULL (404, `why` or a default). */
+void kg__api_history(kg__http_resp *resp, const char *workflow_id, json_t *events,
+                     const char *why);
+/* A run summary (like /api/workflows' entries, with "graph") computed from
+ * its events (borrowed array): status from workflow_completed, or
+ * "unknown"; "source":"redis".  New reference, NULL on oom. */
+json_t *kg__history_summary(const char *workflow_id, json_t *events);
 /* Value of `name` in a query string, URL-decoded into out; false if absent. */
 bool kg__query_get(const char *query, const char *name, char *out, size_t outlen);
 

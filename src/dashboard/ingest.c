@@ -66,6 +66,12 @@ static int kg__field(json_t *root, const char *key, size_t max, bool nonempty, c
     json_t *v = json_object_get(root, key);
     if (!v)
         return kg_error_set(err, KG_EPARSE, "SchemaError", "missing field \"%s\"", key);
+    /* Events that belong to no run (the dispatcher's own metrics) may carry
+     * null ids; they read as empty. */
+    if (!nonempty && json_is_null(v)) {
+        *out = "";
+        return 0;
+    }
     if (!json_is_string(v))
         return kg_error_set(err, KG_EPARSE, "SchemaError", "field \"%s\" must be a string", key);
     size_t n = json_string_length(v);
@@ -258,5 +264,24 @@ int kg__ingest_event_text(kg__hub *h, const char *text, size_t len, kg_error_t *
         pthread_mutex_unlock(&h->lock);
     }
     json_decref(root);
+    return rc;
+}
+
+int kg__ingest_event_json(kg__hub *h, json_t *root, kg_error_t *err)
+{
+    kg__event ev;
+    int rc = json_is_object(root) ? kg__event_check(root, &ev, err)
+                                  : kg_error_set(err, KG_EPARSE, "ParseError",
+                                                 "an event must be a JSON object");
+    if (rc == 0) {
+        kg__msg *m = kg__event_msg(root, NULL, 0);
+        rc = m ? kg__hub_add(h, &ev, m) : kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+        kg__msg_unref(m);
+    } else {
+        atomic_fetch_add(&h->rejected, 1);
+        pthread_mutex_lock(&h->lock);
+        kg__agg_note_rejected(h->agg, 1);
+        pthread_mutex_unlock(&h->lock);
+    }
     return rc;
 }

@@ -69,6 +69,8 @@ typedef struct kg__pss {
     size_t resp_off;
     /* WebSocket */
     kg__wsclient ws;
+    /* A history fetch this connection waits for (HTTP or WS), or NULL. */
+    kg__fetch *fetch;
 } kg__pss;
 
 kg__hub *kg__server_hub(struct kg_dashboard *d);
@@ -272,6 +274,20 @@ static int kg__http_dispatch(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
     };
     kg__sb_init(&p->resp.body);
     kg__api_handle(&d->hub, d, &req, &p->resp);
+    if (p->resp.history_id_set && d->redis && !p->fetch) {
+        /* A run evicted from memory: answer once Redis has (kg__fetches_done). */
+        kg__fetch *f = calloc(1, sizeof *f);
+        if (f) {
+            snprintf(f->workflow_id, sizeof f->workflow_id, "%s", p->resp.history_id);
+            f->owner = p;
+            f->wsi = wsi;
+            if (kg__redis_fetch_submit(d->redis, f) == 0) {
+                p->fetch = f;
+                return 0;
+            }
+            free(f);
+        }
+    }
     return kg__http_start_response(d, wsi, p);
 }
 
@@ -384,6 +400,62 @@ static int kg__ws_admit(kg_dashboard_t *d, struct lws *wsi)
     return 1;
 }
 
+/* A get_workflow_events for a run not in memory: ask Redis. */
+static void kg__ws_fetch_start(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
+{
+    kg__wsclient *c = &p->ws;
+    c->fetch_wanted = false;
+    kg__fetch *f = d->redis && !p->fetch ? calloc(1, sizeof *f) : NULL;
+    if (f) {
+        snprintf(f->workflow_id, sizeof f->workflow_id, "%s", c->fetch_id);
+        f->owner = p;
+        f->wsi = wsi;
+        f->ws = true;
+        if (kg__redis_fetch_submit(d->redis, f) == 0) {
+            p->fetch = f;
+            c->fetch_busy = true;
+            return;
+        }
+        free(f);
+    }
+    kg__ws_client_history(c, c->fetch_id, NULL, "history busy; try again");
+}
+
+/* Answer the connections whose history fetch has completed (service thread). */
+static void kg__fetches_done(kg_dashboard_t *d)
+{
+    kg__fetch *f;
+    while ((f = kg__redis_fetch_done(d->redis))) {
+        if (f->cancelled) {
+            kg__fetch_free(f);
+            continue;
+        }
+        kg__pss *p = f->owner;
+        struct lws *wsi = f->wsi;
+        p->fetch = NULL;
+        const char *why = f->rc ? f->error : NULL;
+        if (f->ws) {
+            p->ws.fetch_busy = false;
+            kg__ws_client_history(&p->ws, f->workflow_id, f->rc ? NULL : f->events, why);
+            lws_callback_on_writable(wsi);
+        } else {
+            kg__api_history(&p->resp, f->workflow_id, f->rc ? NULL : f->events, why);
+            if (kg__http_start_response(d, wsi, p) != 0)
+                lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        }
+        kg__fetch_free(f);
+    }
+}
+
+/* The connection goes away while its fetch runs: the fetch is freed when it
+ * comes back.  After kg__redis_source_stop every fetch is already freed. */
+static void kg__fetch_cancel(kg_dashboard_t *d, kg__pss *p)
+{
+    if (p->fetch && d->redis)
+        p->fetch->cancelled = true;
+    p->fetch = NULL;
+}
+
 static void kg__ws_kick(kg_dashboard_t *d)
 {
     for (kg__link *l = d->clients.next; l != &d->clients; l = l->next) {
@@ -448,6 +520,7 @@ static int kg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         return kg__http_writable(d, wsi, p);
     case LWS_CALLBACK_CLOSED_HTTP:
         if (p && p->kind == KG__PSS_HTTP) {
+            kg__fetch_cancel(d, p);
             kg__sb_free(&p->body);
             kg__sb_free(&p->resp.body);
             p->kind = KG__PSS_NONE;
@@ -463,6 +536,9 @@ static int kg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         p->kind = KG__PSS_WS;
         p->ws.wsi = wsi;
         lws_get_peer_simple(wsi, p->ws.peer, sizeof p->ws.peer);
+        char query[1024], flag[8];
+        kg__query(wsi, query, sizeof query);
+        p->ws.batch = kg__query_get(query, "batch", flag, sizeof flag) && strcmp(flag, "1") == 0;
         if (kg__ws_client_start(&d->hub, &p->ws) != 0) {
             kg__ws_client_end(&p->ws);
             p->kind = KG__PSS_NONE;
@@ -484,6 +560,8 @@ static int kg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
                              sizeof why - 1);
             return -1;
         }
+        if (p->ws.fetch_wanted)
+            kg__ws_fetch_start(d, wsi, p);
         if (kg__ws_client_pending(&d->hub, &p->ws))
             lws_callback_on_writable(wsi);
         return 0;
@@ -494,6 +572,7 @@ static int kg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         return kg__ws_writable(d, wsi, &p->ws);
     case LWS_CALLBACK_CLOSED:
         if (p && p->kind == KG__PSS_WS) {
+            kg__fetch_cancel(d, p);
             kg__list_remove(&p->ws.link);
             d->nclients--;
             kg__set_clients(d);
@@ -509,6 +588,7 @@ static int kg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         /* Clear first, then look: a push after this point wakes us again. */
         atomic_store(&d->hub.wake_pending, false);
+        kg__fetches_done(d);
         kg__ws_kick(d);
         return 0;
     default:
@@ -575,9 +655,10 @@ void kg_dashboard_options_init(kg_dashboard_options *o)
     o->bind = "127.0.0.1";
     o->port = 8080;
     o->redis_port = 6379;
+    o->redis_replay = 10000;
     o->max_body = 1u << 20;
     o->max_clients = 64;
-    o->client_queue = 1024;
+    o->client_queue = 8192;
     o->stale_after = 300;
     o->metrics_interval = 1.0;
     o->recent_events = 1000;
@@ -603,7 +684,13 @@ void kg__server_stats(struct kg_dashboard *d, kg_dashboard_stats *out)
     out->ws_sent = atomic_load(&d->ws_sent);
     out->ws_dropped = atomic_load(&d->ws_dropped);
     out->clients = atomic_load(&d->clients_pub);
-    kg__redis_source_stats(d->redis, &out->redis_messages, &out->redis_connected);
+    kg__redis_source_stats rs;
+    kg__redis_source_stats_get(d->redis, &rs);
+    out->redis_messages = rs.messages;
+    out->redis_replayed = rs.replayed;
+    out->redis_replays = rs.replays;
+    out->redis_fetches = rs.fetches;
+    out->redis_connected = rs.connected;
 }
 
 void kg_dashboard_stats_get(kg_dashboard_t *d, kg_dashboard_stats *out)
@@ -653,8 +740,8 @@ static int kg__check_options(const kg_dashboard_options *o, kg_error_t *err)
  * cannot bind.  0 or an errno value. */
 static int kg__probe_bind(const char *host, int port)
 {
-    if (port == 0)
-        return 0;
+    /* Port 0 is probed too: binding an address this host does not have
+     * fails the same way whatever the port. */
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE};
     struct addrinfo *ai = NULL;
@@ -745,17 +832,19 @@ int kg_dashboard_new(const kg_dashboard_options *o, kg_dashboard_t **out, kg_err
     d->port = vh ? lws_get_vhost_listen_port(vh) : d->opt.port;
     d->hub.wake = kg__wake;
     d->hub.wake_ud = d;
+    d->hub.history = d->opt.redis_host != NULL;
     lws_sul_schedule(d->ctx, 0, &d->sul, kg__tick, (lws_usec_t)(d->opt.metrics_interval * 1e6));
-    if (pthread_create(&d->thread, NULL, kg__service_main, d) != 0) {
-        kg_dashboard_free(d);
-        return kg_error_set(err, KG_ENOMEM, NULL, "cannot start the service thread");
-    }
-    d->thread_started = true;
+    /* The Redis source first: the service thread reads d->redis. */
     if (d->opt.redis_host &&
         (rc = kg__redis_source_start(&d->hub, &d->opt, &d->redis, err)) != 0) {
         kg_dashboard_free(d);
         return rc;
     }
+    if (pthread_create(&d->thread, NULL, kg__service_main, d) != 0) {
+        kg_dashboard_free(d);
+        return kg_error_set(err, KG_ENOMEM, NULL, "cannot start the service thread");
+    }
+    d->thread_started = true;
     kg__log(d, KG_DASH_LOG_INFO, "dashboard listening on http://%s:%d/", d->opt.bind, d->port);
     *out = d;
     return 0;
@@ -765,13 +854,17 @@ void kg_dashboard_free(kg_dashboard_t *d)
 {
     if (!d)
         return;
-    kg__redis_source_stop(d->redis);
-    d->redis = NULL;
+    /* The service thread first: it collects the Redis source's fetches.
+     * The source may still wake the (stopped) service loop: harmless, the
+     * context lives until below. */
     if (d->thread_started) {
         atomic_store(&d->stop, true);
         lws_cancel_service(d->ctx);
         pthread_join(d->thread, NULL);
     }
+    kg__redis_source_stop(d->redis);
+    d->redis = NULL;   /* every fetch is freed: the CLOSED callbacks below
+                        * must not touch theirs (kg__fetch_cancel) */
     d->hub.wake = NULL;
     if (d->ctx) {
         lws_sul_cancel(&d->sul);

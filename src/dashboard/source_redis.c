@@ -1,11 +1,39 @@
-/* dashboard/source_redis.c - the Redis source: a thread reading the Pub/Sub feed.
+/* dashboard/source_redis.c - the Redis source: Pub/Sub feed, stream replay, history.
  *
  * Uses the Redis backend's read side (kaygraph/redis_reader.h), so the
- * dashboard knows nothing of key names.  The thread subscribes to
- * <prefix>all and feeds each message through the same ingest path as the
- * webhook.  It waits on the subscriber with a short timeout so that stopping
- * is prompt; a lost connection is reconnected by the reader itself, and a
- * reconnect is logged because Pub/Sub does not replay what was missed. */
+ * dashboard knows nothing of key names.  Two threads, each with its own
+ * reader (a reader's connections are not for concurrent use):
+ *
+ *   feed thread   subscribes to <prefix>all, then replays <prefix>stream,
+ *                 then follows Pub/Sub, feeding every event through the same
+ *                 ingest path as the webhook.  Pub/Sub keeps nothing for an
+ *                 absent subscriber, so every (re)connection is followed by a
+ *                 replay of the stream (when producers write one).  The
+ *                 subscription is made first so that nothing falls between
+ *                 the end of the replay and the start of the feed; what both
+ *                 deliver is dropped by event_id in the aggregation.
+ *   fetch thread  answers history requests for runs evicted from memory
+ *                 (kg_redis_reader_workflow_events), so that a slow or dead
+ *                 Redis never stalls the service thread.
+ *
+ * Where a replay ends: at the subscription point, found without clocks:
+ * Pub/Sub is drained between replay pages (so its buffer in Redis stays
+ * small) and the event_ids it delivers are noted; the first stream entry
+ * among them is where the live feed took over.  One more page is read for
+ * producers whose commands interleaved around that point.  A replay slower
+ * than the producers therefore still ends.
+ *
+ * Replay bounds.  Fresh start: the newest `redis_replay` entries.  XREAD
+ * only goes forward, so a first pass walks the stream keeping the ids of the
+ * last N+1 entries in a ring (48 bytes each), and a second pass reads from
+ * the oldest of them.  After a reconnect: every entry after the last
+ * one read, but not older than KG__REPLAY_SLACK seconds before the last Pub/Sub
+ * message received (stream ids are Redis' clock, in ms), so a dashboard that
+ * ran for hours re-reads seconds, not the whole capped stream, and stays
+ * inside the aggregation's 64-128 K event_id dedup window.  One replay
+ * reads at most KG__REPLAY_MAX entries: a producer outrunning it is followed
+ * by the subscription anyway. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,16 +42,37 @@
 #include "kaygraph/redis_reader.h"
 #include "source_redis.h"
 
+#define KG__REPLAY_PAGE 1000
+#define KG__REPLAY_MAX 1000000
+#define KG__REPLAY_SLACK 3.0   /* s; covers clock skew between Redis and us */
+#define KG__SID_MAX 48   /* "<ms>-<seq>": 20 + 1 + 20 digits */
+
 struct kg__redis_source {
     kg__hub *hub;
-    kg_redis_reader_t *reader;
-    pthread_t thread;
+    kg_redis_reader_t *reader;   /* feed thread: subscriber + stream */
+    kg_redis_reader_t *fetcher;  /* fetch thread */
+    pthread_t thread, fetch_thread;
+    bool thread_started, fetch_started;
     atomic_bool stop;
     atomic_bool connected;
-    atomic_uint_fast64_t messages;
+    atomic_uint_fast64_t messages, replayed, replays, fetches;
     kg_dashboard_log_cb log;
     void *log_ud;
     char where[300];
+    size_t replay_n;
+    size_t max_run_events;
+    /* Feed thread only. */
+    char cursor[KG__SID_MAX];    /* last stream id read; "" before any */
+    double last_msg_wall;        /* Unix time of the last Pub/Sub message */
+    uint64_t *live;              /* hashes of event_ids received by Pub/Sub
+                                  * during a replay (open addressing) */
+    size_t live_n;
+    bool collecting;
+    /* Fetch queue. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    kg__link pending, done;
+    unsigned outstanding;        /* pending + running + done, not collected */
 };
 
 static void kg__rs_log(kg__redis_source *s, kg_dashboard_log_level lvl, const char *fmt, ...)
@@ -41,60 +90,355 @@ static void kg__rs_log(kg__redis_source *s, kg_dashboard_log_level lvl, const ch
     s->log(s->log_ud, lvl, buf);
 }
 
+/* ---- the live feed ---------------------------------------------------------------------- */
+
+#define KG__LIVE_SET_CAP (1u << 16)   /* slots; a replay stops when 3/4 full */
+
+static void kg__live_note(kg__redis_source *s, const char *json, size_t len)
+{
+    /* Producers write compact JSON; a message without this exact key just
+     * does not help find the overlap. */
+    static const char key[] = "\"event_id\":\"";
+    const char *p = memmem(json, len, key, sizeof key - 1);
+    if (!p)
+        return;
+    p += sizeof key - 1;
+    const char *q = memchr(p, '"', len - (size_t)(p - json));
+    if (!q || s->live_n >= KG__LIVE_SET_CAP / 4 * 3)
+        return;
+    uint64_t h = kg__hash(p, (size_t)(q - p)) | 1;
+    size_t i = h & (KG__LIVE_SET_CAP - 1);
+    while (s->live[i] && s->live[i] != h)
+        i = (i + 1) & (KG__LIVE_SET_CAP - 1);
+    if (!s->live[i]) {
+        s->live[i] = h;
+        s->live_n++;
+    }
+}
+
+static bool kg__live_has(const kg__redis_source *s, const char *id)
+{
+    if (!id)
+        return false;
+    uint64_t h = kg__hash(id, strlen(id)) | 1;
+    size_t i = h & (KG__LIVE_SET_CAP - 1);
+    while (s->live[i]) {
+        if (s->live[i] == h)
+            return true;
+        i = (i + 1) & (KG__LIVE_SET_CAP - 1);
+    }
+    return false;
+}
+
+/* Wait up to `timeout` for one Pub/Sub message and ingest it.  Returns the
+ * reader's code (0, KG_ETIMEOUT, KG_ECONNECT...). */
+static int kg__live_one(kg__redis_source *s, double timeout, kg_error_t *err)
+{
+    char *json = NULL;
+    size_t len = 0;
+    int rc = kg_redis_reader_next(s->reader, timeout, &json, &len, NULL, err);
+    if (rc == 0) {
+        s->last_msg_wall = kg__wall_now();
+        atomic_fetch_add(&s->messages, 1);
+        if (s->collecting)
+            kg__live_note(s, json, len);
+        kg_error_t ierr;
+        kg_error_clear(&ierr);
+        kg__ingest_event_text(s->hub, json, len, &ierr);
+        free(json);
+    }
+    return rc;
+}
+
+/* Take what Pub/Sub has buffered, without waiting (between replay pages, so
+ * that its buffer in Redis does not grow and the overlap shows up).  0, or
+ * the reader's error when the connection was lost. */
+static int kg__live_drain(kg__redis_source *s)
+{
+    for (int i = 0; i < 100000; i++) {
+        kg_error_t err;
+        kg_error_clear(&err);
+        /* Not 0: kg_redis_reader_next(0) returns only what is already
+         * parsed, without reading the socket. */
+        int rc = kg__live_one(s, 0.001, &err);
+        if (rc == KG_ETIMEOUT)
+            return 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- stream replay -------------------------------------------------------------------- */
+
+/* Stream id "<ms>-<seq>" as two numbers; false when it is not one. */
+static bool kg__sid_parse(const char *id, unsigned long long *ms, unsigned long long *seq)
+{
+    char *end;
+    *ms = strtoull(id, &end, 10);
+    if (end == id || *end != '-')
+        return false;
+    const char *s2 = end + 1;
+    *seq = strtoull(s2, &end, 10);
+    return end != s2 && *end == '\0';
+}
+
+static const char *kg__entry_event_id(json_t *entry)
+{
+    return json_string_value(json_object_get(json_object_get(entry, "event"), "event_id"));
+}
+
+/* Walk the stream after `after` page by page until caught up with the live
+ * feed: the first entry that Pub/Sub has also delivered since this replay
+ * began marks the subscription point; one more page covers producers whose
+ * commands interleaved around it.  `visit` sees every entry; *last gets the
+ * id of the last one.  Bounded by KG__REPLAY_MAX.  0 or the reader's code. */
+static int kg__stream_walk(kg__redis_source *s, const char *after,
+                           void (*visit)(kg__redis_source *, json_t *, void *), void *ud,
+                           char last[KG__SID_MAX])
+{
+    char from[KG__SID_MAX];
+    snprintf(from, sizeof from, "%s", after);
+    size_t total = 0;
+    int pages_after_overlap = -1;
+    while (!atomic_load(&s->stop) && total < KG__REPLAY_MAX && pages_after_overlap < 1) {
+        json_t *page = NULL;
+        kg_error_t err;
+        kg_error_clear(&err);
+        int rc = kg_redis_reader_stream_read(s->reader, from, KG__REPLAY_PAGE, &page, &err);
+        if (rc)
+            return rc;
+        if ((rc = kg__live_drain(s))) {
+            json_decref(page);
+            return rc;
+        }
+        size_t n = json_array_size(page);
+        if (pages_after_overlap >= 0)
+            pages_after_overlap++;
+        for (size_t i = 0; i < n; i++) {
+            json_t *e = json_array_get(page, i);
+            const char *id = json_string_value(json_object_get(e, "id"));
+            if (id && strlen(id) < KG__SID_MAX)
+                snprintf(from, sizeof from, "%s", id);
+            if (pages_after_overlap < 0 && kg__live_has(s, kg__entry_event_id(e)))
+                pages_after_overlap = 0;
+            visit(s, e, ud);
+        }
+        json_decref(page);
+        total += n;
+        if (n < KG__REPLAY_PAGE)
+            break;
+    }
+    snprintf(last, KG__SID_MAX, "%s", from);
+    return 0;
+}
+
+static void kg__visit_ingest(kg__redis_source *s, json_t *entry, void *ud)
+{
+    size_t *count = ud;
+    (*count)++;
+    atomic_fetch_add(&s->replayed, 1);
+    kg_error_t err;
+    kg_error_clear(&err);
+    /* An entry that is not JSON is counted as rejected, like such a message. */
+    kg__ingest_event_json(s->hub, json_object_get(entry, "event"), &err);
+}
+
+typedef struct kg__id_ring {
+    char (*ids)[KG__SID_MAX];
+    size_t cap, total;
+} kg__id_ring;
+
+static void kg__visit_remember(kg__redis_source *s, json_t *entry, void *ud)
+{
+    (void)s;
+    kg__id_ring *r = ud;
+    const char *id = json_string_value(json_object_get(entry, "id"));
+    if (!id || strlen(id) >= KG__SID_MAX)
+        return;
+    memcpy(r->ids[r->total % r->cap], id, strlen(id) + 1);
+    r->total++;
+}
+
+/* Replay what Pub/Sub may have missed.  Returns 0 when done (also when there
+ * is no stream), or an error: the caller retries after reconnecting. */
+static int kg__replay(kg__redis_source *s)
+{
+    char start[KG__SID_MAX];
+    int rc = 0;
+    memset(s->live, 0, KG__LIVE_SET_CAP * sizeof *s->live);
+    s->live_n = 0;
+    s->collecting = true;
+    if (!s->cursor[0]) {
+        /* Fresh start: XREAD only goes forward, so a first pass keeps the
+         * ids of the newest N+1 entries and the replay starts after the
+         * oldest of them. */
+        kg__id_ring ring = {.cap = s->replay_n + 1};
+        ring.ids = malloc(ring.cap * sizeof *ring.ids);
+        if (!ring.ids) {
+            s->collecting = false;
+            return KG_ENOMEM;
+        }
+        char last[KG__SID_MAX];
+        rc = kg__stream_walk(s, "0", kg__visit_remember, &ring, last);
+        if (ring.total > s->replay_n)
+            snprintf(start, sizeof start, "%s", ring.ids[(ring.total - ring.cap) % ring.cap]);
+        else
+            snprintf(start, sizeof start, "0");
+        free(ring.ids);
+    } else {
+        /* Reconnect: after the last entry read, but not older than the
+         * Pub/Sub floor. */
+        snprintf(start, sizeof start, "%s", s->cursor);
+        unsigned long long ms, seq;
+        if (s->last_msg_wall > 0 && kg__sid_parse(s->cursor, &ms, &seq)) {
+            double floor_s = s->last_msg_wall - KG__REPLAY_SLACK;
+            unsigned long long floor_ms = floor_s > 0 ? (unsigned long long)(floor_s * 1000) : 0;
+            if (floor_ms > ms)
+                snprintf(start, sizeof start, "%llu-0", floor_ms);
+        }
+    }
+    size_t n = 0;
+    char last[KG__SID_MAX] = "";
+    if (rc == 0)
+        rc = kg__stream_walk(s, start, kg__visit_ingest, &n, last);
+    s->collecting = false;
+    if (rc)
+        return rc;
+    /* No stream (or an empty one) gives no id: later replays are reconnect
+     * replays from its beginning, bounded by the Pub/Sub floor. */
+    snprintf(s->cursor, sizeof s->cursor, "%s", strcmp(last, "0") && last[0] ? last : "0-1");
+    atomic_fetch_add(&s->replays, 1);
+    if (n)
+        kg__rs_log(s, KG_DASH_LOG_INFO, "redis: replayed %zu stream entries from %s", n,
+                   s->where);
+    return 0;
+}
+
 static void *kg__rs_main(void *arg)
 {
     kg__redis_source *s = arg;
     kg_error_t err;
     kg_error_clear(&err);
+    bool up = false;
     if (kg_redis_reader_subscribe(s->reader, "all", false, &err) == 0) {
+        up = true;
         atomic_store(&s->connected, true);
         kg__rs_log(s, KG_DASH_LOG_INFO, "redis: subscribed at %s", s->where);
     } else {
         kg__rs_log(s, KG_DASH_LOG_WARN, "redis: %s unreachable (%s); retrying", s->where,
                    err.message);
     }
+    bool need_replay = s->replay_n > 0;
     uint64_t reconnects = kg_redis_reader_reconnects(s->reader);
-    bool was_up = atomic_load(&s->connected);
     while (!atomic_load(&s->stop)) {
-        char *json = NULL;
-        size_t len = 0;
+        /* Replay once subscribed, so that the feed covers what follows it. */
+        if (need_replay && up && kg__replay(s) == 0)
+            need_replay = false;
         kg_error_clear(&err);
-        int rc = kg_redis_reader_next(s->reader, 0.2, &json, &len, NULL, &err);
-        if (rc == 0) {
-            if (!was_up)
-                kg__rs_log(s, KG_DASH_LOG_INFO, "redis: connected to %s", s->where);
-            was_up = true;
-            atomic_store(&s->connected, true);
-            atomic_fetch_add(&s->messages, 1);
-            kg_error_t ierr;
-            kg_error_clear(&ierr);
-            kg__ingest_event_text(s->hub, json, len, &ierr);
-            free(json);
-        } else if (rc == KG_ETIMEOUT) {
-            /* Nothing published: the reader is connected (or reconnected). */
-            if (!was_up && kg_redis_reader_reconnects(s->reader) != reconnects) {
-                was_up = true;
-                atomic_store(&s->connected, true);
-            }
-        } else {
-            if (was_up)
-                kg__rs_log(s, KG_DASH_LOG_WARN, "redis: connection to %s lost (%s)", s->where,
-                           err.message);
-            was_up = false;
-            atomic_store(&s->connected, false);
-        }
+        int rc = kg__live_one(s, 0.2, &err);
         uint64_t rn = kg_redis_reader_reconnects(s->reader);
         if (rn != reconnects) {
             reconnects = rn;
-            was_up = true;
+            kg__rs_log(s, KG_DASH_LOG_WARN, "redis: resubscribed to %s%s", s->where,
+                       s->replay_n ? "; replaying the stream"
+                                   : "; events published meanwhile were missed");
+            need_replay = s->replay_n > 0;
+        }
+        if (rc == 0 || rc == KG_ETIMEOUT) {
+            if (!up)
+                kg__rs_log(s, KG_DASH_LOG_INFO, "redis: connected to %s", s->where);
+            up = true;
             atomic_store(&s->connected, true);
-            kg__rs_log(s, KG_DASH_LOG_WARN,
-                       "redis: resubscribed to %s; events published meanwhile were missed",
-                       s->where);
+        } else {
+            if (up)
+                kg__rs_log(s, KG_DASH_LOG_WARN, "redis: connection to %s lost (%s)", s->where,
+                           err.message);
+            up = false;
+            need_replay = s->replay_n > 0;
+            atomic_store(&s->connected, false);
         }
     }
     return NULL;
 }
+
+/* ---- history fetches ---------------------------------------------------------------- */
+
+static void *kg__rs_fetch_main(void *arg)
+{
+    kg__redis_source *s = arg;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!atomic_load(&s->stop) && kg__list_empty(&s->pending))
+            pthread_cond_wait(&s->cond, &s->lock);
+        if (atomic_load(&s->stop))
+            break;
+        kg__link *l = s->pending.next;
+        kg__list_remove(l);
+        pthread_mutex_unlock(&s->lock);
+
+        kg__fetch *f = KG__CONTAINER(l, kg__fetch, link);
+        kg_error_t err;
+        kg_error_clear(&err);
+        f->events = NULL;
+        f->rc = kg_redis_reader_workflow_events(s->fetcher, f->workflow_id, s->max_run_events,
+                                                &f->events, &err);
+        if (f->rc)
+            snprintf(f->error, sizeof f->error, "%s", err.message);
+        atomic_fetch_add(&s->fetches, 1);
+
+        pthread_mutex_lock(&s->lock);
+        kg__list_push_back(&s->done, l);
+        pthread_mutex_unlock(&s->lock);
+        kg__hub_wake(s->hub);
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+int kg__redis_fetch_submit(kg__redis_source *s, kg__fetch *f)
+{
+    if (!s)
+        return KG_EINVAL;
+    pthread_mutex_lock(&s->lock);
+    int rc = 0;
+    if (s->outstanding >= KG__FETCH_PENDING_MAX) {
+        rc = KG_EFULL;
+    } else {
+        s->outstanding++;
+        kg__list_push_back(&s->pending, &f->link);
+        pthread_cond_signal(&s->cond);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+kg__fetch *kg__redis_fetch_done(kg__redis_source *s)
+{
+    if (!s)
+        return NULL;
+    kg__fetch *f = NULL;
+    pthread_mutex_lock(&s->lock);
+    if (!kg__list_empty(&s->done)) {
+        kg__link *l = s->done.next;
+        kg__list_remove(l);
+        s->outstanding--;
+        f = KG__CONTAINER(l, kg__fetch, link);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return f;
+}
+
+void kg__fetch_free(kg__fetch *f)
+{
+    if (!f)
+        return;
+    json_decref(f->events);
+    free(f);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------ */
 
 int kg__redis_source_start(kg__hub *h, const kg_dashboard_options *o, kg__redis_source **out,
                            kg_error_t *err)
@@ -105,9 +449,18 @@ int kg__redis_source_start(kg__hub *h, const kg_dashboard_options *o, kg__redis_
     s->hub = h;
     s->log = o->log;
     s->log_ud = o->log_ud;
+    s->replay_n = o->redis_replay > KG__REPLAY_MAX ? KG__REPLAY_MAX : o->redis_replay;
+    s->max_run_events = o->max_run_events;
     atomic_init(&s->stop, false);
     atomic_init(&s->connected, false);
     atomic_init(&s->messages, 0);
+    atomic_init(&s->replayed, 0);
+    atomic_init(&s->replays, 0);
+    atomic_init(&s->fetches, 0);
+    kg__list_init(&s->pending);
+    kg__list_init(&s->done);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
     kg_redis_options ro;
     kg_redis_options_init(&ro);
     ro.host = o->redis_host;
@@ -117,15 +470,22 @@ int kg__redis_source_start(kg__hub *h, const kg_dashboard_options *o, kg__redis_
     if (o->redis_password)
         ro.password = o->redis_password;
     snprintf(s->where, sizeof s->where, "%s:%d", o->redis_host, o->redis_port);
-    int rc = kg_redis_reader_new(&ro, &s->reader, err);
-    if (rc != 0) {
-        free(s);
+    int rc = 0;
+    if (s->replay_n && !(s->live = calloc(KG__LIVE_SET_CAP, sizeof *s->live)))
+        rc = kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+    if (rc == 0)
+        rc = kg_redis_reader_new(&ro, &s->reader, err);
+    if (rc == 0)
+        rc = kg_redis_reader_new(&ro, &s->fetcher, err);
+    if (rc == 0 && pthread_create(&s->thread, NULL, kg__rs_main, s) != 0)
+        rc = kg_error_set(err, KG_ENOMEM, NULL, "cannot start the Redis thread");
+    s->thread_started = rc == 0;
+    if (rc == 0 && pthread_create(&s->fetch_thread, NULL, kg__rs_fetch_main, s) != 0)
+        rc = kg_error_set(err, KG_ENOMEM, NULL, "cannot start the Redis fetch thread");
+    s->fetch_started = rc == 0;
+    if (rc) {
+        kg__redis_source_stop(s);
         return rc;
-    }
-    if (pthread_create(&s->thread, NULL, kg__rs_main, s) != 0) {
-        kg_redis_reader_free(s->reader);
-        free(s);
-        return kg_error_set(err, KG_ENOMEM, NULL, "cannot start the Redis thread");
     }
     *out = s;
     return 0;
@@ -135,14 +495,37 @@ void kg__redis_source_stop(kg__redis_source *s)
 {
     if (!s)
         return;
+    pthread_mutex_lock(&s->lock);
     atomic_store(&s->stop, true);
-    pthread_join(s->thread, NULL);
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    if (s->thread_started)
+        pthread_join(s->thread, NULL);
+    if (s->fetch_started)
+        pthread_join(s->fetch_thread, NULL);
+    kg__link *lists[2] = {&s->pending, &s->done};
+    for (int i = 0; i < 2; i++)
+        while (!kg__list_empty(lists[i])) {
+            kg__link *l = lists[i]->next;
+            kg__list_remove(l);
+            kg__fetch_free(KG__CONTAINER(l, kg__fetch, link));
+        }
     kg_redis_reader_free(s->reader);
+    kg_redis_reader_free(s->fetcher);
+    free(s->live);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->lock);
     free(s);
 }
 
-void kg__redis_source_stats(kg__redis_source *s, uint64_t *messages, bool *connected)
+void kg__redis_source_stats_get(kg__redis_source *s, kg__redis_source_stats *out)
 {
-    *messages = s ? atomic_load(&s->messages) : 0;
-    *connected = s ? atomic_load(&s->connected) : false;
+    memset(out, 0, sizeof *out);
+    if (!s)
+        return;
+    out->messages = atomic_load(&s->messages);
+    out->replayed = atomic_load(&s->replayed);
+    out->replays = atomic_load(&s->replays);
+    out->fetches = atomic_load(&s->fetches);
+    out->connected = atomic_load(&s->connected);
 }

@@ -502,12 +502,9 @@ void kg_serialize_record(kg_serializer *s, const kg_record *r, kg_buf *b, kg_eve
         kg_buf_append(b, uuid_cached(s, &s->exec_cache, r->exec_id ? r->exec_id : r->run_id), 36);
         kg_buf_puts(b, "\"");
     } else {
-        kg_buf_puts(b, ",\"correlation_id\":null");
+        kg_buf_puts(b, ",\"correlation_id\":\"\"");   /* dispatcher metrics: no run */
     }
-    if (str->workflow_id[0])
-        key_string(b, ",\"workflow_id\":", str->workflow_id);
-    else
-        kg_buf_puts(b, ",\"workflow_id\":null");
+    key_string(b, ",\"workflow_id\":", str->workflow_id);
     kg_buf_puts(b, ",\"seq\":");
     kg_buf_u64(b, r->seq);
     kg_buf_puts(b, ",\"source\":");

@@ -491,17 +491,12 @@ static void test_tail_flags_accepted(void **state)
     free(err);
 }
 
-/* Wrong values that are only found out when the server starts.  These fail
- * today (see the report to the lead), so they run only with
- * KG_CLI_KNOWN_BUGS=1: --bind to an address this host does not have is
- * accepted and the dashboard "serves" nothing until Ctrl-C; an empty
- * --token exits 1 instead of 2. */
-static void test_known_bugs(void **state)
+/* Wrong values that are only found out when the server starts: --bind to
+ * an address this host does not have fails at once (it used to "serve"
+ * nothing until Ctrl-C), and an empty --token is a usage error. */
+static void test_bad_bind_and_empty_values(void **state)
 {
     (void)state;
-    const char *on = getenv("KG_CLI_KNOWN_BUGS");
-    if (!on || strcmp(on, "1") != 0)
-        skip();
     char *out, *err;
     int rc = kgm_runl(30, &out, &err, "dashboard", "--port", "0", "--bind", "192.0.2.1", NULL);
     assert_exit(rc, 1, err);
@@ -539,7 +534,7 @@ int main(void)
         cmocka_unit_test(test_bench_engine_json),
         cmocka_unit_test(test_tail_bad_flags),
         cmocka_unit_test(test_tail_flags_accepted),
-        cmocka_unit_test(test_known_bugs),
+        cmocka_unit_test(test_bad_bind_and_empty_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

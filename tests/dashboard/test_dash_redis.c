@@ -1,6 +1,11 @@
 /* test_dash_redis.c - the Redis source against a real redis-server: events
- * published by the Redis backend (and by hand) reach WebSocket clients, and the
- * subscription survives a server restart. */
+ * published by the Redis backend (and by hand) reach WebSocket clients, the
+ * subscription survives a server restart, a dashboard restarted while a
+ * producer publishes catches up from the stream (exact count), a dropped
+ * subscription is replayed, and runs evicted from memory are served from
+ * Redis over HTTP and WebSocket. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,11 +146,367 @@ static void test_redis_restart(void **state)
     kg_dashboard_free(d);
 }
 
+/* ---- stream replay ---------------------------------------------------------------------- */
+
+/* A producer thread: the real Redis backend (with the stream on) sending
+ * batches of 50 unique events until told to stop. */
+typedef struct producer {
+    pthread_t thread;
+    atomic_bool stop;
+    atomic_ullong sent;
+    atomic_int failures;
+    int port;
+    const char *tag;
+} producer;
+
+static void *producer_main(void *arg)
+{
+    producer *p = arg;
+    kg_redis_options ro;
+    kg_redis_options_init(&ro);
+    ro.port = p->port;
+    ro.stream_maxlen = 1000000;
+    kg_error_t err;
+    kg_backend_t *b = kg_redis_backend_new(&ro, &err);
+    if (!b) {
+        atomic_fetch_add(&p->failures, 1);
+        return NULL;
+    }
+    kg_backend_connect(b, 1);
+    unsigned long long n = 0;
+    while (!atomic_load(&p->stop)) {
+        char *texts[50];
+        char ids[50][48];
+        kg_event_view v[50];
+        for (int i = 0; i < 50; i++) {
+            snprintf(ids[i], sizeof ids[i], "%s-%llu", p->tag, n + (unsigned long long)i);
+            texts[i] = kg_tevent(ids[i], "node_started", "lifecycle", "n", "run-P", n + (unsigned)i,
+                                 NULL);
+            v[i] = (kg_event_view){.json = texts[i], .json_len = strlen(texts[i]),
+                                   .event_id = ids[i], .event_type = "lifecycle",
+                                   .event_name = "node_started", .node_id = "n",
+                                   .workflow_id = "run-P", .timestamp_ms = 1795800973123LL,
+                                   .seq = n + (unsigned)i};
+        }
+        kg_batch batch = {.events = v, .count = 50};
+        if (kg_backend_send_batch(b, 0, &batch) == 0) {
+            n += 50;
+            atomic_store(&p->sent, n);
+        } else {
+            atomic_fetch_add(&p->failures, 1);
+        }
+        for (int i = 0; i < 50; i++)
+            free(texts[i]);
+        kg_test_sleep(0.002);
+    }
+    kg_backend_disconnect(b);
+    kg_backend_free(b);
+    return NULL;
+}
+
+/* One producer at a time, static: a failing test (cmocka longjmps out)
+ * leaves it to the teardown instead of running on a dead stack frame. */
+static producer g_prod;
+static bool g_prod_running;
+
+static int stop_leftover_producer(void **state)
+{
+    (void)state;
+    if (g_prod_running) {
+        atomic_store(&g_prod.stop, true);
+        pthread_join(g_prod.thread, NULL);
+        g_prod_running = false;
+    }
+    return 0;
+}
+
+static void producer_start(producer *p, const char *tag)
+{
+    assert_ptr_equal(p, &g_prod);
+    memset(p, 0, sizeof *p);
+    g_prod_running = true;
+    p->port = g_redis.port;
+    p->tag = tag;
+    assert_int_equal(pthread_create(&p->thread, NULL, producer_main, p), 0);
+}
+
+static void producer_stop(producer *p)
+{
+    atomic_store(&p->stop, true);
+    pthread_join(p->thread, NULL);
+    g_prod_running = false;
+    assert_int_equal(atomic_load(&p->failures), 0);
+}
+
+static void dbg_log(void *ud, kg_dashboard_log_level lvl, const char *msg)
+{
+    (void)ud;
+    if (getenv("KG_TEST_VERBOSE"))
+        fprintf(stderr, "[dash %d] %.3f %s\n", (int)lvl, kg_test_now(), msg);
+}
+
+static kg_dashboard_t *start_replaying(size_t replay)
+{
+    kg_dashboard_options o;
+    kg_dashboard_options_init(&o);
+    o.port = 0;
+    o.redis_host = "127.0.0.1";
+    o.redis_port = g_redis.port;
+    o.redis_replay = replay;
+    o.log = dbg_log;
+    kg_dashboard_t *d = NULL;
+    kg_error_t err;
+    if (kg_dashboard_new(&o, &d, &err) != 0)
+        fail_msg("kg_dashboard_new: %s", err.message);
+    return d;
+}
+
+static void flush_redis(void)
+{
+    redisContext *rc = kg_redis_server_client(&g_redis);
+    assert_non_null(rc);
+    redisReply *r = kg_redis_cmd(rc, "FLUSHALL");
+    assert_non_null(r);
+    freeReplyObject(r);
+    redisFree(rc);
+}
+
+/* The dashboard stops while a producer publishes; a new one starts and
+ * catches up: every event, exactly once. */
+static void test_redis_restart_dashboard_catches_up(void **state)
+{
+    (void)state;
+    if (!kg_redis_server_available())
+        skip();
+    flush_redis();
+    producer *pp = &g_prod;
+    producer_start(pp, "cu");
+    kg_dashboard_t *d = start_replaying(10000);
+    kg_dashboard_stats st;
+    assert_true(KG_WAIT_UNTIL((kg_dashboard_stats_get(d, &st), st.events >= 1000), 20));
+    kg_dashboard_free(d);   /* as if killed: its subscription is gone */
+    unsigned long long at_stop = atomic_load(&pp->sent);
+    /* Events the dashboard cannot see, not even through Pub/Sub. */
+    assert_true(KG_WAIT_UNTIL(atomic_load(&pp->sent) >= at_stop + 1000, 20));
+
+    /* The new one replays everything (up to 100,000: more than was sent). */
+    d = start_replaying(100000);
+    assert_true(KG_WAIT_UNTIL((kg_dashboard_stats_get(d, &st), st.events >= 1000), 20));
+    /* Following the live feed too, before the producer stops. */
+    assert_true(KG_WAIT_UNTIL((kg_dashboard_stats_get(d, &st), st.redis_messages >= 100), 20));
+    producer_stop(pp);
+    unsigned long long sent = atomic_load(&pp->sent);
+    bool ok = KG_WAIT_UNTIL((kg_dashboard_stats_get(d, &st), st.events >= sent), 20);
+    kg_dashboard_stats_get(d, &st);
+    print_message("catch-up: sent %llu, dashboard %llu (replayed %llu, live %llu, dup %llu)\n",
+                  sent, (unsigned long long)st.events, (unsigned long long)st.redis_replayed,
+                  (unsigned long long)st.redis_messages, (unsigned long long)st.duplicates);
+    assert_true(ok);
+    assert_int_equal(st.events, sent);
+    /* At least what was published while no dashboard ran came from the stream. */
+    assert_true(st.redis_replayed >= 1000);
+    assert_int_equal(st.rejected, 0);
+    kg_dashboard_free(d);
+}
+
+/* Fresh start: only the newest `redis_replay` entries are replayed. */
+static void test_redis_replay_bounded(void **state)
+{
+    (void)state;
+    if (!kg_redis_server_available())
+        skip();
+    flush_redis();
+    producer *pp = &g_prod;
+    producer_start(pp, "bd");
+    assert_true(KG_WAIT_UNTIL(atomic_load(&pp->sent) >= 3000, 20));
+    producer_stop(pp);
+    kg_dashboard_t *d = start_replaying(500);
+    kg_dashboard_stats st;
+    assert_true(KG_WAIT_UNTIL((kg_dashboard_stats_get(d, &st), st.redis_replays >= 1), 20));
+    kg_dashboard_stats_get(d, &st);
+    assert_int_equal(st.redis_replayed, 500);
+    assert_int_equal(st.events, 500);
+    /* The newest ones: the last id is there, the first is not. */
+    kg_thttp_resp r;
+    assert_int_equal(kg_thttp(kg_dashboard_port(d), "GET", "/api/events?limit=1", NULL, NULL, 0,
+                              &r),
+                     200);
+    char last[64];
+    snprintf(last, sizeof last, "\"bd-%llu\"", (unsigned long long)atomic_load(&pp->sent) - 1);
+    assert_non_null(strstr(r.body, last));
+    kg_thttp_resp_free(&r);
+    kg_dashboard_free(d);
+
+    /* redis_replay = 0: nothing replayed. */
+    d = start_replaying(0);
+    assert_true(KG_WAIT_UNTIL((kg_dashboard_stats_get(d, &st), st.redis_connected), 10));
+    kg_dashboard_stats_get(d, &st);
+    assert_int_equal(st.redis_replayed, 0);
+    assert_int_equal(st.events, 0);
+    kg_dashboard_free(d);
+}
+
+/* The subscription is dropped (CLIENT KILL) while a producer publishes: the
+ * reconnect replays what Pub/Sub lost; nothing is missing or counted twice. */
+static void test_redis_resubscribe_replays(void **state)
+{
+    (void)state;
+    if (!kg_redis_server_available())
+        skip();
+    flush_redis();
+    kg_dashboard_t *d = start_replaying(10000);
+    kg_dashboard_stats st;
+    assert_true(KG_WAIT_UNTIL((kg_dashboard_stats_get(d, &st), st.redis_connected), 10));
+    producer *pp = &g_prod;
+    producer_start(pp, "rs");
+    redisContext *rc = kg_redis_server_client(&g_redis);
+    assert_non_null(rc);
+    for (int k = 0; k < 3; k++) {
+        uint64_t before = st.redis_replays;
+        assert_true(KG_WAIT_UNTIL((kg_dashboard_stats_get(d, &st), st.events >= 500u * (k + 1)),
+                                  20));
+        redisReply *r = kg_redis_cmd(rc, "CLIENT KILL TYPE pubsub");
+        assert_non_null(r);
+        freeReplyObject(r);
+        assert_true(KG_WAIT_UNTIL((kg_dashboard_stats_get(d, &st), st.redis_replays > before),
+                                  60));
+    }
+    redisFree(rc);
+    producer_stop(pp);
+    unsigned long long sent = atomic_load(&pp->sent);
+    bool ok = KG_WAIT_UNTIL((kg_dashboard_stats_get(d, &st), st.events >= sent), 20);
+    kg_dashboard_stats_get(d, &st);
+    print_message("resubscribe: sent %llu, dashboard %llu (replays %llu, replayed %llu, "
+                  "dup %llu)\n",
+                  sent, (unsigned long long)st.events, (unsigned long long)st.redis_replays,
+                  (unsigned long long)st.redis_replayed, (unsigned long long)st.duplicates);
+    assert_true(ok);
+    assert_int_equal(st.events, sent);
+    kg_dashboard_free(d);
+}
+
+/* ---- history of evicted runs ------------------------------------------------------------ */
+
+static void send_run(kg_backend_t *b, const char *run, unsigned long long seq0)
+{
+    char ids[3][64];
+    char *texts[3];
+    kg_event_view v[3];
+    static const char *const names[3] = {"workflow_started", "node_started", "workflow_completed"};
+    static const char *const extra[3] = {
+        "\"graph\":{\"nodes\":[{\"id\":\"n\",\"type\":\"T\"}],\"edges\":[],\"start\":\"n\"}",
+        NULL, "\"status\":\"success\",\"final_action\":\"done\",\"duration\":0.5"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(ids[i], sizeof ids[i], "%s-e%d", run, i);
+        texts[i] = kg_tevent(ids[i], names[i], "lifecycle", i == 1 ? "n" : "", run, seq0 + (unsigned)i,
+                             extra[i]);
+        v[i] = (kg_event_view){.json = texts[i], .json_len = strlen(texts[i]), .event_id = ids[i],
+                               .event_type = "lifecycle", .event_name = names[i],
+                               .node_id = i == 1 ? "n" : "", .workflow_id = run,
+                               .timestamp_ms = 1795800973123LL + (int64_t)i, .seq = seq0 + (unsigned)i};
+    }
+    kg_batch batch = {.events = v, .count = 3};
+    assert_int_equal(kg_backend_send_batch(b, 0, &batch), 0);
+    for (int i = 0; i < 3; i++)
+        free(texts[i]);
+}
+
+static void test_redis_history_of_evicted_run(void **state)
+{
+    (void)state;
+    if (!kg_redis_server_available())
+        skip();
+    flush_redis();
+    kg_dashboard_options o;
+    kg_dashboard_options_init(&o);
+    o.port = 0;
+    o.redis_host = "127.0.0.1";
+    o.redis_port = g_redis.port;
+    o.max_runs = 2;
+    kg_dashboard_t *d = NULL;
+    kg_error_t err;
+    if (kg_dashboard_new(&o, &d, &err) != 0)
+        fail_msg("kg_dashboard_new: %s", err.message);
+    int port = kg_dashboard_port(d);
+    kg_dashboard_stats st;
+    assert_true(KG_WAIT_UNTIL((kg_dashboard_stats_get(d, &st), st.redis_connected), 10));
+
+    kg_redis_options ro;
+    kg_redis_options_init(&ro);
+    ro.port = g_redis.port;
+    kg_backend_t *b = kg_redis_backend_new(&ro, &err);
+    assert_non_null(b);
+    kg_backend_connect(b, 1);
+    send_run(b, "run-A", 0);
+    send_run(b, "run-B", 10);
+    send_run(b, "run-C", 20);
+    kg_backend_disconnect(b);
+    kg_backend_free(b);
+    assert_true(KG_WAIT_UNTIL((kg_dashboard_stats_get(d, &st), st.events >= 9), 10));
+
+    /* run-A was evicted (max_runs 2) but Redis has it. */
+    kg_thttp_resp r;
+    assert_int_equal(kg_thttp(port, "GET", "/api/workflows", NULL, NULL, 0, &r), 200);
+    assert_null(strstr(r.body, "\"run-A\""));
+    kg_thttp_resp_free(&r);
+    assert_int_equal(kg_thttp(port, "GET", "/api/workflows/run-A/events", NULL, NULL, 0, &r), 200);
+    json_t *j = json_loads(r.body, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "source")), "redis");
+    assert_int_equal(json_array_size(json_object_get(j, "events")), 3);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "run"), "status")),
+                        "success");
+    assert_true(json_is_object(json_object_get(j, "graph")));
+    json_decref(j);
+    kg_thttp_resp_free(&r);
+    /* Unknown everywhere: 404. */
+    assert_int_equal(kg_thttp(port, "GET", "/api/workflows/run-Z/events", NULL, NULL, 0, &r), 404);
+    kg_thttp_resp_free(&r);
+    /* In memory: served from memory (no "source"). */
+    assert_int_equal(kg_thttp(port, "GET", "/api/workflows/run-C/events", NULL, NULL, 0, &r), 200);
+    assert_null(strstr(r.body, "\"source\":\"redis\""));
+    kg_thttp_resp_free(&r);
+
+    /* The same over the WebSocket. */
+    kg_tclient c;
+    assert_int_equal(kg_tws_connect(&c, port, "/ws", NULL), 101);
+    free(kg_tws_wait_for(&c, "\"initial\"", 5));
+    const char *req = "{\"type\":\"get_workflow_events\",\"workflow_id\":\"run-A\"}";
+    assert_int_equal(kg_tws_send(&c, req, strlen(req)), 0);
+    char *m = kg_tws_wait_for(&c, "\"workflow_events\"", 10);
+    assert_non_null(m);
+    j = json_loads(m, 0, NULL);
+    free(m);
+    assert_non_null(j);
+    assert_true(json_is_true(json_object_get(j, "found")));
+    assert_string_equal(json_string_value(json_object_get(j, "source")), "redis");
+    assert_int_equal(json_array_size(json_object_get(j, "events")), 3);
+    json_decref(j);
+    req = "{\"type\":\"get_workflow_events\",\"workflow_id\":\"run-Z\"}";
+    assert_int_equal(kg_tws_send(&c, req, strlen(req)), 0);
+    m = kg_tws_wait_for(&c, "\"workflow_events\"", 10);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "\"found\":false"));
+    free(m);
+    /* A client that asks and leaves before the answer: nothing leaks or crashes. */
+    assert_int_equal(kg_tws_send(&c, req, strlen(req)), 0);
+    kg_tws_close(&c);
+    assert_int_equal(kg_thttp(port, "GET", "/healthz", NULL, NULL, 0, &r), 200);
+    kg_thttp_resp_free(&r);
+    kg_dashboard_stats_get(d, &st);
+    assert_true(st.redis_fetches >= 2);
+    kg_dashboard_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redis_backend_to_ws),
         cmocka_unit_test(test_redis_restart),
+        cmocka_unit_test_teardown(test_redis_restart_dashboard_catches_up, stop_leftover_producer),
+        cmocka_unit_test_teardown(test_redis_replay_bounded, stop_leftover_producer),
+        cmocka_unit_test_teardown(test_redis_resubscribe_replays, stop_leftover_producer),
+        cmocka_unit_test_teardown(test_redis_history_of_evicted_run, stop_leftover_producer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
