@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(build-essential cmake pkg-config libjansson-dev libhiredis-dev libcurl4-openssl-dev
-      libwebsockets-dev)
+      libwebsockets-dev libssl-dev)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(libcmocka-dev redis-server redis-tools chromium clang libclang-rt-14-dev curl
          iproute2 valgrind)

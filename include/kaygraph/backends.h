@@ -94,6 +94,11 @@ typedef struct kg_http_options {
 void kg_http_options_init(kg_http_options *o);
 kg_backend_t *kg_http_backend_new(const kg_http_options *o, kg_error_t *err);
 
+/* Why the last failed request failed: libcurl's text ("SSL certificate
+ * problem: ...") or "HTTP <status>", copied into buf.  false when `b` is not
+ * an HTTP backend or nothing has failed yet.  Callable from any thread. */
+bool kg_http_backend_last_error(kg_backend_t *b, char *buf, size_t size);
+
 /* ---- tee ------------------------------------------------------------------- */
 
 /* Send every batch to each of `n` backends (stolen, also on failure).  A batch

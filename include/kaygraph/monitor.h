@@ -97,7 +97,7 @@ typedef struct kg_monitor_config {
     unsigned batch_size;                /* 100 */
     double flush_interval;              /* 1.0 s */
     unsigned circuit_breaker_threshold; /* 5 consecutive failed batches */
-    double circuit_breaker_reset;       /* 5.0 s before a half-open probe */
+    double circuit_breaker_reset;       /* 1.0 s before a half-open probe */
     unsigned async_workers;             /* 4 */
     size_t buffer_size;                 /* 65536 events; rounded up to 2^n */
     uint32_t capture;                   /* KG_CAPTURE_ALL */

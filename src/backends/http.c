@@ -25,6 +25,13 @@
  * is_connected() is true when no worker's last request failed at the
  * transport level (connection refused, reset, timed out); an HTTP error
  * status means the endpoint is reachable.  No request is made only to probe.
+ * kg_http_backend_last_error() tells why the last failed request failed, in
+ * libcurl's words ("SSL certificate problem: self-signed certificate") or
+ * as the status ("HTTP 500"), so a rejected certificate is not a mystery.
+ *
+ * TLS: https:// URLs work through libcurl's OpenSSL; verify_tls (default
+ * true) checks the certificate chain and the host name against the system's
+ * CA store; false accepts any certificate (self-signed test receivers).
  *
  * CURLOPT_NOSIGNAL is set (libcurl must not use SIGALRM in a threaded
  * library), which also stops libcurl from ignoring SIGPIPE for us, so
@@ -67,6 +74,10 @@ typedef struct kg__http {
     bool verify_tls;
     kg__http_worker *workers;
     _Atomic unsigned nworkers;
+    /* The last failure's description; the lock is taken only on failures
+     * and by kg_http_backend_last_error(). */
+    pthread_mutex_t err_mu;
+    char last_error[CURL_ERROR_SIZE + 64];
 } kg__http;
 
 /* ---- process-wide libcurl initialisation ---------------------------------------- */
@@ -303,11 +314,20 @@ static int http_send_batch(void *data, unsigned worker, const kg_batch *batch)
     kg__sigpipe_restore(&g);
 
     int rc = kg__curl_code(cc);
+    long status = 0;
     if (cc == CURLE_OK) {
-        long status = 0;
         curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &status);
         if (status < 200 || status >= 300)
             rc = KG_EBACKEND;
+    }
+    if (rc) {
+        pthread_mutex_lock(&h->err_mu);
+        if (cc != CURLE_OK)
+            snprintf(h->last_error, sizeof h->last_error, "%s (curl error %d)",
+                     w->errbuf[0] ? w->errbuf : curl_easy_strerror(cc), (int)cc);
+        else
+            snprintf(h->last_error, sizeof h->last_error, "HTTP %ld", status);
+        pthread_mutex_unlock(&h->err_mu);
     }
     atomic_store_explicit(&w->up, rc != KG_ECONNECT && rc != KG_ETIMEOUT, memory_order_relaxed);
     /* The handle keeps a pointer to the body until the next send; point it
@@ -352,6 +372,7 @@ static void http_destroy(void *data)
     free(h->workers);
     curl_slist_free_all(h->headers);
     free(h->url);
+    pthread_mutex_destroy(&h->err_mu);
     free(h);
 }
 
@@ -403,6 +424,7 @@ kg_backend_t *kg_http_backend_new(const kg_http_options *o, kg_error_t *err)
         return NULL;
     }
     atomic_init(&h->nworkers, 0);
+    pthread_mutex_init(&h->err_mu, NULL);
     h->url = strdup(o->url);
     h->connect_ms = kg__ms(o->connect_timeout, 2.0);
     h->timeout_ms = kg__ms(o->timeout, 5.0);
@@ -423,6 +445,7 @@ kg_backend_t *kg_http_backend_new(const kg_http_options *o, kg_error_t *err)
         if (!strchr(o->headers[i], ':')) {
             curl_slist_free_all(l);
             free(h->url);
+            pthread_mutex_destroy(&h->err_mu);
             free(h);
             kg_error_set(err, KG_EINVAL, "ArgumentError", "header without ':': %s",
                          o->headers[i]);
@@ -443,4 +466,21 @@ kg_backend_t *kg_http_backend_new(const kg_http_options *o, kg_error_t *err)
     if (!b)
         kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
     return b;
+}
+
+/* Declared here until include/kaygraph/backends.h carries it (the lead's
+ * header): the description of the last failed request of an HTTP backend,
+ * copied into buf (NUL-terminated, truncated to size).  False when `b` is
+ * not an HTTP backend or no request has failed yet.  Any thread. */
+
+bool kg_http_backend_last_error(kg_backend_t *b, char *buf, size_t size)
+{
+    if (!b || !buf || size == 0 || strcmp(kg_backend_name(b), "http") != 0)
+        return false;
+    kg__http *h = kg_backend_data(b);
+    pthread_mutex_lock(&h->err_mu);
+    bool have = h->last_error[0] != '\0';
+    snprintf(buf, size, "%s", h->last_error);
+    pthread_mutex_unlock(&h->err_mu);
+    return have;
 }

@@ -1,50 +1,82 @@
 /* redis.c - the Redis backend: DESIGN.md's key layout, one pipeline per batch.
  *
- * For every event of a batch this backend appends, to one hiredis pipeline:
+ * For a batch of events this backend writes one pipeline, in this order:
  *
- *   PUBLISH <prefix>all <json>            PUBLISH <prefix><event_type> <json>
- *   SETEX   <prefix>event:<id> <ttl> <json>
- *   ZADD    <prefix>workflow:<workflow_id> <ts_ms> <id>   (not for workflow_id "")
- *   ZADD    <prefix>node:<node_id> <ts_ms> <id>           (not for node_id "")
- *   SADD/SREM <prefix>active:nodes <node_id>       on node_started / node_completed, node_failed
- *   SADD/SREM <prefix>active:workflows <wid>       on workflow_started / workflow_completed
- *   XADD    <prefix>stream MAXLEN ~ N * event <json>      (only when stream_maxlen > 0)
+ *   SETEX   <prefix>event:<id> <ttl> <json>                 per event
+ *   ZADD    <prefix>workflow:<wid> <ts_ms> <id> [<ts_ms> <id> ...]
+ *           then EXPIRE <key> <ttl>                          per workflow of the batch
+ *   ZADD    <prefix>node:<node_id> <ts_ms> <id> [...]; EXPIRE   per node of the batch
+ *   INCRBY  <prefix>metrics:events:<type> <n>                per event type of the batch
+ *   EVALSHA <active-node script>                             once, if the batch has any
+ *                                                            node_started / node_completed /
+ *                                                            node_failed
+ *   SADD / SREM <prefix>active:workflows <wid> [...]         once each, if the batch has
+ *                                                            workflow_started / _completed
+ *   XADD    <prefix>stream MAXLEN ~ N * event <json>         per event, when stream_maxlen > 0
+ *   PUBLISH <prefix>all <json>; PUBLISH <prefix><type> <json>   per event
  *
- * The active-set updates go through a small Lua script (EVALSHA, loaded with
- * SCRIPT LOAD on every new connection) because they are the one part of the
- * layout that depends on order: the dispatcher's workers send batches
- * concurrently, so a run's workflow_completed can reach Redis before its
- * workflow_started, and a plain SREM-then-SADD would leave the run "active"
- * forever.  The script keeps, per member, the (ts_ms, seq) of the last
- * applied event in <prefix>active:clock:nodes:<id> / ...:workflows:<id>
- * (string "ts:seq", TTL ttl) and ignores older events, so the sets end in the
- * state of the newest event whatever the arrival order.
- * and, once per distinct key of the batch, EXPIRE <key> <ttl> for the sorted
- * sets and INCRBY <prefix>metrics:events:<type> <n> for the counters.  Doing
- * those once per batch instead of once per event gives the same keys, TTLs and
- * counter values (what readers see) for a fraction of the commands: a batch of
- * one workflow's events touches a handful of sorted sets and types.  The whole
- * pipeline is written in one go and every reply is read before returning, so
- * the connection is always in sync when send_batch() returns.
+ * Readers see exactly DESIGN.md's layout (an event's key, its place in the
+ * workflow and node sorted sets with score = epoch ms, the TTLs, the counters,
+ * the active sets, the two channels); only the number of commands differs
+ * from a literal reading of it: the sorted-set insertions, EXPIREs and
+ * counter increments of a batch are grouped per key (one variadic ZADD per
+ * workflow / node of the batch instead of one per event), which is the same
+ * data for a fraction of the server's per-command cost.  Events with no
+ * workflow_id (dispatcher metrics) are not indexed under "workflow:".
+ *
+ * Stored before published: every PUBLISH comes after the SETEX/ZADD of the
+ * batch, so a subscriber that reacts to a message by reading the event's key
+ * or its run's index finds it there.
+ *
+ * Active sets.  They are the one part of the layout that depends on order.
+ *
+ * Nodes: node ids are shared by every run and every process, so two runs on
+ * two workers (or two hosts) can have "validator" start in one and complete
+ * in the other in any order of arrival, and a plain SADD/SREM would leave the
+ * set in the state of the last *arrival* rather than of the last *event*.
+ * A Lua script applies them: it keeps per node the (ts_ms, seq) of the last
+ * applied event in the hash <prefix>active:clock:nodes (TTL ttl) and ignores
+ * older events, so the set ends in the state of the newest event whatever
+ * the arrival order, and a replayed batch changes nothing.  Within a batch
+ * only the newest event per node matters, so the backend keeps just that one
+ * and sends all of the batch's node decisions in ONE script call (a demo
+ * batch of 100 events holds about 30 such events for 5 distinct nodes).
+ *
+ * Workflows: a workflow_id names one run of one process, and the monitor
+ * sends all of a run's events through one worker, in order, each batch
+ * acknowledged before the next is taken (src/monitor/monitor.c,
+ * dispatcher.c); a failed batch is retried whole before anything later.  So
+ * a run's workflow_started can never arrive after its workflow_completed:
+ * the newest decision per run within the batch goes out as a plain variadic
+ * SADD / SREM, with no per-run clock key (which would have cost a key per
+ * run for ttl seconds: millions per hour at full rate).  A caller that
+ * drives this backend directly must keep that per-run order itself.
  *
  * Delivery is AT-LEAST-ONCE.  A pipeline is not a transaction: if the
  * connection breaks or times out after Redis executed part of a batch, the
- * batch is reported failed and the dispatcher sends all of it again.  Replaying
- * is harmless for SETEX, ZADD (same member, same score), EXPIRE and the active
- * sets (a replayed event is not newer than itself), but subscribers may receive some messages twice (they de-duplicate on
- * event_id), the counters may count those events twice, and the stream may
- * hold duplicate entries.  A Redis error reply (WRONGTYPE, OOM, ...) to any
- * command also fails the batch, after all replies have been read.
+ * batch is reported failed and the dispatcher sends all of it again.
+ * Replaying is harmless for SETEX, ZADD (same member, same score), EXPIRE and
+ * the active sets, but subscribers may receive some messages twice (they
+ * de-duplicate on event_id), the counters may count those events twice, and
+ * the stream may hold duplicate entries.  A Redis error reply (WRONGTYPE,
+ * OOM, ...) to any command also fails the batch, after all replies have
+ * been read.
+ *
+ * Speed.  The pipeline is encoded in RESP by this file into one per-worker
+ * buffer and handed to hiredis in one append (no per-command allocation),
+ * and replies are parsed with reply functions that only note errors (no
+ * reply objects).  The JSON of an event is copied into the buffer three
+ * times (SETEX, two PUBLISH) and once more with the stream.
  *
  * Connections: one blocking redisContext per dispatcher worker, created by
  * connect() and owned by that worker's thread from then on, so the send path
  * takes no lock.  A context that failed is freed at once; the next send on
- * that worker reconnects (AUTH, SELECT included).  Before each batch the
- * socket is polled without waiting: an idle connection the server has closed
- * (restart, timeout, CLIENT KILL) is readable, and is replaced before the
- * batch is written rather than failing it.  is_connected() reports what the
- * workers last saw: false from the moment any worker failed to connect or to
- * send, true again once it reconnected.
+ * that worker reconnects (AUTH, SELECT, SCRIPT LOAD included).  Before each
+ * batch the socket is polled without waiting: an idle connection the server
+ * has closed (restart, timeout, CLIENT KILL) is readable, and is replaced
+ * before the batch is written rather than failing it.  is_connected()
+ * reports what the workers last saw: false from the moment any worker failed
+ * to connect or to send, true again once it reconnected.
  *
  * hiredis writes with write(2), which raises SIGPIPE when the server has gone.
  * Library code must not kill its host process nor change its signal handlers,
@@ -65,39 +97,99 @@
 
 #include "kaygraph/backends.h"
 
-/* Distinct sorted sets (and types) per batch for which EXPIRE (INCRBY) is
- * coalesced.  A batch touching more than this just sends more commands. */
-#define KG__REDIS_COALESCE 16
-
-/* Apply SADD/SREM to an active set only if the event is newer than the last
- * one applied to that member: KEYS[1] the set, KEYS[2] the member's clock
- * key; ARGV member, "1" add / "0" remove, ts_ms, seq, ttl.  Newer means a
- * later ts_ms, or the same ts_ms and a higher seq (seq orders the events of
- * one process within a millisecond).  A replayed event is not newer, so
- * replays change nothing. */
+/* The active-node script: every SADD/SREM decision of a batch about nodes in
+ * one call.  KEYS[1] <prefix>active:nodes, KEYS[2] <prefix>active:clock:nodes
+ * (a hash: node id -> "ts_ms:seq" of the last decision applied, TTL ttl).
+ * ARGV[1] ttl, then per decision: member, "1" add / "0" remove, ts_ms, seq.
+ * A decision is applied only if its event is newer than the last one applied
+ * to that member: a later ts_ms, or the same ts_ms and a higher seq (seq
+ * orders the events of one process within a millisecond).  A replayed event
+ * is not newer than itself, so replays change nothing.  A member has at most
+ * one decision per call, so its adds and removes never meet.  Returns how
+ * many decisions were applied. */
 static const char kg__active_lua[] =
-    "local last = redis.call('GET', KEYS[2])\n"
-    "if last then\n"
-    "  local sep = string.find(last, ':', 1, true)\n"
-    "  if sep then\n"
-    "    local lt = tonumber(string.sub(last, 1, sep - 1))\n"
-    "    local ls = tonumber(string.sub(last, sep + 1))\n"
-    "    local t = tonumber(ARGV[3])\n"
-    "    local s = tonumber(ARGV[4])\n"
-    "    if t < lt or (t == lt and s <= ls) then return 0 end\n"
+    "local ttl = ARGV[1]\n"
+    "local n = (#ARGV - 1) / 4\n"
+    "local applied = 0\n"
+    "local sets, adds, rems = {}, {}, {}\n"
+    /* In chunks: unpack() is bounded by the Lua stack. */
+    "for c = 1, n, 256 do\n"
+    "  local last = math.min(c + 255, n)\n"
+    "  local fields = {}\n"
+    "  for i = c, last do fields[#fields + 1] = ARGV[2 + (i - 1) * 4] end\n"
+    "  local clocks = redis.call('HMGET', KEYS[2], unpack(fields))\n"
+    "  for i = c, last do\n"
+    "    local a = 2 + (i - 1) * 4\n"
+    "    local t = tonumber(ARGV[a + 2])\n"
+    "    local s = tonumber(ARGV[a + 3])\n"
+    "    local newer = true\n"
+    "    local prev = clocks[i - c + 1]\n"
+    "    if prev then\n"
+    "      local sep = string.find(prev, ':', 1, true)\n"
+    "      if sep then\n"
+    "        local lt = tonumber(string.sub(prev, 1, sep - 1))\n"
+    "        local ls = tonumber(string.sub(prev, sep + 1))\n"
+    "        if t < lt or (t == lt and s <= ls) then newer = false end\n"
+    "      end\n"
+    "    end\n"
+    "    if newer then\n"
+    "      sets[#sets + 1] = ARGV[a]\n"
+    "      sets[#sets + 1] = ARGV[a + 2] .. ':' .. ARGV[a + 3]\n"
+    "      if ARGV[a + 1] == '1' then adds[#adds + 1] = ARGV[a]\n"
+    "      else rems[#rems + 1] = ARGV[a] end\n"
+    "      applied = applied + 1\n"
+    "    end\n"
     "  end\n"
     "end\n"
-    "redis.call('SET', KEYS[2], ARGV[3] .. ':' .. ARGV[4], 'EX', ARGV[5])\n"
-    "if ARGV[2] == '1' then redis.call('SADD', KEYS[1], ARGV[1])\n"
-    "else redis.call('SREM', KEYS[1], ARGV[1]) end\n"
-    "return 1\n";
+    "for c = 1, #sets, 512 do\n"
+    "  redis.call('HSET', KEYS[2], unpack(sets, c, math.min(c + 511, #sets)))\n"
+    "end\n"
+    "if n > 0 then redis.call('EXPIRE', KEYS[2], ttl) end\n"
+    "for c = 1, #adds, 512 do\n"
+    "  redis.call('SADD', KEYS[1], unpack(adds, c, math.min(c + 511, #adds)))\n"
+    "end\n"
+    "for c = 1, #rems, 512 do\n"
+    "  redis.call('SREM', KEYS[1], unpack(rems, c, math.min(c + 511, #rems)))\n"
+    "end\n"
+    "return applied\n";
+
+/* Group kinds of a batch (see kg__pipe). */
+enum { KG__G_WF, KG__G_NODE, KG__G_ACT_NODE, KG__G_ACT_WF, KG__G_TYPE };
+
+/* A distinct (kind, id) of a batch: a workflow or node sorted set with its
+ * events (a chain through kg__scratch.next[kind]), an active-set member with
+ * its newest event, or an event type with its count. */
+typedef struct kg__group {
+    const char *id;
+    size_t id_len;
+    uint32_t kind;
+    uint32_t n;          /* events in the group */
+    uint32_t head, tail; /* chain of event indexes (sorted sets) */
+    uint32_t best;       /* newest event (active sets) */
+    bool add;            /* its decision: SADD (true) or SREM */
+} kg__group;
+
+/* Per-worker scratch, grown to the largest batch seen. */
+typedef struct kg__scratch {
+    size_t events_cap;        /* capacity of next[], in events */
+    uint32_t *next[2];        /* chains of KG__G_WF / KG__G_NODE groups */
+    kg__group *groups;
+    size_t ngroups, groups_cap;
+    uint32_t *table;          /* open addressing: group index + 1, 0 = empty */
+    size_t table_cap;         /* power of two */
+    char *out;                /* the pipeline, in RESP */
+    size_t out_len, out_cap;
+    bool failed;              /* out of memory while building */
+} kg__scratch;
 
 typedef struct kg__redis_worker {
     redisContext *ctx;       /* NULL while disconnected; only its worker touches it */
     atomic_bool up;          /* read by is_connected() from any thread */
-    char *key;               /* scratch for key names, grown as needed */
-    size_t key_cap;
     char sha[48];            /* the active-set script, loaded on this connection */
+    kg__scratch s;
+    /* Reply accounting of the pipeline being read (kg__reply_fns). */
+    size_t reply_errors;
+    bool reply_noscript;
 } kg__redis_worker;
 
 typedef struct kg__redis {
@@ -191,6 +283,48 @@ static void kg__sigpipe_restore(kg__sigpipe_guard *g)
     pthread_sigmask(SIG_SETMASK, &g->old, NULL);
 }
 
+/* ---- replies ---------------------------------------------------------------- */
+
+/* hiredis reply functions that build no objects: the pipeline only needs to
+ * know whether some reply was an error (and whether that was NOSCRIPT).
+ * hiredis needs a non-NULL object back (NULL means out of memory), so each
+ * returns the worker itself as a marker; freeObject does nothing. */
+static void *kg__reply_string(const redisReadTask *t, char *s, size_t n)
+{
+    kg__redis_worker *w = t->privdata;
+    if (t->type == REDIS_REPLY_ERROR) {
+        w->reply_errors++;
+        if (n >= 8 && memcmp(s, "NOSCRIPT", 8) == 0)
+            w->reply_noscript = true;
+    }
+    return w;
+}
+
+static void *kg__reply_array(const redisReadTask *t, int n)
+{
+    (void)n;
+    return t->privdata;
+}
+
+static void *kg__reply_integer(const redisReadTask *t, long long v)
+{
+    (void)v;
+    return t->privdata;
+}
+
+static void *kg__reply_nil(const redisReadTask *t)
+{
+    return t->privdata;
+}
+
+static void kg__reply_free(void *obj)
+{
+    (void)obj;
+}
+
+static redisReplyObjectFunctions kg__reply_fns = {
+    kg__reply_string, kg__reply_array, kg__reply_integer, kg__reply_nil, kg__reply_free};
+
 /* ---- connection ------------------------------------------------------------- */
 
 static void kg__worker_drop(kg__redis_worker *w)
@@ -283,6 +417,9 @@ static int kg__worker_connect(kg__redis *r, kg__redis_worker *w)
         redisFree(c);
         return rc;
     }
+    /* From now on replies are only checked for errors (kg__reply_fns). */
+    c->reader->fn = &kg__reply_fns;
+    c->reader->privdata = w;
     w->ctx = c;
     atomic_store_explicit(&w->up, true, memory_order_relaxed);
     return 0;
@@ -299,107 +436,178 @@ static bool kg__worker_alive(const kg__redis_worker *w)
     return n == 0;
 }
 
-/* ---- pipeline --------------------------------------------------------------- */
+/* ---- the pipeline, in RESP ---------------------------------------------------- */
 
-typedef struct kg__pipe {
-    kg__redis *r;
-    kg__redis_worker *w;
-    size_t commands;        /* appended, replies to read */
-    int rc;                 /* first failure while appending */
-    /* Sorted sets whose EXPIRE is deferred to the end of the batch. */
-    struct { const char *kind; const char *id; } expire[KG__REDIS_COALESCE];
-    size_t nexpire;
-    /* Counters per event type, sent as INCRBY at the end of the batch. */
-    struct { const char *type; long long n; } incr[KG__REDIS_COALESCE];
-    size_t nincr;
-} kg__pipe;
-
-/* <prefix><mid><id> in the worker's scratch buffer; NULL when out of memory. */
-static const char *kg__key(kg__pipe *p, const char *mid, const char *id, size_t *len)
+static bool kg__out_reserve(kg__scratch *s, size_t more)
 {
-    size_t nm = strlen(mid), ni = strlen(id);
-    size_t need = p->r->prefix_len + nm + ni + 1;
-    kg__redis_worker *w = p->w;
-    if (need > w->key_cap) {
-        size_t cap = need < 256 ? 256 : need;
-        char *k = realloc(w->key, cap);
-        if (!k)
-            return NULL;
-        w->key = k;
-        w->key_cap = cap;
+    if (s->failed)
+        return false;
+    if (s->out_cap - s->out_len >= more)
+        return true;
+    size_t cap = s->out_cap ? s->out_cap : 65536;
+    while (cap - s->out_len < more)
+        cap *= 2;
+    char *p = realloc(s->out, cap);
+    if (!p) {
+        s->failed = true;
+        return false;
     }
-    memcpy(w->key, p->r->prefix, p->r->prefix_len);
-    memcpy(w->key + p->r->prefix_len, mid, nm);
-    memcpy(w->key + p->r->prefix_len + nm, id, ni + 1);
-    *len = need - 1;
-    return w->key;
+    s->out = p;
+    s->out_cap = cap;
+    return true;
 }
 
-static void kg__append(kg__pipe *p, int argc, const char **argv, const size_t *lens)
+/* Decimal text of v into buf (at least 21 bytes); returns its length. */
+static size_t kg__utoa(char *buf, unsigned long long v)
 {
-    if (p->rc)
-        return;
-    /* hiredis formats the command into its output buffer at once, so argv
-     * (and the scratch key) may be reused right after. */
-    if (redisAppendCommandArgv(p->w->ctx, argc, argv, lens) != REDIS_OK) {
-        p->rc = KG_ENOMEM;
-        return;
-    }
-    p->commands++;
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    return n;
 }
 
-/* CMD <prefix><mid><id> [arg...] */
-static void kg__append_keyed(kg__pipe *p, const char *cmd, const char *mid, const char *id,
-                             int nargs, const char **args, const size_t *arglens)
+static size_t kg__itoa(char *buf, long long v)
 {
-    const char *argv[6];
-    size_t lens[6];
-    size_t klen = 0;
-    const char *key = kg__key(p, mid, id, &klen);
-    if (!key) {
-        p->rc = KG_ENOMEM;
-        return;
+    if (v < 0) {
+        buf[0] = '-';
+        return 1 + kg__utoa(buf + 1, 0ULL - (unsigned long long)v);
     }
-    argv[0] = cmd;
-    lens[0] = strlen(cmd);
-    argv[1] = key;
-    lens[1] = klen;
-    for (int i = 0; i < nargs; i++) {
-        argv[2 + i] = args[i];
-        lens[2 + i] = arglens ? arglens[i] : strlen(args[i]);
-    }
-    kg__append(p, 2 + nargs, argv, lens);
+    return kg__utoa(buf, (unsigned long long)v);
 }
 
-static void kg__expire_later(kg__pipe *p, const char *kind, const char *id)
+/* "*<argc>\r\n": the start of a command. */
+static void kg__out_cmd(kg__scratch *s, size_t argc)
 {
-    for (size_t i = 0; i < p->nexpire; i++)
-        if (p->expire[i].kind == kind && strcmp(p->expire[i].id, id) == 0)
-            return;
-    if (p->nexpire < KG__REDIS_COALESCE) {
-        p->expire[p->nexpire].kind = kind;
-        p->expire[p->nexpire].id = id;
-        p->nexpire++;
+    if (!kg__out_reserve(s, 32))
         return;
-    }
-    const char *args[1] = {p->r->ttl_text};
-    kg__append_keyed(p, "EXPIRE", kind, id, 1, args, NULL);
+    char *p = s->out + s->out_len;
+    *p++ = '*';
+    p += kg__utoa(p, argc);
+    *p++ = '\r';
+    *p++ = '\n';
+    s->out_len = (size_t)(p - s->out);
 }
 
-static void kg__incr_later(kg__pipe *p, const char *type)
+/* One argument made of up to three pieces (prefix, middle, id): key names
+ * are written straight into the pipeline without being built elsewhere. */
+static void kg__out_arg3(kg__scratch *s, const char *a, size_t na, const char *b, size_t nb,
+                         const char *c, size_t nc)
 {
-    for (size_t i = 0; i < p->nincr; i++)
-        if (strcmp(p->incr[i].type, type) == 0) {
-            p->incr[i].n++;
-            return;
+    size_t n = na + nb + nc;
+    if (!kg__out_reserve(s, n + 32))
+        return;
+    char *p = s->out + s->out_len;
+    *p++ = '$';
+    p += kg__utoa(p, n);
+    *p++ = '\r';
+    *p++ = '\n';
+    if (na)
+        memcpy(p, a, na);
+    p += na;
+    if (nb)
+        memcpy(p, b, nb);
+    p += nb;
+    if (nc)
+        memcpy(p, c, nc);
+    p += nc;
+    *p++ = '\r';
+    *p++ = '\n';
+    s->out_len = (size_t)(p - s->out);
+}
+
+static void kg__out_arg(kg__scratch *s, const char *a, size_t n)
+{
+    kg__out_arg3(s, a, n, NULL, 0, NULL, 0);
+}
+
+static void kg__out_str(kg__scratch *s, const char *a)
+{
+    kg__out_arg3(s, a, strlen(a), NULL, 0, NULL, 0);
+}
+
+static void kg__out_int(kg__scratch *s, long long v)
+{
+    char buf[24];
+    kg__out_arg(s, buf, kg__itoa(buf, v));
+}
+
+/* ---- grouping a batch by key ---------------------------------------------------- */
+
+/* Make room for a batch of n events: chains, groups (at most 4 per event:
+ * workflow, node, an active-set member, a type -- fewer in practice) and a
+ * hash table at most half full. */
+static bool kg__scratch_fit(kg__scratch *s, size_t n)
+{
+    if (n > s->events_cap) {
+        for (int k = 0; k < 2; k++) {
+            uint32_t *p = realloc(s->next[k], n * sizeof *p);
+            if (!p)
+                return false;
+            s->next[k] = p;
         }
-    if (p->nincr < KG__REDIS_COALESCE) {
-        p->incr[p->nincr].type = type;
-        p->incr[p->nincr].n = 1;
-        p->nincr++;
-        return;
+        kg__group *g = realloc(s->groups, 4 * n * sizeof *g);
+        if (!g)
+            return false;
+        s->groups = g;
+        s->groups_cap = 4 * n;
+        size_t cap = 16;
+        while (cap < 2 * s->groups_cap)
+            cap *= 2;
+        uint32_t *t = realloc(s->table, cap * sizeof *t);
+        if (!t)
+            return false;
+        s->table = t;
+        s->table_cap = cap;
+        s->events_cap = n;
     }
-    kg__append_keyed(p, "INCR", "metrics:events:", type, 0, NULL, NULL);
+    memset(s->table, 0, s->table_cap * sizeof *s->table);
+    s->ngroups = 0;
+    s->out_len = 0;
+    s->failed = false;
+    return true;
+}
+
+/* The group (kind, id), created empty when new. */
+static kg__group *kg__group_get(kg__scratch *s, uint32_t kind, const char *id)
+{
+    size_t len = strlen(id);
+    uint64_t h = 1469598103934665603ULL ^ kind;   /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)id[i];
+        h *= 1099511628211ULL;
+    }
+    size_t mask = s->table_cap - 1;
+    for (size_t at = (size_t)h & mask;; at = (at + 1) & mask) {
+        uint32_t gi = s->table[at];
+        if (gi == 0) {
+            kg__group *g = &s->groups[s->ngroups];
+            memset(g, 0, sizeof *g);
+            g->id = id;
+            g->id_len = len;
+            g->kind = kind;
+            s->table[at] = (uint32_t)++s->ngroups;
+            return g;
+        }
+        kg__group *g = &s->groups[gi - 1];
+        if (g->kind == kind && g->id_len == len && memcmp(g->id, id, len) == 0)
+            return g;
+    }
+}
+
+static void kg__group_chain(kg__scratch *s, kg__group *g, uint32_t ev)
+{
+    uint32_t *next = s->next[g->kind];
+    next[ev] = UINT32_MAX;
+    if (g->n++ == 0)
+        g->head = ev;
+    else
+        next[g->tail] = ev;
+    g->tail = ev;
 }
 
 static const char *kg__s(const char *s)
@@ -407,132 +615,206 @@ static const char *kg__s(const char *s)
     return s ? s : "";
 }
 
-static void kg__append_event(kg__pipe *p, const kg_event_view *e)
+/* Is e newer than f, in the order the active-set script uses? */
+static bool kg__newer(const kg_event_view *e, const kg_event_view *f)
 {
-    kg__redis *r = p->r;
-    const char *type = kg__s(e->event_type);
-    const char *name = kg__s(e->event_name);
-    const char *id = kg__s(e->event_id);
-    const char *node = kg__s(e->node_id);
-    const char *wf = kg__s(e->workflow_id);
-    size_t idlen = strlen(id);
-    char ts[24];
-    size_t tslen = (size_t)snprintf(ts, sizeof ts, "%lld", (long long)e->timestamp_ms);
-
-    {
-        const char *argv[3] = {"PUBLISH", r->chan_all, e->json};
-        size_t lens[3] = {7, r->prefix_len + 3, e->json_len};
-        kg__append(p, 3, argv, lens);
-    }
-    {
-        const char *args[1] = {e->json};
-        size_t lens[1] = {e->json_len};
-        kg__append_keyed(p, "PUBLISH", "", type, 1, args, lens);
-    }
-    if (*id) {
-        const char *args[2] = {r->ttl_text, e->json};
-        size_t lens[2] = {strlen(r->ttl_text), e->json_len};
-        kg__append_keyed(p, "SETEX", "event:", id, 2, args, lens);
-        const char *zargs[2] = {ts, id};
-        size_t zlens[2] = {tslen, idlen};
-        /* Dispatcher metrics belong to no workflow run. */
-        if (*wf) {
-            kg__append_keyed(p, "ZADD", "workflow:", wf, 2, zargs, zlens);
-            kg__expire_later(p, "workflow:", wf);
-        }
-        if (*node) {
-            kg__append_keyed(p, "ZADD", "node:", node, 2, zargs, zlens);
-            kg__expire_later(p, "node:", node);
-        }
-    }
-    kg__incr_later(p, type);
-
-    /* Active sets: through the ordering script (see the header comment). */
-    const char *member = NULL, *add = NULL;
-    bool nodes = true;
-    if (strcmp(name, "node_started") == 0) {
-        add = "1", member = node;
-    } else if (strcmp(name, "node_completed") == 0 || strcmp(name, "node_failed") == 0) {
-        add = "0", member = node;
-    } else if (strcmp(name, "workflow_started") == 0) {
-        add = "1", member = wf, nodes = false;
-    } else if (strcmp(name, "workflow_completed") == 0) {
-        add = "0", member = wf, nodes = false;
-    }
-    if (add && *member) {
-        size_t clen = 0;
-        const char *clock =
-            kg__key(p, nodes ? "active:clock:nodes:" : "active:clock:workflows:", member, &clen);
-        if (!clock) {
-            p->rc = KG_ENOMEM;
-            return;
-        }
-        char seq[24];
-        snprintf(seq, sizeof seq, "%llu", (unsigned long long)e->seq);
-        const char *argv[10] = {"EVALSHA", p->w->sha, "2",
-                                nodes ? r->set_nodes : r->set_workflows, clock, member, add,
-                                ts, seq, r->ttl_text};
-        size_t lens[10];
-        for (int i = 0; i < 10; i++)
-            lens[i] = i == 4 ? clen : strlen(argv[i]);
-        kg__append(p, 10, argv, lens);
-    }
-
-    if (r->stream_maxlen > 0) {
-        const char *argv[7] = {"XADD", r->stream_key, "MAXLEN", "~", r->maxlen_text, "*", "event"};
-        const char *full[8];
-        size_t lens[8];
-        for (int i = 0; i < 7; i++) {
-            full[i] = argv[i];
-            lens[i] = strlen(argv[i]);
-        }
-        full[7] = e->json;
-        lens[7] = e->json_len;
-        kg__append(p, 8, full, lens);
-    }
+    return e->timestamp_ms > f->timestamp_ms ||
+           (e->timestamp_ms == f->timestamp_ms && e->seq > f->seq);
 }
 
-static void kg__append_deferred(kg__pipe *p)
+/* The active-set decision an event carries: 1 add, 0 remove, -1 none. */
+static int kg__active_of(const kg_event_view *e, bool *nodes)
 {
-    for (size_t i = 0; i < p->nexpire; i++) {
-        const char *args[1] = {p->r->ttl_text};
-        kg__append_keyed(p, "EXPIRE", p->expire[i].kind, p->expire[i].id, 1, args, NULL);
+    const char *name = kg__s(e->event_name);
+    *nodes = true;
+    if (strcmp(name, "node_started") == 0)
+        return 1;
+    if (strcmp(name, "node_completed") == 0 || strcmp(name, "node_failed") == 0)
+        return 0;
+    *nodes = false;
+    if (strcmp(name, "workflow_started") == 0)
+        return 1;
+    if (strcmp(name, "workflow_completed") == 0)
+        return 0;
+    return -1;
+}
+
+/* Encode the whole batch into w->s.out; returns the number of commands, or 0
+ * when out of memory. */
+static size_t kg__pipe_build(kg__redis *r, kg__redis_worker *w, const kg_batch *batch)
+{
+    kg__scratch *s = &w->s;
+    size_t n = batch->count;
+    if (n >= UINT32_MAX / 8 || !kg__scratch_fit(s, n))
+        return 0;
+    const kg_event_view *ev = batch->events;
+    const char *pfx = r->prefix;
+    size_t pl = r->prefix_len, ttl_len = strlen(r->ttl_text);
+    size_t commands = 0;
+
+    /* Stores first (see the header comment), grouping as we go. */
+    for (uint32_t i = 0; i < n; i++) {
+        const kg_event_view *e = &ev[i];
+        const char *id = kg__s(e->event_id);
+        if (*id) {
+            kg__out_cmd(s, 4);
+            kg__out_arg(s, "SETEX", 5);
+            kg__out_arg3(s, pfx, pl, "event:", 6, id, strlen(id));
+            kg__out_arg(s, r->ttl_text, ttl_len);
+            kg__out_arg(s, e->json, e->json_len);
+            commands++;
+            if (*kg__s(e->workflow_id))
+                kg__group_chain(s, kg__group_get(s, KG__G_WF, e->workflow_id), i);
+            if (*kg__s(e->node_id))
+                kg__group_chain(s, kg__group_get(s, KG__G_NODE, e->node_id), i);
+        }
+        kg__group_get(s, KG__G_TYPE, kg__s(e->event_type))->n++;
+        bool nodes;
+        int add = kg__active_of(e, &nodes);
+        const char *member = nodes ? kg__s(e->node_id) : kg__s(e->workflow_id);
+        if (add >= 0 && *member) {
+            kg__group *g = kg__group_get(s, nodes ? KG__G_ACT_NODE : KG__G_ACT_WF, member);
+            if (g->n++ == 0 || kg__newer(e, &ev[g->best])) {
+                g->best = i;
+                g->add = add == 1;
+            }
+        }
     }
-    for (size_t i = 0; i < p->nincr; i++) {
-        char n[24];
-        snprintf(n, sizeof n, "%lld", p->incr[i].n);
-        const char *args[1] = {n};
-        kg__append_keyed(p, "INCRBY", "metrics:events:", p->incr[i].type, 1, args, NULL);
+
+    /* One ZADD and one EXPIRE per sorted set; one INCRBY per type. */
+    size_t nact = 0;   /* active-node decisions */
+    for (size_t gi = 0; gi < s->ngroups; gi++) {
+        kg__group *g = &s->groups[gi];
+        if (g->kind == KG__G_WF || g->kind == KG__G_NODE) {
+            const char *mid = g->kind == KG__G_WF ? "workflow:" : "node:";
+            size_t ml = g->kind == KG__G_WF ? 9 : 5;
+            kg__out_cmd(s, 2 + 2 * (size_t)g->n);
+            kg__out_arg(s, "ZADD", 4);
+            kg__out_arg3(s, pfx, pl, mid, ml, g->id, g->id_len);
+            for (uint32_t i = g->head; i != UINT32_MAX; i = s->next[g->kind][i]) {
+                kg__out_int(s, ev[i].timestamp_ms);
+                kg__out_str(s, ev[i].event_id);
+            }
+            kg__out_cmd(s, 3);
+            kg__out_arg(s, "EXPIRE", 6);
+            kg__out_arg3(s, pfx, pl, mid, ml, g->id, g->id_len);
+            kg__out_arg(s, r->ttl_text, ttl_len);
+            commands += 2;
+        } else if (g->kind == KG__G_TYPE) {
+            kg__out_cmd(s, 3);
+            kg__out_arg(s, "INCRBY", 6);
+            kg__out_arg3(s, pfx, pl, "metrics:events:", 15, g->id, g->id_len);
+            kg__out_int(s, g->n);
+            commands++;
+        } else if (g->kind == KG__G_ACT_NODE) {
+            nact++;
+        }
     }
+
+    /* Active nodes: every decision of the batch in one script call. */
+    if (nact) {
+        kg__out_cmd(s, 3 + 2 + 1 + 4 * nact);
+        kg__out_arg(s, "EVALSHA", 7);
+        kg__out_str(s, w->sha);
+        kg__out_arg(s, "2", 1);
+        kg__out_str(s, r->set_nodes);
+        kg__out_arg3(s, pfx, pl, "active:clock:nodes", 18, NULL, 0);
+        kg__out_arg(s, r->ttl_text, ttl_len);
+        for (size_t gi = 0; gi < s->ngroups; gi++) {
+            kg__group *g = &s->groups[gi];
+            if (g->kind != KG__G_ACT_NODE)
+                continue;
+            kg__out_arg(s, g->id, g->id_len);
+            kg__out_arg(s, g->add ? "1" : "0", 1);
+            kg__out_int(s, ev[g->best].timestamp_ms);
+            char seq[24];
+            kg__out_arg(s, seq, kg__utoa(seq, ev[g->best].seq));
+        }
+        commands++;
+    }
+    /* Active workflows: the newest decision per run, as plain SADD / SREM
+     * (see the header comment for why no clock is needed). */
+    size_t nwf[2] = {0, 0};   /* removes, adds */
+    for (size_t gi = 0; gi < s->ngroups; gi++)
+        if (s->groups[gi].kind == KG__G_ACT_WF)
+            nwf[s->groups[gi].add]++;
+    for (int add = 1; add >= 0; add--) {
+        if (!nwf[add])
+            continue;
+        kg__out_cmd(s, 2 + nwf[add]);
+        kg__out_arg(s, add ? "SADD" : "SREM", 4);
+        kg__out_str(s, r->set_workflows);
+        for (size_t gi = 0; gi < s->ngroups; gi++) {
+            kg__group *g = &s->groups[gi];
+            if (g->kind == KG__G_ACT_WF && g->add == (add == 1))
+                kg__out_arg(s, g->id, g->id_len);
+        }
+        commands++;
+    }
+
+    /* Then the stream and the live feed. */
+    for (size_t i = 0; i < n && r->stream_maxlen > 0; i++) {
+        kg__out_cmd(s, 8);
+        kg__out_arg(s, "XADD", 4);
+        kg__out_str(s, r->stream_key);
+        kg__out_arg(s, "MAXLEN", 6);
+        kg__out_arg(s, "~", 1);
+        kg__out_str(s, r->maxlen_text);
+        kg__out_arg(s, "*", 1);
+        kg__out_arg(s, "event", 5);
+        kg__out_arg(s, ev[i].json, ev[i].json_len);
+        commands++;
+    }
+    size_t chan_all_len = pl + 3;
+    for (size_t i = 0; i < n; i++) {
+        const char *type = kg__s(ev[i].event_type);
+        kg__out_cmd(s, 3);
+        kg__out_arg(s, "PUBLISH", 7);
+        kg__out_arg(s, r->chan_all, chan_all_len);
+        kg__out_arg(s, ev[i].json, ev[i].json_len);
+        kg__out_cmd(s, 3);
+        kg__out_arg(s, "PUBLISH", 7);
+        kg__out_arg3(s, pfx, pl, type, strlen(type), NULL, 0);
+        kg__out_arg(s, ev[i].json, ev[i].json_len);
+        commands += 2;
+    }
+    return s->failed ? 0 : commands;
 }
 
 /* Write the pipeline and read every reply.  Any I/O failure leaves the
  * context unusable (replies still in flight), so it is dropped. */
-static int kg__pipe_run(kg__pipe *p)
+static int kg__pipe_run(kg__redis_worker *w, size_t commands)
 {
-    redisContext *c = p->w->ctx;
-    int rc = 0;
-    bool noscript = false;
-    for (size_t i = 0; i < p->commands; i++) {
+    redisContext *c = w->ctx;
+    if (redisAppendFormattedCommand(c, w->s.out, w->s.out_len) != REDIS_OK) {
+        kg__worker_drop(w);
+        return KG_ENOMEM;
+    }
+    w->reply_errors = 0;
+    w->reply_noscript = false;
+    for (size_t i = 0; i < commands; i++) {
         void *v = NULL;
         if (redisGetReply(c, &v) != REDIS_OK || !v) {
-            int saved = errno;
-            rc = kg__ctx_code(c, saved);
-            kg__worker_drop(p->w);
+            int rc = kg__ctx_code(c, errno);
+            kg__worker_drop(w);
             return rc;
         }
-        redisReply *reply = v;
-        if (reply->type == REDIS_REPLY_ERROR) {
-            rc = KG_EBACKEND;
-            noscript |= strncmp(reply->str, "NOSCRIPT", 8) == 0;
-        }
-        freeReplyObject(reply);
     }
     /* The script cache was flushed (SCRIPT FLUSH, failover): reconnecting
      * loads it again, so the retry of this batch can succeed. */
-    if (noscript)
-        kg__worker_drop(p->w);
-    return rc;
+    if (w->reply_noscript)
+        kg__worker_drop(w);
+    return w->reply_errors ? KG_EBACKEND : 0;
+}
+
+static void kg__scratch_free(kg__scratch *s)
+{
+    free(s->next[0]);
+    free(s->next[1]);
+    free(s->groups);
+    free(s->table);
+    free(s->out);
+    memset(s, 0, sizeof *s);
 }
 
 /* ---- the ops table ------------------------------------------------------------ */
@@ -548,7 +830,7 @@ static int redis_connect(void *data, unsigned workers)
          * count, which the dispatcher never does while sending. */
         for (unsigned i = 0; i < have; i++) {
             kg__worker_drop(&r->workers[i]);
-            free(r->workers[i].key);
+            kg__scratch_free(&r->workers[i].s);
         }
         atomic_store_explicit(&r->nworkers, 0, memory_order_release);
         free(r->workers);
@@ -591,20 +873,8 @@ static int redis_send_batch(void *data, unsigned worker, const kg_batch *batch)
     if (!w->ctx)
         rc = kg__worker_connect(r, w);
     if (rc == 0) {
-        kg__pipe p;
-        memset(&p, 0, sizeof p);
-        p.r = r;
-        p.w = w;
-        for (size_t i = 0; i < batch->count && p.rc == 0; i++)
-            kg__append_event(&p, &batch->events[i]);
-        kg__append_deferred(&p);
-        if (p.rc) {
-            /* Half a pipeline sits in the output buffer: start afresh. */
-            kg__worker_drop(w);
-            rc = p.rc;
-        } else {
-            rc = kg__pipe_run(&p);
-        }
+        size_t commands = kg__pipe_build(r, w, batch);
+        rc = commands ? kg__pipe_run(w, commands) : KG_ENOMEM;
     }
     kg__sigpipe_restore(&g);
     return rc;
@@ -638,7 +908,7 @@ static void redis_destroy(void *data)
     unsigned n = atomic_load_explicit(&r->nworkers, memory_order_acquire);
     for (unsigned i = 0; i < n; i++) {
         kg__worker_drop(&r->workers[i]);
-        free(r->workers[i].key);
+        kg__scratch_free(&r->workers[i].s);
     }
     free(r->workers);
     free(r->host);

@@ -45,7 +45,7 @@ void kg_monitor_config_init(kg_monitor_config *c)
     c->batch_size = 100;
     c->flush_interval = 1.0;
     c->circuit_breaker_threshold = 5;
-    c->circuit_breaker_reset = 5.0;
+    c->circuit_breaker_reset = 1.0;
     c->async_workers = 4;
     c->buffer_size = 65536;
     c->capture = KG_CAPTURE_ALL;

@@ -3,7 +3,13 @@
  *
  * Deliberately simple: requests need a Content-Length (what libcurl sends
  * for a POST body), chunked bodies get 411.  Connection threads poll with a
- * short timeout so stop() is noticed promptly without signalling them. */
+ * short timeout so stop() is noticed promptly without signalling them.
+ *
+ * TLS (OpenSSL) wraps the same loop: the handshake runs first on the
+ * connection thread, then reads and writes go through SSL_read/SSL_write.
+ * Bytes OpenSSL already decrypted are not visible to poll(), so
+ * SSL_pending() is checked before waiting on the socket; a receive timeout
+ * on the socket keeps a partial TLS record from blocking past stop(). */
 #include "http_receiver.h"
 
 #include <arpa/inet.h>
@@ -22,6 +28,14 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef KG_TEST_HAVE_OPENSSL
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#endif
 
 #define KG__RECV_MAX_REQUEST (256u << 20)
 
@@ -48,12 +62,16 @@ struct kg_http_receiver {
     kg_http_request **reqs;
     size_t nreqs, cap;
     size_t accepted, events, rejected;
+    size_t tls_failures;
+    void *tls;                   /* SSL_CTX *, NULL for plain HTTP */
+    char *cert_pem;
 };
 
 typedef struct kg__conn {
     kg_http_receiver_t *r;
     int fd;
     unsigned number;
+    void *ssl;                   /* SSL *, NULL for plain HTTP */
 } kg__conn;
 
 static double kg__now(void)
@@ -72,10 +90,52 @@ static void kg__request_free(kg_http_request *q)
     }
 }
 
-static bool kg__send_all(int fd, const char *p, size_t n)
+/* recv()/send() on the connection, through TLS when it has it.  recv:
+ * >0 bytes, 0 on EOF, -1 on error, -2 when nothing came within the socket's
+ * receive timeout (TLS only). */
+static ssize_t kg__conn_recv(kg__conn *c, char *p, size_t n)
+{
+#ifdef KG_TEST_HAVE_OPENSSL
+    if (c->ssl) {
+        int got = SSL_read(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+        if (got > 0)
+            return got;
+        int e = SSL_get_error(c->ssl, got);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            return -2;
+        return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+    }
+#endif
+    ssize_t got;
+    while ((got = recv(c->fd, p, n, 0)) < 0 && errno == EINTR) {
+    }
+    return got;
+}
+
+static bool kg__conn_pending(kg__conn *c)
+{
+#ifdef KG_TEST_HAVE_OPENSSL
+    if (c->ssl)
+        return SSL_pending(c->ssl) > 0;
+#endif
+    (void)c;
+    return false;
+}
+
+static bool kg__send_all(kg__conn *c, const char *p, size_t n)
 {
     while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+#ifdef KG_TEST_HAVE_OPENSSL
+        if (c->ssl) {
+            int w = SSL_write(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+            if (w <= 0)
+                return false;
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+#endif
+        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -102,14 +162,16 @@ static ssize_t kg__read_more(kg__conn *c, char **buf, size_t *len, size_t *cap)
     for (;;) {
         if (atomic_load(&c->r->stopping))
             return -1;
-        struct pollfd p = {.fd = c->fd, .events = POLLIN};
-        int n = poll(&p, 1, 50);
-        if (n < 0 && errno != EINTR)
-            return -1;
-        if (n <= 0)
-            continue;
-        ssize_t got = recv(c->fd, *buf + *len, *cap - *len - 1, 0);
-        if (got < 0 && errno == EINTR)
+        if (!kg__conn_pending(c)) {
+            struct pollfd p = {.fd = c->fd, .events = POLLIN};
+            int n = poll(&p, 1, 50);
+            if (n < 0 && errno != EINTR)
+                return -1;
+            if (n <= 0)
+                continue;
+        }
+        ssize_t got = kg__conn_recv(c, *buf + *len, *cap - *len - 1);
+        if (got == -2)
             continue;
         if (got > 0)
             *len += (size_t)got;
@@ -212,12 +274,66 @@ static bool kg__accept_request(kg__conn *c, const char *buf, size_t line_end, si
     return true;
 }
 
+/* The server side of the TLS handshake; false when it failed. */
+static bool kg__tls_accept(kg__conn *c)
+{
+#ifdef KG_TEST_HAVE_OPENSSL
+    kg_http_receiver_t *r = c->r;
+    if (!r->tls)
+        return true;
+    /* A bounded wait per read, so a client that never finishes the
+     * handshake (or a record) cannot hold the thread past stop(). */
+    struct timeval tv = {0, 100000};
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct timeval stv = {5, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &stv, sizeof stv);
+    SSL *ssl = SSL_new(r->tls);
+    if (!ssl || SSL_set_fd(ssl, c->fd) != 1) {
+        SSL_free(ssl);
+        return false;
+    }
+    c->ssl = ssl;
+    for (;;) {
+        int rc = SSL_accept(ssl);
+        if (rc == 1)
+            return true;
+        int e = SSL_get_error(ssl, rc);
+        if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) &&
+            !atomic_load(&r->stopping))
+            continue;
+        ERR_clear_error();
+        pthread_mutex_lock(&r->mu);
+        r->tls_failures++;
+        pthread_mutex_unlock(&r->mu);
+        return false;
+    }
+#else
+    (void)c;
+    return true;
+#endif
+}
+
+static void kg__tls_close(kg__conn *c)
+{
+#ifdef KG_TEST_HAVE_OPENSSL
+    if (c->ssl) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        ERR_clear_error();
+    }
+#else
+    (void)c;
+#endif
+}
+
 static void *kg__conn_main(void *arg)
 {
     kg__conn *c = arg;
     kg_http_receiver_t *r = c->r;
     char *buf = NULL;
     size_t len = 0, cap = 0;
+    if (!kg__tls_accept(c))
+        goto done;
     for (;;) {
         char *hdr;
         while (!(hdr = len ? memmem(buf, len, "\r\n\r\n", 4) : NULL))
@@ -242,7 +358,7 @@ static void *kg__conn_main(void *arg)
         if (chunked || body_len > KG__RECV_MAX_REQUEST) {
             static const char nope[] = "HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\n"
                                        "Connection: close\r\n\r\n";
-            kg__send_all(c->fd, nope, sizeof nope - 1);
+            kg__send_all(c, nope, sizeof nope - 1);
             goto done;
         }
         size_t total = hdr_end + 4 + body_len;
@@ -260,14 +376,14 @@ static void *kg__conn_main(void *arg)
                                      "Content-Length: 11\r\n\r\n{\"ok\":true}";
             static const char oom[] = "HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n";
             bool stored = kg__accept_request(c, buf, line_end, hdr_end, body_len);
-            if (!(stored ? kg__send_all(c->fd, ok, sizeof ok - 1)
-                         : kg__send_all(c->fd, oom, sizeof oom - 1)))
+            if (!(stored ? kg__send_all(c, ok, sizeof ok - 1)
+                         : kg__send_all(c, oom, sizeof oom - 1)))
                 goto done;
         } else if (m == KG_HTTP_RECEIVER_FAIL) {
             static const char fail[] = "HTTP/1.1 500 Internal Server Error\r\n"
                                        "Content-Type: application/json\r\nContent-Length: 18\r\n"
                                        "\r\n{\"error\":\"nope\"}\r\n";
-            if (!kg__send_all(c->fd, fail, sizeof fail - 1))
+            if (!kg__send_all(c, fail, sizeof fail - 1))
                 goto done;
         } else if (m == KG_HTTP_RECEIVER_STALL) {
             kg__stall(c);
@@ -279,6 +395,7 @@ static void *kg__conn_main(void *arg)
         len -= total;
     }
 done:
+    kg__tls_close(c);
     close(c->fd);
     free(buf);
     pthread_mutex_lock(&r->mu);
@@ -332,11 +449,89 @@ static void *kg__accept_main(void *arg)
     return NULL;
 }
 
-kg_http_receiver_t *kg_http_receiver_start(void)
+#ifdef KG_TEST_HAVE_OPENSSL
+/* A fresh self-signed certificate for localhost / 127.0.0.1 and its key, in
+ * a server SSL_CTX; its PEM text in *pem (malloc'd).  NULL on failure. */
+static SSL_CTX *kg__tls_ctx_new(char **pem)
+{
+    SSL_CTX *ctx = NULL;
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    BIO *bio = BIO_new(BIO_s_mem());
+    bool ok = key && x && bio;
+    if (ok) {
+        X509_set_version(x, 2);
+        ASN1_INTEGER_set(X509_get_serialNumber(x), (long)time(NULL));
+        X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+        X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+        X509_set_pubkey(x, key);
+        X509_NAME *name = X509_get_subject_name(x);
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost",
+                                   -1, -1, 0);
+        X509_set_issuer_name(x, name);
+        X509V3_CTX v3;
+        X509V3_set_ctx_nodb(&v3);
+        X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+        X509_EXTENSION *san = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name,
+                                                  "DNS:localhost,IP:127.0.0.1");
+        ok = san && X509_add_ext(x, san, -1) == 1;
+        X509_EXTENSION_free(san);
+        ok = ok && X509_sign(x, key, EVP_sha256()) > 0 && PEM_write_bio_X509(bio, x) == 1;
+    }
+    if (ok) {
+        char *data = NULL;
+        long n = BIO_get_mem_data(bio, &data);
+        *pem = n > 0 ? malloc((size_t)n + 1) : NULL;
+        if (*pem) {
+            memcpy(*pem, data, (size_t)n);
+            (*pem)[n] = '\0';
+        }
+        ok = *pem != NULL;
+    }
+    if (ok) {
+        ctx = SSL_CTX_new(TLS_server_method());
+        if (!ctx || SSL_CTX_use_certificate(ctx, x) != 1 ||
+            SSL_CTX_use_PrivateKey(ctx, key) != 1) {
+            SSL_CTX_free(ctx);
+            ctx = NULL;
+        }
+    }
+    if (!ctx) {
+        free(*pem);
+        *pem = NULL;
+    }
+    BIO_free(bio);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    ERR_clear_error();
+    return ctx;
+}
+#endif
+
+static void kg__tls_free(kg_http_receiver_t *r)
+{
+#ifdef KG_TEST_HAVE_OPENSSL
+    SSL_CTX_free(r->tls);
+#endif
+    r->tls = NULL;
+    free(r->cert_pem);
+    r->cert_pem = NULL;
+}
+
+static kg_http_receiver_t *kg__start(bool tls)
 {
     kg_http_receiver_t *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
+    if (tls) {
+#ifdef KG_TEST_HAVE_OPENSSL
+        r->tls = kg__tls_ctx_new(&r->cert_pem);
+#endif
+        if (!r->tls) {
+            free(r);
+            return NULL;
+        }
+    }
     r->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     r->wake[0] = r->wake[1] = -1;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -350,11 +545,13 @@ kg_http_receiver_t *kg_http_receiver_start(void)
         pipe2(r->wake, O_CLOEXEC) != 0) {
         if (r->listen_fd >= 0)
             close(r->listen_fd);
+        kg__tls_free(r);
         free(r);
         return NULL;
     }
     r->port = ntohs(a.sin_port);
-    snprintf(r->url, sizeof r->url, "http://127.0.0.1:%d/ingest", r->port);
+    snprintf(r->url, sizeof r->url, "%s://127.0.0.1:%d/ingest", tls ? "https" : "http",
+             r->port);
     atomic_init(&r->stopping, false);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->idle, NULL);
@@ -367,10 +564,26 @@ kg_http_receiver_t *kg_http_receiver_start(void)
         close(r->wake[1]);
         pthread_mutex_destroy(&r->mu);
         pthread_cond_destroy(&r->idle);
+        kg__tls_free(r);
         free(r);
         return NULL;
     }
     return r;
+}
+
+kg_http_receiver_t *kg_http_receiver_start(void)
+{
+    return kg__start(false);
+}
+
+kg_http_receiver_t *kg_http_receiver_start_tls(void)
+{
+    return kg__start(true);
+}
+
+const char *kg_http_receiver_cert_pem(const kg_http_receiver_t *r)
+{
+    return r->cert_pem;
 }
 
 void kg_http_receiver_stop(kg_http_receiver_t *r)
@@ -394,6 +607,7 @@ void kg_http_receiver_stop(kg_http_receiver_t *r)
     free(r->reqs);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->idle);
+    kg__tls_free(r);
     free(r);
 }
 
@@ -460,6 +674,7 @@ KG__GETTER(kg_http_receiver_events, events)
 KG__GETTER(kg_http_receiver_rejected, rejected)
 KG__GETTER(kg_http_receiver_connections, connections)
 KG__GETTER(kg_http_receiver_kept, nreqs)
+KG__GETTER(kg_http_receiver_tls_failures, tls_failures)
 
 const kg_http_request *kg_http_receiver_request(kg_http_receiver_t *r, size_t i)
 {

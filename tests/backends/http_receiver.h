@@ -10,6 +10,12 @@
  * the length of the body's "events" array, or 1 for a body that is a bare
  * JSON object.  Requests answered otherwise are "rejected" and not recorded.
  *
+ * TLS: kg_http_receiver_start_tls() serves https:// instead, with a
+ * self-signed certificate (EC P-256, CN and subjectAltName "localhost" and
+ * 127.0.0.1) generated in memory at start, so no key material is checked in
+ * and nothing expires in the repository.  Built only when OpenSSL was found
+ * (KG_TEST_HAVE_OPENSSL); otherwise start_tls returns NULL.
+ *
  * Every function may be called from any thread while the receiver runs. */
 #ifndef KG_TEST_HTTP_RECEIVER_H
 #define KG_TEST_HTTP_RECEIVER_H
@@ -42,11 +48,18 @@ typedef struct kg_http_request {
 /* Start listening.  NULL on failure. */
 kg_http_receiver_t *kg_http_receiver_start(void);
 
+/* Start listening with TLS (see above).  NULL on failure or without OpenSSL. */
+kg_http_receiver_t *kg_http_receiver_start_tls(void);
+/* The PEM text of the TLS receiver's certificate (borrowed), or NULL. */
+const char *kg_http_receiver_cert_pem(const kg_http_receiver_t *r);
+/* TLS handshakes that failed (e.g. the client refused the certificate). */
+size_t kg_http_receiver_tls_failures(kg_http_receiver_t *r);
+
 /* Close every connection, join the threads, free everything.  NULL ok. */
 void kg_http_receiver_stop(kg_http_receiver_t *r);
 
 int kg_http_receiver_port(const kg_http_receiver_t *r);
-/* "http://127.0.0.1:<port>/ingest"; borrowed. */
+/* "http://127.0.0.1:<port>/ingest" (https:// with TLS); borrowed. */
 const char *kg_http_receiver_url(const kg_http_receiver_t *r);
 
 /* Behaviour for the following requests. */

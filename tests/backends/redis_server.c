@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,7 +44,10 @@ bool kg_redis_server_available(void)
 static redisContext *kg__client(const kg_redis_server *s, double timeout)
 {
     struct timeval tv = {(time_t)timeout, (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", s->port, tv);
+    /* A server in another network namespace is out of reach of 127.0.0.1
+     * here; its unix socket is not (path names are not per namespace). */
+    redisContext *c = s->netns[0] ? redisConnectUnixWithTimeout(s->unix_path, tv)
+                                  : redisConnectWithTimeout("127.0.0.1", s->port, tv);
     if (!c || c->err) {
         if (c)
             redisFree(c);
@@ -75,7 +79,7 @@ static int kg__spawn(kg_redis_server *s)
     argv[n++] = "--port";
     argv[n++] = port;
     argv[n++] = "--bind";
-    argv[n++] = "127.0.0.1";
+    argv[n++] = s->bind[0] ? s->bind : "127.0.0.1";
     argv[n++] = "--save";
     argv[n++] = "";
     argv[n++] = "--appendonly";
@@ -99,8 +103,20 @@ static int kg__spawn(kg_redis_server *s)
         argv[n++] = "700";
     }
     argv[n] = NULL;
+    int nsfd = -1;
+    if (s->netns[0]) {
+        char path[128];
+        snprintf(path, sizeof path, "/var/run/netns/%s", s->netns);
+        nsfd = open(path, O_RDONLY | O_CLOEXEC);
+        if (nsfd < 0) {
+            perror(path);
+            return -1;
+        }
+    }
     pid_t parent = getpid();
     pid_t pid = fork();
+    if (pid != 0 && nsfd >= 0)
+        close(nsfd);
     if (pid < 0) {
         perror("fork");
         return -1;
@@ -110,6 +126,8 @@ static int kg__spawn(kg_redis_server *s)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(126);
+        if (nsfd >= 0 && setns(nsfd, CLONE_NEWNET) != 0)
+            _exit(125);
         int null = open("/dev/null", O_RDWR);
         if (null >= 0) {
             dup2(null, 0);
@@ -150,7 +168,11 @@ int kg_redis_server_start(kg_redis_server *s, const kg_redis_server_opts *opts)
     memset(s, 0, sizeof *s);
     if (opts && opts->password)
         snprintf(s->password, sizeof s->password, "%s", opts->password);
-    s->unix_socket = opts && opts->unix_socket;
+    if (opts && opts->netns)
+        snprintf(s->netns, sizeof s->netns, "%s", opts->netns);
+    if (opts && opts->bind)
+        snprintf(s->bind, sizeof s->bind, "%s", opts->bind);
+    s->unix_socket = (opts && opts->unix_socket) || s->netns[0];
     if (opts && opts->persist) {
         snprintf(s->dir, sizeof s->dir, "/tmp/kg-redis-XXXXXX");
         if (!mkdtemp(s->dir)) {

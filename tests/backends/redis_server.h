@@ -20,6 +20,11 @@
 typedef struct kg_redis_server_opts {
     const char *password;   /* --requirepass when set */
     bool unix_socket;       /* also listen on a unix socket (see .unix_path) */
+    const char *netns;      /* run inside this network namespace (a name under
+                             * /var/run/netns); implies unix_socket, through
+                             * which the fixture itself talks to the server */
+    const char *bind;       /* --bind addresses (space-separated); default
+                             * "127.0.0.1" */
     bool persist;           /* AOF with fsync always in a temporary dir, so the
                              * data survive kill + restart (exactly-once
                              * accounting in fault tests) */
@@ -32,6 +37,8 @@ typedef struct kg_redis_server {
     char password[64];
     bool unix_socket;
     char dir[64];           /* "" unless opts.persist */
+    char netns[64];         /* "" unless opts.netns */
+    char bind[256];
 } kg_redis_server;
 
 /* Is a redis-server binary available?  Tests skip() when not. */
@@ -50,8 +57,9 @@ int kg_redis_server_restart(kg_redis_server *s);
 /* Kill and remove the socket file and the data directory. */
 void kg_redis_server_stop(kg_redis_server *s);
 
-/* An independent client connection (AUTH done), NULL on failure.  Free with
- * redisFree. */
+/* An independent client connection (AUTH done), NULL on failure: over TCP
+ * to 127.0.0.1, or over the unix socket for a server in a namespace.  Free
+ * with redisFree. */
 redisContext *kg_redis_server_client(const kg_redis_server *s);
 
 /* Run a command on `c` and return the reply (freeReplyObject it), or NULL

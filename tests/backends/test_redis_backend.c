@@ -218,6 +218,136 @@ static void test_active_sets(void **state)
     redisFree(c);
 }
 
+/* The active sets end in the state of the newest event whatever the order
+ * of arrival: across batches and workers (node ids are shared by concurrent
+ * runs), within one batch (only the newest decision per member counts),
+ * and under replay. */
+static void test_active_sets_out_of_order(void **state)
+{
+    (void)state;
+    redisContext *c = client_flushed();
+    kg_backend_t *b = backend_for(&server, NULL, 2);
+    int64_t t = kg_test_epoch_ms();
+    kg_test_event ev[4];
+    kg_event_view views[4];
+
+    /* Worker 1 delivers run B's completion of "v" (t+2) before worker 0
+     * delivers run A's start of "v" (t+1): "v" stays inactive. */
+    kg_test_event_fill(&ev[0], "node_completed", "v", "wf-b", 20, t + 2);
+    kg_batch batch = kg_test_batch(ev, 1, views);
+    assert_int_equal(kg_backend_send_batch(b, 1, &batch), 0);
+    kg_test_event_fill(&ev[0], "node_started", "v", "wf-a", 10, t + 1);
+    batch = kg_test_batch(ev, 1, views);
+    assert_int_equal(kg_backend_send_batch(b, 0, &batch), 0);
+    assert_int_equal(kg_redis_int(c, "SISMEMBER " PFX "active:nodes v"), 0);
+
+    /* Same millisecond: seq decides. */
+    kg_test_event_fill(&ev[0], "node_started", "v", "wf-c", 21, t + 2);
+    batch = kg_test_batch(ev, 1, views);
+    assert_int_equal(kg_backend_send_batch(b, 1, &batch), 0);
+    assert_int_equal(kg_redis_int(c, "SISMEMBER " PFX "active:nodes v"), 1);
+
+    /* Within one batch, out of order: the newest event wins, for nodes and
+     * for workflows; a replay of the same batch changes nothing. */
+    kg_test_event_fill(&ev[0], "node_started", "w", "wf-d", 31, t + 5);
+    kg_test_event_fill(&ev[1], "node_completed", "w", "wf-e", 30, t + 4);
+    kg_test_event_fill(&ev[2], "workflow_completed", "g", "wf-d", 33, t + 6);
+    kg_test_event_fill(&ev[3], "workflow_started", "g", "wf-d", 32, t + 5);
+    batch = kg_test_batch(ev, 4, views);
+    assert_int_equal(kg_backend_send_batch(b, 0, &batch), 0);
+    assert_int_equal(kg_redis_int(c, "SISMEMBER " PFX "active:nodes w"), 1);
+    assert_int_equal(kg_redis_int(c, "SISMEMBER " PFX "active:workflows wf-d"), 0);
+    redisReply *r = kg_redis_cmd(c, "SREM " PFX "active:nodes w");
+    freeReplyObject(r);
+    assert_int_equal(kg_backend_send_batch(b, 1, &batch), 0);
+    assert_int_equal(kg_redis_int(c, "SISMEMBER " PFX "active:nodes w"), 0);
+    assert_int_equal(kg_redis_int(c, "SISMEMBER " PFX "active:workflows wf-d"), 0);
+    /* The node clocks expire with the rest of the layout; runs need none
+     * (see redis.c). */
+    long long ttl = kg_redis_int(c, "TTL " PFX "active:clock:nodes");
+    assert_true(ttl > 3500 && ttl <= 3600);
+    assert_int_equal(kg_redis_int(c, "HLEN " PFX "active:clock:nodes"), 2);
+    redisReply *k = kg_redis_cmd(c, "KEYS " PFX "active:clock:workflows*");
+    assert_int_equal(k->elements, 0);
+    freeReplyObject(k);
+    kg_backend_free(b);
+    redisFree(c);
+}
+
+/* SCRIPT FLUSH (or a failover to a server without the script): the batch
+ * fails with NOSCRIPT, the connection is replaced (loading the script
+ * again), and the retry succeeds. */
+static void test_script_flushed(void **state)
+{
+    (void)state;
+    redisContext *c = client_flushed();
+    kg_backend_t *b = backend_for(&server, NULL, 1);
+    redisReply *r = kg_redis_cmd(c, "SCRIPT FLUSH");
+    freeReplyObject(r);
+    kg_test_event ev[1];
+    kg_event_view views[1];
+    kg_test_event_fill(&ev[0], "node_started", "s", "wf-s", 1, kg_test_epoch_ms());
+    kg_batch batch = kg_test_batch(ev, 1, views);
+    assert_int_equal(kg_backend_send_batch(b, 0, &batch), KG_EBACKEND);
+    assert_int_equal(kg_backend_send_batch(b, 0, &batch), 0);
+    assert_int_equal(kg_redis_int(c, "SISMEMBER " PFX "active:nodes s"), 1);
+    kg_backend_free(b);
+    redisFree(c);
+}
+
+/* A batch far larger than the dispatcher's default, many runs and nodes:
+ * every event stored and indexed once, the per-key grouping exact, and the
+ * active-node script working through its decisions in chunks (600 nodes). */
+static void test_large_batch_grouping(void **state)
+{
+    (void)state;
+    redisContext *c = client_flushed();
+    kg_backend_t *b = backend_for(&server, NULL, 1);
+    enum { RUNS = 100, NODES = 600, N = RUNS * KG_TEST_DEMO_EVENTS + NODES };
+    kg_test_event *ev = calloc(N, sizeof *ev);
+    kg_event_view *views = calloc(N, sizeof *views);
+    assert_non_null(ev);
+    assert_non_null(views);
+    int64_t t = kg_test_epoch_ms();
+    for (int run = 0; run < RUNS; run++) {
+        char wf[32];
+        snprintf(wf, sizeof wf, "wf-big-%d", run);
+        kg_test_demo_run(ev + run * KG_TEST_DEMO_EVENTS, wf, (uint64_t)run * 100, t + run);
+    }
+    for (int i = 0; i < NODES; i++) {
+        char node[32];
+        snprintf(node, sizeof node, "n-%d", i);
+        kg_test_event_fill(&ev[RUNS * KG_TEST_DEMO_EVENTS + i], "node_started", node, "wf-many",
+                           100000 + (uint64_t)i, t + RUNS);
+    }
+    kg_batch batch = kg_test_batch(ev, N, views);
+    assert_int_equal(kg_backend_send_batch(b, 0, &batch), 0);
+    for (int run = 0; run < RUNS; run += 7)
+        assert_int_equal(kg_redis_int(c, "ZCARD " PFX "workflow:wf-big-%d", run),
+                         KG_TEST_DEMO_EVENTS);
+    assert_int_equal(kg_redis_int(c, "ZCARD " PFX "workflow:wf-many"), NODES);
+    assert_int_equal(kg_redis_int(c, "ZCARD " PFX "node:validator"), 7 * RUNS);
+    assert_int_equal(kg_redis_int(c, "SCARD " PFX "active:nodes"), NODES);
+    assert_int_equal(kg_redis_int(c, "HLEN " PFX "active:clock:nodes"), 5 + NODES);
+    assert_int_equal(kg_redis_int(c, "SCARD " PFX "active:workflows"), 0);
+    assert_int_equal(kg_redis_int(c, "DBSIZE"),
+                     /* events + workflows + nodes (the graph's own "demo_graph"
+                      * included) + 3 counters + the node clock hash + the
+                      * active-node set */
+                     N + (RUNS + 1) + (6 + NODES) + 3 + 1 + 1);
+    assert_int_equal(kg_redis_int(c, "GET " PFX "metrics:events:lifecycle"),
+                     22 * RUNS + NODES);
+    /* The same batch again (a retry after a lost reply): nothing changes
+     * but the counters. */
+    assert_int_equal(kg_backend_send_batch(b, 0, &batch), 0);
+    assert_int_equal(kg_redis_int(c, "SCARD " PFX "active:nodes"), NODES);
+    assert_int_equal(kg_redis_int(c, "ZCARD " PFX "node:validator"), 7 * RUNS);
+    kg_backend_free(b);
+    free(ev);
+    free(views);
+    redisFree(c);
+}
+
 /* Dispatcher metrics have workflow_id "" (and may have node_id ""): no index
  * keys with empty ids. */
 static void test_metric_without_workflow(void **state)
@@ -529,6 +659,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_demo_workflow_layout),
         cmocka_unit_test(test_active_sets),
+        cmocka_unit_test(test_active_sets_out_of_order),
+        cmocka_unit_test(test_script_flushed),
+        cmocka_unit_test(test_large_batch_grouping),
         cmocka_unit_test(test_metric_without_workflow),
         cmocka_unit_test(test_prefix_and_ttl),
         cmocka_unit_test(test_stream),
