@@ -19,6 +19,7 @@
 #include "monitor/monitor_internal.h"
 
 #define BACKOFF_FIRST_NS 10000000   /* 10 ms, doubled per consecutive failure */
+#define KG__METRIC_EVENTS 3         /* queue_depth, throughput_metric, events_dropped */
 
 static void timed_wait(kg_monitor_t *m, int64_t ns)
 {
@@ -54,26 +55,37 @@ static int64_t idle_poll_ns(const kg_monitor_t *m)
     return (int64_t)(s * 1e9);
 }
 
+/* The lowest queue position among the records held (metric events, which
+ * come from no queue, do not count), or SIZE_MAX. */
+static size_t held_min_pos(const kg_worker *w)
+{
+    unsigned n = w->mon->n_queues;
+    for (size_t i = 0; i < w->count; i++)
+        if (!kg__record_is_metric(&w->batch[i], n))
+            return kg__record_pos(&w->batch[i], n);
+    return SIZE_MAX;
+}
+
 /* Take records until the batch is full.  min_pos announces a lower bound of
  * what this worker may hold *before* the take moves the queue's tail, so that
  * kg_monitor_flush never sees a record that is neither queued nor held. */
 static void batch_fill(kg_worker *w)
 {
     kg_monitor_t *m = w->mon;
-    size_t room = m->cfg.batch_size - w->count;
+    size_t room = w->count < m->cfg.batch_size ? m->cfg.batch_size - w->count : 0;
     if (room == 0 || w->serialized)
         return;
     /* All seq_cst: this store, the queue's take and flush_done()'s loads sit
      * in one total order, so a flusher that sees the tail moved also sees
      * this announcement. */
-    if (w->count == 0)
+    if (atomic_load(&w->min_pos) == SIZE_MAX)
         atomic_store(&w->min_pos, kg_queue_taken(w->queue));
     size_t got = kg_queue_take(w->queue, w->batch + w->count, room);
     if (got && w->count == 0)
         w->batch_since_ns = kg__mono_ns();
     w->count += got;
     atomic_store(&w->held, w->count);
-    atomic_store(&w->min_pos, w->count ? kg__record_pos(&w->batch[0], m->n_queues) : SIZE_MAX);
+    atomic_store(&w->min_pos, held_min_pos(w));
 }
 
 static void batch_serialize(kg_worker *w)
@@ -150,18 +162,30 @@ static bool batch_due(const kg_worker *w, int64_t now, bool stopping)
 }
 
 /* Worker 0 reports the dispatcher's own health as metric events. */
-static void metrics_tick(kg_monitor_t *m, int64_t now, int64_t *next_ns, uint64_t *last_sent)
+static void metric_append(kg_worker *w, kg_event_name name, double value, uint32_t extra)
 {
-    if (m->cfg.metrics_interval <= 0 || now < *next_ns)
+    if (kg__monitor_metric_record(w->mon, &w->batch[w->count], name, value, extra)) {
+        if (w->count++ == 0)
+            w->batch_since_ns = kg__mono_ns();
+        atomic_store(&w->held, w->count);
+    }
+}
+
+/* Worker 0 reports the dispatcher's own health as metric events, appended
+ * to its own batch (which has room for them beyond batch_size).  While the
+ * batch is held for a retry the report waits for the next loop. */
+static void metrics_tick(kg_worker *w, int64_t now, int64_t *next_ns, uint64_t *last_sent)
+{
+    kg_monitor_t *m = w->mon;
+    if (m->cfg.metrics_interval <= 0 || now < *next_ns || w->serialized ||
+        w->count > m->cfg.batch_size)
         return;
     double interval = m->cfg.metrics_interval;
     uint64_t sent = atomic_load(&m->sent);
-    kg__monitor_emit_metric(m, KG_EV_QUEUE_DEPTH, (double)kg__monitor_queued(m),
-                            (uint32_t)m->cfg.buffer_size);
-    kg__monitor_emit_metric(m, KG_EV_THROUGHPUT_METRIC, (double)(sent - *last_sent) / interval, 0);
-    kg__monitor_emit_metric(m, KG_EV_EVENTS_DROPPED,
-                            (double)(atomic_load(&m->dropped_full) +
-                                     atomic_load(&m->dropped_shutdown)), 0);
+    metric_append(w, KG_EV_QUEUE_DEPTH, (double)kg__monitor_queued(m), (uint32_t)m->cfg.buffer_size);
+    metric_append(w, KG_EV_THROUGHPUT_METRIC, (double)(sent - *last_sent) / interval, 0);
+    metric_append(w, KG_EV_EVENTS_DROPPED,
+                  (double)(atomic_load(&m->dropped_full) + atomic_load(&m->dropped_shutdown)), 0);
     *last_sent = sent;
     *next_ns = now + (int64_t)(interval * 1e9);
 }
@@ -183,7 +207,7 @@ static void *worker_main(void *arg)
         if (stopping && now >= m->stop_deadline_ns)
             break;
         if (w->index == 0 && !stopping)
-            metrics_tick(m, now, &next_metrics_ns, &last_sent);
+            metrics_tick(w, now, &next_metrics_ns, &last_sent);
         batch_fill(w);
         if (w->count == 0) {
             if (stopping && queue_drained(w))
@@ -209,9 +233,10 @@ static int worker_init(kg_monitor_t *m, kg_worker *w, unsigned index)
     w->queue = &m->queues[index];
     atomic_init(&w->held, 0);
     atomic_init(&w->min_pos, SIZE_MAX);
-    w->batch = calloc(m->cfg.batch_size, sizeof *w->batch);
-    w->views = calloc(m->cfg.batch_size, sizeof *w->views);
-    w->strings = calloc(m->cfg.batch_size, sizeof *w->strings);
+    size_t cap = m->cfg.batch_size + KG__METRIC_EVENTS;   /* metrics ride along */
+    w->batch = calloc(cap, sizeof *w->batch);
+    w->views = calloc(cap, sizeof *w->views);
+    w->strings = calloc(cap, sizeof *w->strings);
     w->ser.instance = m->instance;
     w->ser.source_json = m->source_json;
     kg_rng_seed(&w->ser.rng);

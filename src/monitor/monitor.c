@@ -136,7 +136,7 @@ static kg_record *record_begin(kg_monitor_t *m, kg_event_name name, const kg_obs
         kg_record_release(&tmp);
         return NULL;
     }
-    r->seq = (uint64_t)*pos * m->n_queues + part + 1;
+    r->seq = (uint64_t)*pos * (m->n_queues + 1) + part + 1;
     r->ts_ns = kg__real_ns();
     r->name = (uint8_t)name;
     r->run_id = ev->run_id;
@@ -289,19 +289,23 @@ static void on_event(void *ud, const kg_obs_event *ev)
     }
 }
 
-void kg__monitor_emit_metric(kg_monitor_t *m, kg_event_name name, double value, uint32_t extra)
+bool kg__monitor_metric_record(kg_monitor_t *m, kg_record *r, kg_event_name name, double value,
+                               uint32_t extra)
 {
     if (!(m->cfg.capture & KG_CAPTURE(name)))
-        return;
-    kg_obs_event ev = {.node_id = "dispatcher", .node_type = "EventDispatcher", .item = -1,
-                       .elapsed = value};
-    size_t pos;
-    kg_record *r = record_begin(m, name, &ev, &pos, KG_PAYLOAD_NONE, NULL);
-    if (r) {
-        r->attempt = 0;
-        r->snapshot_size = extra;
-        kg_queue_commit(r, pos);
-    }
+        return false;
+    /* Sequence numbers of partition `n_queues`, which no queue uses. */
+    uint64_t k = atomic_fetch_add(&m->metrics_emitted, 1);
+    memset(r, 0, sizeof *r);
+    r->seq = k * (m->n_queues + 1) + m->n_queues + 1;
+    r->ts_ns = kg__real_ns();
+    r->name = (uint8_t)name;
+    r->value = value;
+    r->item = -1;
+    r->snapshot_size = extra;
+    copy_id(r->node_id, "dispatcher");
+    copy_id(r->node_type, "EventDispatcher");
+    return true;
 }
 
 /* ---- lifetime -------------------------------------------------------------------- */
@@ -479,6 +483,7 @@ void kg_monitor_stats_get(kg_monitor_t *m, kg_monitor_stats *s)
 {
     memset(s, 0, sizeof *s);
     s->dropped_full = atomic_load(&m->dropped_full);
+    s->enqueued = atomic_load(&m->metrics_emitted);   /* straight into a batch */
     for (unsigned i = 0; i < m->n_queues; i++) {
         s->enqueued += kg_queue_reserved(&m->queues[i]);
         s->queue_size += kg_queue_size(&m->queues[i]);

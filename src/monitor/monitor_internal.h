@@ -42,6 +42,7 @@ struct kg_monitor {
     bool global;                  /* installed process-wide */
 
     atomic_uint_fast64_t dropped_full, sent, failed_batches, dropped_shutdown;
+    atomic_uint_fast64_t metrics_emitted;   /* dispatcher metric events */
     kg_breaker breaker;
 
     pthread_mutex_t lock;         /* only for the condition below */
@@ -58,10 +59,16 @@ struct kg_monitor {
 
 int64_t kg__mono_ns(void);
 
-/* Queue position of a record taken from partition-count `n` queues. */
+/* Sequence numbers: seq - 1 = position * (n + 1) + partition, where
+ * partition n (no queue) numbers the dispatcher's own metric events. */
 static inline size_t kg__record_pos(const kg_record *r, unsigned n)
 {
-    return (size_t)((r->seq - 1) / n);
+    return (size_t)((r->seq - 1) / (n + 1));
+}
+
+static inline bool kg__record_is_metric(const kg_record *r, unsigned n)
+{
+    return (r->seq - 1) % (n + 1) == n;
 }
 
 size_t kg__monitor_queued(kg_monitor_t *m);   /* events in all partitions */
@@ -72,8 +79,10 @@ int kg__dispatcher_start(kg_monitor_t *m, kg_error_t *err);
 void kg__dispatcher_stop(kg_monitor_t *m);
 void kg__dispatcher_wake(kg_monitor_t *m);
 
-/* monitor.c: put a dispatcher metric event on the queue. */
-void kg__monitor_emit_metric(kg_monitor_t *m, kg_event_name name, double value,
-                             uint32_t extra);
+/* monitor.c: fill a dispatcher metric event (false when not captured).  It
+ * goes straight into worker 0's batch, not through a queue: when the queue
+ * overflows, the events_dropped report is exactly what must not be dropped. */
+bool kg__monitor_metric_record(kg_monitor_t *m, kg_record *r, kg_event_name name, double value,
+                               uint32_t extra);
 
 #endif

@@ -4,6 +4,7 @@
  * backend that never holds up producers, and exact accounting with 8
  * producer threads x 1M events.  Faults come from the mock backend. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +249,61 @@ static void test_stuck_backend_never_holds_up_producers(void **state)
     kg_monitor_free(mon);
 }
 
+static atomic_bool keep_emitting;
+
+static void *emit_until_told(void *arg)
+{
+    while (atomic_load(&keep_emitting))
+        emit_n(arg, 1000);
+    return NULL;
+}
+
+/* A delivered events_dropped report with a value > 0. */
+static bool drop_reported(kg_backend_t *mock)
+{
+    json_t *events = kg_mock_backend_events(mock, 0);
+    bool found = false;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(events, i, ev) {
+        if (strcmp(json_string_value(json_object_get(ev, "event_name")), "events_dropped") == 0 &&
+            json_number_value(json_object_get(json_object_get(ev, "data"), "value")) > 0)
+            found = true;
+    }
+    json_decref(events);
+    return found;
+}
+
+/* While the queue overflows (a slow backend, a producer that never stops),
+ * the dispatcher's own events_dropped report still gets out: it does not
+ * queue behind the events it reports on. */
+static void test_drops_are_reported_during_overflow(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    kg_backend_t *mock = kg_mock_backend_new(&(kg_mock_options){.keep_json = true}, NULL);
+    kg_mock_backend_set_delay(mock, 0.01);
+    cfg.backend = mock;
+    cfg.buffer_size = 64;
+    cfg.batch_size = 16;
+    cfg.async_workers = 1;
+    cfg.flush_interval = 0.001;
+    cfg.shutdown_timeout = 0.2;
+    cfg.metrics_interval = 0.05;
+    kg_monitor_t *mon = NULL;
+    assert_int_equal(kg_monitor_new(&cfg, &mon, NULL), 0);
+    atomic_store(&keep_emitting, true);
+    pthread_t t;
+    pthread_create(&t, NULL, emit_until_told, mon);
+    bool reported = KG_WAIT_UNTIL(drop_reported(mock), 10);
+    kg_monitor_stats s = stats(mon);
+    atomic_store(&keep_emitting, false);
+    pthread_join(t, NULL);
+    assert_true(reported);
+    assert_true(s.dropped_full > 0);
+    kg_monitor_free(mon);
+}
+
 #define STRESS_THREADS 8
 
 static void *stress_producer(void *arg)
@@ -295,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_shutdown_delivers_everything_queued),
         cmocka_unit_test(test_shutdown_with_dead_backend_is_bounded),
         cmocka_unit_test(test_stuck_backend_never_holds_up_producers),
+        cmocka_unit_test(test_drops_are_reported_during_overflow),
         cmocka_unit_test(test_eight_producers_exact_accounting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
