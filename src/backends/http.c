@@ -51,6 +51,7 @@
 
 #include <curl/curl.h>
 
+#include "backends/sigpipe.h"
 #include "kaygraph/backends.h"
 
 /* A worker's body buffer above this is freed after the send, so one huge
@@ -92,38 +93,6 @@ static void kg__curl_init(void)
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-typedef struct kg__sigpipe_guard {
-    sigset_t old;
-    bool pending_before;
-} kg__sigpipe_guard;
-
-static void kg__sigpipe_block(kg__sigpipe_guard *g)
-{
-    sigset_t set, pending;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    sigemptyset(&pending);
-    sigpending(&pending);
-    g->pending_before = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &set, &g->old);
-}
-
-static void kg__sigpipe_restore(kg__sigpipe_guard *g)
-{
-    if (!g->pending_before) {
-        sigset_t set, pending;
-        sigemptyset(&set);
-        sigaddset(&set, SIGPIPE);
-        sigemptyset(&pending);
-        sigpending(&pending);
-        if (sigismember(&pending, SIGPIPE) == 1) {
-            struct timespec zero = {0, 0};
-            while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR) {
-            }
-        }
-    }
-    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
-}
 
 /* Responses are not used; reading them keeps the connection reusable. */
 static size_t kg__discard(char *ptr, size_t size, size_t nmemb, void *ud)

@@ -95,6 +95,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "backends/sigpipe.h"
 #include "kaygraph/backends.h"
 
 /* The active-node script: every SADD/SREM decision of a batch about nodes in
@@ -245,42 +246,6 @@ static struct timeval kg__tv(double seconds)
     tv.tv_sec = (time_t)seconds;
     tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
     return tv;
-}
-
-typedef struct kg__sigpipe_guard {
-    sigset_t old;
-    bool pending_before;
-} kg__sigpipe_guard;
-
-static void kg__sigpipe_block(kg__sigpipe_guard *g)
-{
-    sigset_t set, pending;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    /* A SIGPIPE already pending was not ours: leave it for its owner. */
-    sigemptyset(&pending);
-    sigpending(&pending);
-    g->pending_before = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &set, &g->old);
-}
-
-static void kg__sigpipe_restore(kg__sigpipe_guard *g)
-{
-    if (!g->pending_before) {
-        sigset_t set, pending;
-        sigemptyset(&set);
-        sigaddset(&set, SIGPIPE);
-        sigemptyset(&pending);
-        sigpending(&pending);
-        if (sigismember(&pending, SIGPIPE) == 1) {
-            /* Raised by our write to a dead socket: consume it so that
-             * unblocking does not deliver it (default action: terminate). */
-            struct timespec zero = {0, 0};
-            while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR) {
-            }
-        }
-    }
-    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
 }
 
 /* ---- replies ---------------------------------------------------------------- */

@@ -25,6 +25,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "backends/sigpipe.h"
 #include "kaygraph/redis_reader.h"
 
 #define KG__READER_MAX_SUBS 16
@@ -110,39 +111,6 @@ static void kg__nap(double seconds)
     }
 }
 
-/* SIGPIPE guard around socket writes; see redis.c for why. */
-typedef struct kg__sigpipe_guard {
-    sigset_t old;
-    bool pending_before;
-} kg__sigpipe_guard;
-
-static void kg__sigpipe_block(kg__sigpipe_guard *g)
-{
-    sigset_t set, pending;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    sigemptyset(&pending);
-    sigpending(&pending);
-    g->pending_before = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &set, &g->old);
-}
-
-static void kg__sigpipe_restore(kg__sigpipe_guard *g)
-{
-    if (!g->pending_before) {
-        sigset_t set, pending;
-        sigemptyset(&set);
-        sigaddset(&set, SIGPIPE);
-        sigemptyset(&pending);
-        sigpending(&pending);
-        if (sigismember(&pending, SIGPIPE) == 1) {
-            struct timespec zero = {0, 0};
-            while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR) {
-            }
-        }
-    }
-    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
-}
 
 static int kg__ctx_fail(redisContext *c, int saved_errno, kg_error_t *err, const char *what)
 {
