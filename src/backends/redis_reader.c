@@ -25,6 +25,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "backends/redis_reply.h"
 #include "backends/sigpipe.h"
 #include "kaygraph/redis_reader.h"
 
@@ -145,6 +146,7 @@ static int kg__connect(kg_redis_reader_t *r, bool select_db, redisContext **out,
         redisFree(c);
         return kg_error_set(err, KG_ECONNECT, "RedisError", "cannot set socket timeout");
     }
+    kg__reply_limit(c->reader);
     if (!r->unix_socket)
         redisEnableKeepAlive(c);
     for (int step = 0; step < 2; step++) {
@@ -330,15 +332,13 @@ int kg_redis_reader_subscribe(kg_redis_reader_t *r, const char *channel, bool pa
     return rc;
 }
 
-/* 1 and the outputs when `reply` is a published message, 0 when it is
- * something else (a subscribe confirmation), negative on allocation failure. */
-static int kg__take_message(redisReply *reply, char **json, size_t *len, char **channel)
+int kg__take_message(const redisReply *reply, char **json, size_t *len, char **channel)
 {
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
         reply->element[0]->type != REDIS_REPLY_STRING)
         return 0;
     const char *kind = reply->element[0]->str;
-    redisReply *chan, *payload;
+    const redisReply *chan, *payload;
     if (strcmp(kind, "message") == 0 && reply->elements == 3) {
         chan = reply->element[1];
         payload = reply->element[2];
@@ -710,33 +710,9 @@ int kg_redis_reader_counters(kg_redis_reader_t *r, json_t **out, kg_error_t *err
     return 0;
 }
 
-int kg_redis_reader_stream_read(kg_redis_reader_t *r, const char *after, size_t count,
-                                json_t **out, kg_error_t *err)
+int kg__stream_entries(const redisReply *v, json_t *arr)
 {
-    if (!r || !out)
-        return kg_error_set(err, KG_EINVAL, "ArgumentError", "NULL argument");
-    *out = NULL;
-    char n[32];
-    snprintf(n, sizeof n, "%zu", count ? count : 1000);
-    char *key = kg__join(r->prefix, "stream", "");
-    if (!key)
-        return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
-    /* XREAD's id is exclusive, which is what "go on after the last entry"
-     * needs, and works on Redis 5 (XRANGE's "(id" needs 6.2). */
-    const char *argv[6] = {"XREAD", "COUNT", n, "STREAMS", key, after && *after ? after : "0"};
-    size_t lens[6];
-    for (int i = 0; i < 6; i++)
-        lens[i] = strlen(argv[i]);
-    int rc;
-    redisReply *v = kg__command(r, 6, argv, lens, &rc, err);
-    free(key);
-    if (!v)
-        return rc;
-    json_t *arr = json_array();
-    if (!arr) {
-        freeReplyObject(v);
-        return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
-    }
+    int rc = 0;
     /* [[key, [[id, [field, value, ...]], ...]]] or nil when nothing new. */
     if (v->type == REDIS_REPLY_ARRAY && v->elements >= 1 &&
         v->element[0]->type == REDIS_REPLY_ARRAY && v->element[0]->elements == 2 &&
@@ -764,6 +740,37 @@ int kg_redis_reader_stream_read(kg_redis_reader_t *r, const char *after, size_t 
                 rc = KG_ENOMEM;
         }
     }
+    return rc;
+}
+
+int kg_redis_reader_stream_read(kg_redis_reader_t *r, const char *after, size_t count,
+                                json_t **out, kg_error_t *err)
+{
+    if (!r || !out)
+        return kg_error_set(err, KG_EINVAL, "ArgumentError", "NULL argument");
+    *out = NULL;
+    char n[32];
+    snprintf(n, sizeof n, "%zu", count ? count : 1000);
+    char *key = kg__join(r->prefix, "stream", "");
+    if (!key)
+        return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+    /* XREAD's id is exclusive, which is what "go on after the last entry"
+     * needs, and works on Redis 5 (XRANGE's "(id" needs 6.2). */
+    const char *argv[6] = {"XREAD", "COUNT", n, "STREAMS", key, after && *after ? after : "0"};
+    size_t lens[6];
+    for (int i = 0; i < 6; i++)
+        lens[i] = strlen(argv[i]);
+    int rc;
+    redisReply *v = kg__command(r, 6, argv, lens, &rc, err);
+    free(key);
+    if (!v)
+        return rc;
+    json_t *arr = json_array();
+    if (!arr) {
+        freeReplyObject(v);
+        return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+    }
+    rc = kg__stream_entries(v, arr);
     freeReplyObject(v);
     if (rc)
         return kg__nomem(arr, err);
