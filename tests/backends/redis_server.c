@@ -271,3 +271,32 @@ long long kg_redis_int(redisContext *c, const char *fmt, ...)
         freeReplyObject(r);
     return v;
 }
+
+long long kg_redis_count_keys(redisContext *c, const char *pattern)
+{
+    long long n = 0;
+    char cursor[32] = "0";
+    do {
+        redisReply *r = kg_redis_cmd(c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            if (r)
+                freeReplyObject(r);
+            return -1;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        n += (long long)r->element[1]->elements;
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return n;
+}
+
+long long kg_redis_counters_sum(redisContext *c, const char *prefix)
+{
+    static const char *const types[] = {"lifecycle", "data", "error", "metric"};
+    long long sum = 0;
+    for (int i = 0; i < 4; i++) {
+        long long v = kg_redis_int(c, "GET %smetrics:events:%s", prefix, types[i]);
+        sum += v > 0 ? v : 0;
+    }
+    return sum;
+}

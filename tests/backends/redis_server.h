@@ -69,4 +69,10 @@ redisReply *kg_redis_cmd(redisContext *c, const char *fmt, ...);
 /* Integer reply of a command (or -1 on error / non-integer), for asserts. */
 long long kg_redis_int(redisContext *c, const char *fmt, ...);
 
+/* Keys matching `pattern`, counted with SCAN; -1 on error. */
+long long kg_redis_count_keys(redisContext *c, const char *pattern);
+
+/* The sum of the per-type event counters <prefix>metrics:events:<type>. */
+long long kg_redis_counters_sum(redisContext *c, const char *prefix);
+
 #endif

@@ -129,33 +129,6 @@ static kg_monitor_stats stats_of(kg_monitor_t *m)
 
 /* ---- Redis helpers ----------------------------------------------------------------- */
 
-/* Count keys matching `pattern` with SCAN (bounded by the keyspace). */
-static long long count_keys(redisContext *c, const char *pattern)
-{
-    long long n = 0;
-    char cursor[32] = "0";
-    do {
-        redisReply *r = kg_redis_cmd(c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-        assert_non_null(r);
-        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-        n += (long long)r->element[1]->elements;
-        freeReplyObject(r);
-    } while (strcmp(cursor, "0") != 0);
-    return n;
-}
-
-static long long counters_sum(redisContext *c)
-{
-    long long sum = 0;
-    static const char *const types[] = {"lifecycle", "data", "error", "metric"};
-    for (int i = 0; i < 4; i++) {
-        long long v = kg_redis_int(c, "GET " PFX "metrics:events:%s", types[i]);
-        sum += v > 0 ? v : 0;
-    }
-    return sum;
-}
-
 static kg_backend_t *redis_backend(const kg_redis_server *s)
 {
     kg_redis_options o;
@@ -303,8 +276,8 @@ static void test_redis_kill_restart_mid_run(void **state)
     /* Every event emitted is stored, exactly once per event id. */
     redisContext *c = kg_redis_server_client(&srv);
     assert_non_null(c);
-    long long distinct = count_keys(c, PFX "event:*");
-    long long counted = counters_sum(c);
+    long long distinct = kg_redis_count_keys(c, PFX "event:*");
+    long long counted = kg_redis_counters_sum(c, PFX);
     print_message("distinct events in Redis %lld of %llu emitted; counters say %lld "
                   "(%lld duplicates from batches replayed after a mid-pipeline failure)\n",
                   distinct, (unsigned long long)st.emitted, counted, counted - distinct);
@@ -493,9 +466,9 @@ static void test_processes_share_redis(void **state)
     }
 
     redisContext *c = kg_redis_server_client(&srv);
-    assert_int_equal(count_keys(c, PFX "event:*"), (long long)total);
-    assert_int_equal(count_keys(c, PFX "workflow:*"), PROCS * RUNS_PER_PROC);
-    assert_int_equal(counters_sum(c), (long long)total);
+    assert_int_equal(kg_redis_count_keys(c, PFX "event:*"), (long long)total);
+    assert_int_equal(kg_redis_count_keys(c, PFX "workflow:*"), PROCS * RUNS_PER_PROC);
+    assert_int_equal(kg_redis_counters_sum(c, PFX), (long long)total);
 
     /* `source` tells the processes apart: 3 hosts, 3 pids, each with
      * RUNS_PER_PROC workflow_started events. */

@@ -319,20 +319,6 @@ static void hosts_kill(void)
         }
 }
 
-static long long count_keys(redisContext *c, const char *pattern)
-{
-    long long n = 0;
-    char cursor[32] = "0";
-    do {
-        redisReply *r = kg_redis_cmd(c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-        assert_non_null(r);
-        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-        n += (long long)r->element[1]->elements;
-        freeReplyObject(r);
-    } while (strcmp(cursor, "0") != 0);
-    return n;
-}
-
 static void test_hosts_one_link_cut(void **state)
 {
     (void)state;
@@ -412,7 +398,7 @@ static void test_hosts_one_link_cut(void **state)
     hosts_kill();
 
     redisContext *c = kg_redis_server_client(&srv);
-    long long keys = c ? count_keys(c, PFX "event:*") : -1;
+    long long keys = c ? kg_redis_count_keys(c, PFX "event:*") : -1;
     unsigned long long total = 0;
     for (int h = 0; h < HOSTS; h++) {
         total += hosts[h].emitted;

@@ -190,32 +190,6 @@ static void hold(double seconds)
 
 /* ---- Redis ------------------------------------------------------------------------ */
 
-static long long count_keys(redisContext *c, const char *pattern)
-{
-    long long n = 0;
-    char cursor[32] = "0";
-    do {
-        redisReply *r = kg_redis_cmd(c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-        assert_non_null(r);
-        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-        n += (long long)r->element[1]->elements;
-        freeReplyObject(r);
-    } while (strcmp(cursor, "0") != 0);
-    return n;
-}
-
-static long long counters_sum(redisContext *c)
-{
-    long long sum = 0;
-    static const char *const types[] = {"lifecycle", "data", "error", "metric"};
-    for (int i = 0; i < 4; i++) {
-        long long v = kg_redis_int(c, "GET " PFX "metrics:events:%s", types[i]);
-        sum += v > 0 ? v : 0;
-    }
-    return sum;
-}
-
 static kg_backend_t *redis_backend(const kg_redis_server *s)
 {
     kg_redis_options o;
@@ -298,8 +272,8 @@ static void test_redis_killed_data_lost(void **state)
 
     redisContext *c = kg_redis_server_client(&r.srv);
     assert_non_null(c);
-    long long keys = count_keys(c, PFX "event:*");
-    long long counted = counters_sum(c);
+    long long keys = kg_redis_count_keys(c, PFX "event:*");
+    long long counted = kg_redis_counters_sum(c, PFX);
     long long lost = (long long)st.emitted - (long long)at.sent - keys;
     print_message("RELIABILITY redis_killed_data_lost monitoring: emitted %llu, acknowledged "
                   "before the kill %llu (gone with the server's memory), in the restarted "
@@ -338,8 +312,8 @@ static void test_redis_paused(void **state)
     report_workflow("redis_paused", &r.e);
 
     redisContext *c = kg_redis_server_client(&r.srv);
-    long long keys = count_keys(c, PFX "event:*");
-    long long counted = counters_sum(c);
+    long long keys = kg_redis_count_keys(c, PFX "event:*");
+    long long counted = kg_redis_counters_sum(c, PFX);
     print_message("RELIABILITY redis_paused monitoring: emitted %llu, stored %lld, lost %lld; "
                   "%lld events executed twice (timed-out pipelines the server ran on "
                   "resuming, then the retries: at-least-once); failed batches %llu, breaker "
@@ -373,8 +347,8 @@ static void test_redis_flushall(void **state)
     atomic_store(&r.e.phase, 2);
     kg_monitor_stats st = redis_run_finish(&r);
     report_workflow("redis_flushall", &r.e);
-    long long keys = count_keys(c, PFX "event:*");
-    long long counted = counters_sum(c);
+    long long keys = kg_redis_count_keys(c, PFX "event:*");
+    long long counted = kg_redis_counters_sum(c, PFX);
     /* Batches acknowledged before FLUSHALL ran are gone, everything later is
      * there; the boundary is blurred only by batches in flight around it. */
     long long in_flight = 2 * 100;
