@@ -386,6 +386,8 @@
     seenPrev: new Set(),
     // counters for tests and diagnostics
     received: 0,
+    baseline: 0,              // server's total_events in the last "initial" snapshot
+    sinceInitial: 0,          // events received since that snapshot
     applied: 0,
     frames: 0,
     lastFrameMs: 0,
@@ -1499,11 +1501,16 @@
         registerRunSummaries(d.workflows);
         registerNetworkGraph(d.network_graph);
         seedChart(d.metrics);
+        // The server sends every later event exactly once after a snapshot, so
+        // baseline + sinceInitial is its total when nothing was lost on the way.
+        state.baseline = (d.metrics && num(d.metrics.total_events)) || 0;
+        state.sinceInitial = 0;
         fx.all = true;
         applyEvents(ingest(Array.isArray(d.events) ? d.events : []), fx, true);
         if (!Array.isArray(d.workflows)) fetchRuns();
       } else {
         state.received += it.events.length;
+        state.sinceInitial += it.events.length;
         applyEvents(ingest(it.events), fx);
       }
     }
@@ -2054,6 +2061,7 @@
   window.kgDashboard = Object.freeze({
     stats: () => ({
       received: state.received,
+      seen: state.baseline + state.sinceInitial,
       applied: state.applied,
       total: state.total,
       queue: queuedEvents,
@@ -2068,6 +2076,7 @@
       transport: conn.transport.kind,
       replaying: !!(replay && !replay.done),
       clientDropped: state.clientDropped,
+      localSkipped: state.localSkipped,
     }),
     /** A copy of one run's node states (default: the shown run). */
     run: (id) => {

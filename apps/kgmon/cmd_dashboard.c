@@ -23,6 +23,11 @@ static void dashboard_usage(FILE *out)
           "  --bind ADDR          address (default 127.0.0.1; 0.0.0.0 exposes it to the network)\n"
           "  --redis HOST[:PORT]  subscribe to monitoring events in Redis\n"
           "  --redis-prefix P     key/channel prefix (default kaygraph:monitoring:)\n"
+          "  --redis-replay N     on start, replay up to N of the newest entries of the Redis\n"
+          "                       stream (written by producers with --redis-stream; default\n"
+          "                       10000, 0 = none, at most 1000000)\n"
+          "  --stale-after S      mark a run \"stale\" after S seconds without events (a\n"
+          "                       producer that died mid-run; default 300)\n"
           "  --token T            require this token (Authorization: Bearer T, or ?token=T)\n"
           "  --allow-origin O     also accept WebSocket connections from origin O (repeatable list, comma-separated)\n"
           "  -h, --help           this help\n",
@@ -36,13 +41,15 @@ static void log_line(void *ud, kg_dashboard_log_level level, const char *msg)
     fprintf(stderr, "kgmon dashboard: %s: %s\n", names[level <= KG_DASH_LOG_INFO ? level : 2], msg);
 }
 
-enum { OPT_PORT = 256, OPT_BIND, OPT_REDIS, OPT_PREFIX, OPT_TOKEN, OPT_ORIGIN };
+enum { OPT_PORT = 256, OPT_BIND, OPT_REDIS, OPT_PREFIX, OPT_REPLAY, OPT_STALE, OPT_TOKEN, OPT_ORIGIN };
 
 int cmd_dashboard(int argc, char **argv)
 {
     static const struct option table[] = {
         {"port", required_argument, NULL, OPT_PORT},   {"bind", required_argument, NULL, OPT_BIND},
         {"redis", required_argument, NULL, OPT_REDIS}, {"redis-prefix", required_argument, NULL, OPT_PREFIX},
+        {"redis-replay", required_argument, NULL, OPT_REPLAY},
+        {"stale-after", required_argument, NULL, OPT_STALE},
         {"token", required_argument, NULL, OPT_TOKEN}, {"allow-origin", required_argument, NULL, OPT_ORIGIN},
         {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
     };
@@ -80,6 +87,15 @@ int cmd_dashboard(int argc, char **argv)
             break;
         case OPT_PREFIX:
             o.redis_prefix = optarg;
+            break;
+        case OPT_REPLAY:
+            if (!cli_parse_uint(optarg, 0, 1000000, &u))
+                rc = cli_usage_error("dashboard", "--redis-replay must be 0..1000000 entries (got '%s')", optarg);
+            o.redis_replay = (size_t)u;
+            break;
+        case OPT_STALE:
+            if (!cli_parse_double(optarg, 0.1, 86400.0 * 365, &o.stale_after))
+                rc = cli_usage_error("dashboard", "--stale-after must be 0.1..31536000 seconds (got '%s')", optarg);
             break;
         case OPT_TOKEN:
             o.token = optarg;

@@ -124,7 +124,12 @@ typedef struct kg_dashboard_options {
     double stale_after;          /* 300 s without events: a run becomes "stale" */
     double metrics_interval;     /* 1.0 s between "metrics" messages */
     size_t recent_events;        /* 1000 events kept for /api/events */
-    size_t max_runs;             /* 200 runs kept (least recently active evicted) */
+    size_t max_runs;             /* 200 runs kept.  To make room, the least
+                                  * recently active completed run goes first;
+                                  * running and stale runs only when none of
+                                  * the 64 least recently active completed.
+                                  * Late events of an evicted completed run
+                                  * are counted but do not bring it back */
     size_t max_run_events;       /* 5000 events kept per run (oldest dropped) */
     size_t max_nodes;            /* 1024 nodes tracked (least recently seen evicted) */
     size_t max_store_bytes;      /* 64 MiB of event text kept in all */

@@ -16,7 +16,7 @@
  * (AUTH, SELECT and every subscription included).  Pub/Sub keeps nothing
  * for an absent subscriber: messages published while the subscriber was
  * reconnecting are lost to it, which kg_redis_reader_reconnects() reveals;
- * replay them from the stream (kg_redis_reader_stream_read) when the
+ * replay them from the stream (kg_redis_reader_stream_scan) when the
  * producer has stream_maxlen set.
  *
  * Ownership: returned json_t* are new references (json_decref them);
@@ -58,7 +58,9 @@ void kg_redis_reader_free(kg_redis_reader_t *r);
 int kg_redis_reader_subscribe(kg_redis_reader_t *r, const char *channel, bool pattern,
                               kg_error_t *err);
 
-/* Wait at most `timeout` seconds for the next published message.  Returns 0
+/* Wait at most `timeout` seconds for the next published message (0: take one
+ * that has already arrived, in the reader's buffer or the socket, without
+ * waiting).  Returns 0
  * with *json (the event's JSON text, NUL-terminated, malloc'd), *len and,
  * when `channel` is not NULL, *channel (the full channel name, malloc'd).
  * KG_ETIMEOUT when nothing arrived in time, KG_ECONNECT when the connection
@@ -97,14 +99,30 @@ int kg_redis_reader_active_workflows(kg_redis_reader_t *r, json_t **out, kg_erro
  * (0 for a counter that does not exist). */
 int kg_redis_reader_counters(kg_redis_reader_t *r, json_t **out, kg_error_t *err);
 
+/* One entry of the stream, as kg_redis_reader_stream_scan passes it to its
+ * visitor: everything is borrowed for the duration of the call. */
+typedef struct kg_stream_entry {
+    const char *id;          /* "<ms>-<seq>", NUL-terminated */
+    const char *event;       /* the event's JSON text, NOT NUL-terminated;
+                              * NULL when the entry has no "event" field */
+    size_t event_len;
+} kg_stream_entry;
+
+typedef void (*kg_stream_visit_cb)(void *ud, const kg_stream_entry *entry);
+
 /* Replay: up to `count` (0 = 1000) stream entries strictly after entry id
- * `after` ("0" or NULL: from the oldest kept), as an array of
- * {"id":"<stream id>","event":{...}} oldest first; an entry whose JSON does
- * not parse has "event": null.  Pass the last "id" back as `after` to go on;
- * an empty array means caught up, and so does a stream that does not
- * exist.  Needs Redis >= 5 (XREAD). */
-int kg_redis_reader_stream_read(kg_redis_reader_t *r, const char *after, size_t count,
-                                json_t **out, kg_error_t *err);
+ * `after` ("0" or NULL: from the oldest kept), oldest first, each passed to
+ * `visit` as it is in the reply (no copy, no JSON parsing: a replay pass that
+ * only needs ids costs no parsing).  *n (may be NULL) gets the number of
+ * entries visited.  Pass the last id back as `after` to go on; 0 entries
+ * means caught up, and so does a stream that does not exist.  Entries without
+ * the expected shape are skipped.  Needs Redis >= 5 (XREAD). */
+int kg_redis_reader_stream_scan(kg_redis_reader_t *r, const char *after, size_t count,
+                                kg_stream_visit_cb visit, void *ud, size_t *n, kg_error_t *err);
+
+/* Entries in the stream now (XLEN): 0 when it does not exist. */
+int kg_redis_reader_stream_length(kg_redis_reader_t *r, unsigned long long *len,
+                                  kg_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -414,17 +414,19 @@ int kg_redis_reader_next(kg_redis_reader_t *r, double timeout, char **json, size
             }
             continue;
         }
+        /* Past the deadline the socket is still looked at once, without
+         * waiting: timeout 0 takes what has arrived, not only what is parsed. */
         double left = deadline - kg__now();
-        if (left <= 0) {
+        struct pollfd p = {.fd = r->sub->fd, .events = POLLIN};
+        int n = poll(&p, 1, left > 0 ? (int)(left * 1000.0) + 1 : 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0) {
+            if (kg__now() < deadline)
+                continue;
             last = kg_error_set(err, KG_ETIMEOUT, NULL, "no message within %.3f s", timeout);
             break;
         }
-        struct pollfd p = {.fd = r->sub->fd, .events = POLLIN};
-        int n = poll(&p, 1, (int)(left * 1000.0) + 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0)
-            continue;   /* the deadline check above ends the wait */
         if (n < 0 || redisBufferRead(r->sub) != REDIS_OK) {
             last = kg__ctx_fail(r->sub, errno, err, "subscriber");
             kg__sub_drop(r);
@@ -710,53 +712,51 @@ int kg_redis_reader_counters(kg_redis_reader_t *r, json_t **out, kg_error_t *err
     return 0;
 }
 
-int kg__stream_entries(const redisReply *v, json_t *arr)
+size_t kg__stream_each(const redisReply *v, kg_stream_visit_cb visit, void *ud)
 {
-    int rc = 0;
     /* [[key, [[id, [field, value, ...]], ...]]] or nil when nothing new. */
-    if (v->type == REDIS_REPLY_ARRAY && v->elements >= 1 &&
-        v->element[0]->type == REDIS_REPLY_ARRAY && v->element[0]->elements == 2 &&
-        v->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
-        const redisReply *entries = v->element[0]->element[1];
-        for (size_t i = 0; i < entries->elements && rc == 0; i++) {
-            const redisReply *e = entries->element[i];
-            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-                e->element[0]->type != REDIS_REPLY_STRING)
-                continue;
-            json_t *ev = NULL;
-            const redisReply *fields = e->element[1];
-            for (size_t f = 0; fields->type == REDIS_REPLY_ARRAY && f + 1 < fields->elements;
-                 f += 2)
-                if (fields->element[f]->type == REDIS_REPLY_STRING &&
-                    strcmp(fields->element[f]->str, "event") == 0 &&
-                    fields->element[f + 1]->type == REDIS_REPLY_STRING) {
-                    ev = json_loadb(fields->element[f + 1]->str, fields->element[f + 1]->len,
-                                    0, NULL);
-                    break;
-                }
-            json_t *entry = json_pack("{s:s, s:o}", "id", e->element[0]->str, "event",
-                                      ev ? ev : json_null());
-            if (!entry || json_array_append_new(arr, entry) != 0)
-                rc = KG_ENOMEM;
-        }
+    if (v->type != REDIS_REPLY_ARRAY || v->elements < 1 ||
+        v->element[0]->type != REDIS_REPLY_ARRAY || v->element[0]->elements != 2 ||
+        v->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
+        return 0;
+    const redisReply *entries = v->element[0]->element[1];
+    size_t n = 0;
+    for (size_t i = 0; i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+            e->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        kg_stream_entry entry = {.id = e->element[0]->str};
+        const redisReply *fields = e->element[1];
+        for (size_t f = 0; fields->type == REDIS_REPLY_ARRAY && f + 1 < fields->elements; f += 2)
+            if (fields->element[f]->type == REDIS_REPLY_STRING &&
+                strcmp(fields->element[f]->str, "event") == 0 &&
+                fields->element[f + 1]->type == REDIS_REPLY_STRING) {
+                entry.event = fields->element[f + 1]->str;
+                entry.event_len = fields->element[f + 1]->len;
+                break;
+            }
+        visit(ud, &entry);
+        n++;
     }
-    return rc;
+    return n;
 }
 
-int kg_redis_reader_stream_read(kg_redis_reader_t *r, const char *after, size_t count,
-                                json_t **out, kg_error_t *err)
+int kg_redis_reader_stream_scan(kg_redis_reader_t *r, const char *after, size_t count,
+                                kg_stream_visit_cb visit, void *ud, size_t *n, kg_error_t *err)
 {
-    if (!r || !out)
+    if (n)
+        *n = 0;
+    if (!r || !visit)
         return kg_error_set(err, KG_EINVAL, "ArgumentError", "NULL argument");
-    *out = NULL;
-    char n[32];
-    snprintf(n, sizeof n, "%zu", count ? count : 1000);
+    char num[32];
+    snprintf(num, sizeof num, "%zu", count ? count : 1000);
     char *key = kg__join(r->prefix, "stream", "");
     if (!key)
         return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
     /* XREAD's id is exclusive, which is what "go on after the last entry"
      * needs, and works on Redis 5 (XRANGE's "(id" needs 6.2). */
-    const char *argv[6] = {"XREAD", "COUNT", n, "STREAMS", key, after && *after ? after : "0"};
+    const char *argv[6] = {"XREAD", "COUNT", num, "STREAMS", key, after && *after ? after : "0"};
     size_t lens[6];
     for (int i = 0; i < 6; i++)
         lens[i] = strlen(argv[i]);
@@ -765,15 +765,24 @@ int kg_redis_reader_stream_read(kg_redis_reader_t *r, const char *after, size_t 
     free(key);
     if (!v)
         return rc;
-    json_t *arr = json_array();
-    if (!arr) {
-        freeReplyObject(v);
-        return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
-    }
-    rc = kg__stream_entries(v, arr);
+    size_t visited = kg__stream_each(v, visit, ud);
     freeReplyObject(v);
-    if (rc)
-        return kg__nomem(arr, err);
-    *out = arr;
+    if (n)
+        *n = visited;
+    return 0;
+}
+
+int kg_redis_reader_stream_length(kg_redis_reader_t *r, unsigned long long *len, kg_error_t *err)
+{
+    if (!r || !len)
+        return kg_error_set(err, KG_EINVAL, "ArgumentError", "NULL argument");
+    *len = 0;
+    int rc;
+    redisReply *v = kg__command2(r, "XLEN", "stream", "", 0, NULL, &rc, err);
+    if (!v)
+        return rc;
+    if (v->type == REDIS_REPLY_INTEGER && v->integer > 0)
+        *len = (unsigned long long)v->integer;
+    freeReplyObject(v);
     return 0;
 }

@@ -9,17 +9,18 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "kaygraph/redis_reader.h"
+
 /* 1 and the outputs (malloc'd, the caller frees) when `reply` is a published
  * message ("message" or "pmessage"), 0 when it is something else (a
  * subscribe confirmation), negative on allocation failure.  `len` and
  * `channel` may be NULL. */
 int kg__take_message(const redisReply *reply, char **json, size_t *len, char **channel);
 
-/* Append {"id","event"} objects for the entries of an XREAD reply
- * ([[key, [[id, [field, value, ...]], ...]]]) to `arr` (borrowed); entries
- * that do not have that shape are skipped, an "event" that is not JSON
- * becomes null.  0 or KG_ENOMEM. */
-int kg__stream_entries(const redisReply *v, json_t *arr);
+/* Pass each entry of an XREAD reply ([[key, [[id, [field, value, ...]],
+ * ...]]]) to `visit`, borrowed from the reply; entries that do not have that
+ * shape are skipped.  Returns the number visited. */
+size_t kg__stream_each(const redisReply *v, kg_stream_visit_cb visit, void *ud);
 
 /* Most elements a reply array may declare (1,048,576: far above any reply
  * the reader asks for). */

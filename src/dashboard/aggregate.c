@@ -31,6 +31,7 @@ static const char *const kg__run_status_str[] = {"running", "success", "failed",
 #define KG__P95_WINDOW 256
 #define KG__RATE_SLOTS 64      /* per-second buckets kept (>= 60 shown) */
 #define KG__DEDUP_GEN 65536    /* ids per generation of the duplicate set */
+#define KG__ENDED_GEN 8192     /* ended runs remembered after eviction: 8-16 K */
 #define KG__SOURCES_MAX 64     /* producers whose drop counters we track */
 
 typedef struct kg__node {
@@ -75,10 +76,19 @@ typedef struct kg__edge {
     uint64_t count;
 } kg__edge;
 
-typedef struct kg__dedup {
+typedef struct kg__hashset {
     uint64_t *slots;   /* open addressing, 0 = empty */
     size_t cap, n;
-} kg__dedup;
+} kg__hashset;
+
+/* The ids (as 64-bit hashes) added lately: the last `gen` to `2 * gen`.
+ * Two generations: when the current one is full the previous one is
+ * forgotten all at once, which keeps lookups and memory O(1) with no
+ * deletion logic. */
+typedef struct kg__idset {
+    kg__hashset g[2];   /* current, previous */
+    size_t gen;
+} kg__idset;
 
 typedef struct kg__source {
     double dropped;
@@ -119,7 +129,8 @@ struct kg__agg {
 
     kg__map sources;          /* "host/pid" -> kg__source */
 
-    kg__dedup dedup[2];       /* current, previous generation */
+    kg__idset dedup;          /* event_ids seen lately */
+    kg__idset ended;          /* runs evicted after they ended (workflow_id hashes) */
 };
 
 /* ---- small helpers ------------------------------------------------------------- */
@@ -156,12 +167,10 @@ static const char *kg__json_str(const json_t *o, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-/* ---- duplicate detection --------------------------------------------------------- */
+/* ---- id sets: duplicate events, ended runs ------------------------------------------ */
 
-static bool kg__dedup_has(const kg__dedup *d, uint64_t h)
+static bool kg__hashset_has(const kg__hashset *d, uint64_t h)
 {
-    if (!d->slots)
-        return false;
     for (size_t i = h & (d->cap - 1);; i = (i + 1) & (d->cap - 1)) {
         if (d->slots[i] == h)
             return true;
@@ -170,7 +179,7 @@ static bool kg__dedup_has(const kg__dedup *d, uint64_t h)
     }
 }
 
-static void kg__dedup_add(kg__dedup *d, uint64_t h)
+static void kg__hashset_add(kg__hashset *d, uint64_t h)
 {
     for (size_t i = h & (d->cap - 1);; i = (i + 1) & (d->cap - 1)) {
         if (d->slots[i] == h)
@@ -183,24 +192,53 @@ static void kg__dedup_add(kg__dedup *d, uint64_t h)
     }
 }
 
+static int kg__idset_init(kg__idset *s, size_t gen)
+{
+    s->gen = gen;
+    for (int g = 0; g < 2; g++) {
+        s->g[g].cap = 2 * gen;   /* at most half full */
+        s->g[g].n = 0;
+        s->g[g].slots = calloc(s->g[g].cap, sizeof(uint64_t));
+    }
+    return s->g[0].slots && s->g[1].slots ? 0 : KG_ENOMEM;
+}
+
+static void kg__idset_free(kg__idset *s)
+{
+    free(s->g[0].slots);
+    free(s->g[1].slots);
+}
+
+/* 0 marks an empty slot. */
+static uint64_t kg__id_hash(const char *id)
+{
+    return kg__hash(id, strlen(id)) | 1;
+}
+
+static bool kg__idset_has(const kg__idset *s, uint64_t h)
+{
+    return kg__hashset_has(&s->g[0], h) || kg__hashset_has(&s->g[1], h);
+}
+
+static void kg__idset_add(kg__idset *s, uint64_t h)
+{
+    if (s->g[0].n >= s->gen) {
+        kg__hashset t = s->g[1];
+        s->g[1] = s->g[0];
+        memset(t.slots, 0, t.cap * sizeof *t.slots);
+        t.n = 0;
+        s->g[0] = t;
+    }
+    kg__hashset_add(&s->g[0], h);
+}
+
 /* True when `id` was seen among the last 64-128 K ids; records it. */
 static bool kg__agg_seen(kg__agg *a, const char *id)
 {
-    uint64_t h = kg__hash(id, strlen(id));
-    if (h == 0)
-        h = 1;   /* 0 marks an empty slot */
-    if (kg__dedup_has(&a->dedup[0], h) || kg__dedup_has(&a->dedup[1], h))
+    uint64_t h = kg__id_hash(id);
+    if (kg__idset_has(&a->dedup, h))
         return true;
-    if (a->dedup[0].n >= KG__DEDUP_GEN) {
-        /* Generation swap: the oldest ids are forgotten all at once, which
-         * keeps both lookups and memory O(1) with no deletion logic. */
-        kg__dedup t = a->dedup[1];
-        a->dedup[1] = a->dedup[0];
-        memset(t.slots, 0, t.cap * sizeof *t.slots);
-        t.n = 0;
-        a->dedup[0] = t;
-    }
-    kg__dedup_add(&a->dedup[0], h);
+    kg__idset_add(&a->dedup, h);
     return false;
 }
 
@@ -255,11 +293,9 @@ kg__agg *kg__agg_new(const kg__agg_limits *lim, double now)
     kg__list_init(&a->node_lru);
     kg__list_init(&a->run_lru);
     a->recent = calloc(a->lim.recent_events, sizeof *a->recent);
-    for (int g = 0; g < 2; g++) {
-        a->dedup[g].cap = 2 * KG__DEDUP_GEN;
-        a->dedup[g].slots = calloc(a->dedup[g].cap, sizeof(uint64_t));
-    }
-    if (!a->recent || !a->dedup[0].slots || !a->dedup[1].slots) {
+    int rc_dedup = kg__idset_init(&a->dedup, KG__DEDUP_GEN);
+    int rc_ended = kg__idset_init(&a->ended, KG__ENDED_GEN);
+    if (!a->recent || rc_dedup || rc_ended) {
         kg__agg_free(a);
         return NULL;
     }
@@ -296,8 +332,8 @@ void kg__agg_free(kg__agg *a)
         for (size_t i = 0; i < a->recent_len; i++)
             kg__msg_unref(a->recent[(a->recent_head + i) % a->lim.recent_events]);
     free(a->recent);
-    free(a->dedup[0].slots);
-    free(a->dedup[1].slots);
+    kg__idset_free(&a->dedup);
+    kg__idset_free(&a->ended);
     free(a->latest_run);
     free(a->latest_start);
     free(a);
@@ -454,11 +490,36 @@ static void kg__agg_topology(kg__agg *a, kg__run *r, json_t *graph, double now)
 
 /* ---- runs -------------------------------------------------------------------------------- */
 
+/* Forget a run.  One that had ended is remembered as ended (kg__run_get),
+ * so that a late event of it (a replay running behind the live feed, a
+ * slow producer) does not bring it back as a new run left "running". */
 static void kg__run_evict(kg__agg *a, kg__run *r)
 {
+    if (r->status != KG__RS_RUNNING)
+        kg__idset_add(&a->ended, r->id_hash);
     kg__map_del(&a->runs, r->id);
     kg__list_remove(&r->lru);
     kg__run_free(a, r);
+}
+
+/* How many of the least recently active runs are looked at for one that has
+ * ended: bounds the cost of making room whatever max_runs is. */
+#define KG__EVICT_SCAN 64
+
+/* The run that makes room for a new one: the least recently active run that
+ * completed (success or failed) among the KG__EVICT_SCAN least recently
+ * active, else the least recently active.  Runs in progress are what a user
+ * watches, and stale ones (their process died) are what a user must notice:
+ * a burst of short runs must not push them out of view. */
+static kg__run *kg__run_victim(kg__agg *a)
+{
+    unsigned k = 0;
+    for (kg__link *l = a->run_lru.next; l != &a->run_lru && k < KG__EVICT_SCAN; l = l->next, k++) {
+        kg__run *r = KG__CONTAINER(l, kg__run, lru);
+        if (r->status == KG__RS_SUCCESS || r->status == KG__RS_FAILED)
+            return r;
+    }
+    return KG__CONTAINER(a->run_lru.next, kg__run, lru);
 }
 
 static kg__run *kg__run_get(kg__agg *a, const char *id, double now)
@@ -470,8 +531,10 @@ static kg__run *kg__run_get(kg__agg *a, const char *id, double now)
         r->last_activity = now;
         return r;
     }
+    if (kg__idset_has(&a->ended, kg__id_hash(id)))
+        return NULL;   /* ended and evicted: see kg__run_evict */
     if (a->runs.n >= a->lim.max_runs)
-        kg__run_evict(a, KG__CONTAINER(a->run_lru.next, kg__run, lru));
+        kg__run_evict(a, kg__run_victim(a));
     r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
@@ -484,7 +547,7 @@ static kg__run *kg__run_get(kg__agg *a, const char *id, double now)
         free(r);
         return NULL;
     }
-    r->id_hash = kg__hash(id, strlen(id)) | 1;
+    r->id_hash = kg__id_hash(id);
     r->ordinal = a->next_ordinal++;
     r->duration = -1;
     r->last_activity = now;
@@ -590,7 +653,9 @@ static void kg__run_nodes_idle(kg__agg *a, uint64_t run_hash)
     }
 }
 
-static void kg__agg_node_event(kg__agg *a, const kg__event *ev, kg__run *r, double now)
+/* `run_over`: the event belongs to a run that has ended (late). */
+static void kg__agg_node_event(kg__agg *a, const kg__event *ev, kg__run *r, bool run_over,
+                               double now)
 {
     if (!*ev->node_id || (ev->type == KG_TYPE_METRIC && ev->name != KG_EV_EXECUTION_TIME))
         return;
@@ -641,7 +706,6 @@ static void kg__agg_node_event(kg__agg *a, const kg__event *ev, kg__run *r, doub
     if (status >= 0 && kg__node_status_newer(n, run, ev)) {
         /* A late event of a run that already ended must not bring the node
          * back to life. */
-        bool run_over = r && r->status != KG__RS_RUNNING;
         if (!(run_over && (status == KG__NS_RUNNING || status == KG__NS_RETRYING))) {
             n->status = status;
             n->status_run = run;
@@ -732,7 +796,9 @@ int kg__agg_add(kg__agg *a, const kg__event *ev, kg__msg *msg, double now)
             kg__run_nodes_idle(a, r->id_hash);
         }
     }
-    kg__agg_node_event(a, ev, r, now);
+    bool run_over = r ? r->status != KG__RS_RUNNING
+                      : *ev->workflow_id && kg__idset_has(&a->ended, kg__id_hash(ev->workflow_id));
+    kg__agg_node_event(a, ev, r, run_over, now);
     kg__agg_sources(a, ev);
     kg__agg_enforce_budget(a, r);
     return 0;

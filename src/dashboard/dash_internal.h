@@ -209,7 +209,10 @@ typedef struct kg__hub {
 
 int kg__hub_init(kg__hub *h, const kg_dashboard_options *o);
 void kg__hub_destroy(kg__hub *h);
-/* Add a validated event (text in msg).  Takes the lock. */
+/* Add a validated event (text in msg).  Takes the lock.  Does not wake the
+ * service thread: a source adds a group of events (a read from Redis, a
+ * replay page, a batch) and then calls kg__hub_wake once; one wake-up per
+ * event costs more than the event (an eventfd write and a poll cycle). */
 int kg__hub_add(kg__hub *h, const kg__event *ev, kg__msg *msg);
 /* Push a prebuilt message to every client (caller holds the lock). */
 void kg__hub_push_locked(kg__hub *h, kg__msg *msg, kg__bkind kind);
@@ -226,11 +229,10 @@ typedef struct kg__ingest_result {
  * See kg_dashboard_ingest for the return codes. */
 int kg__ingest_body(kg__hub *h, const char *body, size_t len, kg__ingest_result *res,
                     kg_error_t *err);
-/* One event's JSON text (the in-process feed, Redis). */
+/* One event's JSON text (the in-process feed, Redis Pub/Sub and stream);
+ * `text` is borrowed.  Like kg__hub_add, it does not wake the service
+ * thread: call kg__hub_wake after a group. */
 int kg__ingest_event_text(kg__hub *h, const char *text, size_t len, kg_error_t *err);
-/* One parsed event (borrowed; the stream replay).  0, KG_EEXISTS for a
- * duplicate, KG_EPARSE (counted as rejected), KG_ENOMEM. */
-int kg__ingest_event_json(kg__hub *h, json_t *root, kg_error_t *err);
 
 /* ---- ws.c ----------------------------------------------------------------------- */
 

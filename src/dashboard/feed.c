@@ -30,6 +30,7 @@ static int kg__feed_send(void *data, unsigned worker, const kg_batch *batch)
     kg__hub *h = kg__server_hub(f->dash);
     for (size_t i = 0; i < batch->count; i++)
         kg__ingest_event_text(h, batch->events[i].json, batch->events[i].json_len, NULL);
+    kg__hub_wake(h);
     return 0;
 }
 

@@ -103,7 +103,6 @@ int kg__hub_add(kg__hub *h, const kg__event *ev, kg__msg *msg)
     pthread_mutex_unlock(&h->lock);
     if (rc == 0) {
         atomic_fetch_add(&h->events, 1);
-        kg__hub_wake(h);
     } else if (rc == KG_EEXISTS) {
         atomic_fetch_add(&h->duplicates, 1);
     }

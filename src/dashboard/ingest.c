@@ -266,22 +266,3 @@ int kg__ingest_event_text(kg__hub *h, const char *text, size_t len, kg_error_t *
     json_decref(root);
     return rc;
 }
-
-int kg__ingest_event_json(kg__hub *h, json_t *root, kg_error_t *err)
-{
-    kg__event ev;
-    int rc = json_is_object(root) ? kg__event_check(root, &ev, err)
-                                  : kg_error_set(err, KG_EPARSE, "ParseError",
-                                                 "an event must be a JSON object");
-    if (rc == 0) {
-        kg__msg *m = kg__event_msg(root, NULL, 0);
-        rc = m ? kg__hub_add(h, &ev, m) : kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
-        kg__msg_unref(m);
-    } else {
-        atomic_fetch_add(&h->rejected, 1);
-        pthread_mutex_lock(&h->lock);
-        kg__agg_note_rejected(h->agg, 1);
-        pthread_mutex_unlock(&h->lock);
-    }
-    return rc;
-}

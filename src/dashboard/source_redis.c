@@ -23,10 +23,14 @@
  * producers whose commands interleaved around that point.  A replay slower
  * than the producers therefore still ends.
  *
- * Replay bounds.  Fresh start: the newest `redis_replay` entries.  XREAD
- * only goes forward, so a first pass walks the stream keeping the ids of the
- * last N+1 entries in a ring (48 bytes each), and a second pass reads from
- * the oldest of them.  After a reconnect: every entry after the last
+ * Replay bounds.  Fresh start: the newest `redis_replay` entries: the whole
+ * stream when it holds no more (XLEN); else, as XREAD only goes forward, a
+ * first pass walks the stream keeping the ids of the last N+1 entries in a
+ * ring (48 bytes each), and a second pass reads from the oldest of them.
+ * Entries are handled as the text in the reply (the same ingest path as a
+ * Pub/Sub message), never parsed twice: the replay must outrun producers
+ * that keep publishing, and a capped stream drops its oldest entries while a
+ * slow replay is still on its way to them.  After a reconnect: every entry after the last
  * one read, but not older than KG__REPLAY_SLACK seconds before the last Pub/Sub
  * message received (stream ids are Redis' clock, in ms), so a dashboard that
  * ran for hours re-reads seconds, not the whole capped stream, and stays
@@ -94,19 +98,29 @@ static void kg__rs_log(kg__redis_source *s, kg_dashboard_log_level lvl, const ch
 
 #define KG__LIVE_SET_CAP (1u << 16)   /* slots; a replay stops when 3/4 full */
 
-static void kg__live_note(kg__redis_source *s, const char *json, size_t len)
+/* The event_id in an event's JSON text, or NULL.  Producers write compact
+ * JSON; text without this exact key just does not help find the overlap. */
+static const char *kg__text_event_id(const char *json, size_t len, size_t *idlen)
 {
-    /* Producers write compact JSON; a message without this exact key just
-     * does not help find the overlap. */
     static const char key[] = "\"event_id\":\"";
-    const char *p = memmem(json, len, key, sizeof key - 1);
+    const char *p = json ? memmem(json, len, key, sizeof key - 1) : NULL;
     if (!p)
-        return;
+        return NULL;
     p += sizeof key - 1;
     const char *q = memchr(p, '"', len - (size_t)(p - json));
-    if (!q || s->live_n >= KG__LIVE_SET_CAP / 4 * 3)
+    if (!q)
+        return NULL;
+    *idlen = (size_t)(q - p);
+    return p;
+}
+
+static void kg__live_note(kg__redis_source *s, const char *json, size_t len)
+{
+    size_t n;
+    const char *id = kg__text_event_id(json, len, &n);
+    if (!id || s->live_n >= KG__LIVE_SET_CAP / 4 * 3)
         return;
-    uint64_t h = kg__hash(p, (size_t)(q - p)) | 1;
+    uint64_t h = kg__hash(id, n) | 1;
     size_t i = h & (KG__LIVE_SET_CAP - 1);
     while (s->live[i] && s->live[i] != h)
         i = (i + 1) & (KG__LIVE_SET_CAP - 1);
@@ -116,11 +130,9 @@ static void kg__live_note(kg__redis_source *s, const char *json, size_t len)
     }
 }
 
-static bool kg__live_has(const kg__redis_source *s, const char *id)
+static bool kg__live_has(const kg__redis_source *s, const char *id, size_t n)
 {
-    if (!id)
-        return false;
-    uint64_t h = kg__hash(id, strlen(id)) | 1;
+    uint64_t h = kg__hash(id, n) | 1;
     size_t i = h & (KG__LIVE_SET_CAP - 1);
     while (s->live[i]) {
         if (s->live[i] == h)
@@ -130,7 +142,8 @@ static bool kg__live_has(const kg__redis_source *s, const char *id)
     return false;
 }
 
-/* Wait up to `timeout` for one Pub/Sub message and ingest it.  Returns the
+/* Wait up to `timeout` for one Pub/Sub message and ingest it (without waking
+ * the service thread: the callers wake it once per group).  Returns the
  * reader's code (0, KG_ETIMEOUT, KG_ECONNECT...). */
 static int kg__live_one(kg__redis_source *s, double timeout, kg_error_t *err)
 {
@@ -150,22 +163,48 @@ static int kg__live_one(kg__redis_source *s, double timeout, kg_error_t *err)
     return rc;
 }
 
-/* Take what Pub/Sub has buffered, without waiting (between replay pages, so
- * that its buffer in Redis does not grow and the overlap shows up).  0, or
- * the reader's error when the connection was lost. */
+#define KG__DRAIN_MAX 10000   /* messages per drain: a replay page still follows */
+
+/* Take what Pub/Sub has delivered, without waiting (between replay pages, so
+ * that its buffer in Redis does not grow and the overlap shows up).  Bounded:
+ * producers that publish as fast as this thread ingests must not starve the
+ * replay.  0, or the reader's error when the connection was lost. */
 static int kg__live_drain(kg__redis_source *s)
 {
-    for (int i = 0; i < 100000; i++) {
+    for (int i = 0; i < KG__DRAIN_MAX; i++) {
         kg_error_t err;
         kg_error_clear(&err);
-        /* Not 0: kg_redis_reader_next(0) returns only what is already
-         * parsed, without reading the socket. */
-        int rc = kg__live_one(s, 0.001, &err);
+        int rc = kg__live_one(s, 0, &err);
         if (rc == KG_ETIMEOUT)
-            return 0;
-        if (rc)
+            break;
+        if (rc) {
+            kg__hub_wake(s->hub);
             return rc;
+        }
     }
+    kg__hub_wake(s->hub);
+    return 0;
+}
+
+#define KG__BURST_MAX 1024     /* messages ingested per wake-up of the service thread */
+#define KG__BURST_SPAN 0.005   /* s: the most a burst delays the first of its messages */
+
+/* Wait up to `timeout` for a message, then take those that follow it closely
+ * (at most KG__BURST_MAX, for at most KG__BURST_SPAN) and wake the service
+ * thread once for all of them.  The reader's code for the first wait. */
+static int kg__live_burst(kg__redis_source *s, double timeout, kg_error_t *err)
+{
+    int rc = kg__live_one(s, timeout, err);
+    if (rc)
+        return rc;
+    double until = kg__mono_now() + KG__BURST_SPAN;
+    for (int i = 1; i < KG__BURST_MAX && kg__mono_now() < until; i++) {
+        kg_error_t e2;
+        kg_error_clear(&e2);
+        if (kg__live_one(s, 0, &e2))
+            break;   /* a lost connection shows again on the next wait */
+    }
+    kg__hub_wake(s->hub);
     return 0;
 }
 
@@ -183,65 +222,82 @@ static bool kg__sid_parse(const char *id, unsigned long long *ms, unsigned long 
     return end != s2 && *end == '\0';
 }
 
-static const char *kg__entry_event_id(json_t *entry)
+/* One pass over the stream: where it is, and whether it reached the live feed. */
+typedef struct kg__walk {
+    kg__redis_source *s;
+    void (*visit)(kg__redis_source *, const kg_stream_entry *, void *);
+    void *ud;
+    char from[KG__SID_MAX];   /* id of the last entry seen */
+    bool overlap;             /* an entry that Pub/Sub has delivered too was seen */
+} kg__walk;
+
+static void kg__walk_entry(void *ud, const kg_stream_entry *e)
 {
-    return json_string_value(json_object_get(json_object_get(entry, "event"), "event_id"));
+    kg__walk *w = ud;
+    if (strlen(e->id) < KG__SID_MAX)
+        snprintf(w->from, sizeof w->from, "%s", e->id);
+    size_t n;
+    const char *id = kg__text_event_id(e->event, e->event_len, &n);
+    if (id && kg__live_has(w->s, id, n)) {
+        /* Pub/Sub delivered it during this replay: the overlap.  Skipped
+         * here, not left to the aggregation's duplicate check, because a
+         * long replay reaches these entries after more events than that
+         * check remembers. */
+        w->overlap = true;
+        return;
+    }
+    w->visit(w->s, e, w->ud);
 }
 
 /* Walk the stream after `after` page by page until caught up with the live
  * feed: the first entry that Pub/Sub has also delivered since this replay
  * began marks the subscription point; one more page covers producers whose
- * commands interleaved around it.  `visit` sees every entry; *last gets the
- * id of the last one.  Bounded by KG__REPLAY_MAX.  0 or the reader's code. */
+ * commands interleaved around it.  `visit` sees every entry (borrowed text,
+ * no parsing); *last gets the id of the last one.  Bounded by
+ * KG__REPLAY_MAX.  0 or the reader's code. */
 static int kg__stream_walk(kg__redis_source *s, const char *after,
-                           void (*visit)(kg__redis_source *, json_t *, void *), void *ud,
-                           char last[KG__SID_MAX])
+                           void (*visit)(kg__redis_source *, const kg_stream_entry *, void *),
+                           void *ud, char last[KG__SID_MAX])
 {
-    char from[KG__SID_MAX];
-    snprintf(from, sizeof from, "%s", after);
+    kg__walk w = {.s = s, .visit = visit, .ud = ud};
+    snprintf(w.from, sizeof w.from, "%s", after);
     size_t total = 0;
     int pages_after_overlap = -1;
     while (!atomic_load(&s->stop) && total < KG__REPLAY_MAX && pages_after_overlap < 1) {
-        json_t *page = NULL;
-        kg_error_t err;
-        kg_error_clear(&err);
-        int rc = kg_redis_reader_stream_read(s->reader, from, KG__REPLAY_PAGE, &page, &err);
+        /* Pub/Sub first: what it has delivered by now can mark this page. */
+        int rc = kg__live_drain(s);
         if (rc)
             return rc;
-        if ((rc = kg__live_drain(s))) {
-            json_decref(page);
+        size_t n = 0;
+        kg_error_t err;
+        kg_error_clear(&err);
+        rc = kg_redis_reader_stream_scan(s->reader, w.from, KG__REPLAY_PAGE, kg__walk_entry, &w,
+                                         &n, &err);
+        kg__hub_wake(s->hub);
+        if (rc)
             return rc;
-        }
-        size_t n = json_array_size(page);
         if (pages_after_overlap >= 0)
             pages_after_overlap++;
-        for (size_t i = 0; i < n; i++) {
-            json_t *e = json_array_get(page, i);
-            const char *id = json_string_value(json_object_get(e, "id"));
-            if (id && strlen(id) < KG__SID_MAX)
-                snprintf(from, sizeof from, "%s", id);
-            if (pages_after_overlap < 0 && kg__live_has(s, kg__entry_event_id(e)))
-                pages_after_overlap = 0;
-            visit(s, e, ud);
-        }
-        json_decref(page);
+        else if (w.overlap)
+            pages_after_overlap = 0;
         total += n;
         if (n < KG__REPLAY_PAGE)
             break;
     }
-    snprintf(last, KG__SID_MAX, "%s", from);
+    snprintf(last, KG__SID_MAX, "%s", w.from);
     return 0;
 }
 
-static void kg__visit_ingest(kg__redis_source *s, json_t *entry, void *ud)
+static void kg__visit_ingest(kg__redis_source *s, const kg_stream_entry *e, void *ud)
 {
     size_t *count = ud;
     (*count)++;
     atomic_fetch_add(&s->replayed, 1);
     kg_error_t err;
     kg_error_clear(&err);
-    /* An entry that is not JSON is counted as rejected, like such a message. */
-    kg__ingest_event_json(s->hub, json_object_get(entry, "event"), &err);
+    /* The same path as a Pub/Sub message; an entry that is not JSON is
+     * counted as rejected, like such a message. */
+    kg__ingest_event_text(s->hub, e->event ? e->event : "", e->event_len, &err);
 }
 
 typedef struct kg__id_ring {
@@ -249,15 +305,40 @@ typedef struct kg__id_ring {
     size_t cap, total;
 } kg__id_ring;
 
-static void kg__visit_remember(kg__redis_source *s, json_t *entry, void *ud)
+static void kg__visit_remember(kg__redis_source *s, const kg_stream_entry *e, void *ud)
 {
     (void)s;
     kg__id_ring *r = ud;
-    const char *id = json_string_value(json_object_get(entry, "id"));
-    if (!id || strlen(id) >= KG__SID_MAX)
+    size_t n = strlen(e->id);
+    if (n >= KG__SID_MAX)
         return;
-    memcpy(r->ids[r->total % r->cap], id, strlen(id) + 1);
+    memcpy(r->ids[r->total % r->cap], e->id, n + 1);
     r->total++;
+}
+
+/* Fresh start: the id after which the newest `replay_n` entries begin ("0"
+ * for the whole stream).  XREAD only goes forward, so when the stream is
+ * longer than that, a first pass (ids only) keeps the ids of the newest N+1
+ * entries in a ring and the replay starts after the oldest of them. */
+static int kg__replay_start(kg__redis_source *s, char start[KG__SID_MAX])
+{
+    snprintf(start, KG__SID_MAX, "0");
+    unsigned long long len = 0;
+    kg_error_t err;
+    kg_error_clear(&err);
+    int rc = kg_redis_reader_stream_length(s->reader, &len, &err);
+    if (rc || len <= s->replay_n)
+        return rc;
+    kg__id_ring ring = {.cap = s->replay_n + 1};
+    ring.ids = malloc(ring.cap * sizeof *ring.ids);
+    if (!ring.ids)
+        return KG_ENOMEM;
+    char last[KG__SID_MAX];
+    rc = kg__stream_walk(s, "0", kg__visit_remember, &ring, last);
+    if (rc == 0 && ring.total > s->replay_n)
+        snprintf(start, KG__SID_MAX, "%s", ring.ids[(ring.total - ring.cap) % ring.cap]);
+    free(ring.ids);
+    return rc;
 }
 
 /* Replay what Pub/Sub may have missed.  Returns 0 when done (also when there
@@ -270,22 +351,7 @@ static int kg__replay(kg__redis_source *s)
     s->live_n = 0;
     s->collecting = true;
     if (!s->cursor[0]) {
-        /* Fresh start: XREAD only goes forward, so a first pass keeps the
-         * ids of the newest N+1 entries and the replay starts after the
-         * oldest of them. */
-        kg__id_ring ring = {.cap = s->replay_n + 1};
-        ring.ids = malloc(ring.cap * sizeof *ring.ids);
-        if (!ring.ids) {
-            s->collecting = false;
-            return KG_ENOMEM;
-        }
-        char last[KG__SID_MAX];
-        rc = kg__stream_walk(s, "0", kg__visit_remember, &ring, last);
-        if (ring.total > s->replay_n)
-            snprintf(start, sizeof start, "%s", ring.ids[(ring.total - ring.cap) % ring.cap]);
-        else
-            snprintf(start, sizeof start, "0");
-        free(ring.ids);
+        rc = kg__replay_start(s, start);
     } else {
         /* Reconnect: after the last entry read, but not older than the
          * Pub/Sub floor. */
@@ -336,7 +402,7 @@ static void *kg__rs_main(void *arg)
         if (need_replay && up && kg__replay(s) == 0)
             need_replay = false;
         kg_error_clear(&err);
-        int rc = kg__live_one(s, 0.2, &err);
+        int rc = kg__live_burst(s, 0.2, &err);
         uint64_t rn = kg_redis_reader_reconnects(s->reader);
         if (rn != reconnects) {
             reconnects = rn;

@@ -117,7 +117,8 @@ static void test_help_lists_flags(void **state)
                   "--sample-rate", "--no-snapshots", "--capture", "--redis-host", "--redis-port",
                   "--redis-prefix", "--redis-stream", "--webhook-url", "--file", "--dashboard", "--bind", "--token", "--node-delay",
                   "--seed", "--quiet"}},
-        {"dashboard", {"--port", "--bind", "--redis", "--redis-prefix", "--token", "--allow-origin"}},
+        {"dashboard", {"--port", "--bind", "--redis", "--redis-prefix", "--redis-replay", "--stale-after",
+                       "--token", "--allow-origin"}},
         {"bench", {"--only", "--seconds", "--quick"}},
         {"tail", {"--redis", "--redis-prefix", "--url", "--token", "--type", "--name", "--node",
                   "--workflow", "--json", "--no-color", "--count", "--timeout"}},
@@ -283,6 +284,14 @@ static const bad_case dashboard_bad[] = {
     {{"dashboard", "--redis", "host:port", NULL}, "--redis"},
     {{"dashboard", "--redis", NULL}, "--redis"},
     {{"dashboard", "--redis-prefix", NULL}, "--redis-prefix"},
+    {{"dashboard", "--redis-replay", "1000001", NULL}, "--redis-replay"},
+    {{"dashboard", "--redis-replay", "-1", NULL}, "--redis-replay"},
+    {{"dashboard", "--redis-replay", "many", NULL}, "--redis-replay"},
+    {{"dashboard", "--redis-replay", NULL}, "--redis-replay"},
+    {{"dashboard", "--stale-after", "0", NULL}, "--stale-after"},
+    {{"dashboard", "--stale-after", "soon", NULL}, "--stale-after"},
+    {{"dashboard", "--stale-after", "nan", NULL}, "--stale-after"},
+    {{"dashboard", "--stale-after", NULL}, "--stale-after"},
     {{"dashboard", "--token", NULL}, "--token"},
     {{"dashboard", "--allow-origin", NULL}, "--allow-origin"},
     {{"dashboard", "--bogus", NULL}, "--bogus"},
@@ -304,7 +313,8 @@ static void test_dashboard_flags_accepted(void **state)
     char redis[32];
     snprintf(redis, sizeof redis, "127.0.0.1:%d", kg_test_free_port());   /* nothing there */
     const char *argv[] = {"dashboard", "--port", "0", "--bind", "127.0.0.1", "--redis", redis,
-                          "--redis-prefix", "test:prefix:", "--token", "s3cret",
+                          "--redis-prefix", "test:prefix:", "--redis-replay", "0",
+                          "--stale-after", "2.5", "--token", "s3cret",
                           "--allow-origin", "http://example.test:1234", NULL};
     kgm_proc p;
     assert_int_equal(kgm_start(&p, false, argv), 0);

@@ -18,12 +18,17 @@ typedef struct dash {
     char url[64];
 } dash;
 
-/* `kgmon dashboard --port PORT extra...`; PORT 0 = any (read back from its output). */
-static void dash_start(dash *d, int port, const char *token)
+/* `kgmon dashboard --port PORT extra...` (`extra` NULL-terminated, or NULL);
+ * PORT 0 = any (read back from its output). */
+static void dash_start(dash *d, int port, const char *const *extra)
 {
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
-    const char *argv[] = {"dashboard", "--port", portstr, token ? "--token" : NULL, token, NULL};
+    const char *argv[8] = {"dashboard", "--port", portstr};
+    for (size_t i = 0; extra && extra[i]; i++) {
+        assert_true(3 + i < sizeof argv / sizeof argv[0] - 1);
+        argv[3 + i] = extra[i];
+    }
     assert_int_equal(kgm_start(&d->p, false, argv), 0);
     if (!kgm_wait_stdout(&d->p, "Press Ctrl-C to stop.", 30)) {
         char *err = kgm_stderr(&d->p);
@@ -125,6 +130,27 @@ static void test_dashboard_ingest_and_query(void **state)
     dash_stop(&d);
 }
 
+/* --stale-after: a run that starts and falls silent (its process died) is
+ * marked stale after that many seconds instead of staying "running". */
+static void test_dashboard_stale_after(void **state)
+{
+    (void)state;
+    dash d;
+    dash_start(&d, 0, (const char *const[]){"--stale-after", "0.5", NULL});
+    char *started = kg_tevent("st-1", "workflow_started", "lifecycle", "", "wf-silent", 1,
+                              "\"graph\":{\"nodes\":[{\"id\":\"n1\",\"type\":\"T\"}],"
+                              "\"edges\":[],\"start\":\"n1\"}");
+    char *node = kg_tevent("st-2", "node_started", "lifecycle", "n1", "wf-silent", 2, NULL);
+    ingest(&d, started, NULL);
+    ingest(&d, node, NULL);
+    assert_int_equal(kg_thttp_json_int(d.port, "/api/metrics", "workflows", "running"), 1);
+    assert_true(KG_WAIT_UNTIL(kg_thttp_json_int(d.port, "/api/metrics", "workflows", "stale") == 1, 10));
+    assert_int_equal(kg_thttp_json_int(d.port, "/api/metrics", "workflows", "running"), 0);
+    free(started);
+    free(node);
+    dash_stop(&d);
+}
+
 /* The event ingested before the tail started comes in "initial"; the one
  * ingested after, live; each printed exactly as ingested. */
 static void test_tail_url_initial_and_live(void **state)
@@ -186,7 +212,7 @@ static void test_tail_url_token(void **state)
 {
     (void)state;
     dash d;
-    dash_start(&d, 0, "tok-42");
+    dash_start(&d, 0, (const char *const[]){"--token", "tok-42", NULL});
     char *e = ev("tk-1", "node_started", "lifecycle", "n1");
     ingest(&d, e, "tok-42");
     char *out, *err;
@@ -264,6 +290,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dashboard_ingest_and_query),
+        cmocka_unit_test(test_dashboard_stale_after),
         cmocka_unit_test(test_tail_url_initial_and_live),
         cmocka_unit_test(test_tail_url_filters),
         cmocka_unit_test(test_tail_url_token),

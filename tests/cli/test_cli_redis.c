@@ -10,6 +10,7 @@
 #include "cli_assert.h"
 #include "kgmon_run.h"
 #include "redis_server.h"
+#include "wsclient.h"
 
 #define RUN_TIMEOUT 120.0
 
@@ -50,15 +51,6 @@ static long long number_after(const char *text, const char *key)
 {
     const char *p = strstr(text, key);
     return p ? strtoll(p + strlen(key), NULL, 10) : -1;
-}
-
-static long long count_keys(const char *pattern)
-{
-    redisReply *r = kg_redis_cmd(rc_, "KEYS %s", pattern);
-    long long n = r && r->type == REDIS_REPLY_ARRAY ? (long long)r->elements : -1;
-    if (r)
-        freeReplyObject(r);
-    return n;
 }
 
 /* Subscribers of a channel (PUBSUB NUMSUB). */
@@ -106,9 +98,9 @@ static void test_demo_redis(void **state)
         sum += v;
     }
     assert_int_equal(sum, sent);
-    assert_int_equal(count_keys("kaygraph:monitoring:event:*"), sent);
-    assert_int_equal(count_keys("kaygraph:monitoring:workflow:*"), 2);
-    assert_true(count_keys("kaygraph:monitoring:node:*") >= 6);
+    assert_int_equal(kg_redis_count_keys(rc_, "kaygraph:monitoring:event:*"), sent);
+    assert_int_equal(kg_redis_count_keys(rc_, "kaygraph:monitoring:workflow:*"), 2);
+    assert_true(kg_redis_count_keys(rc_, "kaygraph:monitoring:node:*") >= 6);
     assert_int_equal(kg_redis_int(rc_, "SCARD kaygraph:monitoring:active:workflows"), 0);
     free(out);
     free(err);
@@ -121,10 +113,38 @@ static void test_demo_redis_prefix(void **state)
     int rc = kgm_runl(RUN_TIMEOUT, &out, &err, "demo", "--backend", "redis", "--redis-port",
                       portstr, "--redis-prefix", "other:", "--iterations", "1", "--quiet", NULL);
     assert_exit(rc, 0, err);
-    assert_int_equal(count_keys("kaygraph:monitoring:*"), 0);
-    assert_int_equal(count_keys("other:event:*"), number_after(out, ", sent "));
+    assert_int_equal(kg_redis_count_keys(rc_, "kaygraph:monitoring:*"), 0);
+    assert_int_equal(kg_redis_count_keys(rc_, "other:event:*"), number_after(out, ", sent "));
     free(out);
     free(err);
+}
+
+/* `dashboard --redis-replay N`: started after a demo that wrote the stream,
+ * the dashboard replays exactly the newest N entries. */
+static void test_dashboard_replays_stream(void **state)
+{
+    (void)state;
+    char *out, *err;
+    int rc = kgm_runl(RUN_TIMEOUT, &out, &err, "demo", "--backend", "redis", "--redis-port",
+                      portstr, "--redis-stream", "100000", "--iterations", "2", "--quiet", NULL);
+    assert_exit(rc, 0, err);
+    assert_true(number_after(out, ", sent ") > 5);
+    free(out);
+    free(err);
+    const char *argv[] = {"dashboard", "--port", "0", "--redis", hostport, "--redis-replay", "5", NULL};
+    kgm_proc p;
+    assert_int_equal(kgm_start(&p, false, argv), 0);
+    assert_true(kgm_wait_stdout(&p, "Press Ctrl-C to stop.", 30));
+    out = kgm_stdout(&p);
+    int port = kgm_dashboard_port(out);
+    free(out);
+    assert_true(port > 0);
+    assert_true(KG_WAIT_UNTIL(kg_thttp_json_int(port, "/api/metrics", "server", "redis_replays") >= 1, 30));
+    assert_int_equal(kg_thttp_json_int(port, "/api/metrics", "total_events", NULL), 5);
+    kgm_signal(&p, SIGINT);
+    assert_true(kgm_wait(&p, 30));
+    assert_int_equal(p.status, 0);
+    kgm_cleanup(&p);
 }
 
 /* ---- tail --redis ------------------------------------------------------------------- */
@@ -356,6 +376,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_demo_redis, setup),
         cmocka_unit_test_setup(test_demo_redis_prefix, setup),
+        cmocka_unit_test_setup(test_dashboard_replays_stream, setup),
         cmocka_unit_test_setup(test_tail_follows_demo, setup),
         cmocka_unit_test_setup(test_tail_filters_exact, setup),
         cmocka_unit_test_setup(test_tail_timeout, setup),

@@ -174,6 +174,72 @@ static void test_stale_runs(void **state)
     kg__agg_free(a);
 }
 
+/* Run "<prefix>-<i>": started and completed (success) at `now`. */
+static void add_short_run(kg__agg *a, const char *prefix, int i, double now)
+{
+    char id[48], wf[32];
+    snprintf(wf, sizeof wf, "%s-%d", prefix, i);
+    snprintf(id, sizeof id, "%s-s", wf);
+    add(a, id, "workflow_started", "lifecycle", "flow", wf, 1, k_graph, now);
+    snprintf(id, sizeof id, "%s-c", wf);
+    add(a, id, "workflow_completed", "lifecycle", "flow", wf, 3,
+        "\"status\":\"success\",\"duration\":0.1", now);
+}
+
+/* A run whose process died (started, then silence) is kept while short runs
+ * come and go, and still after it became stale. */
+static void test_running_run_outlives_short_runs(void **state)
+{
+    (void)state;
+    kg__agg *a = new_agg(3, 100, 100, 1 << 20, 30);
+    add(a, "k1", "workflow_started", "lifecycle", "flow", "killed", 1, k_graph, 1000);
+    add(a, "k2", "node_started", "lifecycle", "load", "killed", 2, NULL, 1000);
+    for (int i = 0; i < 20; i++)
+        add_short_run(a, "short", i, 1001 + i);
+    json_t *runs = kg__agg_runs(a, 0);
+    assert_int_equal(json_array_size(runs), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(runs, 0), "workflow_id")),
+                        "killed");
+    json_decref(runs);
+    kg__agg_tick(a, 1031);
+    runs = kg__agg_runs(a, 0);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(runs, 0), "status")),
+                        "stale");
+    json_decref(runs);
+    add(a, "s-last", "workflow_started", "lifecycle", "flow", "short-last", 1, k_graph, 1032);
+    runs = kg__agg_runs(a, 0);
+    assert_int_equal(json_array_size(runs), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(runs, 0), "workflow_id")),
+                        "killed");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(runs, 0), "status")),
+                        "stale");
+    json_decref(runs);
+    kg__agg_free(a);
+}
+
+/* A late event of a run that ended and was evicted (a replay behind the live
+ * feed) is counted but does not bring the run back as "running". */
+static void test_late_event_of_evicted_run(void **state)
+{
+    (void)state;
+    kg__agg *a = new_agg(2, 100, 100, 1 << 20, 30);
+    for (int i = 0; i < 3; i++)
+        add_short_run(a, "run", i, 1000 + i);
+    assert_int_equal(add(a, "late", "node_started", "lifecycle", "load", "run-0", 2, NULL, 1010), 0);
+    json_t *runs = kg__agg_runs(a, 0);
+    assert_int_equal(json_array_size(runs), 2);
+    for (size_t i = 0; i < json_array_size(runs); i++)
+        assert_string_not_equal(
+            json_string_value(json_object_get(json_array_get(runs, i), "workflow_id")), "run-0");
+    json_decref(runs);
+    assert_string_not_equal(node_status(a, "load"), "running");
+    json_t *m = kg__agg_metrics(a, 1010);
+    assert_int_equal(json_integer_value(json_object_get(m, "total_events")), 7);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "workflows"), "running")), 0);
+    json_decref(m);
+    kg__agg_free(a);
+}
+
 static void test_bounded_memory(void **state)
 {
     (void)state;
@@ -489,6 +555,8 @@ int main(void)
         cmocka_unit_test(test_topology_and_status),
         cmocka_unit_test(test_out_of_order_and_duplicates),
         cmocka_unit_test(test_stale_runs),
+        cmocka_unit_test(test_running_run_outlives_short_runs),
+        cmocka_unit_test(test_late_event_of_evicted_run),
         cmocka_unit_test(test_bounded_memory),
         cmocka_unit_test(test_metrics_and_prometheus),
         cmocka_unit_test(test_ingest_bodies),

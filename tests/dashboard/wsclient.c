@@ -2,6 +2,7 @@
 #include "wsclient.h"
 
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -194,6 +195,23 @@ int kg_thttp(int port, const char *method, const char *path, const char *headers
     close(c.fd);
     free(c.buf);
     return r->status;
+}
+
+long long kg_thttp_json_int(int port, const char *path, const char *key, const char *subkey)
+{
+    kg_thttp_resp r;
+    long long v = -1;
+    if (kg_thttp(port, "GET", path, NULL, NULL, 0, &r) == 200) {
+        json_t *root = json_loads(r.body, 0, NULL);
+        json_t *x = json_object_get(root, key);
+        if (subkey)
+            x = json_object_get(x, subkey);
+        if (json_is_integer(x))
+            v = (long long)json_integer_value(x);
+        json_decref(root);
+    }
+    kg_thttp_resp_free(&r);
+    return v;
 }
 
 void kg_thttp_resp_free(kg_thttp_resp *r)

@@ -32,6 +32,11 @@ void kg_thttp_resp_free(kg_thttp_resp *r);
 /* Header value (case-insensitive name) copied into out; false when absent. */
 bool kg_thttp_header(const kg_thttp_resp *r, const char *name, char *out, size_t outlen);
 
+/* GET `path` and return the integer at data[key] (or data[key][subkey] when
+ * subkey is not NULL) of its JSON body; -1 when the request, the JSON or the
+ * value is missing. */
+long long kg_thttp_json_int(int port, const char *path, const char *key, const char *subkey);
+
 /* Upgrade to WebSocket at `path`.  Returns 101 when connected, the HTTP
  * status of a refusal, or -1 when the connection failed/closed. */
 int kg_tws_connect(kg_tclient *c, int port, const char *path, const char *headers);
