@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "cli_assert.h"
 #include "kgmon_run.h"
@@ -311,7 +312,8 @@ static void test_dashboard_flags_accepted(void **state)
 {
     (void)state;
     char redis[32];
-    snprintf(redis, sizeof redis, "127.0.0.1:%d", kg_test_free_port());   /* nothing there */
+    int hold;
+    snprintf(redis, sizeof redis, "127.0.0.1:%d", kg_test_refused_port(&hold));
     const char *argv[] = {"dashboard", "--port", "0", "--bind", "127.0.0.1", "--redis", redis,
                           "--redis-prefix", "test:prefix:", "--redis-replay", "0",
                           "--stale-after", "2.5", "--token", "s3cret",
@@ -325,12 +327,15 @@ static void test_dashboard_flags_accepted(void **state)
     assert_true(kgm_dashboard_port(out) > 0);
     free(out);
     kgm_signal(&p, SIGINT);
-    assert_true(kgm_wait(&p, 30));
+    bool exited = kgm_wait(&p, 30);
     char *err = kgm_stderr(&p);
+    if (!exited)
+        fail_msg("kgmon dashboard did not exit within 30 s of SIGINT; its stderr:\n%s", err);
     assert_exit(p.status, 0, err);
     assert_contains(err, "shutting down");
     free(err);
     kgm_cleanup(&p);
+    close(hold);
 }
 
 /* ---- bench --------------------------------------------------------------------------- */

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "cli_assert.h"
 #include "http_receiver.h"
@@ -233,10 +234,12 @@ static void test_demo_redis_unreachable(void **state)
 {
     (void)state;
     char port[16];
-    snprintf(port, sizeof port, "%d", kg_test_free_port());   /* nothing listens there */
+    int hold;
+    snprintf(port, sizeof port, "%d", kg_test_refused_port(&hold));
     char *out, *err;
     int rc = kgm_runl(RUN_TIMEOUT, &out, &err, "demo", "--backend", "redis", "--redis-port", port,
                       "--iterations", "4", "--batch-size", "10", NULL);
+    close(hold);
     assert_exit(rc, 3, err);
     assert_contains(out, "[4/4] ");
     assert_contains(out, "Runs: 4 in");

@@ -21,16 +21,35 @@ void kg_test_sleep(double seconds)
     }
 }
 
-int kg_test_free_port(void)
+/* A TCP socket bound to a free port of 127.0.0.1, not listening; -1 when
+ * that failed (*port is then -1 too). */
+static int kg__bound_socket(int *port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;
-    int port = -1;
+    *port = -1;
     if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
+        *port = ntohs(a.sin_port);
+        return fd;
+    }
     if (fd >= 0)
         close(fd);
+    return -1;
+}
+
+int kg_test_free_port(void)
+{
+    int port, fd = kg__bound_socket(&port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+int kg_test_refused_port(int *fd)
+{
+    int port;
+    *fd = kg__bound_socket(&port);
     return port;
 }

@@ -30,4 +30,10 @@ void kg_test_sleep(double seconds);
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int kg_test_free_port(void);
 
+/* A TCP port on 127.0.0.1 where connections are refused for as long as *fd
+ * (a bound, not listening socket) stays open: unlike a port that was free a
+ * moment ago, no test running in parallel can start a server on it.  The
+ * caller closes *fd. */
+int kg_test_refused_port(int *fd);
+
 #endif
