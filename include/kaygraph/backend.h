@@ -65,19 +65,19 @@ typedef struct kg_backend kg_backend_t;
 /* Wrap `ops` (borrowed; make it static const) and `data` (owned: destroy()
  * frees it, also when this fails) into a backend.  NULL on allocation
  * failure. */
-kg_backend_t *kg_backend_new(const kg_backend_ops *ops, void *data);
+KG_API kg_backend_t *kg_backend_new(const kg_backend_ops *ops, void *data);
 
 /* Free a backend that was never given to a monitor.  NULL is a no-op. */
-void kg_backend_free(kg_backend_t *backend);
+KG_API void kg_backend_free(kg_backend_t *backend);
 
-const char *kg_backend_name(const kg_backend_t *backend);
-void *kg_backend_data(const kg_backend_t *backend);
+KG_API const char *kg_backend_name(const kg_backend_t *backend);
+KG_API void *kg_backend_data(const kg_backend_t *backend);
 
 /* Call the table (used by the dispatcher and by tests). */
-int kg_backend_connect(kg_backend_t *b, unsigned workers);
-int kg_backend_send_batch(kg_backend_t *b, unsigned worker, const kg_batch *batch);
-void kg_backend_disconnect(kg_backend_t *b);
-bool kg_backend_is_connected(kg_backend_t *b);
+KG_API int kg_backend_connect(kg_backend_t *b, unsigned workers);
+KG_API int kg_backend_send_batch(kg_backend_t *b, unsigned worker, const kg_batch *batch);
+KG_API void kg_backend_disconnect(kg_backend_t *b);
+KG_API bool kg_backend_is_connected(kg_backend_t *b);
 
 #ifdef __cplusplus
 }

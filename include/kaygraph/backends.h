@@ -29,38 +29,38 @@ typedef struct kg_mock_options {
     bool keep_json;        /* keep the JSON text of kept events (default true) */
 } kg_mock_options;
 
-kg_backend_t *kg_mock_backend_new(const kg_mock_options *opts /* NULL = defaults */,
+KG_API kg_backend_t *kg_mock_backend_new(const kg_mock_options *opts /* NULL = defaults */,
                                   kg_error_t *err);
 
 /* Fault injection, callable from any thread at any time:
  * fail the next `n` send_batch calls (n < 0: fail until told otherwise,
  * 0: stop failing); sleep `delay` seconds in each send; report connected. */
-void kg_mock_backend_fail(kg_backend_t *mock, long n);
-void kg_mock_backend_set_delay(kg_backend_t *mock, double delay);
-void kg_mock_backend_set_connected(kg_backend_t *mock, bool connected);
+KG_API void kg_mock_backend_fail(kg_backend_t *mock, long n);
+KG_API void kg_mock_backend_set_delay(kg_backend_t *mock, double delay);
+KG_API void kg_mock_backend_set_connected(kg_backend_t *mock, bool connected);
 
 typedef struct kg_mock_stats {
     uint64_t batches;          /* successful send_batch calls */
     uint64_t events;           /* events delivered */
     uint64_t failed_batches;   /* send_batch calls that were told to fail */
 } kg_mock_stats;
-void kg_mock_backend_stats(kg_backend_t *mock, kg_mock_stats *out);
+KG_API void kg_mock_backend_stats(kg_backend_t *mock, kg_mock_stats *out);
 
 /* Events delivered per event_name, as a new JSON object {"node_started":12,..}. */
-json_t *kg_mock_backend_breakdown(kg_backend_t *mock);
+KG_API json_t *kg_mock_backend_breakdown(kg_backend_t *mock);
 
 /* The last kept events (oldest first) as a new JSON array of parsed events;
  * at most `max` (0 = all kept).  Parsing happens here, not on the send path. */
-json_t *kg_mock_backend_events(kg_backend_t *mock, size_t max);
+KG_API json_t *kg_mock_backend_events(kg_backend_t *mock, size_t max);
 
 /* Forget kept events and counters. */
-void kg_mock_backend_clear(kg_backend_t *mock);
+KG_API void kg_mock_backend_clear(kg_backend_t *mock);
 
 /* ---- file (JSON Lines) ----------------------------------------------------- */
 
 /* `path` "-" means stdout.  The file is opened for appending on connect and
  * every batch is written with one write(2) per batch and flushed. */
-kg_backend_t *kg_file_backend_new(const char *path, kg_error_t *err);
+KG_API kg_backend_t *kg_file_backend_new(const char *path, kg_error_t *err);
 
 /* ---- redis ----------------------------------------------------------------- */
 
@@ -77,8 +77,8 @@ typedef struct kg_redis_options {
     long stream_maxlen;            /* > 0: also XADD to <prefix>stream MAXLEN ~ N */
 } kg_redis_options;
 
-void kg_redis_options_init(kg_redis_options *o);
-kg_backend_t *kg_redis_backend_new(const kg_redis_options *o, kg_error_t *err);
+KG_API void kg_redis_options_init(kg_redis_options *o);
+KG_API kg_backend_t *kg_redis_backend_new(const kg_redis_options *o, kg_error_t *err);
 
 /* ---- http webhook ------------------------------------------------------------ */
 
@@ -91,20 +91,20 @@ typedef struct kg_http_options {
     bool verify_tls;               /* default true */
 } kg_http_options;
 
-void kg_http_options_init(kg_http_options *o);
-kg_backend_t *kg_http_backend_new(const kg_http_options *o, kg_error_t *err);
+KG_API void kg_http_options_init(kg_http_options *o);
+KG_API kg_backend_t *kg_http_backend_new(const kg_http_options *o, kg_error_t *err);
 
 /* Why the last failed request failed: libcurl's text ("SSL certificate
  * problem: ...") or "HTTP <status>", copied into buf.  false when `b` is not
  * an HTTP backend or nothing has failed yet.  Callable from any thread. */
-bool kg_http_backend_last_error(kg_backend_t *b, char *buf, size_t size);
+KG_API bool kg_http_backend_last_error(kg_backend_t *b, char *buf, size_t size);
 
 /* ---- tee ------------------------------------------------------------------- */
 
 /* Send every batch to each of `n` backends (stolen, also on failure).  A batch
  * succeeds when all of them accept it; backends that already accepted it are
  * not sent it again on the retry (at-most-once per backend). */
-kg_backend_t *kg_tee_backend_new(kg_backend_t **backends, size_t n, kg_error_t *err);
+KG_API kg_backend_t *kg_tee_backend_new(kg_backend_t **backends, size_t n, kg_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -139,30 +139,30 @@ typedef struct kg_dashboard_options {
     void *log_ud;
 } kg_dashboard_options;
 
-void kg_dashboard_options_init(kg_dashboard_options *o);
+KG_API void kg_dashboard_options_init(kg_dashboard_options *o);
 
 /* Validate `o`, bind the listening socket and start the service thread (and
  * the Redis thread when redis_host is set; Redis being down is not an error:
  * the thread keeps reconnecting).  Returns 0 and *out, or KG_EINVAL (bad
  * option), KG_EIO (cannot bind), KG_ENOMEM with `err` filled.  `o` and its
  * strings are copied. */
-int kg_dashboard_new(const kg_dashboard_options *o, kg_dashboard_t **out, kg_error_t *err);
+KG_API int kg_dashboard_new(const kg_dashboard_options *o, kg_dashboard_t **out, kg_error_t *err);
 
 /* The port actually listened on (useful with port 0). */
-int kg_dashboard_port(const kg_dashboard_t *d);
+KG_API int kg_dashboard_port(const kg_dashboard_t *d);
 
 /* Feed one webhook body: a bare event or {"events":[...],...}.  Thread-safe,
  * never blocks on clients.  Returns 0 when at least one event was accepted
  * (invalid events of a batch are counted as rejected, duplicates by event_id
  * ignored), KG_EPARSE for malformed JSON or when no event was valid, KG_ERANGE
  * for a body over max_body; `err` says why. */
-int kg_dashboard_ingest(kg_dashboard_t *d, const char *json, size_t len, kg_error_t *err);
+KG_API int kg_dashboard_ingest(kg_dashboard_t *d, const char *json, size_t len, kg_error_t *err);
 
 /* An in-process feed: a backend whose send_batch ingests each event of the
  * batch (the JSON text, no copy of the batch is kept).  New backend owned by
  * the caller (give it to kg_monitor_new); it does not own the dashboard,
  * which must outlive it.  NULL on allocation failure. */
-kg_backend_t *kg_dashboard_backend_new(kg_dashboard_t *d);
+KG_API kg_backend_t *kg_dashboard_backend_new(kg_dashboard_t *d);
 
 typedef struct kg_dashboard_stats {
     uint64_t events;          /* accepted */
@@ -178,11 +178,11 @@ typedef struct kg_dashboard_stats {
     bool redis_connected;
 } kg_dashboard_stats;
 
-void kg_dashboard_stats_get(kg_dashboard_t *d, kg_dashboard_stats *out);
+KG_API void kg_dashboard_stats_get(kg_dashboard_t *d, kg_dashboard_stats *out);
 
 /* Stop the threads, close every connection, free.  NULL is a no-op.  Must not
  * be called from the log callback. */
-void kg_dashboard_free(kg_dashboard_t *d);
+KG_API void kg_dashboard_free(kg_dashboard_t *d);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,8 @@
 
 #include <stdarg.h>
 
+#include "version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -44,10 +46,10 @@ typedef enum kg_errno {
 
 /* Text for a code: "out of memory".  Never NULL; unknown codes give
  * "unknown error".  Returns a static string. */
-const char *kg_strerror(int code);
+KG_API const char *kg_strerror(int code);
 
 /* Symbolic name for a code: "KG_ENOMEM".  Never NULL. Static string. */
-const char *kg_err_name(int code);
+KG_API const char *kg_err_name(int code);
 
 #define KG_ERROR_TYPE_MAX 48
 #define KG_ERROR_MESSAGE_MAX 240
@@ -65,13 +67,13 @@ typedef struct kg_error {
 /* Fill `err` (may be NULL: then nothing happens) and return `code`, so a
  * failing function can `return kg_error_set(err, KG_EINVAL, "ArgumentError",
  * "batch_size must be > 0");`.  `type` NULL means the code's name. */
-int kg_error_set(kg_error_t *err, int code, const char *type, const char *fmt, ...)
+KG_API int kg_error_set(kg_error_t *err, int code, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-int kg_error_setv(kg_error_t *err, int code, const char *type, const char *fmt, va_list ap)
+KG_API int kg_error_setv(kg_error_t *err, int code, const char *type, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 
 /* Reset to "no error" (code 0, empty strings). */
-void kg_error_clear(kg_error_t *err);
+KG_API void kg_error_clear(kg_error_t *err);
 
 #ifdef __cplusplus
 }

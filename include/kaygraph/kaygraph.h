@@ -3,6 +3,7 @@
 #ifndef KAYGRAPH_KAYGRAPH_H
 #define KAYGRAPH_KAYGRAPH_H
 
+#include "version.h"
 #include "error.h"
 #include "node.h"
 #include "observer.h"

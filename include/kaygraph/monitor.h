@@ -72,20 +72,20 @@ typedef enum kg_event_name {
     KG_EVENT_NAME_COUNT
 } kg_event_name;
 
-const char *kg_event_name_str(kg_event_name n);        /* static, "node_started" */
-kg_event_type kg_event_name_type(kg_event_name n);
-const char *kg_event_type_str(kg_event_type t);        /* static, "lifecycle" */
+KG_API const char *kg_event_name_str(kg_event_name n);        /* static, "node_started" */
+KG_API kg_event_type kg_event_name_type(kg_event_name n);
+KG_API const char *kg_event_type_str(kg_event_type t);        /* static, "lifecycle" */
 /* Parse a name ("node_started") or -1. */
-int kg_event_name_parse(const char *s);
-int kg_event_type_parse(const char *s);
+KG_API int kg_event_name_parse(const char *s);
+KG_API int kg_event_type_parse(const char *s);
 
 /* Verbosity: a bit per event name. */
 #define KG_CAPTURE(name) (UINT32_C(1) << (name))
 #define KG_CAPTURE_ALL ((UINT32_C(1) << KG_EVENT_NAME_COUNT) - 1)
-uint32_t kg_capture_type(kg_event_type t);   /* all names of one type */
+KG_API uint32_t kg_capture_type(kg_event_type t);   /* all names of one type */
 /* Parse a comma list of types and names ("lifecycle,error", "node_failed",
  * "all", "none") into a mask.  KG_EINVAL with `err` naming the bad word. */
-int kg_capture_parse(const char *list, uint32_t *mask, kg_error_t *err);
+KG_API int kg_capture_parse(const char *list, uint32_t *mask, kg_error_t *err);
 
 /* ---- Configuration (names and defaults as the seed's MonitoringConfig) ------ */
 
@@ -107,27 +107,27 @@ typedef struct kg_monitor_config {
     const char *source_host;            /* NULL = gethostname() */
 } kg_monitor_config;
 
-void kg_monitor_config_init(kg_monitor_config *cfg);
+KG_API void kg_monitor_config_init(kg_monitor_config *cfg);
 
 typedef struct kg_monitor kg_monitor_t;
 
 /* Start the dispatcher threads.  Steals cfg->backend, also on failure.
  * Returns 0 and *out, or a negative code with `err` filled (bad value, no
  * memory, threads could not start). */
-int kg_monitor_new(const kg_monitor_config *cfg, kg_monitor_t **out, kg_error_t *err);
+KG_API int kg_monitor_new(const kg_monitor_config *cfg, kg_monitor_t **out, kg_error_t *err);
 
 /* Monitor every run of `graph` (nested graphs and batch items included);
  * NULL installs it process-wide (kg_observer_set_global).  Detach with
  * kg_monitor_detach(mon, graph) or by freeing the monitor. */
-void kg_monitor_attach(kg_monitor_t *mon, kg_node_t *graph);
-void kg_monitor_detach(kg_monitor_t *mon, kg_node_t *graph);
+KG_API void kg_monitor_attach(kg_monitor_t *mon, kg_node_t *graph);
+KG_API void kg_monitor_detach(kg_monitor_t *mon, kg_node_t *graph);
 
 /* The observer, to combine with others or install by hand.  Borrowed. */
-const struct kg_observer *kg_monitor_observer(kg_monitor_t *mon);
+KG_API const struct kg_observer *kg_monitor_observer(kg_monitor_t *mon);
 
 /* Wait until every event queued before the call has been delivered (or
  * dropped), at most `timeout` seconds.  0, or KG_ETIMEOUT. */
-int kg_monitor_flush(kg_monitor_t *mon, double timeout);
+KG_API int kg_monitor_flush(kg_monitor_t *mon, double timeout);
 
 /* Flush (bounded by shutdown_timeout), stop the threads, free the backend
  * and the monitor.  A graph attached with kg_monitor_attach(mon, graph) keeps
@@ -135,12 +135,12 @@ int kg_monitor_flush(kg_monitor_t *mon, double timeout);
  * process-wide attachment is removed here.  Events still undelivered at the deadline are counted in
  * `dropped_shutdown`.  Returns 0 when nothing was lost, KG_ETIMEOUT
  * otherwise.  NULL is a no-op. */
-int kg_monitor_free(kg_monitor_t *mon);
+KG_API int kg_monitor_free(kg_monitor_t *mon);
 
 typedef enum kg_circuit_state {
     KG_CIRCUIT_CLOSED = 0, KG_CIRCUIT_OPEN = 1, KG_CIRCUIT_HALF_OPEN = 2
 } kg_circuit_state;
-const char *kg_circuit_state_str(kg_circuit_state s);
+KG_API const char *kg_circuit_state_str(kg_circuit_state s);
 
 typedef struct kg_monitor_stats {
     uint64_t emitted;           /* events that passed filter and sampling */
@@ -162,10 +162,10 @@ typedef struct kg_monitor_stats {
 /* A consistent-enough snapshot; exact once the monitor is idle:
  *   emitted == enqueued + dropped_full
  *   enqueued == sent + queue_size + batch_buffer + dropped_shutdown */
-void kg_monitor_stats_get(kg_monitor_t *mon, kg_monitor_stats *out);
+KG_API void kg_monitor_stats_get(kg_monitor_t *mon, kg_monitor_stats *out);
 
 /* The stats as a new JSON object (for reports and the dashboard). */
-json_t *kg_monitor_stats_json(kg_monitor_t *mon);
+KG_API json_t *kg_monitor_stats_json(kg_monitor_t *mon);
 
 #ifdef __cplusplus
 }

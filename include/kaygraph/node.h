@@ -87,31 +87,31 @@ typedef struct kg_node_ops {
  * added to a graph is owned by that graph from then on. */
 
 /* A plain node.  `data` is passed to every step through kg_ctx_data(). */
-kg_node_t *kg_node_new(const char *id, const kg_node_ops *ops, void *data);
+KG_API kg_node_t *kg_node_new(const char *id, const kg_node_ops *ops, void *data);
 
 /* A batch node: prep returns an array, exec runs once per item (each item
  * with its own retries and fallback), exec_res is the array of results in
  * input order.  A prep result that is not an array counts as one item. */
-kg_node_t *kg_batch_node_new(const char *id, const kg_node_ops *ops, void *data);
+KG_API kg_node_t *kg_batch_node_new(const char *id, const kg_node_ops *ops, void *data);
 
 /* As kg_batch_node_new, but items run on up to `max_workers` threads at once
  * (1..256).  Results stay in input order.  The first item that fails (after
  * its retries and fallback) fails the node. */
-kg_node_t *kg_parallel_batch_node_new(const char *id, const kg_node_ops *ops, void *data,
+KG_API kg_node_t *kg_parallel_batch_node_new(const char *id, const kg_node_ops *ops, void *data,
                                       unsigned max_workers);
 
 /* A graph.  `ops` may be NULL; otherwise its prep/post run around the
  * orchestration like any node's (exec is ignored: running the graph *is* the
  * exec step, and exec_res is the last action as a JSON string). */
-kg_node_t *kg_graph_new(const char *id, const kg_node_ops *ops, void *data);
+KG_API kg_node_t *kg_graph_new(const char *id, const kg_node_ops *ops, void *data);
 
 /* A batch graph: its prep returns an array of params objects and the
  * sub-graph runs once per object, with those params over the graph's own. */
-kg_node_t *kg_batch_graph_new(const char *id, const kg_node_ops *ops, void *data);
+KG_API kg_node_t *kg_batch_graph_new(const char *id, const kg_node_ops *ops, void *data);
 
 /* Free a node and, for a graph, every node it owns.  NULL is a no-op.
  * Must not be called while the node runs. */
-void kg_node_free(kg_node_t *node);
+KG_API void kg_node_free(kg_node_t *node);
 
 /* ---- Building graphs ------------------------------------------------------- */
 
@@ -119,46 +119,46 @@ void kg_node_free(kg_node_t *node);
  * first node added becomes the start node.  Returns `node` (borrowed) so
  * calls chain, or NULL if graph is not a graph, a node with the same id is
  * already there, or on allocation failure (then `node` has been freed). */
-kg_node_t *kg_graph_add(kg_node_t *graph, kg_node_t *node);
+KG_API kg_node_t *kg_graph_add(kg_node_t *graph, kg_node_t *node);
 
 /* Make `node` (already added) the start node.  KG_EINVAL otherwise. */
-int kg_graph_set_start(kg_node_t *graph, kg_node_t *node);
+KG_API int kg_graph_set_start(kg_node_t *graph, kg_node_t *node);
 
 /* `from` --action--> `to`.  `action` NULL means "default".  Both nodes are
  * borrowed.  Replacing an existing successor logs a warning and returns 1;
  * 0 on a new edge; negative on error. */
-int kg_node_connect(kg_node_t *from, const char *action, kg_node_t *to);
+KG_API int kg_node_connect(kg_node_t *from, const char *action, kg_node_t *to);
 
 /* Retries: `max_retries` is the total number of exec attempts (>= 1, the
  * KayGraph meaning), `wait` the seconds slept between attempts (>= 0,
  * fractional allowed).  KG_EINVAL otherwise. */
-int kg_node_set_retries(kg_node_t *node, unsigned max_retries, double wait);
+KG_API int kg_node_set_retries(kg_node_t *node, unsigned max_retries, double wait);
 
 /* Params given to the node when it runs on its own (a graph passes its own
  * params to every node it runs instead).  Must be an object; borrowed and
  * copied (deep), so later changes to `params` do not leak into runs. */
-int kg_node_set_params(kg_node_t *node, json_t *params);
+KG_API int kg_node_set_params(kg_node_t *node, json_t *params);
 
 /* Install an observer on a graph (or node): every run of it, nested graphs
  * and batch items included, reports to `obs`.  The struct is copied; NULL
  * removes it.  Takes effect for runs started afterwards. */
-void kg_node_set_observer(kg_node_t *node, const struct kg_observer *obs);
+KG_API void kg_node_set_observer(kg_node_t *node, const struct kg_observer *obs);
 
 /* ---- Introspection (all borrowed, valid while the node lives) ------------- */
-const char *kg_node_id(const kg_node_t *node);
-const char *kg_node_type(const kg_node_t *node);
-void *kg_node_data(const kg_node_t *node);
-bool kg_node_is_graph(const kg_node_t *node);
-kg_node_t *kg_graph_start(const kg_node_t *graph);
-kg_node_t *kg_graph_find(const kg_node_t *graph, const char *id);
+KG_API const char *kg_node_id(const kg_node_t *node);
+KG_API const char *kg_node_type(const kg_node_t *node);
+KG_API void *kg_node_data(const kg_node_t *node);
+KG_API bool kg_node_is_graph(const kg_node_t *node);
+KG_API kg_node_t *kg_graph_start(const kg_node_t *graph);
+KG_API kg_node_t *kg_graph_find(const kg_node_t *graph, const char *id);
 /* The successor for `action` (NULL means "default"), or NULL. */
-kg_node_t *kg_node_successor(const kg_node_t *node, const char *action);
+KG_API kg_node_t *kg_node_successor(const kg_node_t *node, const char *action);
 
 /* The graph's topology as DESIGN.md's `graph` object:
  * {"nodes":[{"id","type"}],"edges":[{"from","to","action"}],"start":id}.
  * Borrowed, immutable, computed once and cached: do not modify; json_incref
  * it to keep it beyond the graph's life.  NULL if not a graph. */
-json_t *kg_graph_topology(const kg_node_t *graph);
+KG_API json_t *kg_graph_topology(const kg_node_t *graph);
 
 /* ---- Running --------------------------------------------------------------- */
 
@@ -172,22 +172,22 @@ typedef struct kg_result {
  * normally (including an unknown action, which logs a warning) and fills
  * result->action; otherwise the failing node's negative code with
  * result->error filled.  `result` may be NULL. */
-int kg_run(kg_node_t *node, json_t *shared, kg_result_t *result);
+KG_API int kg_run(kg_node_t *node, json_t *shared, kg_result_t *result);
 
 /* ---- Inside a step: the execution context (valid only during the call) --- */
 
-void *kg_ctx_data(const kg_ctx_t *ctx);        /* the node's data */
-kg_node_t *kg_ctx_node(const kg_ctx_t *ctx);   /* borrowed */
-json_t *kg_ctx_params(const kg_ctx_t *ctx);    /* borrowed object, never NULL */
-unsigned kg_ctx_attempt(const kg_ctx_t *ctx);  /* 0-based exec attempt */
+KG_API void *kg_ctx_data(const kg_ctx_t *ctx);        /* the node's data */
+KG_API kg_node_t *kg_ctx_node(const kg_ctx_t *ctx);   /* borrowed */
+KG_API json_t *kg_ctx_params(const kg_ctx_t *ctx);    /* borrowed object, never NULL */
+KG_API unsigned kg_ctx_attempt(const kg_ctx_t *ctx);  /* 0-based exec attempt */
 /* For batch items: the item's index (0-based), or -1 outside a batch exec. */
-long kg_ctx_item(const kg_ctx_t *ctx);
-uint64_t kg_ctx_run_id(const kg_ctx_t *ctx);   /* id of the current graph run */
-uint64_t kg_ctx_exec_id(const kg_ctx_t *ctx);  /* id of this node execution */
+KG_API long kg_ctx_item(const kg_ctx_t *ctx);
+KG_API uint64_t kg_ctx_run_id(const kg_ctx_t *ctx);   /* id of the current graph run */
+KG_API uint64_t kg_ctx_exec_id(const kg_ctx_t *ctx);  /* id of this node execution */
 
 /* Record why the current step fails; returns KG_ENODE.  `type` NULL means
  * "Error". */
-int kg_ctx_fail(kg_ctx_t *ctx, const char *type, const char *fmt, ...)
+KG_API int kg_ctx_fail(kg_ctx_t *ctx, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* ---- Metrics: kept for every node ----------------------------------------- */
@@ -200,8 +200,8 @@ typedef struct kg_node_metrics {
     double min_time, avg_time, max_time;   /* seconds per execution */
 } kg_node_metrics;
 
-void kg_node_metrics_get(const kg_node_t *node, kg_node_metrics *out);
-void kg_node_metrics_reset(kg_node_t *node);
+KG_API void kg_node_metrics_get(const kg_node_t *node, kg_node_metrics *out);
+KG_API void kg_node_metrics_reset(kg_node_t *node);
 
 /* ---- Logging ---------------------------------------------------------------
  * Warnings (unknown action, replaced successor) go to this handler; the
@@ -209,7 +209,7 @@ void kg_node_metrics_reset(kg_node_t *node);
  * Process-wide; may be called from any thread. */
 typedef enum { KG_LOG_WARN = 1, KG_LOG_INFO = 2 } kg_log_level;
 typedef void (*kg_log_fn)(void *ud, kg_log_level level, const char *msg);
-void kg_log_set_handler(kg_log_fn fn, void *ud);
+KG_API void kg_log_set_handler(kg_log_fn fn, void *ud);
 
 #ifdef __cplusplus
 }

@@ -40,7 +40,7 @@ typedef enum kg_obs_point {
     KG_OBS_POINT_COUNT
 } kg_obs_point;
 
-const char *kg_obs_point_name(kg_obs_point p);   /* static string */
+KG_API const char *kg_obs_point_name(kg_obs_point p);   /* static string */
 
 typedef struct kg_obs_event {
     kg_obs_point point;
@@ -69,7 +69,7 @@ typedef struct kg_observer {
 /* Process-wide observer used by runs whose graph has none of its own.  The
  * struct is copied; NULL removes it.  Not for use while runs are starting
  * on other threads: set it at startup and clear it at shutdown. */
-void kg_observer_set_global(const kg_observer *obs);
+KG_API void kg_observer_set_global(const kg_observer *obs);
 
 #ifdef __cplusplus
 }

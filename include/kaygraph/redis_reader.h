@@ -43,10 +43,10 @@ typedef struct kg_redis_reader kg_redis_reader_t;
  * ttl and stream_maxlen are ignored).  `o` NULL means the defaults.  Does
  * not connect yet.  Returns 0 and *out (free with kg_redis_reader_free), or
  * KG_ENOMEM / KG_EINVAL with `err` filled. */
-int kg_redis_reader_new(const kg_redis_options *o, kg_redis_reader_t **out, kg_error_t *err);
+KG_API int kg_redis_reader_new(const kg_redis_options *o, kg_redis_reader_t **out, kg_error_t *err);
 
 /* Close both connections and free.  NULL is a no-op. */
-void kg_redis_reader_free(kg_redis_reader_t *r);
+KG_API void kg_redis_reader_free(kg_redis_reader_t *r);
 
 /* ---- live feed ----------------------------------------------------------------
  * `channel` is a suffix of the prefix: "all" (the default when NULL) or an
@@ -55,7 +55,7 @@ void kg_redis_reader_free(kg_redis_reader_t *r);
  * are remembered (at most 16) and restored after a reconnect.  Returns 0,
  * KG_ECONNECT / KG_ETIMEOUT when Redis cannot be reached (the subscription is
  * still remembered and made by the next kg_redis_reader_next), or KG_EFULL. */
-int kg_redis_reader_subscribe(kg_redis_reader_t *r, const char *channel, bool pattern,
+KG_API int kg_redis_reader_subscribe(kg_redis_reader_t *r, const char *channel, bool pattern,
                               kg_error_t *err);
 
 /* Wait at most `timeout` seconds for the next published message (0: take one
@@ -67,12 +67,12 @@ int kg_redis_reader_subscribe(kg_redis_reader_t *r, const char *channel, bool pa
  * is down (the call then retries to connect until `timeout` has passed, so
  * a caller looping on it does not spin), KG_EINVAL when nothing was
  * subscribed. */
-int kg_redis_reader_next(kg_redis_reader_t *r, double timeout, char **json, size_t *len,
+KG_API int kg_redis_reader_next(kg_redis_reader_t *r, double timeout, char **json, size_t *len,
                          char **channel, kg_error_t *err);
 
 /* Times the subscriber connection was re-established after a loss: when it
  * grows, messages may have been missed. */
-uint64_t kg_redis_reader_reconnects(const kg_redis_reader_t *r);
+KG_API uint64_t kg_redis_reader_reconnects(const kg_redis_reader_t *r);
 
 /* ---- fetch (command connection) --------------------------------------------------
  * Each returns 0 and a new reference in *out, or a negative code with `err`
@@ -82,22 +82,22 @@ uint64_t kg_redis_reader_reconnects(const kg_redis_reader_t *r);
 /* The events of one workflow run (or node), parsed, oldest first (sorted-set
  * order: epoch ms, then event id).  `max` > 0 keeps only the newest `max`.
  * Events whose key has expired, or that are not valid JSON, are skipped. */
-int kg_redis_reader_workflow_events(kg_redis_reader_t *r, const char *workflow_id, size_t max,
+KG_API int kg_redis_reader_workflow_events(kg_redis_reader_t *r, const char *workflow_id, size_t max,
                                     json_t **out, kg_error_t *err);
-int kg_redis_reader_node_events(kg_redis_reader_t *r, const char *node_id, size_t max,
+KG_API int kg_redis_reader_node_events(kg_redis_reader_t *r, const char *node_id, size_t max,
                                 json_t **out, kg_error_t *err);
 
 /* One stored event by id, parsed; KG_ENOTFOUND when absent or expired. */
-int kg_redis_reader_event(kg_redis_reader_t *r, const char *event_id, json_t **out,
+KG_API int kg_redis_reader_event(kg_redis_reader_t *r, const char *event_id, json_t **out,
                           kg_error_t *err);
 
 /* The active sets as sorted arrays of strings. */
-int kg_redis_reader_active_nodes(kg_redis_reader_t *r, json_t **out, kg_error_t *err);
-int kg_redis_reader_active_workflows(kg_redis_reader_t *r, json_t **out, kg_error_t *err);
+KG_API int kg_redis_reader_active_nodes(kg_redis_reader_t *r, json_t **out, kg_error_t *err);
+KG_API int kg_redis_reader_active_workflows(kg_redis_reader_t *r, json_t **out, kg_error_t *err);
 
 /* The per-type counters as {"lifecycle":n,"data":n,"error":n,"metric":n}
  * (0 for a counter that does not exist). */
-int kg_redis_reader_counters(kg_redis_reader_t *r, json_t **out, kg_error_t *err);
+KG_API int kg_redis_reader_counters(kg_redis_reader_t *r, json_t **out, kg_error_t *err);
 
 /* One entry of the stream, as kg_redis_reader_stream_scan passes it to its
  * visitor: everything is borrowed for the duration of the call. */
@@ -117,11 +117,11 @@ typedef void (*kg_stream_visit_cb)(void *ud, const kg_stream_entry *entry);
  * entries visited.  Pass the last id back as `after` to go on; 0 entries
  * means caught up, and so does a stream that does not exist.  Entries without
  * the expected shape are skipped.  Needs Redis >= 5 (XREAD). */
-int kg_redis_reader_stream_scan(kg_redis_reader_t *r, const char *after, size_t count,
+KG_API int kg_redis_reader_stream_scan(kg_redis_reader_t *r, const char *after, size_t count,
                                 kg_stream_visit_cb visit, void *ud, size_t *n, kg_error_t *err);
 
 /* Entries in the stream now (XLEN): 0 when it does not exist. */
-int kg_redis_reader_stream_length(kg_redis_reader_t *r, unsigned long long *len,
+KG_API int kg_redis_reader_stream_length(kg_redis_reader_t *r, unsigned long long *len,
                                   kg_error_t *err);
 
 #ifdef __cplusplus
