@@ -55,17 +55,6 @@ static int64_t idle_poll_ns(const kg_monitor_t *m)
     return (int64_t)(s * 1e9);
 }
 
-/* The lowest queue position among the records held (metric events, which
- * come from no queue, do not count), or SIZE_MAX. */
-static size_t held_min_pos(const kg_worker *w)
-{
-    unsigned n = w->mon->n_queues;
-    for (size_t i = 0; i < w->count; i++)
-        if (!kg__record_is_metric(&w->batch[i], n))
-            return kg__record_pos(&w->batch[i], n);
-    return SIZE_MAX;
-}
-
 /* Take records until the batch is full.  min_pos announces a lower bound of
  * what this worker may hold *before* the take moves the queue's tail, so that
  * kg_monitor_flush never sees a record that is neither queued nor held. */
@@ -80,12 +69,18 @@ static void batch_fill(kg_worker *w)
      * this announcement. */
     if (atomic_load(&w->min_pos) == SIZE_MAX)
         atomic_store(&w->min_pos, kg_queue_taken(w->queue));
-    size_t got = kg_queue_take(w->queue, w->batch + w->count, room);
+    size_t first = 0;
+    size_t got = kg_queue_take(w->queue, w->batch + w->count, room, &first);
     if (got && w->count == 0)
         w->batch_since_ns = kg__mono_ns();
+    /* This worker is its partition's only consumer, so what it holds of the
+     * queue is one run of positions from the first it took. */
+    if (got && w->queued_held == 0)
+        w->first_pos = first;
+    w->queued_held += got;
     w->count += got;
     atomic_store(&w->held, w->count);
-    atomic_store(&w->min_pos, held_min_pos(w));
+    atomic_store(&w->min_pos, w->queued_held ? w->first_pos : SIZE_MAX);
 }
 
 static void batch_serialize(kg_worker *w)
@@ -104,6 +99,7 @@ static void batch_release(kg_worker *w)
     for (size_t i = 0; i < w->count; i++)
         kg_record_release(&w->batch[i]);
     w->count = 0;
+    w->queued_held = 0;
     w->serialized = false;
     w->retry = 0;
     atomic_store(&w->held, 0);

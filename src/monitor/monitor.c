@@ -16,12 +16,29 @@
  * vDSO call), no allocation -- except for data snapshots and the details of
  * error events, which are opt-in or rare. */
 #include <math.h>
+#include <stdalign.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "monitor/monitor_internal.h"
+
+/* The last sequence number handed out (record.h says what seq guarantees).
+ * One counter for every monitor of the process, so events of one source
+ * {host, pid} never share a seq; a cache line of its own, as every event
+ * writes it. */
+static struct {
+    alignas(64) _Atomic uint64_t last;
+    char pad[64 - sizeof(uint64_t)];
+} seq_counter;
+
+static uint64_t seq_next(void)
+{
+    /* Relaxed is enough: the counter's modification order alone follows
+     * each thread's order and every happens-before edge. */
+    return atomic_fetch_add_explicit(&seq_counter.last, 1, memory_order_relaxed) + 1;
+}
 
 int64_t kg__mono_ns(void)
 {
@@ -121,9 +138,7 @@ static unsigned partition_of(const kg_monitor_t *m, uint64_t root_run_id)
 }
 
 /* Reserve a cell and fill what every event carries.  NULL when the queue is
- * full (counted).  `payload` is consumed either way.  The sequence number is
- * derived from the partition and the position in it: unique in the process,
- * increasing within a run, and free of a shared counter. */
+ * full (counted).  `payload` is consumed either way. */
 static kg_record *record_begin(kg_monitor_t *m, kg_event_name name, const kg_obs_event *ev,
                                size_t *pos, uint8_t kind, void *payload)
 {
@@ -136,7 +151,7 @@ static kg_record *record_begin(kg_monitor_t *m, kg_event_name name, const kg_obs
         kg_record_release(&tmp);
         return NULL;
     }
-    r->seq = (uint64_t)*pos * (m->n_queues + 1) + part + 1;
+    r->seq = seq_next();
     r->ts_ns = kg__real_ns();
     r->name = (uint8_t)name;
     r->run_id = ev->run_id;
@@ -294,10 +309,9 @@ bool kg__monitor_metric_record(kg_monitor_t *m, kg_record *r, kg_event_name name
 {
     if (!(m->cfg.capture & KG_CAPTURE(name)))
         return false;
-    /* Sequence numbers of partition `n_queues`, which no queue uses. */
-    uint64_t k = atomic_fetch_add(&m->metrics_emitted, 1);
+    atomic_fetch_add(&m->metrics_emitted, 1);
     memset(r, 0, sizeof *r);
-    r->seq = k * (m->n_queues + 1) + m->n_queues + 1;
+    r->seq = seq_next();
     r->ts_ns = kg__real_ns();
     r->name = (uint8_t)name;
     r->value = value;
@@ -462,7 +476,7 @@ int kg_monitor_free(kg_monitor_t *m)
     /* Anything the workers could not deliver before the deadline. */
     kg_record r;
     for (unsigned i = 0; i < m->n_queues; i++) {
-        while (kg_queue_take(&m->queues[i], &r, 1) == 1) {
+        while (kg_queue_take(&m->queues[i], &r, 1, NULL) == 1) {
             kg_record_release(&r);
             atomic_fetch_add(&m->dropped_shutdown, 1);
         }

@@ -24,6 +24,8 @@ typedef struct kg_worker {
     int64_t batch_since_ns;       /* when the first record was taken */
     unsigned retry;               /* consecutive failures of this batch */
     atomic_size_t held;           /* == count, readable by stats */
+    size_t queued_held;           /* records of `queue` in batch (not metrics) */
+    size_t first_pos;             /* position of the first of them */
     atomic_size_t min_pos;        /* lowest position of `queue` held; SIZE_MAX none */
     kg_serializer ser;
     kg_buf buf;
@@ -58,18 +60,6 @@ struct kg_monitor {
 };
 
 int64_t kg__mono_ns(void);
-
-/* Sequence numbers: seq - 1 = position * (n + 1) + partition, where
- * partition n (no queue) numbers the dispatcher's own metric events. */
-static inline size_t kg__record_pos(const kg_record *r, unsigned n)
-{
-    return (size_t)((r->seq - 1) / (n + 1));
-}
-
-static inline bool kg__record_is_metric(const kg_record *r, unsigned n)
-{
-    return (r->seq - 1) % (n + 1) == n;
-}
 
 size_t kg__monitor_queued(kg_monitor_t *m);   /* events in all partitions */
 int64_t kg__real_ns(void);

@@ -29,7 +29,7 @@ int kg_queue_init(kg_queue *q, size_t capacity)
 void kg_queue_destroy(kg_queue *q)
 {
     kg_record r;
-    while (kg_queue_take(q, &r, 1) == 1)
+    while (kg_queue_take(q, &r, 1, NULL) == 1)
         kg_record_release(&r);
     free(q->cells);
     q->cells = NULL;
@@ -68,7 +68,7 @@ void kg_queue_commit(kg_record *rec, size_t pos)
     atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
 }
 
-size_t kg_queue_take(kg_queue *q, kg_record *out, size_t max)
+size_t kg_queue_take(kg_queue *q, kg_record *out, size_t max, size_t *first)
 {
     size_t n = 0;
     size_t pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
@@ -84,6 +84,8 @@ size_t kg_queue_take(kg_queue *q, kg_record *out, size_t max)
             if (atomic_compare_exchange_weak_explicit(&q->tail, &pos, pos + 1,
                                                       memory_order_seq_cst,
                                                       memory_order_relaxed)) {
+                if (n == 0 && first)
+                    *first = pos;
                 out[n++] = cell->rec;
                 /* Release: our copy is done before a producer reuses the cell. */
                 atomic_store_explicit(&cell->seq, pos + q->mask + 1, memory_order_release);

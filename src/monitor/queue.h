@@ -11,8 +11,7 @@
  * a preempted producer delays only the consumer that reaches its cell.
  * tests/monitor/test_queue.c stresses it under TSan.
  *
- * Producers fill the record in place (reserve, write, commit) to avoid a copy.
- * The position a producer reserved is also the event's sequence number. */
+ * Producers fill the record in place (reserve, write, commit) to avoid a copy. */
 #ifndef KG_MONITOR_QUEUE_H
 #define KG_MONITOR_QUEUE_H
 
@@ -45,8 +44,10 @@ kg_record *kg_queue_reserve(kg_queue *q, size_t *pos);
 void kg_queue_commit(kg_record *rec, size_t pos);
 
 /* Take up to `max` records (copied out, ownership moves to the caller).
- * Returns how many; 0 when empty or when the next cell is not committed yet. */
-size_t kg_queue_take(kg_queue *q, kg_record *out, size_t max);
+ * Returns how many; 0 when empty or when the next cell is not committed yet.
+ * *first (may be NULL) receives the position of the first one taken; with
+ * a single consumer the others follow it without a gap. */
+size_t kg_queue_take(kg_queue *q, kg_record *out, size_t max, size_t *first);
 
 size_t kg_queue_size(const kg_queue *q);
 size_t kg_queue_capacity(const kg_queue *q);

@@ -24,7 +24,17 @@ typedef enum kg_payload_kind {
 typedef enum kg_phase { KG_PHASE_NONE, KG_PHASE_PREP, KG_PHASE_EXEC, KG_PHASE_POST } kg_phase;
 
 typedef struct kg_record {
-    uint64_t seq;              /* queue position + 1: per-process order */
+    /* Per-process order, from one counter taken when the record is queued
+     * (events filtered out or dropped take none):
+     *  - strictly increasing in emission order on each thread;
+     *  - unique in the process, across threads and monitors;
+     *  - across threads it follows happens-before: an event that happened
+     *    before another (same thread, or ordered by a lock, a thread join,
+     *    any release/acquire pair) has the lower seq.  Events emitted at the
+     *    same time on different threads are ordered arbitrarily, and their
+     *    timestamps can disagree with that order by the few ns between the
+     *    clock read and the counter increment. */
+    uint64_t seq;
     int64_t ts_ns;             /* CLOCK_REALTIME, ns since the epoch */
     uint64_t run_id, parent_run_id, exec_id;
     double value;              /* seconds, or the metric's value */

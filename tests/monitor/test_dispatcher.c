@@ -304,6 +304,29 @@ static void test_drops_are_reported_during_overflow(void **state)
     kg_monitor_free(mon);
 }
 
+/* kg_monitor_flush returns once every event emitted before it has reached
+ * the backend: with batches that only leave when full or flushed, over
+ * every partition, many times. */
+static void test_flush_is_exact(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    cfg.async_workers = 4;
+    cfg.batch_size = 7;
+    cfg.flush_interval = 60;
+    kg_backend_t *mock;
+    kg_monitor_t *mon = monitor_new(&cfg, &mock);
+    uint64_t total = 0;
+    for (int i = 0; i < 300; i++) {
+        long n = 1 + i % 23;
+        emit_n(mon, n);
+        total += (uint64_t)n;
+        assert_int_equal(kg_monitor_flush(mon, 10), 0);
+        assert_int_equal(mock_events(mock), total);
+    }
+    kg_monitor_free(mon);
+}
+
 #define STRESS_THREADS 8
 
 static void *stress_producer(void *arg)
@@ -344,6 +367,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batches_by_size),
+        cmocka_unit_test(test_flush_is_exact),
         cmocka_unit_test(test_batches_by_interval),
         cmocka_unit_test(test_breaker_opens_probes_and_closes),
         cmocka_unit_test(test_outage_shorter_than_buffer_loses_nothing),

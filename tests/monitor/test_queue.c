@@ -44,7 +44,7 @@ static void *consumer(void *arg)
     for (int p = 0; p < PRODUCERS; p++)
         last_seen[cid][p] = -1;
     for (;;) {
-        size_t n = kg_queue_take(&q, batch, 64);
+        size_t n = kg_queue_take(&q, batch, 64, NULL);
         for (size_t i = 0; i < n; i++) {
             long p = (long)batch[i].run_id, seq = (long)batch[i].exec_id;
             /* One consumer sees a producer's records in increasing order. */
@@ -94,7 +94,7 @@ static void test_full_queue_refuses_without_waiting(void **state)
     }
     assert_null(kg_queue_reserve(&small, &pos));
     kg_record out[8];
-    assert_int_equal(kg_queue_take(&small, out, 8), 4);
+    assert_int_equal(kg_queue_take(&small, out, 8, NULL), 4);
     assert_non_null(kg_queue_reserve(&small, &pos));   /* room again */
     kg_queue_commit(&small.cells[pos & small.mask].rec, pos);
     kg_queue_destroy(&small);
