@@ -233,9 +233,7 @@ static int worker_init(kg_monitor_t *m, kg_worker *w, unsigned index)
     w->batch = calloc(cap, sizeof *w->batch);
     w->views = calloc(cap, sizeof *w->views);
     w->strings = calloc(cap, sizeof *w->strings);
-    w->ser.instance = m->instance;
-    w->ser.source_json = m->source_json;
-    kg_rng_seed(&w->ser.rng);
+    kg_serializer_init(&w->ser, m->instance, m->source_json);
     return w->batch && w->views && w->strings ? 0 : KG_ENOMEM;
 }
 

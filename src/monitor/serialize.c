@@ -119,33 +119,29 @@ static size_t utf8_seq_len(const unsigned char *s, size_t avail)
     return n;
 }
 
-/* Most strings (ids, names) need no escaping: copy them in one go. */
+/* Most strings (ids, names) need no escaping: copy them in one go.  What
+ * needs it: control characters, quote, backslash, and every non-ASCII byte
+ * (checked as UTF-8 by the slow path).  Branch-free, so it vectorises. */
 static bool json_plain(const unsigned char *s, size_t n)
 {
+    unsigned any = 0;
     for (size_t i = 0; i < n; i++)
-        if (s[i] < 0x20 || s[i] >= 0x80 || s[i] == '"' || s[i] == '\\')
-            return false;
-    return true;
+        any |= (unsigned)(s[i] < 0x20) | (unsigned)(s[i] >= 0x80) | (unsigned)(s[i] == '"') |
+               (unsigned)(s[i] == '\\');
+    return !any;
 }
 
-void kg_buf_json_string(kg_buf *b, const char *str, size_t n)
+/* A JSON string literal; the caller reserved 6 * n + 2 bytes. */
+static char *w_json_str(char *o, const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
     if (json_plain(s, n)) {
-        if (!buf_reserve(b, n + 2))
-            return;
-        char *o = b->data + b->len;
-        o[0] = '"';
-        memcpy(o + 1, s, n);
-        o[n + 1] = '"';
-        b->len += n + 2;
-        b->data[b->len] = '\0';
-        return;
+        *o++ = '"';
+        memcpy(o, s, n);
+        o += n;
+        *o++ = '"';
+        return o;
     }
-    /* Worst case every byte becomes \u00XX (6) or U+FFFD (3). */
-    if (!buf_reserve(b, n * 6 + 2))
-        return;
-    char *o = b->data + b->len;
     *o++ = '"';
     for (size_t i = 0; i < n;) {
         unsigned char c = s[i];
@@ -183,6 +179,15 @@ void kg_buf_json_string(kg_buf *b, const char *str, size_t n)
         }
     }
     *o++ = '"';
+    return o;
+}
+
+void kg_buf_json_string(kg_buf *b, const char *str, size_t n)
+{
+    /* Worst case every byte becomes \u00XX (6) or U+FFFD (3). */
+    if (!buf_reserve(b, n * 6 + 2))
+        return;
+    char *o = w_json_str(b->data + b->len, str, n);
     b->len = (size_t)(o - b->data);
     b->data[b->len] = '\0';
 }
@@ -223,17 +228,45 @@ void kg_rng_seed(kg_rng *r)
         r->s[0] = 1;
 }
 
+/* Two hex digits per byte from a table: formatting nibble by nibble was
+ * most of a UUID's cost. */
+static const char hex_pairs[513] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
+static inline void hex_byte(char *out, uint64_t word, int shift)
+{
+    memcpy(out, hex_pairs + ((word >> shift) & 0xFF) * 2, 2);
+}
+
 static void uuid_format(char out[37], uint64_t hi, uint64_t lo)
 {
-    static const char hex[] = "0123456789abcdef";
-    int pos = 0;
-    for (int i = 0; i < 32; i++) {
-        if (i == 8 || i == 12 || i == 16 || i == 20)
-            out[pos++] = '-';
-        uint64_t word = i < 16 ? hi : lo;
-        int shift = 60 - 4 * (i % 16);
-        out[pos++] = hex[(word >> shift) & 15];
-    }
+    hex_byte(out + 0, hi, 56);
+    hex_byte(out + 2, hi, 48);
+    hex_byte(out + 4, hi, 40);
+    hex_byte(out + 6, hi, 32);
+    out[8] = '-';
+    hex_byte(out + 9, hi, 24);
+    hex_byte(out + 11, hi, 16);
+    out[13] = '-';
+    hex_byte(out + 14, hi, 8);
+    hex_byte(out + 16, hi, 0);
+    out[18] = '-';
+    hex_byte(out + 19, lo, 56);
+    hex_byte(out + 21, lo, 48);
+    out[23] = '-';
+    hex_byte(out + 24, lo, 40);
+    hex_byte(out + 26, lo, 32);
+    hex_byte(out + 28, lo, 24);
+    hex_byte(out + 30, lo, 16);
+    hex_byte(out + 32, lo, 8);
+    hex_byte(out + 34, lo, 0);
     out[36] = '\0';
 }
 
@@ -264,9 +297,63 @@ void kg_iso8601(char out[32], int64_t unix_ns)
     snprintf(out, 32, "%.19s.%06ldZ", date, (long)((unix_ns % 1000000000) / 1000));
 }
 
+/* ---- events ------------------------------------------------------------------- */
+
+/* The writer below reserves an event's worst case once and then writes
+ * through a cursor: appending fragment by fragment, with a strlen and a
+ * capacity check each, was a third of the dispatcher's instructions. */
+#define W_LIT(o, lit) (memcpy((o), (lit), sizeof(lit) - 1), (o) += sizeof(lit) - 1)
+
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                     "25262728293031323334353637383940414243444546474849"
+                                     "50515253545556575859606162636465666768697071727374"
+                                     "75767778798081828384858687888990919293949596979899";
+
+static char *w_u64(char *o, uint64_t v)
+{
+    char tmp[20];
+    int i = 20;
+    while (v >= 100) {
+        unsigned k = (unsigned)(v % 100) * 2;
+        v /= 100;
+        tmp[--i] = digit_pairs[k + 1];
+        tmp[--i] = digit_pairs[k];
+    }
+    if (v >= 10) {
+        tmp[--i] = digit_pairs[v * 2 + 1];
+        tmp[--i] = digit_pairs[v * 2];
+    } else {
+        tmp[--i] = (char)('0' + v);
+    }
+    memcpy(o, tmp + i, (size_t)(20 - i));
+    return o + (20 - i);
+}
+
+/* Seconds and metric values: nanosecond precision, written without printf
+ * for the usual non-negative range (at most 31 bytes). */
+static char *w_seconds(char *o, double v)
+{
+    if (!(v >= 0 && v < 1e9))
+        return o + snprintf(o, 32, "%.9g", isfinite(v) ? v : 0.0);
+    uint64_t ns = (uint64_t)llround(v * 1e9);
+    o = w_u64(o, ns / 1000000000u);
+    uint64_t frac = ns % 1000000000u;
+    if (!frac)
+        return o;
+    int len = 9;
+    while (frac % 10 == 0) {
+        frac /= 10;
+        len--;
+    }
+    *o = '.';
+    for (int i = len; i >= 1; i--, frac /= 10)
+        o[i] = (char)('0' + frac % 10);
+    return o + len + 1;
+}
+
 /* kg_iso8601 with the date-time part cached per second: gmtime_r and the
- * formatting dominate otherwise. */
-static void timestamp_cached(kg_serializer *s, int64_t unix_ns, kg_buf *out)
+ * formatting dominate otherwise.  Writes the quoted timestamp (29 bytes). */
+static char *w_timestamp(kg_serializer *s, char *o, int64_t unix_ns)
 {
     int64_t sec = unix_ns / 1000000000;
     if (sec != s->cached_sec || !s->cached_prefix[0]) {
@@ -277,55 +364,23 @@ static void timestamp_cached(kg_serializer *s, int64_t unix_ns, kg_buf *out)
         s->cached_sec = sec;
     }
     unsigned us = (unsigned)((unix_ns % 1000000000) / 1000);
-    char frac[8];
-    for (int i = 5; i >= 0; i--) {
-        frac[i] = (char)('0' + us % 10);
-        us /= 10;
-    }
-    kg_buf_append(out, "\"", 1);
-    kg_buf_append(out, s->cached_prefix, 19);
-    kg_buf_append(out, ".", 1);
-    kg_buf_append(out, frac, 6);
-    kg_buf_append(out, "Z\"", 2);
+    *o++ = '"';
+    memcpy(o, s->cached_prefix, 19);
+    o[19] = '.';
+    o += 20;
+    memcpy(o, digit_pairs + (us / 10000) * 2, 2);
+    memcpy(o + 2, digit_pairs + (us / 100 % 100) * 2, 2);
+    memcpy(o + 4, digit_pairs + (us % 100) * 2, 2);
+    o += 6;
+    *o++ = 'Z';
+    *o++ = '"';
+    return o;
 }
-
-/* ---- events ------------------------------------------------------------------- */
 
 static const char *phase_str(uint8_t phase)
 {
     static const char *const names[] = {NULL, "prep", "exec", "post"};
     return phase < 4 ? names[phase] : NULL;
-}
-
-static void key_string(kg_buf *b, const char *key, const char *value)
-{
-    kg_buf_puts(b, key);
-    kg_buf_json_string(b, value, strlen(value));
-}
-
-/* Seconds and metric values: nanosecond precision, written without printf
- * (it dominated the writer's profile) for the usual non-negative range. */
-static void key_double(kg_buf *b, const char *key, double v)
-{
-    kg_buf_puts(b, key);
-    if (!(v >= 0 && v < 1e9)) {
-        kg_buf_printf(b, "%.9g", isfinite(v) ? v : 0.0);
-        return;
-    }
-    uint64_t ns = (uint64_t)llround(v * 1e9);
-    kg_buf_u64(b, ns / 1000000000u);
-    uint64_t frac = ns % 1000000000u;
-    if (!frac)
-        return;
-    char digits[10] = ".";
-    int len = 9;
-    while (frac % 10 == 0) {
-        frac /= 10;
-        len--;
-    }
-    for (int i = len; i >= 1; i--, frac /= 10)
-        digits[i] = (char)('0' + frac % 10);
-    kg_buf_append(b, digits, (size_t)len + 1);
 }
 
 /* Members of a FIELDS/GRAPH payload object, appended inside "data". */
@@ -367,96 +422,123 @@ static void snapshot_member(kg_buf *b, const kg_record *r)
     }
 }
 
-static void action_member(kg_buf *b, const char *key, const kg_record *r)
+/* The bytes the fixed part of an event can take, ids excluded: the longest
+ * key set (workflow_completed, node_completed) with every number at its
+ * longest, the UUIDs, the timestamp and the source object. */
+#define KG__EVENT_FIXED_MAX 768
+
+static char *w_action(char *o, const char *key, size_t key_len, const kg_record *r,
+                      const char *none)
 {
+    memcpy(o, key, key_len);
+    o += key_len;
     if (r->flags & KG_REC_HAS_ACTION)
-        key_string(b, key, r->action);
-    else {
-        kg_buf_puts(b, key);
-        kg_buf_puts(b, "null");
-    }
+        return w_json_str(o, r->action, strnlen(r->action, KG_ACTION_MAX - 1));
+    size_t n = strlen(none);
+    memcpy(o, none, n);
+    return o + n;
 }
 
-/* The "data" object: what each event name carries (DESIGN.md's table). */
-static void data_object(kg_serializer *s, const kg_record *r, kg_buf *b)
+/* The "data" object up to (not including) its payload members and closing
+ * brace: what each event name carries (DESIGN.md's table). */
+static char *w_data_head(kg_serializer *s, char *o, const kg_record *r)
 {
-    const char *phase = phase_str(r->phase);
     switch ((kg_event_name)r->name) {
     case KG_EV_WORKFLOW_STARTED:
-        kg_buf_puts(b, "{\"state\":\"running\"");
+        W_LIT(o, "{\"state\":\"running\"");
         if (r->parent_run_id) {
-            char parent[37];
-            kg_uuid_from_ids(parent, s->instance, r->parent_run_id);
-            key_string(b, ",\"parent_workflow_id\":", parent);
+            W_LIT(o, ",\"parent_workflow_id\":\"");
+            kg_uuid_from_ids(o, s->instance, r->parent_run_id);
+            o += 36;
+            *o++ = '"';
         }
         break;
     case KG_EV_WORKFLOW_COMPLETED:
-        kg_buf_puts(b, r->flags & KG_REC_FAILED ? "{\"status\":\"failed\"" : "{\"status\":\"success\"");
-        action_member(b, ",\"final_action\":", r);
-        key_double(b, ",\"duration\":", r->value);
+        if (r->flags & KG_REC_FAILED)
+            W_LIT(o, "{\"status\":\"failed\"");
+        else
+            W_LIT(o, "{\"status\":\"success\"");
+        o = w_action(o, ",\"final_action\":", 16, r, "null");
+        W_LIT(o, ",\"duration\":");
+        o = w_seconds(o, r->value);
         break;
     case KG_EV_NODE_STARTED:
-        kg_buf_puts(b, "{\"state\":\"started\"");
+        W_LIT(o, "{\"state\":\"started\"");
         break;
     case KG_EV_NODE_PREPARING:
-        kg_buf_puts(b, "{\"state\":\"preparing\"");
+        W_LIT(o, "{\"state\":\"preparing\"");
         break;
     case KG_EV_NODE_EXECUTING:
-        kg_buf_puts(b, "{\"state\":\"executing\"");
+        W_LIT(o, "{\"state\":\"executing\"");
         break;
     case KG_EV_NODE_COMPLETED:
-        kg_buf_puts(b, "{\"state\":\"completed\"");
+        W_LIT(o, "{\"state\":\"completed\"");
         /* The action the graph routes on: "default" when post gave none. */
-        key_string(b, ",\"next_action\":",
-                   r->flags & KG_REC_HAS_ACTION ? r->action : KG_DEFAULT_ACTION);
-        key_double(b, ",\"total_execution_time\":", r->value);
+        o = w_action(o, ",\"next_action\":", 15, r, "\"" KG_DEFAULT_ACTION "\"");
+        W_LIT(o, ",\"total_execution_time\":");
+        o = w_seconds(o, r->value);
         if (r->flags & KG_REC_SUPPRESSED)
-            kg_buf_puts(b, ",\"error_suppressed\":true");
+            W_LIT(o, ",\"error_suppressed\":true");
         break;
     case KG_EV_DATA_INPUT:
     case KG_EV_DATA_OUTPUT:
-        kg_buf_puts(b, r->flags & KG_REC_HAS_DATA ? "{\"has_data\":true" : "{\"has_data\":false");
+        if (r->flags & KG_REC_HAS_DATA)
+            W_LIT(o, "{\"has_data\":true");
+        else
+            W_LIT(o, "{\"has_data\":false");
         break;
     case KG_EV_NODE_FAILED:
-        kg_buf_puts(b, "{\"state\":\"failed\"");
-        key_double(b, ",\"total_execution_time\":", r->value);
+        W_LIT(o, "{\"state\":\"failed\",\"total_execution_time\":");
+        o = w_seconds(o, r->value);
         break;
     case KG_EV_RETRY_ATTEMPTED:
     case KG_EV_FALLBACK_TRIGGERED:
-        kg_buf_printf(b, "{\"attempt\":%u,\"max_retries\":%u", r->attempt, r->max_retries);
+        W_LIT(o, "{\"attempt\":");
+        o = w_u64(o, r->attempt);
+        W_LIT(o, ",\"max_retries\":");
+        o = w_u64(o, r->max_retries);
         break;
     case KG_EV_ERROR_SUPPRESSED:
-        kg_buf_puts(b, "{\"suppressed\":true");
+        W_LIT(o, "{\"suppressed\":true");
         break;
     case KG_EV_EXECUTION_TIME:
-        key_double(b, "{\"value\":", r->value);
-        kg_buf_puts(b, ",\"unit\":\"seconds\"");
+        W_LIT(o, "{\"value\":");
+        o = w_seconds(o, r->value);
+        W_LIT(o, ",\"unit\":\"seconds\"");
         break;
     case KG_EV_QUEUE_DEPTH:
-        key_double(b, "{\"value\":", r->value);
-        kg_buf_printf(b, ",\"unit\":\"events\",\"capacity\":%u", r->snapshot_size);
+        W_LIT(o, "{\"value\":");
+        o = w_seconds(o, r->value);
+        W_LIT(o, ",\"unit\":\"events\",\"capacity\":");
+        o = w_u64(o, r->snapshot_size);
         break;
     case KG_EV_THROUGHPUT_METRIC:
-        key_double(b, "{\"value\":", r->value);
-        kg_buf_puts(b, ",\"unit\":\"events/s\"");
+        W_LIT(o, "{\"value\":");
+        o = w_seconds(o, r->value);
+        W_LIT(o, ",\"unit\":\"events/s\"");
         break;
     case KG_EV_EVENTS_DROPPED:
-        key_double(b, "{\"value\":", r->value);
-        kg_buf_puts(b, ",\"unit\":\"events\"");
+        W_LIT(o, "{\"value\":");
+        o = w_seconds(o, r->value);
+        W_LIT(o, ",\"unit\":\"events\"");
         break;
     default:
-        kg_buf_puts(b, "{");
+        *o++ = '{';
         break;
     }
-    if (phase)
-        key_string(b, ",\"phase\":", phase);
-    if (r->item >= 0)
-        kg_buf_printf(b, ",\"item\":%d", r->item);
-    if (r->payload_kind == KG_PAYLOAD_SNAPSHOT)
-        snapshot_member(b, r);
-    else if (r->payload_kind != KG_PAYLOAD_NONE)
-        payload_members(b, r);
-    kg_buf_puts(b, "}");
+    const char *phase = phase_str(r->phase);
+    if (phase) {
+        W_LIT(o, ",\"phase\":\"");
+        size_t n = strlen(phase);
+        memcpy(o, phase, n);
+        o += n;
+        *o++ = '"';
+    }
+    if (r->item >= 0) {
+        W_LIT(o, ",\"item\":");
+        o = w_u64(o, (uint64_t)r->item);
+    }
+    return o;
 }
 
 /* Consecutive events of a partition mostly share their run and execution, so
@@ -470,12 +552,77 @@ static const char *uuid_cached(kg_serializer *s, kg_uuid_cache *c, uint64_t id)
     return c->text;
 }
 
+/* "event_type" and "event_name" of every name, rendered once. */
+static void fragments_init(kg_serializer *s)
+{
+    for (int i = 0; i < KG_EVENT_NAME_COUNT; i++) {
+        int n = snprintf(s->frag[i], sizeof s->frag[i], ",\"event_type\":\"%s\",\"event_name\":\"%s\",\"data\":",
+                         kg_event_type_str(kg_event_name_type((kg_event_name)i)),
+                         kg_event_name_str((kg_event_name)i));
+        s->frag_len[i] = (uint8_t)n;
+    }
+    s->source_len = strlen(s->source_json);
+}
+
+void kg_serializer_init(kg_serializer *s, uint64_t instance, const char *source_json)
+{
+    memset(s, 0, sizeof *s);
+    s->instance = instance;
+    s->source_json = source_json;
+    kg_rng_seed(&s->rng);
+    fragments_init(s);
+}
+
+/* Up to "data": event id, timestamp, node, type and name. */
+static char *w_head(kg_serializer *s, char *o, const kg_record *r, kg_view_strings *str,
+                    size_t id_len, size_t type_len)
+{
+    W_LIT(o, "{\"event_id\":\"");
+    memcpy(o, str->event_id, 36);
+    o += 36;
+    W_LIT(o, "\",\"timestamp\":");
+    o = w_timestamp(s, o, r->ts_ns);
+    W_LIT(o, ",\"node_id\":");
+    o = w_json_str(o, r->node_id, id_len);
+    W_LIT(o, ",\"node_type\":");
+    o = w_json_str(o, r->node_type, type_len);
+    memcpy(o, s->frag[r->name], s->frag_len[r->name]);
+    return o + s->frag_len[r->name];
+}
+
+/* After "data": correlation id, workflow id, seq, source. */
+static char *w_tail(kg_serializer *s, char *o, const kg_record *r, const kg_view_strings *str)
+{
+    /* A node execution's events share its id; a run's own events (workflow
+     * started/completed) use the run's id, as the run is their execution.
+     * Dispatcher metrics have no run: empty ids. */
+    W_LIT(o, ",\"correlation_id\":\"");
+    if (r->exec_id || r->run_id) {
+        memcpy(o, uuid_cached(s, &s->exec_cache, r->exec_id ? r->exec_id : r->run_id), 36);
+        o += 36;
+    }
+    W_LIT(o, "\",\"workflow_id\":\"");
+    size_t wl = r->run_id ? 36 : 0;
+    memcpy(o, str->workflow_id, wl);
+    o += wl;
+    W_LIT(o, "\",\"seq\":");
+    o = w_u64(o, r->seq);
+    W_LIT(o, ",\"source\":");
+    memcpy(o, s->source_json, s->source_len);
+    o += s->source_len;
+    *o++ = '}';
+    return o;
+}
+
 void kg_serialize_record(kg_serializer *s, const kg_record *r, kg_buf *b, kg_event_view *view,
                          kg_view_strings *str)
 {
     kg_event_name name = (kg_event_name)r->name;
-    const char *type = kg_event_type_str(kg_event_name_type(name));
+    if ((unsigned)name >= KG_EVENT_NAME_COUNT)
+        name = KG_EV_QUEUE_DEPTH;   /* never produced; keeps the tables in bounds */
     int64_t ms = r->ts_ns / 1000000;
+    size_t id_len = strnlen(r->node_id, KG_ID_MAX - 1);
+    size_t type_len = strnlen(r->node_type, KG_ID_MAX - 1);
 
     kg_uuid_v7(str->event_id, ms, &s->rng);
     if (r->run_id)
@@ -484,36 +631,28 @@ void kg_serialize_record(kg_serializer *s, const kg_record *r, kg_buf *b, kg_eve
         str->workflow_id[0] = '\0';
     str->json_off = b->len;
 
-    key_string(b, "{\"event_id\":", str->event_id);
-    kg_buf_puts(b, ",\"timestamp\":");
-    timestamp_cached(s, r->ts_ns, b);
-    key_string(b, ",\"node_id\":", r->node_id);
-    key_string(b, ",\"node_type\":", r->node_type);
-    kg_buf_puts(b, ",\"event_type\":\"");
-    kg_buf_puts(b, type);
-    kg_buf_puts(b, "\",\"event_name\":\"");
-    kg_buf_puts(b, kg_event_name_str(name));
-    kg_buf_puts(b, "\",\"data\":");
-    data_object(s, r, b);
-    /* A node execution's events share its id; a run's own events (workflow
-     * started/completed) use the run's id, as the run is their execution. */
-    if (r->exec_id || r->run_id) {
-        kg_buf_puts(b, ",\"correlation_id\":\"");
-        kg_buf_append(b, uuid_cached(s, &s->exec_cache, r->exec_id ? r->exec_id : r->run_id), 36);
-        kg_buf_puts(b, "\"");
-    } else {
-        kg_buf_puts(b, ",\"correlation_id\":\"\"");   /* dispatcher metrics: no run */
-    }
-    key_string(b, ",\"workflow_id\":", str->workflow_id);
-    kg_buf_puts(b, ",\"seq\":");
-    kg_buf_u64(b, r->seq);
-    kg_buf_puts(b, ",\"source\":");
-    kg_buf_puts(b, s->source_json);
-    kg_buf_puts(b, "}");
-    view->json_len = b->len - str->json_off;
-    kg_buf_append(b, "", 1);   /* each event's text is NUL-terminated in place */
+    size_t need = KG__EVENT_FIXED_MAX + s->source_len + 6 * (id_len + type_len + KG_ACTION_MAX);
+    if (!buf_reserve(b, need))
+        return;
+    char *o = w_head(s, b->data + b->len, r, str, id_len, type_len);
+    o = w_data_head(s, o, r);
+    b->len = (size_t)(o - b->data);
+    /* Free-form members go through the growing buffer. */
+    if (r->payload_kind == KG_PAYLOAD_SNAPSHOT)
+        snapshot_member(b, r);
+    else if (r->payload_kind != KG_PAYLOAD_NONE)
+        payload_members(b, r);
+    if (!buf_reserve(b, KG__EVENT_FIXED_MAX + s->source_len))
+        return;
+    o = b->data + b->len;
+    *o++ = '}';
+    o = w_tail(s, o, r, str);
+    view->json_len = (size_t)(o - b->data) - str->json_off;
+    *o++ = '\0';   /* each event's text is NUL-terminated in place */
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
 
-    view->event_type = type;
+    view->event_type = kg_event_type_str(kg_event_name_type(name));
     view->event_name = kg_event_name_str(name);
     view->node_id = r->node_id;
     view->timestamp_ms = ms;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "kaygraph/backend.h"
+#include "kaygraph/monitor.h"
 #include "monitor/record.h"
 
 /* A growable byte buffer. */
@@ -59,12 +60,19 @@ typedef struct kg_uuid_cache {
 /* What a serialiser needs beyond the record. */
 typedef struct kg_serializer {
     uint64_t instance;       /* random per monitor: makes ids globally unique */
-    const char *source_json; /* pre-rendered "source" object */
+    const char *source_json; /* pre-rendered "source" object (borrowed) */
+    size_t source_len;
     kg_rng rng;
     int64_t cached_sec;      /* kg_iso8601 cache: second of cached_prefix */
     char cached_prefix[24];
     kg_uuid_cache run_cache, exec_cache;
+    /* ,"event_type":"…","event_name":"…","data": of each event name */
+    char frag[KG_EVENT_NAME_COUNT][96];
+    uint8_t frag_len[KG_EVENT_NAME_COUNT];
 } kg_serializer;
+
+/* Seeds the generator and renders the per-name fragments. */
+void kg_serializer_init(kg_serializer *s, uint64_t instance, const char *source_json);
 
 /* Append one event's JSON for `rec` to `out` and describe it in `view`.
  * The view's pointers point into `strings` (ids, filled here) and into `out`
