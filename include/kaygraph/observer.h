@@ -59,6 +59,11 @@ typedef struct kg_obs_event {
     const kg_error_t *error;  /* RETRY, FALLBACK, NODE_FAILED, SUPPRESSED, RUN_END */
     json_t *data;             /* AFTER_PREP, AFTER_EXEC: borrowed, do not modify */
     double elapsed;           /* seconds, see the list above */
+    /* When the point occurred: CLOCK_MONOTONIC nanoseconds, from the clock
+     * reading the engine takes there anyway (points that follow each other
+     * with no user code between them share one reading).  0 in an event
+     * not made by the engine. */
+    uint64_t time_ns;
 } kg_obs_event;
 
 typedef struct kg_observer {

@@ -1,9 +1,21 @@
-/* record.c - ownership of a record's payload. */
+/* record.c - what a record owns, and which events share a record. */
 #include <stdlib.h>
 
 #include "monitor/record.h"
 
-void kg_record_release(kg_record *r)
+int kg_record_follows(kg_event_name first)
+{
+    switch (first) {
+    case KG_EV_DATA_OUTPUT:
+        return KG_EV_EXECUTION_TIME;
+    case KG_EV_ERROR_SUPPRESSED:
+        return KG_EV_NODE_COMPLETED;
+    default:
+        return -1;
+    }
+}
+
+void kg_record_release_payload(kg_record *r)
 {
     switch (r->payload_kind) {
     case KG_PAYLOAD_GRAPH:
@@ -13,10 +25,24 @@ void kg_record_release(kg_record *r)
         json_decref(r->payload.json);
         break;
     case KG_PAYLOAD_SNAPSHOT:
+        free(r->payload.snapshot);
+        break;
+    case KG_PAYLOAD_TEXT:
         free(r->payload.text);
+        break;
+    case KG_PAYLOAD_RUN_END:
+        json_decref(r->payload.run_end->fields);
+        free(r->payload.run_end);
         break;
     default:
         break;
     }
     r->payload_kind = KG_PAYLOAD_NONE;
+}
+
+void kg_record_release(kg_record *r)
+{
+    kg_record_release_payload(r);
+    kg__desc_unref(r->desc, 1);
+    r->desc = NULL;
 }

@@ -1,67 +1,91 @@
-/* monitor/record.h - the fixed-size record a node thread puts on the queue.
+/* monitor/record.h - the record a node thread puts on the queue: 56 bytes,
+ * so that with the queue's state word a cell is one cache line.
  *
- * The producer copies only what it has at hand (ids, names, clocks, one
- * number) into this record; everything costly -- UUIDs, ISO timestamps, JSON
- * text -- is derived from it later on a dispatcher thread (serialize.c).
- * Node ids and types are copied, not pointed to, because a graph may be freed
- * while its events are still queued. */
+ * The producer stores only what it has at hand (ids, a clock reading, one
+ * number, pointers); everything costly -- UUIDs, ISO timestamps, JSON text --
+ * is derived from it later on a dispatcher thread (serialize.c).  The node
+ * is named by its descriptor (core/desc.h), which the record keeps alive: a
+ * graph may be freed while its events are still queued.
+ *
+ * One record can carry two events that happen at the same point (data_output
+ * and execution_time after exec; error_suppressed and node_completed): they
+ * take two consecutive queue positions, i.e. seqs, but one cell and one
+ * reservation.  The second event's name follows from the first
+ * (kg_record_follows). */
 #ifndef KG_MONITOR_RECORD_H
 #define KG_MONITOR_RECORD_H
 
 #include <jansson.h>
 #include <stdint.h>
 
+#include "core/desc.h"
 #include "core/shared_text.h"
-#include "kaygraph/node.h"
+#include "kaygraph/monitor.h"
 
 typedef enum kg_payload_kind {
     KG_PAYLOAD_NONE = 0,
-    KG_PAYLOAD_GRAPH,      /* shared: the topology's JSON text (a reference of the cache) */
+    KG_PAYLOAD_GRAPH,      /* shared: the topology's JSON text (a reference) */
     KG_PAYLOAD_FIELDS,     /* json: an object whose members join "data" */
-    KG_PAYLOAD_SNAPSHOT,   /* text: malloc'd JSON of the value, see snapshot_* */
+    KG_PAYLOAD_SNAPSHOT,   /* snapshot: a data snapshot, owned */
+    KG_PAYLOAD_ACTION,     /* action: one of desc->actions (borrowed from desc) */
+    KG_PAYLOAD_TEXT,       /* text: an action matching none of them, owned */
+    KG_PAYLOAD_RUN_END,    /* run_end: workflow_completed's action and error, owned */
 } kg_payload_kind;
 
 typedef enum kg_phase { KG_PHASE_NONE, KG_PHASE_PREP, KG_PHASE_EXEC, KG_PHASE_POST } kg_phase;
 
+/* A data snapshot: the JSON text of the value, cut to max_snapshot_size. */
+typedef struct kg_snapshot {
+    uint32_t original_size;
+    bool truncated;        /* text is a prefix (its UTF-8 tail may be cut) */
+    char text[];
+} kg_snapshot;
+
+/* workflow_completed: its final action (NULL: none) and error fields. */
+typedef struct kg_run_end {
+    json_t *fields;        /* NULL, or error/error_type/error_code */
+    char *action;          /* points into the same allocation, or NULL */
+} kg_run_end;
+
 typedef struct kg_record {
-    /* Per-process order, from one counter taken when the record is queued
-     * (events filtered out or dropped take none):
-     *  - strictly increasing in emission order on each thread;
-     *  - unique in the process, across threads and monitors;
-     *  - across threads it follows happens-before: an event that happened
-     *    before another (same thread, or ordered by a lock, a thread join,
-     *    any release/acquire pair) has the lower seq.  Events emitted at the
-     *    same time on different threads are ordered arbitrarily, and their
-     *    timestamps can disagree with that order by the few ns between the
-     *    clock read and the counter increment. */
-    uint64_t seq;
-    int64_t ts_ns;             /* CLOCK_REALTIME, ns since the epoch */
-    uint64_t run_id, parent_run_id, exec_id;
-    double value;              /* seconds, or the metric's value */
+    int64_t ts_ns;             /* CLOCK_MONOTONIC ns: the dispatcher makes it wall time */
+    uint64_t run_id;
+    uint64_t exec_id;          /* workflow_* events: the parent run's id, or 0 */
+    union {
+        double value;          /* seconds, or a metric's value */
+        struct {
+            uint16_t attempt, max_retries;   /* retry/fallback events */
+        } retry;
+    } v;
+    kg_node_desc *desc;        /* a reference; NULL for dispatcher metrics */
     union {
         json_t *json;
-        char *text;
         kg_shared_text *shared;
+        kg_snapshot *snapshot;
+        const char *action;
+        char *text;
+        kg_run_end *run_end;
     } payload;
-    uint32_t snapshot_size;    /* SNAPSHOT: original length of the JSON text */
-    uint8_t payload_kind;      /* kg_payload_kind */
-    uint8_t name;              /* kg_event_name */
-    uint8_t phase;             /* kg_phase */
-    uint8_t flags;             /* KG_REC_* */
-    uint16_t attempt, max_retries;
     int32_t item;              /* batch item or -1 */
-    char action[KG_ACTION_MAX];
-    char node_id[KG_ID_MAX];
-    char node_type[KG_ID_MAX];
+    uint8_t name;              /* kg_event_name of the first event */
+    uint8_t flags;             /* KG_REC_* */
+    uint8_t phase;             /* kg_phase */
+    uint8_t payload_kind;      /* kg_payload_kind */
 } kg_record;
 
-#define KG_REC_HAS_ACTION 0x01   /* action[] is meaningful (else null) */
-#define KG_REC_FAILED 0x02       /* workflow_completed: status failed */
-#define KG_REC_SUPPRESSED 0x04   /* node_completed after error_suppressed */
-#define KG_REC_TRUNCATED 0x08    /* SNAPSHOT: text is a prefix */
-#define KG_REC_HAS_DATA 0x10     /* data_input/output: the value was not none */
+_Static_assert(sizeof(kg_record) == 56, "a record and the cell's state word make one cache line");
 
-/* Release what a record owns (its payload). */
+#define KG_REC_FAILED 0x01       /* workflow_completed: status failed */
+#define KG_REC_SUPPRESSED 0x02   /* node_completed after error_suppressed */
+#define KG_REC_HAS_DATA 0x04     /* data_input/output: the value was not none */
+
+/* The event that a record's second event is, after `first`; -1 when a
+ * record starting with `first` carries one event only. */
+int kg_record_follows(kg_event_name first);
+
+/* Release what a record owns: its payload and its descriptor reference, or
+ * the payload only (the dispatcher drops descriptor references in runs). */
 void kg_record_release(kg_record *r);
+void kg_record_release_payload(kg_record *r);
 
 #endif

@@ -383,15 +383,9 @@ static const char *phase_str(uint8_t phase)
     return phase < 4 ? names[phase] : NULL;
 }
 
-/* Members of a FIELDS/GRAPH payload object, appended inside "data". */
-static void payload_members(kg_buf *b, const kg_record *r)
+/* Members of a FIELDS object (error details), appended inside "data". */
+static void fields_members(kg_buf *b, json_t *o)
 {
-    if (r->payload_kind == KG_PAYLOAD_GRAPH) {
-        kg_buf_puts(b, ",\"graph\":");
-        kg_buf_append(b, r->payload.shared->text, r->payload.shared->len);
-        return;
-    }
-    json_t *o = r->payload.json;
     const char *key;
     json_t *v;
     json_object_foreach(o, key, v) {
@@ -407,60 +401,95 @@ static void payload_members(kg_buf *b, const kg_record *r)
     }
 }
 
-static void snapshot_member(kg_buf *b, const kg_record *r)
+static void snapshot_member(kg_buf *b, const kg_snapshot *snap)
 {
-    const char *text = r->payload.text;
-    if (r->flags & KG_REC_TRUNCATED) {
+    if (snap->truncated) {
         kg_buf_printf(b, ",\"snapshot\":{\"truncated\":true,\"original_size\":%u,\"preview\":",
-                      r->snapshot_size);
-        kg_buf_json_string(b, text, strlen(text));
+                      snap->original_size);
+        kg_buf_json_string(b, snap->text, strlen(snap->text));
         kg_buf_puts(b, "}");
     } else {
         kg_buf_puts(b, ",\"snapshot\":{\"truncated\":false,\"data\":");
-        kg_buf_puts(b, text);
+        kg_buf_puts(b, snap->text);
         kg_buf_puts(b, "}");
     }
 }
 
-/* The bytes the fixed part of an event can take, ids excluded: the longest
- * key set (workflow_completed, node_completed) with every number at its
- * longest, the UUIDs, the timestamp and the source object. */
-#define KG__EVENT_FIXED_MAX 768
-
-static char *w_action(char *o, const char *key, size_t key_len, const kg_record *r,
-                      const char *none)
+/* Free-form members of the record's first event: the topology, error
+ * details, a data snapshot. */
+static void payload_members(kg_buf *b, const kg_record *r)
 {
-    memcpy(o, key, key_len);
-    o += key_len;
-    if (r->flags & KG_REC_HAS_ACTION)
-        return w_json_str(o, r->action, strnlen(r->action, KG_ACTION_MAX - 1));
+    switch (r->payload_kind) {
+    case KG_PAYLOAD_GRAPH:
+        kg_buf_puts(b, ",\"graph\":");
+        kg_buf_append(b, r->payload.shared->text, r->payload.shared->len);
+        break;
+    case KG_PAYLOAD_FIELDS:
+        fields_members(b, r->payload.json);
+        break;
+    case KG_PAYLOAD_RUN_END:
+        if (r->payload.run_end->fields)
+            fields_members(b, r->payload.run_end->fields);
+        break;
+    case KG_PAYLOAD_SNAPSHOT:
+        snapshot_member(b, r->payload.snapshot);
+        break;
+    default:
+        break;
+    }
+}
+
+/* The bytes the fixed part of an event can take, node names excluded: the
+ * longest key set (workflow_completed, node_completed) with every number at
+ * its longest, an action, the UUIDs, the timestamp. */
+#define KG__EVENT_FIXED_MAX (768 + 6 * KG_ACTION_MAX)
+
+/* The record's action, or NULL (see record.h for where it lives). */
+static const char *record_action(const kg_record *r)
+{
+    switch (r->payload_kind) {
+    case KG_PAYLOAD_ACTION:
+        return r->payload.action;
+    case KG_PAYLOAD_TEXT:
+        return r->payload.text;
+    case KG_PAYLOAD_RUN_END:
+        return r->payload.run_end->action;
+    default:
+        return NULL;
+    }
+}
+
+static char *w_action(char *o, const char *action, const char *none)
+{
+    if (action)
+        return w_json_str(o, action, strnlen(action, KG_ACTION_MAX - 1));
     size_t n = strlen(none);
     memcpy(o, none, n);
     return o + n;
 }
 
-/* The "data" object up to (not including) its payload members and closing
- * brace: what each event name carries (DESIGN.md's table). */
-static char *w_data_head(kg_serializer *s, char *o, const kg_record *r)
+/* The "data" object of event `name` up to (not including) its payload
+ * members and closing brace: what each event carries (DESIGN.md's table). */
+static char *w_data_head(kg_serializer *s, char *o, const kg_record *r, kg_event_name name)
 {
-    switch ((kg_event_name)r->name) {
+    switch (name) {
     case KG_EV_WORKFLOW_STARTED:
         W_LIT(o, "{\"state\":\"running\"");
-        if (r->parent_run_id) {
+        if (r->exec_id) {   /* the parent run */
             W_LIT(o, ",\"parent_workflow_id\":\"");
-            kg_uuid_from_ids(o, s->instance, r->parent_run_id);
+            kg_uuid_from_ids(o, s->instance, r->exec_id);
             o += 36;
             *o++ = '"';
         }
         break;
     case KG_EV_WORKFLOW_COMPLETED:
         if (r->flags & KG_REC_FAILED)
-            W_LIT(o, "{\"status\":\"failed\"");
+            W_LIT(o, "{\"status\":\"failed\",\"final_action\":");
         else
-            W_LIT(o, "{\"status\":\"success\"");
-        o = w_action(o, ",\"final_action\":", 16, r, "null");
+            W_LIT(o, "{\"status\":\"success\",\"final_action\":");
+        o = w_action(o, record_action(r), "null");
         W_LIT(o, ",\"duration\":");
-        o = w_seconds(o, r->value);
+        o = w_seconds(o, r->v.value);
         break;
     case KG_EV_NODE_STARTED:
         W_LIT(o, "{\"state\":\"started\"");
@@ -472,11 +501,11 @@ static char *w_data_head(kg_serializer *s, char *o, const kg_record *r)
         W_LIT(o, "{\"state\":\"executing\"");
         break;
     case KG_EV_NODE_COMPLETED:
-        W_LIT(o, "{\"state\":\"completed\"");
         /* The action the graph routes on: "default" when post gave none. */
-        o = w_action(o, ",\"next_action\":", 15, r, "\"" KG_DEFAULT_ACTION "\"");
+        W_LIT(o, "{\"state\":\"completed\",\"next_action\":");
+        o = w_action(o, record_action(r), "\"" KG_DEFAULT_ACTION "\"");
         W_LIT(o, ",\"total_execution_time\":");
-        o = w_seconds(o, r->value);
+        o = w_seconds(o, r->v.value);
         if (r->flags & KG_REC_SUPPRESSED)
             W_LIT(o, ",\"error_suppressed\":true");
         break;
@@ -489,37 +518,37 @@ static char *w_data_head(kg_serializer *s, char *o, const kg_record *r)
         break;
     case KG_EV_NODE_FAILED:
         W_LIT(o, "{\"state\":\"failed\",\"total_execution_time\":");
-        o = w_seconds(o, r->value);
+        o = w_seconds(o, r->v.value);
         break;
     case KG_EV_RETRY_ATTEMPTED:
     case KG_EV_FALLBACK_TRIGGERED:
         W_LIT(o, "{\"attempt\":");
-        o = w_u64(o, r->attempt);
+        o = w_u64(o, r->v.retry.attempt);
         W_LIT(o, ",\"max_retries\":");
-        o = w_u64(o, r->max_retries);
+        o = w_u64(o, r->v.retry.max_retries);
         break;
     case KG_EV_ERROR_SUPPRESSED:
         W_LIT(o, "{\"suppressed\":true");
         break;
     case KG_EV_EXECUTION_TIME:
         W_LIT(o, "{\"value\":");
-        o = w_seconds(o, r->value);
+        o = w_seconds(o, r->v.value);
         W_LIT(o, ",\"unit\":\"seconds\"");
         break;
     case KG_EV_QUEUE_DEPTH:
         W_LIT(o, "{\"value\":");
-        o = w_seconds(o, r->value);
+        o = w_seconds(o, r->v.value);
         W_LIT(o, ",\"unit\":\"events\",\"capacity\":");
-        o = w_u64(o, r->snapshot_size);
+        o = w_u64(o, s->capacity);
         break;
     case KG_EV_THROUGHPUT_METRIC:
         W_LIT(o, "{\"value\":");
-        o = w_seconds(o, r->value);
+        o = w_seconds(o, r->v.value);
         W_LIT(o, ",\"unit\":\"events/s\"");
         break;
     case KG_EV_EVENTS_DROPPED:
         W_LIT(o, "{\"value\":");
-        o = w_seconds(o, r->value);
+        o = w_seconds(o, r->v.value);
         W_LIT(o, ",\"unit\":\"events\"");
         break;
     default:
@@ -564,41 +593,88 @@ static void fragments_init(kg_serializer *s)
     s->source_len = strlen(s->source_json);
 }
 
-void kg_serializer_init(kg_serializer *s, uint64_t instance, const char *source_json)
+void kg_serializer_clock(kg_serializer *s)
+{
+    struct timespec real, mono;
+    clock_gettime(CLOCK_REALTIME, &real);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    s->wall_offset_ns = ((int64_t)real.tv_sec - (int64_t)mono.tv_sec) * 1000000000 +
+                        (real.tv_nsec - mono.tv_nsec);
+}
+
+void kg_serializer_init(kg_serializer *s, uint64_t instance, const char *source_json,
+                        size_t capacity)
 {
     memset(s, 0, sizeof *s);
     s->instance = instance;
     s->source_json = source_json;
+    s->capacity = capacity;
+    kg_serializer_clock(s);
     kg_rng_seed(&s->rng);
     fragments_init(s);
 }
 
+/* The node's names as JSON members ("node_id":…,"node_type":…), rendered
+ * once per descriptor by whichever worker needs them first and kept in the
+ * descriptor.  NULL when out of memory. */
+static const kg_shared_text *node_members(const kg_node_desc *d)
+{
+    kg_node_desc *nd = (kg_node_desc *)d;   /* only the cache slot changes */
+    kg_shared_text *t = atomic_load_explicit(&nd->rendered, memory_order_acquire);
+    if (t)
+        return t;
+    kg_buf b = {0};
+    kg_buf_puts(&b, "\"node_id\":");
+    kg_buf_json_string(&b, d->id, d->id_len);
+    kg_buf_puts(&b, ",\"node_type\":");
+    kg_buf_json_string(&b, d->type, d->type_len);
+    t = b.failed ? NULL : kg_shared_text_new(b.data, b.len);
+    kg_buf_free(&b);
+    if (!t)
+        return NULL;
+    kg_shared_text *expected = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&nd->rendered, &expected, t,
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+        kg_shared_text_unref(t);
+        return expected;
+    }
+    return t;
+}
+
+#define KG__DISPATCHER_MEMBERS "\"node_id\":\"dispatcher\",\"node_type\":\"EventDispatcher\""
+
 /* Up to "data": event id, timestamp, node, type and name. */
-static char *w_head(kg_serializer *s, char *o, const kg_record *r, kg_view_strings *str,
-                    size_t id_len, size_t type_len)
+static char *w_head(kg_serializer *s, char *o, int64_t wall_ns, kg_event_name name,
+                    const kg_view_strings *str, const kg_shared_text *node)
 {
     W_LIT(o, "{\"event_id\":\"");
     memcpy(o, str->event_id, 36);
     o += 36;
     W_LIT(o, "\",\"timestamp\":");
-    o = w_timestamp(s, o, r->ts_ns);
-    W_LIT(o, ",\"node_id\":");
-    o = w_json_str(o, r->node_id, id_len);
-    W_LIT(o, ",\"node_type\":");
-    o = w_json_str(o, r->node_type, type_len);
-    memcpy(o, s->frag[r->name], s->frag_len[r->name]);
-    return o + s->frag_len[r->name];
+    o = w_timestamp(s, o, wall_ns);
+    *o++ = ',';
+    if (node) {
+        memcpy(o, node->text, node->len);
+        o += node->len;
+    } else {
+        W_LIT(o, KG__DISPATCHER_MEMBERS);
+    }
+    memcpy(o, s->frag[name], s->frag_len[name]);
+    return o + s->frag_len[name];
 }
 
 /* After "data": correlation id, workflow id, seq, source. */
-static char *w_tail(kg_serializer *s, char *o, const kg_record *r, const kg_view_strings *str)
+static char *w_tail(kg_serializer *s, char *o, const kg_record *r, kg_event_name name,
+                    uint64_t seq, const kg_view_strings *str)
 {
     /* A node execution's events share its id; a run's own events (workflow
      * started/completed) use the run's id, as the run is their execution.
      * Dispatcher metrics have no run: empty ids. */
+    bool run_event = name == KG_EV_WORKFLOW_STARTED || name == KG_EV_WORKFLOW_COMPLETED;
+    uint64_t corr = run_event ? r->run_id : r->exec_id;
     W_LIT(o, ",\"correlation_id\":\"");
-    if (r->exec_id || r->run_id) {
-        memcpy(o, uuid_cached(s, &s->exec_cache, r->exec_id ? r->exec_id : r->run_id), 36);
+    if (corr) {
+        memcpy(o, uuid_cached(s, &s->exec_cache, corr), 36);
         o += 36;
     }
     W_LIT(o, "\",\"workflow_id\":\"");
@@ -606,7 +682,7 @@ static char *w_tail(kg_serializer *s, char *o, const kg_record *r, const kg_view
     memcpy(o, str->workflow_id, wl);
     o += wl;
     W_LIT(o, "\",\"seq\":");
-    o = w_u64(o, r->seq);
+    o = w_u64(o, seq);
     W_LIT(o, ",\"source\":");
     memcpy(o, s->source_json, s->source_len);
     o += s->source_len;
@@ -614,15 +690,14 @@ static char *w_tail(kg_serializer *s, char *o, const kg_record *r, const kg_view
     return o;
 }
 
-void kg_serialize_record(kg_serializer *s, const kg_record *r, kg_buf *b, kg_event_view *view,
-                         kg_view_strings *str)
+void kg_serialize_event(kg_serializer *s, const kg_record *r, kg_event_name name, uint64_t seq,
+                        bool first, kg_buf *b, kg_event_view *view, kg_view_strings *str)
 {
-    kg_event_name name = (kg_event_name)r->name;
     if ((unsigned)name >= KG_EVENT_NAME_COUNT)
         name = KG_EV_QUEUE_DEPTH;   /* never produced; keeps the tables in bounds */
-    int64_t ms = r->ts_ns / 1000000;
-    size_t id_len = strnlen(r->node_id, KG_ID_MAX - 1);
-    size_t type_len = strnlen(r->node_type, KG_ID_MAX - 1);
+    int64_t wall_ns = r->ts_ns + s->wall_offset_ns;
+    int64_t ms = wall_ns / 1000000;
+    const kg_shared_text *node = r->desc ? node_members(r->desc) : NULL;
 
     kg_uuid_v7(str->event_id, ms, &s->rng);
     if (r->run_id)
@@ -631,22 +706,20 @@ void kg_serialize_record(kg_serializer *s, const kg_record *r, kg_buf *b, kg_eve
         str->workflow_id[0] = '\0';
     str->json_off = b->len;
 
-    size_t need = KG__EVENT_FIXED_MAX + s->source_len + 6 * (id_len + type_len + KG_ACTION_MAX);
+    size_t need = KG__EVENT_FIXED_MAX + s->source_len + (node ? node->len : 0);
     if (!buf_reserve(b, need))
         return;
-    char *o = w_head(s, b->data + b->len, r, str, id_len, type_len);
-    o = w_data_head(s, o, r);
+    char *o = w_head(s, b->data + b->len, wall_ns, name, str, node);
+    o = w_data_head(s, o, r, name);
     b->len = (size_t)(o - b->data);
     /* Free-form members go through the growing buffer. */
-    if (r->payload_kind == KG_PAYLOAD_SNAPSHOT)
-        snapshot_member(b, r);
-    else if (r->payload_kind != KG_PAYLOAD_NONE)
+    if (first && r->payload_kind != KG_PAYLOAD_NONE)
         payload_members(b, r);
     if (!buf_reserve(b, KG__EVENT_FIXED_MAX + s->source_len))
         return;
     o = b->data + b->len;
     *o++ = '}';
-    o = w_tail(s, o, r, str);
+    o = w_tail(s, o, r, name, seq, str);
     view->json_len = (size_t)(o - b->data) - str->json_off;
     *o++ = '\0';   /* each event's text is NUL-terminated in place */
     b->len = (size_t)(o - b->data);
@@ -654,9 +727,9 @@ void kg_serialize_record(kg_serializer *s, const kg_record *r, kg_buf *b, kg_eve
 
     view->event_type = kg_event_type_str(kg_event_name_type(name));
     view->event_name = kg_event_name_str(name);
-    view->node_id = r->node_id;
+    view->node_id = r->desc ? r->desc->id : "dispatcher";
     view->timestamp_ms = ms;
-    view->seq = r->seq;
+    view->seq = seq;
 }
 
 void kg_view_fix(kg_event_view *view, const kg_view_strings *str, const kg_buf *out)

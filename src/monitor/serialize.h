@@ -62,6 +62,8 @@ typedef struct kg_serializer {
     uint64_t instance;       /* random per monitor: makes ids globally unique */
     const char *source_json; /* pre-rendered "source" object (borrowed) */
     size_t source_len;
+    size_t capacity;         /* the queue's, for queue_depth events */
+    int64_t wall_offset_ns;  /* CLOCK_REALTIME - CLOCK_MONOTONIC, see kg_serializer_clock */
     kg_rng rng;
     int64_t cached_sec;      /* kg_iso8601 cache: second of cached_prefix */
     char cached_prefix[24];
@@ -71,20 +73,30 @@ typedef struct kg_serializer {
     uint8_t frag_len[KG_EVENT_NAME_COUNT];
 } kg_serializer;
 
-/* Seeds the generator and renders the per-name fragments. */
-void kg_serializer_init(kg_serializer *s, uint64_t instance, const char *source_json);
+/* Records carry CLOCK_MONOTONIC readings (the engine's own); events say
+ * wall-clock time.  The offset between the clocks is read once per batch,
+ * so an event's timestamp is its monotonic reading plus the offset at the
+ * time it is written: events stay in order even when the wall clock is
+ * stepped, and follow the step from the next batch on. */
+void kg_serializer_clock(kg_serializer *s);
 
-/* Append one event's JSON for `rec` to `out` and describe it in `view`.
- * The view's pointers point into `strings` (ids, filled here) and into `out`
- * by offset: call kg_view_fix() after the buffer stops growing. */
+/* Seeds the generator and renders the per-name fragments. */
+void kg_serializer_init(kg_serializer *s, uint64_t instance, const char *source_json,
+                        size_t capacity);
+
+/* Append the JSON of event `name` of record `rec` (its first event when
+ * `first`: only that one carries the record's payload) with sequence number
+ * `seq` to `out`, and describe it in `view`.  The view's pointers point into
+ * `strings` (ids, filled here), into the record's descriptor, and into
+ * `out` by offset: call kg_view_fix() after the buffer stops growing. */
 typedef struct kg_view_strings {
     char event_id[37];
     char workflow_id[37];
     size_t json_off;
 } kg_view_strings;
 
-void kg_serialize_record(kg_serializer *s, const kg_record *rec, kg_buf *out,
-                         kg_event_view *view, kg_view_strings *strings);
+void kg_serialize_event(kg_serializer *s, const kg_record *rec, kg_event_name name, uint64_t seq,
+                        bool first, kg_buf *out, kg_event_view *view, kg_view_strings *strings);
 void kg_view_fix(kg_event_view *view, const kg_view_strings *strings, const kg_buf *out);
 
 #endif

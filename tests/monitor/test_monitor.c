@@ -632,6 +632,98 @@ static void test_seq_across_threads(void **state)
     kg_monitor_free(f.mon);
 }
 
+/* ---- records that carry two events, descriptors ------------------------------------ */
+
+static int oops_exec(kg_ctx_t *ctx, json_t *in, json_t **out)
+{
+    return kg_ctx_fail(ctx, "Oops", "ignored");
+}
+
+static bool oops_suppress(kg_ctx_t *ctx, json_t *shared, const kg_error_t *err)
+{
+    return true;
+}
+
+static const kg_node_ops oops_ops = {.type_name = "OopsNode", .exec = oops_exec,
+                                     .on_error = oops_suppress};
+
+/* A suppressed failure is error_suppressed then node_completed (one queue
+ * record, two seqs), and each filtered alone still works. */
+static void test_suppressed_failure_events(void **state)
+{
+    static const uint32_t masks[] = {KG_CAPTURE_ALL, KG_CAPTURE(KG_EV_ERROR_SUPPRESSED),
+                                     KG_CAPTURE(KG_EV_NODE_COMPLETED)};
+    static const char *const expected[] = {
+        "node_started node_preparing data_input node_executing error_suppressed node_completed",
+        "error_suppressed", "node_completed"};
+    for (int k = 0; k < 3; k++) {
+        kg_monitor_config cfg;
+        kg_monitor_config_init(&cfg);
+        cfg.capture = masks[k];
+        fixture f;
+        fixture_start(&f, &cfg);
+        kg_node_t *g = kg_graph_new("g", NULL, NULL);
+        kg_graph_add(g, kg_node_new("oops", &oops_ops, NULL));
+        kg_monitor_attach(f.mon, g);
+        assert_int_equal(kg_run(g, NULL, NULL), 0);
+        json_t *events = sorted(fixture_events(&f));
+        char names[512];
+        names_of(events, "oops", names, sizeof names);
+        assert_string_equal(names, expected[k]);
+        json_t *done = k != 1 ? find_event(events, "node_completed") : NULL;
+        if (done) {
+            assert_true(json_is_true(json_object_get(ev_data(done), "error_suppressed")));
+            assert_string_equal(json_string_value(json_object_get(ev_data(done), "next_action")),
+                                "default");
+            assert_null(json_object_get(ev_data(done), "error"));   /* the details are the other event's */
+        }
+        json_t *sup = k != 2 ? find_event(events, "error_suppressed") : NULL;
+        if (sup)
+            assert_string_equal(json_string_value(json_object_get(ev_data(sup), "error_type")), "Oops");
+        json_decref(events);
+        kg_monitor_free(f.mon);
+        kg_node_free(g);
+    }
+}
+
+static void *run_fresh_graph(void *arg)
+{
+    kg_node_t *g = arg;
+    kg_run(g, NULL, NULL);
+    return NULL;
+}
+
+/* Node names live in a descriptor that queued events keep alive: graphs
+ * freed before delivery still name their nodes, and threads that exit give
+ * back the references they held in bulk (under ASan a leak fails this). */
+static void test_descriptors_outlive_graphs_and_threads(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    cfg.flush_interval = 60;   /* nothing leaves before the flush */
+    cfg.batch_size = 100000;
+    fixture f;
+    fixture_start(&f, &cfg);
+    enum { THREADS = 6 };
+    for (int t = 0; t < THREADS; t++) {
+        kg_node_t *g = workflow_new(false);
+        kg_monitor_attach(f.mon, g);
+        pthread_t th;
+        pthread_create(&th, NULL, run_fresh_graph, g);
+        pthread_join(th, NULL);
+        kg_node_free(g);   /* its events are still queued */
+    }
+    json_t *events = fixture_events(&f);
+    assert_int_equal(json_array_size(events), THREADS * 24);
+    char names[1024];
+    names_of(events, "save", names, sizeof names);
+    assert_non_null(strstr(names, "node_completed"));
+    json_t *done = find_event(events, "node_completed");
+    assert_string_equal(json_string_value(json_object_get(done, "node_type")), "LoadNode");
+    json_decref(events);
+    kg_monitor_free(f.mon);
+}
+
 static void test_invalid_config_is_refused(void **state)
 {
     kg_monitor_config cfg;
@@ -662,6 +754,8 @@ int main(void)
         cmocka_unit_test(test_seq_follows_emission_order_across_partitions),
         cmocka_unit_test(test_seq_orders_consecutive_runs),
         cmocka_unit_test(test_seq_across_threads),
+        cmocka_unit_test(test_suppressed_failure_events),
+        cmocka_unit_test(test_descriptors_outlive_graphs_and_threads),
         cmocka_unit_test(test_invalid_config_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
