@@ -4,9 +4,18 @@
  * One queue per monitor, and an event's position in it is its sequence
  * number (seq = position + 1): a single compare-and-swap on the head both
  * orders the event and reserves its cell.  That is the only locked
- * instruction on a node thread's path, and the order it gives is the one
- * record.h promises (per thread, and following happens-before across
- * threads).  A cell is one cache line: an 8-byte state word and a 56-byte
+ * instruction on a node thread's path.  What seq then guarantees:
+ *  - strictly increasing in emission order on each thread;
+ *  - unique among the monitor's events;
+ *  - across threads it follows happens-before: an event that happened
+ *    before another (same thread, or ordered by a lock, a thread join, any
+ *    release/acquire pair) reserved its position first, since the CASes on
+ *    the head are totally ordered consistently with happens-before.
+ *    Concurrent events are ordered arbitrarily, and their timestamps (taken
+ *    by the engine just before) may disagree with that order.
+ *  - every worker reads the queue in position order, so each run, taken by
+ *    one worker, is delivered in seq order, also when its events come from
+ *    several threads.  A cell is one cache line: an 8-byte state word and a 56-byte
  * record.
  *
  * Producers (node threads) never read a cell: there is room when the head is

@@ -592,7 +592,7 @@ static void *seq_producer(void *arg)
     return NULL;
 }
 
-/* What holds across threads (record.h): each thread's events in its own
+/* What holds across threads (queue.h): each thread's events in its own
  * order, no seq shared, and an event emitted after joining the threads (it
  * happened after all of theirs) has the highest seq. */
 static void test_seq_across_threads(void **state)
