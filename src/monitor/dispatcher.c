@@ -204,7 +204,7 @@ static void metric_append(kg_worker *w, kg_event_name name, double value)
 {
     kg_monitor_t *m = w->mon;
     kg_record rec;
-    size_t pos;
+    size_t pos = 0;
     if (!kg__monitor_metric_record(m, &rec, name, value))
         return;
     kg_record *cell = kg_queue_reserve(&m->queue, 1, true, &pos);

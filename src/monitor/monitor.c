@@ -139,7 +139,7 @@ static kg_node_desc *record_desc(const kg_obs_event *ev)
 static void emit(kg_monitor_t *m, kg_event_name name, unsigned count, const kg_obs_event *ev,
                  uint8_t flags, payload pl)
 {
-    size_t pos;
+    size_t pos = 0;
     kg_record *r = kg_queue_reserve(&m->queue, count, false, &pos);
     if (!r) {
         atomic_fetch_add_explicit(&m->dropped_full, count, memory_order_relaxed);

@@ -106,7 +106,7 @@ static void test_mpmc_exactly_once(void **state)
 
 static void put(kg_queue *qq, unsigned count, bool reserved_room, unsigned part, bool expect)
 {
-    size_t pos;
+    size_t pos = 0;
     kg_record *r = kg_queue_reserve(qq, count, reserved_room, &pos);
     if (!expect) {
         assert_null(r);
