@@ -305,6 +305,22 @@ static int node_failed(kg_ctx_t *ctx, json_t *shared, const char *phase, bool qu
     return ctx->error.code;
 }
 
+/* ev->point, then `then` at the same moment: one call when the observer
+ * takes pairs.  The second point carries no data. */
+static void obs_pair(const kg_observer *obs, kg_obs_event *ev, kg_obs_point then)
+{
+    if (obs->on_pair) {
+        obs->on_pair(obs->ud, ev, then);
+    } else {
+        obs->on_event(obs->ud, ev);
+        ev->point = then;
+        ev->data = NULL;
+        obs->on_event(obs->ud, ev);
+    }
+    ev->point = then;
+    ev->data = NULL;
+}
+
 /* prep -> exec -> post for one node, with hooks, metrics and observer points.
  * `quiet` skips the node-level points (a top-level graph is the run itself,
  * not a node inside one).  Writes the action to `action` (KG_ACTION_MAX). */
@@ -322,13 +338,16 @@ static int node_execute(kg_node_t *node, const kg_run_state *run, json_t *shared
     atomic_fetch_add_explicit(&node->executions, 1, memory_order_relaxed);
     /* The clock is read where the engine needs it (t0, the end) and, when
      * someone is watching, around exec; observer points share the nearest
-     * reading.  So execution_time includes the two observer calls between
-     * prep and exec (tens of ns), and an unobserved node reads the clock
-     * twice. */
-    bool watched = !quiet && run->obs;
-    if (watched) {
-        KG_OBSERVE(&ctx, KG_OBS_NODE_START, .time_ns = t0);
-        KG_OBSERVE(&ctx, KG_OBS_BEFORE_PREP, .time_ns = t0);
+     * reading.  So execution_time includes the observer calls between prep
+     * and exec (tens of ns), and an unobserved node reads the clock twice.
+     * A watched execution builds its observer event once and changes only
+     * what differs from point to point. */
+    const kg_observer *obs = quiet ? NULL : run->obs;
+    kg_obs_event ev;
+    if (obs) {
+        ev = (kg_obs_event){.point = KG_OBS_NODE_START, .item = -1, .time_ns = t0};
+        kg__obs_fill(&ev, &ctx);
+        obs_pair(obs, &ev, KG_OBS_BEFORE_PREP);
     }
     if (ops->before_prep)
         ops->before_prep(&ctx, shared);
@@ -337,17 +356,22 @@ static int node_execute(kg_node_t *node, const kg_run_state *run, json_t *shared
         goto fail;
     }
     phase = "exec";
-    uint64_t t_exec = watched ? kg__now_ns() : 0;
-    if (watched) {
-        KG_OBSERVE(&ctx, KG_OBS_AFTER_PREP, .data = prep_res, .time_ns = t_exec);
-        KG_OBSERVE(&ctx, KG_OBS_BEFORE_EXEC, .time_ns = t_exec);
+    uint64_t t_exec = obs ? kg__now_ns() : 0;
+    if (obs) {
+        ev.point = KG_OBS_AFTER_PREP;
+        ev.data = prep_res;
+        ev.time_ns = t_exec;
+        obs_pair(obs, &ev, KG_OBS_BEFORE_EXEC);
     }
     if (exec_step(&ctx, shared, prep_res, !quiet, &exec_res) < 0)
         goto fail;
-    if (watched) {
-        uint64_t t = kg__now_ns();
-        KG_OBSERVE(&ctx, KG_OBS_AFTER_EXEC, .data = exec_res,
-                   .elapsed = (double)(t - t_exec) / 1e9, .time_ns = t);
+    if (obs) {
+        ev.point = KG_OBS_AFTER_EXEC;
+        ev.data = exec_res;
+        ev.time_ns = kg__now_ns();
+        ev.elapsed = (double)(ev.time_ns - t_exec) / 1e9;
+        ev.attempt = ctx.attempt;
+        obs->on_event(obs->ud, &ev);
     }
     if (ops->after_exec)
         ops->after_exec(&ctx, shared, prep_res, exec_res);
@@ -365,9 +389,14 @@ static int node_execute(kg_node_t *node, const kg_run_state *run, json_t *shared
     copy_action(action, post_action);
     uint64_t t_end = kg__now_ns();
     kg__metrics_record(node, t_end - t0, true);
-    if (watched)
-        KG_OBSERVE(&ctx, KG_OBS_AFTER_POST, .action = action[0] ? action : NULL,
-                   .elapsed = (double)(t_end - t0) / 1e9, .time_ns = t_end);
+    if (obs) {
+        ev.point = KG_OBS_AFTER_POST;
+        ev.data = NULL;
+        ev.action = action[0] ? action : NULL;
+        ev.elapsed = (double)(t_end - t0) / 1e9;
+        ev.time_ns = t_end;
+        obs->on_event(obs->ud, &ev);
+    }
     json_decref(prep_res);
     json_decref(exec_res);
     return 0;

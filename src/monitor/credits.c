@@ -27,10 +27,8 @@ static void exit_key_create(void)
     pthread_key_create(&exit_key, credits_return);
 }
 
-/* The descriptor is not in slot 0 (or its credits ran out): find it and
- * swap it to the front, or give the last slot's credits back and take a new
- * bulk there.  With the slots a thread uses most near the front, a graph of
- * up to KG_CREDIT_SLOTS nodes switches slots without an atomic operation. */
+/* `d` is in neither slot of its set, or its credits ran out: refill it
+ * there, or give the older slot's credits back and take a bulk for `d`. */
 void kg__credit_slow(kg_node_desc *d)
 {
     if (!registered) {
@@ -38,23 +36,19 @@ void kg__credit_slow(kg_node_desc *d)
         pthread_setspecific(exit_key, credits);   /* any non-NULL value arms the destructor */
         registered = true;
     }
-    if (credits[0].desc != d) {
-        int i = 1;
-        while (i < KG_CREDIT_SLOTS && credits[i].desc != d)
-            i++;
-        if (i == KG_CREDIT_SLOTS) {
-            i = KG_CREDIT_SLOTS - 1;
-            if (credits[i].desc && credits[i].left)
-                kg__desc_unref(credits[i].desc, credits[i].left);
-            credits[i] = (kg_credit){d, 0};
-        }
-        kg_credit c = credits[0];
-        credits[0] = credits[i];
-        credits[i] = c;
+    kg_credit *set = kg__credit_set(d);
+    kg_credit *slot = set[0].desc == d ? &set[0] : set[1].desc == d ? &set[1] : NULL;
+    if (!slot) {
+        /* The newest goes first; the one it displaces moves to the second. */
+        if (set[1].desc && set[1].left)
+            kg__desc_unref(set[1].desc, set[1].left);
+        set[1] = set[0];
+        set[0] = (kg_credit){d, 0};
+        slot = &set[0];
     }
-    if (credits[0].left == 0) {
+    if (slot->left == 0) {
         kg__desc_ref(d, KG_CREDIT_BULK);
-        credits[0].left = KG_CREDIT_BULK;
+        slot->left = KG_CREDIT_BULK;
     }
-    credits[0].left--;
+    slot->left--;
 }

@@ -206,12 +206,28 @@ static uint8_t data_flags(const kg_obs_event *ev)
     return ev->data && !json_is_null(ev->data) ? KG_REC_HAS_DATA : 0;
 }
 
-static void emit_data_input(kg_monitor_t *m, const kg_obs_event *ev)
+/* data_input, and node_executing with it when `then_exec` (the engine
+ * reported both points in one call) and both are captured. */
+static void emit_data_input(kg_monitor_t *m, const kg_obs_event *ev, bool then_exec)
 {
-    if (!wanted(m, KG_EV_DATA_INPUT, ev->root_run_id))
+    bool exec = then_exec && wanted(m, KG_EV_NODE_EXECUTING, ev->root_run_id);
+    if (!wanted(m, KG_EV_DATA_INPUT, ev->root_run_id)) {
+        if (exec)
+            emit(m, KG_EV_NODE_EXECUTING, 1, ev, 0, (payload){0});
         return;
+    }
     payload pl = m->cfg.enable_data_snapshots ? snapshot_payload(m, ev->data) : (payload){0};
-    emit(m, KG_EV_DATA_INPUT, 1, ev, data_flags(ev), pl);
+    emit(m, KG_EV_DATA_INPUT, exec ? 2 : 1, ev, data_flags(ev), pl);
+}
+
+/* node_started, and node_preparing with it when `then_prep`. */
+static void emit_node_started(kg_monitor_t *m, const kg_obs_event *ev, bool then_prep)
+{
+    bool prep = then_prep && wanted(m, KG_EV_NODE_PREPARING, ev->root_run_id);
+    if (wanted(m, KG_EV_NODE_STARTED, ev->root_run_id))
+        emit(m, KG_EV_NODE_STARTED, prep ? 2 : 1, ev, 0, (payload){0});
+    else if (prep)
+        emit(m, KG_EV_NODE_PREPARING, 1, ev, 0, (payload){0});
 }
 
 /* After exec: data_output and execution_time, in one record when both are
@@ -321,13 +337,13 @@ static void on_event(void *ud, const kg_obs_event *ev)
         on_run_end(m, ev);
         break;
     case KG_OBS_NODE_START:
-        emit_simple(m, KG_EV_NODE_STARTED, ev);
+        emit_node_started(m, ev, false);
         break;
     case KG_OBS_BEFORE_PREP:
         emit_simple(m, KG_EV_NODE_PREPARING, ev);
         break;
     case KG_OBS_AFTER_PREP:
-        emit_data_input(m, ev);
+        emit_data_input(m, ev, false);
         break;
     case KG_OBS_BEFORE_EXEC:
         emit_simple(m, KG_EV_NODE_EXECUTING, ev);
@@ -352,6 +368,24 @@ static void on_event(void *ud, const kg_obs_event *ev)
         break;
     default:
         break;
+    }
+}
+
+/* Two points at the same moment (kaygraph/observer.h): one queue record for
+ * both events. */
+static void on_pair(void *ud, const kg_obs_event *ev, kg_obs_point then)
+{
+    kg_monitor_t *m = ud;
+    if (ev->point == KG_OBS_NODE_START && then == KG_OBS_BEFORE_PREP) {
+        emit_node_started(m, ev, true);
+    } else if (ev->point == KG_OBS_AFTER_PREP && then == KG_OBS_BEFORE_EXEC) {
+        emit_data_input(m, ev, true);
+    } else {
+        on_event(ud, ev);
+        kg_obs_event second = *ev;
+        second.point = then;
+        second.data = NULL;
+        on_event(ud, &second);
     }
 }
 
@@ -442,7 +476,7 @@ int kg_monitor_new(const kg_monitor_config *cfg, kg_monitor_t **out, kg_error_t 
     m->cfg = *cfg;
     m->cfg.source_host = NULL;   /* borrowed only for source_render */
     m->backend = cfg->backend;
-    m->observer = (kg_observer){on_event, m};
+    m->observer = (kg_observer){.on_event = on_event, .ud = m, .on_pair = on_pair};
     m->sample_threshold = cfg->sample_rate >= 1.0 ? UINT64_MAX
                                                   : (uint64_t)(cfg->sample_rate * 18446744073709549568.0);
     m->always_kept = kg_capture_type(KG_TYPE_ERROR);

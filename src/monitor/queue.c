@@ -52,17 +52,6 @@ void kg_queue_destroy(kg_queue *q)
     q->cursors = NULL;
 }
 
-const kg_record *kg_queue_peek(const kg_queue *q, size_t pos, unsigned *part, unsigned *count)
-{
-    kg_queue_cell *cell = &q->cells[pos & q->mask];
-    uint64_t state = atomic_load_explicit(&cell->state, memory_order_acquire);
-    if ((state & POS_MASK) != (((uint64_t)pos + 1) & POS_MASK))
-        return NULL;   /* not committed yet, or nothing there */
-    *part = (unsigned)((state >> POS_BITS) & 0x7F);
-    *count = (unsigned)(state >> 63) + 1;
-    return &cell->rec;
-}
-
 /* tail = the lowest cursor.  Several consumers may compute it at once; a
  * stale (lower) minimum is still safe, and the CAS never moves tail back. */
 static void tail_update(kg_queue *q)

@@ -112,6 +112,22 @@ static inline kg_record *kg_queue_reserve(kg_queue *q, unsigned count, bool rese
     }
 }
 
+/* The committed record at position `pos`, or NULL when it is not committed
+ * yet (or pos == head).  *part and *count describe it.  Inline: every worker
+ * calls it for every record. */
+static inline const kg_record *kg_queue_peek(const kg_queue *q, size_t pos, unsigned *part,
+                                             unsigned *count)
+{
+    kg_queue_cell *cell = &q->cells[pos & q->mask];
+    /* Acquire pairs with commit's release: the record is complete. */
+    uint64_t state = atomic_load_explicit(&cell->state, memory_order_acquire);
+    if ((state & KG__QUEUE_POS_MASK) != (((uint64_t)pos + 1) & KG__QUEUE_POS_MASK))
+        return NULL;   /* not committed yet, or nothing there */
+    *part = (unsigned)((state >> KG__QUEUE_POS_BITS) & 0x7F);
+    *count = (unsigned)(state >> 63) + 1;
+    return &cell->rec;
+}
+
 static inline void kg_queue_commit(kg_record *rec, size_t pos, unsigned part, unsigned count)
 {
     kg_queue_cell *cell = (kg_queue_cell *)((char *)rec - offsetof(kg_queue_cell, rec));
@@ -121,9 +137,6 @@ static inline void kg_queue_commit(kg_record *rec, size_t pos, unsigned part, un
     atomic_store_explicit(&cell->state, state, memory_order_release);
 }
 
-/* Consumer `c`: the committed record at position `pos`, or NULL when it is
- * not committed yet (or pos == head).  *part and *count describe it. */
-const kg_record *kg_queue_peek(const kg_queue *q, size_t pos, unsigned *part, unsigned *count);
 /* Consumer `c` has read everything before `pos` (and copied what it takes). */
 void kg_queue_advance(kg_queue *q, unsigned c, size_t pos);
 size_t kg_queue_cursor_of(const kg_queue *q, unsigned c);

@@ -6,6 +6,10 @@
 int kg_record_follows(kg_event_name first)
 {
     switch (first) {
+    case KG_EV_NODE_STARTED:
+        return KG_EV_NODE_PREPARING;
+    case KG_EV_DATA_INPUT:
+        return KG_EV_NODE_EXECUTING;
     case KG_EV_DATA_OUTPUT:
         return KG_EV_EXECUTION_TIME;
     case KG_EV_ERROR_SUPPRESSED:

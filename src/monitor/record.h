@@ -7,11 +7,12 @@
  * is named by its descriptor (core/desc.h), which the record keeps alive: a
  * graph may be freed while its events are still queued.
  *
- * One record can carry two events that happen at the same point (data_output
- * and execution_time after exec; error_suppressed and node_completed): they
- * take two consecutive queue positions, i.e. seqs, but one cell and one
- * reservation.  The second event's name follows from the first
- * (kg_record_follows). */
+ * One record can carry two events that happen at the same moment
+ * (node_started and node_preparing; data_input and node_executing;
+ * data_output and execution_time; error_suppressed and node_completed):
+ * they take two consecutive queue positions, i.e. seqs, but one cell and
+ * one reservation.  The second event's name follows from the first
+ * (kg_record_follows), its payload is the first's alone. */
 #ifndef KG_MONITOR_RECORD_H
 #define KG_MONITOR_RECORD_H
 

@@ -74,15 +74,52 @@ void kg_buf_printf(kg_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                     "25262728293031323334353637383940414243444546474849"
+                                     "50515253545556575859606162636465666768697071727374"
+                                     "75767778798081828384858687888990919293949596979899";
+
+static const uint64_t pow10s[20] = {1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u,
+                                     100000000u, 1000000000u, 10000000000u, 100000000000u,
+                                     1000000000000u, 10000000000000u, 100000000000000u,
+                                     1000000000000000u, 10000000000000000u,
+                                     100000000000000000u, 1000000000000000000u,
+                                     10000000000000000000u};
+
+/* Decimal digits of v: from its bit length (log10(2) ~ 1233/4096), then
+ * one comparison.  (v | 1 has as many digits as v, and 0 has one.) */
+static unsigned digits_of(uint64_t v)
+{
+    v |= 1;
+    unsigned bits = 64 - (unsigned)__builtin_clzll(v);
+    unsigned n = (bits * 1233) >> 12;
+    return n + (v >= pow10s[n]);
+}
+
+/* Digits written from the end, two at a time, straight into the output. */
+static char *w_u64(char *o, uint64_t v)
+{
+    unsigned n = digits_of(v);
+    char *p = o + n;
+    while (v >= 100) {
+        unsigned k = (unsigned)(v % 100) * 2;
+        v /= 100;
+        p -= 2;
+        memcpy(p, digit_pairs + k, 2);
+    }
+    if (v >= 10)
+        memcpy(p - 2, digit_pairs + v * 2, 2);
+    else
+        p[-1] = (char)('0' + v);
+    return o + n;
+}
+
 void kg_buf_u64(kg_buf *b, uint64_t v)
 {
-    char tmp[24];
-    int i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    kg_buf_append(b, tmp + i, sizeof tmp - (size_t)i);
+    if (buf_reserve(b, 20)) {
+        b->len = (size_t)(w_u64(b->data + b->len, v) - b->data);
+        b->data[b->len] = '\0';
+    }
 }
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
@@ -245,6 +282,23 @@ static inline void hex_byte(char *out, uint64_t word, int shift)
     memcpy(out, hex_pairs + ((word >> shift) & 0xFF) * 2, 2);
 }
 
+/* The 8 hex digits of a 32-bit value, most significant first, computed in
+ * one 64-bit word: spread the nibbles into bytes, then map 0-9/10-15 to
+ * '0'-'9'/'a'-'f' for all eight at once. */
+static inline void hex_u32(char *out, uint32_t v)
+{
+    uint64_t x = v;
+    x = ((x & 0xFFFF0000u) << 16) | (x & 0xFFFFu);
+    x = ((x & 0x0000FF000000FF00u) << 8) | (x & 0x000000FF000000FFu);
+    x = ((x & 0x00F000F000F000F0u) << 4) | (x & 0x000F000F000F000Fu);
+    /* Now byte k (from the least significant) holds nibble k; the output
+     * wants the most significant nibble first, i.e. the bytes reversed. */
+    uint64_t letters = ((x + 0x0606060606060606u) >> 4) & 0x0101010101010101u;
+    x += 0x3030303030303030u + letters * 0x27;
+    x = __builtin_bswap64(x);
+    memcpy(out, &x, 8);
+}
+
 static void uuid_format(char out[37], uint64_t hi, uint64_t lo)
 {
     hex_byte(out + 0, hi, 56);
@@ -265,6 +319,38 @@ static void uuid_format(char out[37], uint64_t hi, uint64_t lo)
     hex_byte(out + 26, lo, 32);
     hex_byte(out + 28, lo, 24);
     hex_byte(out + 30, lo, 16);
+    hex_byte(out + 32, lo, 8);
+    hex_byte(out + 34, lo, 0);
+    out[36] = '\0';
+}
+
+/* The 48-bit time of a v7 UUID is its first 12 hex digits and a dash
+ * (13 chars); consecutive events mostly share the millisecond. */
+void kg_uuid_v7_cached(char out[37], int64_t unix_ms, kg_rng *rng, kg_uuid_ms_cache *c)
+{
+    if (c->ms != unix_ms || !c->text[0]) {
+        uint64_t hi = (uint64_t)unix_ms << 16;
+        hex_byte(c->text + 0, hi, 56);
+        hex_byte(c->text + 2, hi, 48);
+        hex_byte(c->text + 4, hi, 40);
+        hex_byte(c->text + 6, hi, 32);
+        c->text[8] = '-';
+        hex_byte(c->text + 9, hi, 24);
+        hex_byte(c->text + 11, hi, 16);
+        c->text[13] = '-';
+        c->ms = unix_ms;
+    }
+    uint64_t r1 = kg_rng_next(rng), r2 = kg_rng_next(rng);
+    uint64_t lo = (r2 & 0x3FFFFFFFFFFFFFFFu) | 0x8000000000000000u;
+    /* "7xxx-yyyy" from 0x7xxx << 16 | lo's top 16 bits, then the rest. */
+    char mid[8];
+    hex_u32(mid, (uint32_t)((0x7000u | (r1 & 0x0FFFu)) << 16 | (lo >> 48)));
+    memcpy(out, c->text, 14);
+    memcpy(out + 14, mid, 4);
+    out[18] = '-';
+    memcpy(out + 19, mid + 4, 4);
+    out[23] = '-';
+    hex_u32(out + 24, (uint32_t)(lo >> 16));
     hex_byte(out + 32, lo, 8);
     hex_byte(out + 34, lo, 0);
     out[36] = '\0';
@@ -304,30 +390,6 @@ void kg_iso8601(char out[32], int64_t unix_ns)
  * capacity check each, was a third of the dispatcher's instructions. */
 #define W_LIT(o, lit) (memcpy((o), (lit), sizeof(lit) - 1), (o) += sizeof(lit) - 1)
 
-static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
-                                     "25262728293031323334353637383940414243444546474849"
-                                     "50515253545556575859606162636465666768697071727374"
-                                     "75767778798081828384858687888990919293949596979899";
-
-static char *w_u64(char *o, uint64_t v)
-{
-    char tmp[20];
-    int i = 20;
-    while (v >= 100) {
-        unsigned k = (unsigned)(v % 100) * 2;
-        v /= 100;
-        tmp[--i] = digit_pairs[k + 1];
-        tmp[--i] = digit_pairs[k];
-    }
-    if (v >= 10) {
-        tmp[--i] = digit_pairs[v * 2 + 1];
-        tmp[--i] = digit_pairs[v * 2];
-    } else {
-        tmp[--i] = (char)('0' + v);
-    }
-    memcpy(o, tmp + i, (size_t)(20 - i));
-    return o + (20 - i);
-}
 
 /* Seconds and metric values: nanosecond precision, written without printf
  * for the usual non-negative range (at most 31 bytes). */
@@ -337,17 +399,20 @@ static char *w_seconds(char *o, double v)
         return o + snprintf(o, 32, "%.9g", isfinite(v) ? v : 0.0);
     uint64_t ns = (uint64_t)llround(v * 1e9);
     o = w_u64(o, ns / 1000000000u);
-    uint64_t frac = ns % 1000000000u;
+    uint32_t frac = (uint32_t)(ns % 1000000000u);
     if (!frac)
         return o;
-    int len = 9;
-    while (frac % 10 == 0) {
-        frac /= 10;
-        len--;
-    }
+    /* All nine digits, then the trailing zeros taken back. */
     *o = '.';
-    for (int i = len; i >= 1; i--, frac /= 10)
-        o[i] = (char)('0' + frac % 10);
+    char *p = o + 9;
+    memcpy(p - 1, digit_pairs + (frac % 100) * 2, 2);
+    memcpy(p - 3, digit_pairs + (frac / 100 % 100) * 2, 2);
+    memcpy(p - 5, digit_pairs + (frac / 10000 % 100) * 2, 2);
+    memcpy(p - 7, digit_pairs + (frac / 1000000 % 100) * 2, 2);
+    p[-8] = (char)('0' + frac / 100000000);
+    int len = 9;
+    while (o[len] == '0')
+        len--;
     return o + len + 1;
 }
 
@@ -581,14 +646,18 @@ static const char *uuid_cached(kg_serializer *s, kg_uuid_cache *c, uint64_t id)
     return c->text;
 }
 
-/* "event_type" and "event_name" of every name, rendered once. */
+/* "event_type" and "event_name" of every name, rendered once, and the
+ * strings a view names them by. */
 static void fragments_init(kg_serializer *s)
 {
     for (int i = 0; i < KG_EVENT_NAME_COUNT; i++) {
-        int n = snprintf(s->frag[i], sizeof s->frag[i], ",\"event_type\":\"%s\",\"event_name\":\"%s\",\"data\":",
-                         kg_event_type_str(kg_event_name_type((kg_event_name)i)),
-                         kg_event_name_str((kg_event_name)i));
-        s->frag_len[i] = (uint8_t)n;
+        kg_event_name n = (kg_event_name)i;
+        s->type_str[i] = kg_event_type_str(kg_event_name_type(n));
+        s->name_str[i] = kg_event_name_str(n);
+        int len = snprintf(s->frag[i], sizeof s->frag[i],
+                           ",\"event_type\":\"%s\",\"event_name\":\"%s\",\"data\":",
+                           s->type_str[i], s->name_str[i]);
+        s->frag_len[i] = (uint8_t)len;
     }
     s->source_len = strlen(s->source_json);
 }
@@ -659,7 +728,9 @@ static char *w_head(kg_serializer *s, char *o, int64_t wall_ns, kg_event_name na
     } else {
         W_LIT(o, KG__DISPATCHER_MEMBERS);
     }
-    memcpy(o, s->frag[name], s->frag_len[name]);
+    /* A fixed-size copy (the whole slot; the buffer has room for it) is a
+     * few vector moves; the length only decides where the next one goes. */
+    memcpy(o, s->frag[name], sizeof s->frag[name]);
     return o + s->frag_len[name];
 }
 
@@ -678,9 +749,10 @@ static char *w_tail(kg_serializer *s, char *o, const kg_record *r, kg_event_name
         o += 36;
     }
     W_LIT(o, "\",\"workflow_id\":\"");
-    size_t wl = r->run_id ? 36 : 0;
-    memcpy(o, str->workflow_id, wl);
-    o += wl;
+    if (r->run_id) {
+        memcpy(o, str->workflow_id, 36);
+        o += 36;
+    }
     W_LIT(o, "\",\"seq\":");
     o = w_u64(o, seq);
     W_LIT(o, ",\"source\":");
@@ -699,7 +771,7 @@ void kg_serialize_event(kg_serializer *s, const kg_record *r, kg_event_name name
     int64_t ms = wall_ns / 1000000;
     const kg_shared_text *node = r->desc ? node_members(r->desc) : NULL;
 
-    kg_uuid_v7(str->event_id, ms, &s->rng);
+    kg_uuid_v7_cached(str->event_id, ms, &s->rng, &s->v7_cache);
     if (r->run_id)
         memcpy(str->workflow_id, uuid_cached(s, &s->run_cache, r->run_id), 37);
     else
@@ -725,8 +797,8 @@ void kg_serialize_event(kg_serializer *s, const kg_record *r, kg_event_name name
     b->len = (size_t)(o - b->data);
     b->data[b->len] = '\0';
 
-    view->event_type = kg_event_type_str(kg_event_name_type(name));
-    view->event_name = kg_event_name_str(name);
+    view->event_type = s->type_str[name];
+    view->event_name = s->name_str[name];
     view->node_id = r->desc ? r->desc->id : "dispatcher";
     view->timestamp_ms = ms;
     view->seq = seq;

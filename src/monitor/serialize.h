@@ -47,6 +47,12 @@ uint64_t kg_rng_next(kg_rng *r);
  * pair, so every event of one run carries the same workflow_id without the
  * producer formatting anything. */
 void kg_uuid_v7(char out[37], int64_t unix_ms, kg_rng *rng);
+typedef struct kg_uuid_ms_cache {
+    int64_t ms;
+    char text[16];   /* the first 14 chars of a v7 UUID of that ms */
+} kg_uuid_ms_cache;
+/* kg_uuid_v7 with the time part kept from the previous call of the same ms. */
+void kg_uuid_v7_cached(char out[37], int64_t unix_ms, kg_rng *rng, kg_uuid_ms_cache *c);
 void kg_uuid_from_ids(char out[37], uint64_t instance, uint64_t id);
 
 /* ISO 8601 UTC with microseconds: "2026-11-27T17:36:13.123456Z" (27 chars). */
@@ -68,9 +74,11 @@ typedef struct kg_serializer {
     int64_t cached_sec;      /* kg_iso8601 cache: second of cached_prefix */
     char cached_prefix[24];
     kg_uuid_cache run_cache, exec_cache;
+    kg_uuid_ms_cache v7_cache;
     /* ,"event_type":"…","event_name":"…","data": of each event name */
-    char frag[KG_EVENT_NAME_COUNT][96];
+    char frag[KG_EVENT_NAME_COUNT][80];
     uint8_t frag_len[KG_EVENT_NAME_COUNT];
+    const char *type_str[KG_EVENT_NAME_COUNT], *name_str[KG_EVENT_NAME_COUNT];
 } kg_serializer;
 
 /* Records carry CLOCK_MONOTONIC readings (the engine's own); events say
