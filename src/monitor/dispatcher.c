@@ -58,22 +58,24 @@ static int64_t idle_poll_ns(const kg_monitor_t *m)
 /* Read the queue from this worker's cursor and take its partition's records
  * until the batch is full; at most a few batches' worth of positions per
  * call, so a worker whose partition is quiet still comes back to deliver.
+ * Returns true when it stopped because nothing more is committed (it has
+ * caught up), false when the batch is full or the scan limit was reached.
  * min_pos announces a lower bound of what this worker may hold *before* the
  * cursor moves, so that kg_monitor_flush never sees a record that is
  * neither queued nor held. */
-static void batch_fill(kg_worker *w)
+static bool batch_fill(kg_worker *w)
 {
     kg_monitor_t *m = w->mon;
     if (w->count >= m->cfg.batch_size || w->serialized)
-        return;
+        return false;
     /* All seq_cst: this store, the cursor's and flush_done()'s loads sit in
      * one total order, so a flusher that sees the cursor moved also sees
      * this announcement. */
     atomic_store(&w->min_pos, w->n_taken && w->first_pos < w->cursor ? w->first_pos : w->cursor);
-    size_t pos = w->cursor, end = pos + 4 * (size_t)m->cfg.batch_size;
+    size_t pos = w->cursor, end = pos + 8 * (size_t)m->cfg.batch_size;
     size_t before = w->count;
     unsigned part, count;
-    const kg_record *r;
+    const kg_record *r = NULL;
     while (w->count < m->cfg.batch_size && pos < end &&
            (r = kg_queue_peek(&m->queue, pos, &part, &count))) {
         if (part == w->index) {
@@ -96,6 +98,7 @@ static void batch_fill(kg_worker *w)
         atomic_store(&w->held, w->count);
     }
     atomic_store(&w->min_pos, w->n_taken ? w->first_pos : SIZE_MAX);
+    return w->count < m->cfg.batch_size && pos < end;
 }
 
 static void batch_serialize(kg_worker *w)
@@ -263,15 +266,19 @@ static void *worker_main(void *arg)
             break;
         if (w->index == 0 && !stopping)
             metrics_tick(w, now, &next_metrics_ns, &last_sent);
-        batch_fill(w);
+        /* Not caught up: more is committed than one call reads, so go on
+         * reading instead of waiting for the batch to fill by time. */
+        bool caught_up = batch_fill(w);
         if (w->count == 0) {
             if (stopping && queue_drained(w))
                 break;
-            timed_wait(m, idle_poll_ns(m));
+            if (caught_up)
+                timed_wait(m, idle_poll_ns(m));
             continue;
         }
         if (!batch_due(w, now, stopping)) {
-            timed_wait(m, idle_poll_ns(m));
+            if (caught_up)
+                timed_wait(m, idle_poll_ns(m));
             continue;
         }
         timed_wait(m, batch_deliver(w, &next_try_ns, stopping));
