@@ -80,34 +80,45 @@ export function zoneLabel(utc, ms = Date.now()) {
   return 'UTC' + (off > 0 ? '+' : '-') + pad2(Math.floor(a / 60)) + ':' + pad2(a % 60);
 }
 
+/** A compact zone name for column headers: "UTC", "UTC+1", "UTC-5:30". */
+export function zoneShort(utc, ms = Date.now()) {
+  if (utc) return 'UTC';
+  const off = -new Date(ms).getTimezoneOffset();
+  if (off === 0) return 'UTC';
+  const a = Math.abs(off), m = a % 60;
+  return 'UTC' + (off > 0 ? '+' : '-') + Math.floor(a / 60) + (m ? ':' + pad2(m) : '');
+}
+
 export function clip(text, n) {
   text = String(text);
   return text.length > n ? text.slice(0, Math.max(1, n - 1)) + '…' : text;
 }
 
 /**
- * The shortest suffix length (>= min, <= max) that tells all ids apart.  Run
- * ids of one producer share a long prefix (instance + time) and differ at the
- * end, so a label shows the end, not the first eight characters.
+ * How to tell ids apart in a label: the shortest suffix (>= min, <= max
+ * characters) that differs between all of them, else the shortest such
+ * prefix.  Run ids of one producer share a long prefix (instance + time) and
+ * differ at the end, so a label shows the end, not the first eight
+ * characters.  Returns {from: 'end' | 'start', n}.
  */
-export function uniqueSuffixLen(ids, min = 4, max = 12) {
+export function distinctPart(ids, min = 4, max = 12) {
   const list = Array.from(new Set(ids));
-  for (let n = min; n < max; n++) {
-    const seen = new Set();
-    let ok = true;
-    for (const id of list) {
-      const s = id.slice(-n);
-      if (seen.has(s)) { ok = false; break; }
-      seen.add(s);
-    }
-    if (ok) return n;
-  }
-  return max;
+  const unique = (f) => { const seen = new Set(); for (const id of list) { const k = f(id); if (seen.has(k)) return false; seen.add(k); } return true; };
+  for (let n = min; n <= max; n++) if (unique((id) => id.slice(-n))) return { from: 'end', n };
+  for (let n = min; n <= max; n++) if (unique((id) => id.slice(0, n))) return { from: 'start', n };
+  return { from: 'end', n: max };
 }
 
-/** "…000066" for an id, given the suffix length; short ids are shown whole. */
-export function idTail(id, n) {
-  return id.length <= n + 1 ? id : '…' + id.slice(-n);
+/** The shortest unique suffix length (see distinctPart). */
+export function uniqueSuffixLen(ids, min = 4, max = 12) {
+  const d = distinctPart(ids, min, max);
+  return d.from === 'end' ? d.n : max;
+}
+
+/** "…000066" (or "cea2b03b…") for an id; short ids are shown whole. */
+export function idTail(id, n, from = 'end') {
+  if (id.length <= n + 1) return id;
+  return from === 'start' ? id.slice(0, n) + '…' : '…' + id.slice(-n);
 }
 
 /** A round upper bound for a chart axis with four steps. */

@@ -25,7 +25,7 @@ export const DEFAULTS = {
   nodeMaxW: 360,
   groupPad: 16,         // inside an expanded group, around its content
   groupHeader: 40,      // title row of an expanded group
-  batchHeader: 58,      // a batch graph's title row also holds its item strip
+  batchHeader: 64,      // a batch graph's title row also holds its item strip
   gapX: 64,             // minimum gap between layers
   gapY: 22,             // minimum gap between boxes in a layer
   labelPad: 14,         // gap space either side of an edge label

@@ -52,6 +52,7 @@ export function createStore() {
     total: 0,
     byType: Object.create(null),
     errors: 0,
+    errorActions: new Map(),   // node path -> error-path actions taken (all runs this tab saw)
     seen: [new Set(), new Set()],
     duplicates: 0,
   };
@@ -199,6 +200,8 @@ export function applyEvent(st, ev) {
   const rootId = rootOf(st, ev.wf);
   const run = getRun(st, rootId);
   fx.runId = rootId;
+  ev.root = rootId;
+  ev.rpath = ev.path;
   run.events++;
   run.summaryOnly = false;
   run.lastSeen = Number.isFinite(ev.tsMs) ? ev.tsMs : run.lastSeen;
@@ -233,6 +236,7 @@ export function applyEvent(st, ev) {
   }
 
   const path = resolvePath(run.model, ev);
+  ev.rpath = path;
   if (!path) return fx;
   const n = nodeState(run, path);
   if (ev.ntype && !n.type) n.type = ev.ntype;
@@ -301,6 +305,7 @@ export function applyEvent(st, ev) {
       const target = edge ? m.byPath.get(edge.to) : null;
       if (edge && isErrorEdge(action, target)) {
         run.errorPath = { path, action, to: edge.to, reason: x.note || n.lastError || '' };
+        if (st.errorActions.size < 5000 || st.errorActions.has(path)) st.errorActions.set(path, (st.errorActions.get(path) || 0) + 1);
         noteError(run, path, ev, `${node.id} → ${action}${x.note ? ': ' + x.note : ''}`);
         fx.outcome = true;
       }

@@ -51,3 +51,16 @@ test('clip and axis bounds', () => {
   assert.equal(niceMax(9000), 10000);
   assert.equal(niceMax(13), 20);
 });
+
+test('ids equal at the end but not at the start are told apart by their start', async () => {
+  const { distinctPart } = await import('../../web/fmt.js');
+  assert.deepEqual(distinctPart(['0002e668-x-000000000001', '0003f779-x-000000000001']), { from: 'start', n: 4 });
+  assert.deepEqual(distinctPart(['a-0001', 'a-0002']), { from: 'end', n: 4 });
+  assert.equal(idTail('0002e668-x-000000000001', 4, 'start'), '0002…');
+});
+
+test('the short zone name for headers', async () => {
+  const { zoneShort } = await import('../../web/fmt.js');
+  assert.equal(zoneShort(true), 'UTC');
+  assert.match(zoneShort(false), /^UTC([+-]\d{1,2}(:\d\d)?)?$/);
+});

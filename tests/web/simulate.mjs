@@ -54,7 +54,8 @@ export function* runEvents(graph, opts = {}) {
     let last = '';
     for (let steps = 0; cur && steps < 200; steps++) {
       const path = gp + '/' + esc(cur.id);
-      const r = yield* runNode(cur, path, wf, item);
+      const actions = [...new Set(g.edges.filter((e) => e.from === cur.id).map((e) => e.action))];
+      const r = yield* runNode(cur, path, wf, item, actions);
       if (!r.ok) return { ok: false, action: '' };
       last = r.action;
       const next = g.edges.find((e) => e.from === cur.id && e.action === r.action);
@@ -63,7 +64,7 @@ export function* runEvents(graph, opts = {}) {
     return { ok: true, action: last };
   }
 
-  function* runNode(n, path, wf, item) {
+  function* runNode(n, path, wf, item, actions) {
     const corr = newId();
     const base = { node_id: n.id, node_type: n.type, corr, wf, path };
     const t0 = t;
@@ -72,7 +73,6 @@ export function* runEvents(graph, opts = {}) {
     yield* ev(1, { ...base, type: 'data', name: 'data_input', data: withItem({ has_data: true }, item) });
     yield* ev(1, { ...base, type: 'lifecycle', name: 'node_executing', data: withItem({ state: 'executing' }, item) });
     let ok = true, action = 'default';
-    const outs = (opts.edgesOf ? opts.edgesOf(n) : null);
     if (n.nodes) {
       const runs = n.batch ? items(path, rnd) : 1;
       let lastAction = '';
@@ -93,7 +93,7 @@ export function* runEvents(graph, opts = {}) {
         yield* ev(1, { ...base, type: 'error', name: 'node_failed', data: withItem({ state: 'failed', total_execution_time: (t - t0) / 1000, phase: 'exec', error: 'sub-graph run failed', error_type: 'GraphError' }, item) });
         return { ok: false };
       }
-      action = pickAction(n, outs, lastAction);
+      action = pickAction(n, actions, lastAction);
     } else {
       let work = 20 + Math.floor(rnd() * 60);   // the node's own work, before its next event
       if (retry(path, rnd)) {
@@ -104,7 +104,7 @@ export function* runEvents(graph, opts = {}) {
         yield* ev(work, { ...base, type: 'error', name: 'node_failed', data: withItem({ state: 'failed', total_execution_time: (t - t0) / 1000, phase: 'exec', error: 'storage unavailable', error_type: 'IOError', attempt: 3, max_retries: 3 }, item) });
         return { ok: false };
       }
-      action = pickAction(n, outs, '');
+      action = pickAction(n, actions, '');
       t += work * pace;
     }
     const errorish = /error|fail|invalid|^no_/.test(action);
@@ -116,10 +116,10 @@ export function* runEvents(graph, opts = {}) {
     return { ok: true, action };
   }
 
-  function pickAction(n, outs, fallback) {
-    const actions = (opts.actionsOf ? opts.actionsOf(n) : null) || [];
+  function pickAction(n, actions, fallback) {
     if (!actions.length) return fallback || 'default';
-    return choose(n, actions, rnd) || actions[0];
+    const a = choose(n, actions, rnd);
+    return actions.includes(a) ? a : actions[0];
   }
 
   const wf = newId();
@@ -132,29 +132,26 @@ export function* runEvents(graph, opts = {}) {
   return wf;
 }
 
-/** The actions leaving each node id of a graph, for runEvents' actionsOf. */
-export function actionsIndex(graph) {
-  const map = new Map();
-  const walk = (g, prefix) => {
-    for (const e of g.edges) {
-      const k = prefix + '/' + e.from;
-      if (!map.has(k)) map.set(k, []);
-      map.get(k).push(e.action);
-    }
-    for (const n of g.nodes) if (n.nodes) walk(n, prefix + '/' + n.id);
-  };
-  walk(graph, graph.id);
-  return map;
-}
-
 /** All events of one run as an array (no pacing). */
 export function runToArray(graph, opts = {}) {
-  const idx = actionsIndex(graph);
-  const parentOf = new Map();
-  const walk = (g, prefix) => { for (const n of g.nodes) { parentOf.set(n, prefix); if (n.nodes) walk(n, prefix + '/' + n.id); } };
-  walk(graph, graph.id);
-  const o = Object.assign({ actionsOf: (n) => idx.get(parentOf.get(n) + '/' + n.id) }, opts);
   const out = [];
-  for (const { event } of runEvents(graph, o)) out.push(event);
+  for (const { event } of runEvents(graph, opts)) out.push(event);
   return out;
+}
+
+/** A plausible choice of action: mostly the first, sometimes another; loops rarely. */
+export function randomChoice(weights = {}) {
+  return (n, actions, rnd) => {
+    const w = weights[n.id];
+    if (w) {
+      let r = rnd();
+      for (const [a, p] of Object.entries(w)) { if (actions.includes(a) && (r -= p) < 0) return a; }
+    }
+    if (actions.length === 1) return actions[0];
+    const loops = actions.filter((a) => /retry|again|more|reprocess/.test(a));
+    const r = rnd();
+    if (loops.length && r < 0.08) return loops[0];
+    const rest = actions.filter((a) => !loops.includes(a));
+    return rnd() < 0.8 || rest.length === 1 ? rest[0] : rest[1 + Math.floor(rnd() * (rest.length - 1))];
+  };
 }
