@@ -62,7 +62,9 @@ export class GraphView {
   }
 
   rebuild(model, key) {
-    const keepView = this.key && key && this.key.split('\u0002')[0] === key.split('\u0002')[0] ? this.view : null;
+    // The same topology redrawn (a group collapsed or expanded) keeps a view
+    // the user chose; otherwise the new drawing is fitted.
+    const keepView = this.userView && this.key && key && this.key.split('\u0002')[0] === key.split('\u0002')[0] ? this.view : null;
     this.key = key;
     this.views.clear();
     this.edgeViews.clear();

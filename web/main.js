@@ -114,7 +114,7 @@ function redrawRun() {
   shownRunId = run ? run.id : '';
   graph.show(run, collapsedFor(run));
   if (run && !replay) ensureLoaded(run);
-  summaryDirty = true;
+  refreshSummary();
   panelRefresh();
 }
 

@@ -289,6 +289,7 @@ const server = http.createServer((req, res) => {
       const dup0 = S.duplicates;
       for (const ev of evs) { const why = ingest(ev); if (why) { rejected++; first = first || why; } else accepted++; }
       const dups = S.duplicates - dup0;
+      if (evs.length && rejected === evs.length) return json(res, 400, 'error', { error: first });
       json(res, 200, 'ingest', Object.assign({ accepted: accepted - dups, rejected, duplicates: dups }, first ? { error: first } : {}));
     });
     return;
