@@ -130,8 +130,8 @@ export class GraphView {
     children.push(
       s('rect', { class: 'box', width: b.w, height: b.h, rx: 9 }),
       s('rect', { class: 'bar', x: 0, y: 9, width: 4, height: b.h - 18, rx: 2 }),
-      s('text', { class: 'nid', x: 14, y: 21 }, n.id),
-      s('text', { class: 'ntype', x: 14, y: 37 }, collapsedGroup ? `${n.type || 'Graph'}${n.batch ? ' per item' : ''} · ${kids} inside` : n.type),
+      s('text', { class: 'nid', x: 14, y: 21 }, this.fitText(n.id, 'title', b.w - 40)),
+      s('text', { class: 'ntype', x: 14, y: 37 }, this.fitText(collapsedGroup ? `${n.type || 'Graph'}${n.batch ? ' per item' : ''} · ${kids} inside` : n.type, 'mono', b.w - 22)),
       glyph, stat);
     let toggle = null;
     if (collapsedGroup) {
@@ -177,6 +177,19 @@ export class GraphView {
     return el;
   }
 
+  /**
+   * A text that fits `w` px: boxes are sized to their id and type (layout.js
+   * leafSize, up to its nodeMaxW), so only names longer than that are cut,
+   * with "…" (the whole text is in the node's tooltip and panel).
+   */
+  fitText(text, kind, w) {
+    const m = this.cb.measure;
+    if (!text || m(text, kind) <= w) return text || '';
+    let lo = 1, hi = text.length;
+    while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (m(text.slice(0, mid) + '…', kind) <= w) lo = mid; else hi = mid - 1; }
+    return text.slice(0, lo) + '…';
+  }
+
   toggleButton(x, y, collapsed, path) {
     const g = s('g', { class: 'gtoggle', transform: `translate(${x},${y})`, 'data-toggle': path, role: 'button',
       'aria-label': (collapsed ? 'Expand ' : 'Collapse ') + pathLeaf(path) },
@@ -216,7 +229,8 @@ export class GraphView {
     const c = v.c;
     let text = status;
     if (n) {
-      if (status === 'retrying') text = `retrying · attempt ${n.attempt + 1}${n.maxRetries !== undefined ? ' of ' + (n.maxRetries + 1) : ''}`;
+      // retry_attempted: attempt = the 1-based attempt that failed, max_retries = attempts allowed.
+      if (status === 'retrying') text = `retrying · attempt ${n.attempt + 1}${n.maxRetries !== undefined ? ' of ' + n.maxRetries : ''}`;
       else if (status === 'failed') text = 'failed · ' + (n.lastError || '');
       else if (status === 'completed') text = 'completed' + (n.count > 1 ? ` · ×${n.count}` : '') + (n.lastDur !== undefined ? ' · ' + fmtDur(n.lastDur) : '');
       else if (status === 'running' && n.items.size) text = `running · ${n.items.size} items`;

@@ -118,12 +118,14 @@ function redrawRun() {
   panelRefresh();
 }
 
-/** Fetch a run's stored events when the tab lacks its topology or missed its start. */
+/**
+ * Fetch a run's stored events once when the tab did not see it from its
+ * start (a run that finished before the page opened, or was half-way): its
+ * topology and every node's state, nested runs included.  Events already
+ * seen are skipped (event_id), so fetching a run in progress loses nothing.
+ */
 function ensureLoaded(run) {
-  if (pending.has(run.id)) return;
-  const finished = run.outcome !== 'running' && run.outcome !== 'unknown';
-  const need = !run.model || run.summaryOnly || (!Number.isFinite(run.startMs) && !hydrated.has(run.id));
-  if (!need || (hydrated.has(run.id) && (finished || run.model))) return;
+  if (pending.has(run.id) || hydrated.has(run.id) || run.liveFromStart) return;
   requestRun(run.id, 'hydrate');
 }
 function requestRun(id, why) {
@@ -157,8 +159,28 @@ function onRunEvents(msg) {
   const r = st.runs.get(id);
   if (r) r.summaryOnly = false;
   hydrated.add(id);
-  if (id === displayedRunId()) redrawRun();
+  if (rootOf(st, id) === id) hydrateNested(id);
+  if (rootOf(st, id) === displayedRunId()) redrawRun();
   st.version++;
+}
+
+/**
+ * A run's nested runs (sub-graphs, batch items) are runs of their own on the
+ * server: fetch the ones the run list names as its descendants
+ * (run summaries' parent_workflow_id) so their nodes get their final state.
+ */
+function hydrateNested(rootId) {
+  fetch('api/workflows', { headers: TOKEN ? { Authorization: 'Bearer ' + TOKEN } : {} })
+    .then((r) => (r.ok ? r.json() : null))
+    .then((j) => {
+      if (!j || !Array.isArray(j.workflows)) return;
+      for (const w of j.workflows) applySummary(st, w);
+      for (const w of j.workflows) {
+        const id = w.workflow_id;
+        if (typeof w.parent_workflow_id === 'string' && w.parent_workflow_id && rootOf(st, id) === rootId && !hydrated.has(id) && !pending.has(id)) requestRun(id, 'hydrate');
+      }
+    })
+    .catch(() => {});
 }
 
 // ---------------------------------------------------------------------------
@@ -286,6 +308,8 @@ function applyEvents(raws, frame, backlog) {
       if (fx.outcome) summaryDirty = true;
     }
     if (fx.outcome || fx.started) frame.runs = true;
+    // A run seen from its start on the live stream needs no fetch of its stored events.
+    if (fx.started && !backlog) { const r = st.runs.get(fx.runId); if (r) r.liveFromStart = true; }
   }
   if (!selectedRun && st.latestRun !== latestBefore) frame.redraw = true;
   if (!backlog) chart.add(Date.now(), evs.length, errs);

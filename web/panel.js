@@ -76,7 +76,7 @@ export class NodePanel {
     if (n) {
       body.append(kv([
         ['executions', `${fmtInt(n.count)} completed, ${fmtInt(n.failures)} failed`],
-        ['retries', `${fmtInt(n.retries)}${n.maxRetries !== undefined ? ` (at most ${n.maxRetries} per execution)` : ''}`],
+        ['retries', `${fmtInt(n.retries)}${n.maxRetries !== undefined ? ` (${n.maxRetries} attempts allowed per execution)` : ''}`],
         ['fallbacks', fmtInt(n.fallbacks)],
         ['last duration', fmtDur(n.lastDur)],
         ['items', n.items.size ? `${n.items.size} (batch)` : '–'],

@@ -197,6 +197,12 @@ export function applyEvent(st, ev) {
     const root = getRun(st, rootOf(st, ev.wf));
     if (early && early !== root) mergeRun(st, early, root);
   }
+  // Inside one item's run of a batch graph only that run's workflow_started
+  // and workflow_completed carry data.item: its node events get it from there.
+  if (ev.item === undefined) {
+    const ci = st.childInfo.get(ev.wf);
+    if (ci && ci.item !== undefined) ev.item = ci.item;
+  }
   const rootId = rootOf(st, ev.wf);
   const run = getRun(st, rootId);
   fx.runId = rootId;
@@ -226,6 +232,7 @@ export function applyEvent(st, ev) {
       run.endMs = ev.tsMs;
       run.duration = typeof ev.data.duration === 'number' ? ev.data.duration : undefined;
       run.finalAction = typeof ev.data.final_action === 'string' ? ev.data.final_action : '';
+      if (run.status === 'failed' && typeof ev.data.error === 'string') noteError(run, ev.path, ev, ev.data.error);
       // Nodes left running by a run that ended are not running any more.
       for (const [p, n] of run.nodes) if (n.status === 'running' || n.status === 'retrying') { n.status = 'idle'; fx.paths.add(p); }
     }

@@ -3,7 +3,8 @@
 // it and yields the events docs/protocol.md specifies, nested runs included
 // (a graph node starts a run of its own sub-graph, with node_path and
 // parent_workflow_id; a batch graph starts one such run per item, whose
-// events carry data.item).  Deterministic for a given seed.
+// workflow_started/_completed carry data.item, as docs/events.md says; the
+// node events inside carry no item).  Deterministic for a given seed.
 //
 // runEvents(graph, opts) is a generator of {event, delay} (delay: ms a live
 // producer would wait before sending it); opts:
@@ -46,6 +47,7 @@ export function* runEvents(graph, opts = {}) {
     yield { event: e, delay: delay * pace };
   }
   const withItem = (data, item) => (item === undefined ? data : Object.assign({ item }, data));
+  const noItem = (data) => data;   // node events inside an item's run: the run's id tells the item
 
   // Run graph g (its path gp) as run wf; returns {ok, action}.
   function* runGraph(g, gp, wf, item) {
@@ -68,10 +70,10 @@ export function* runEvents(graph, opts = {}) {
     const corr = newId();
     const base = { node_id: n.id, node_type: n.type, corr, wf, path };
     const t0 = t;
-    yield* ev(5, { ...base, type: 'lifecycle', name: 'node_started', data: withItem({ state: 'started' }, item) });
-    yield* ev(2, { ...base, type: 'lifecycle', name: 'node_preparing', data: withItem({ state: 'preparing' }, item) });
-    yield* ev(1, { ...base, type: 'data', name: 'data_input', data: withItem({ has_data: true }, item) });
-    yield* ev(1, { ...base, type: 'lifecycle', name: 'node_executing', data: withItem({ state: 'executing' }, item) });
+    yield* ev(5, { ...base, type: 'lifecycle', name: 'node_started', data: noItem({ state: 'started' }) });
+    yield* ev(2, { ...base, type: 'lifecycle', name: 'node_preparing', data: noItem({ state: 'preparing' }) });
+    yield* ev(1, { ...base, type: 'data', name: 'data_input', data: noItem({ has_data: true }) });
+    yield* ev(1, { ...base, type: 'lifecycle', name: 'node_executing', data: noItem({ state: 'executing' }) });
     let ok = true, action = 'default';
     if (n.nodes) {
       const runs = n.batch ? items(path, rnd) : 1;
@@ -90,18 +92,18 @@ export function* runEvents(graph, opts = {}) {
         lastAction = r.action;
       }
       if (!ok) {
-        yield* ev(1, { ...base, type: 'error', name: 'node_failed', data: withItem({ state: 'failed', total_execution_time: (t - t0) / 1000, phase: 'exec', error: 'sub-graph run failed', error_type: 'GraphError' }, item) });
+        yield* ev(1, { ...base, type: 'error', name: 'node_failed', data: noItem({ state: 'failed', total_execution_time: (t - t0) / 1000, phase: 'exec', error: 'sub-graph run failed', error_type: 'GraphError' }) });
         return { ok: false };
       }
       action = pickAction(n, actions, lastAction);
     } else {
       let work = 20 + Math.floor(rnd() * 60);   // the node's own work, before its next event
       if (retry(path, rnd)) {
-        yield* ev(work, { ...base, type: 'error', name: 'retry_attempted', data: withItem({ attempt: 1, max_retries: 3, phase: 'exec', error: 'upstream service timed out (attempt 1)', error_type: 'TimeoutError' }, item) });
+        yield* ev(work, { ...base, type: 'error', name: 'retry_attempted', data: noItem({ attempt: 1, max_retries: 3, phase: 'exec', error: 'upstream service timed out (attempt 1)', error_type: 'TimeoutError' }) });
         work = 30;
       }
       if (fail(path, rnd)) {
-        yield* ev(work, { ...base, type: 'error', name: 'node_failed', data: withItem({ state: 'failed', total_execution_time: (t - t0) / 1000, phase: 'exec', error: 'storage unavailable', error_type: 'IOError', attempt: 3, max_retries: 3 }, item) });
+        yield* ev(work, { ...base, type: 'error', name: 'node_failed', data: noItem({ state: 'failed', total_execution_time: (t - t0) / 1000, phase: 'exec', error: 'storage unavailable', error_type: 'IOError', attempt: 3, max_retries: 3 }) });
         return { ok: false };
       }
       action = pickAction(n, actions, '');
@@ -109,10 +111,10 @@ export function* runEvents(graph, opts = {}) {
     }
     const errorish = /error|fail|invalid|^no_/.test(action);
     const snapshot = errorish ? { truncated: false, data: { ok: false, reason: reason(path) } } : { truncated: false, data: { ok: true } };
-    yield* ev(2, { ...base, type: 'data', name: 'data_output', data: withItem({ has_data: true, snapshot }, item) });
+    yield* ev(2, { ...base, type: 'data', name: 'data_output', data: noItem({ has_data: true, snapshot }) });
     const dur = (t - t0) / 1000;
-    yield* ev(1, { ...base, type: 'metric', name: 'execution_time', data: withItem({ value: dur, unit: 'seconds' }, item) });
-    yield* ev(1, { ...base, type: 'lifecycle', name: 'node_completed', data: withItem({ state: 'completed', next_action: action, total_execution_time: dur }, item) });
+    yield* ev(1, { ...base, type: 'metric', name: 'execution_time', data: noItem({ value: dur, unit: 'seconds' }) });
+    yield* ev(1, { ...base, type: 'lifecycle', name: 'node_completed', data: noItem({ state: 'completed', next_action: action, total_execution_time: dur }) });
     return { ok: true, action };
   }
 
@@ -128,7 +130,8 @@ export function* runEvents(graph, opts = {}) {
   yield* ev(0, { node_id: graph.id, node_type: graph.type, corr: wf, wf, path: gp, type: 'lifecycle', name: 'workflow_started', data: { state: 'running', graph } });
   const r = yield* runGraph(graph, gp, wf, undefined);
   yield* ev(2, { node_id: graph.id, node_type: graph.type, corr: wf, wf, path: gp, type: 'lifecycle', name: 'workflow_completed',
-    data: { status: r.ok ? 'success' : 'failed', final_action: r.ok ? r.action || null : null, duration: (t - t0) / 1000 } });
+    data: Object.assign({ status: r.ok ? 'success' : 'failed', final_action: r.ok ? r.action || null : null, duration: (t - t0) / 1000 },
+      r.ok ? {} : { error: 'storage unavailable', error_type: 'IOError', error_code: -5 }) });
   return wf;
 }
 

@@ -145,3 +145,27 @@ test('runs are bounded', () => {
   assert.equal(st.runs.size, LIMITS.runs);
   assert.ok(!st.runs.has('w0') && st.runs.has('w' + (LIMITS.runs + 49)));
 });
+
+test('node events inside a batch graph item run get the item from that run', () => {
+  const st = createStore();
+  // As kaygraph-c emits them: only the item run's workflow_started/_completed carry data.item.
+  const evs = runToArray(nestedGraph(), { seed: 9, items: () => 2 }).map((e) => {
+    if (e.event_name.startsWith('workflow_') || e.data.item === undefined) return e;
+    const c = { ...e, data: { ...e.data } };
+    delete c.data.item;
+    return c;
+  });
+  feed(st, evs);
+  const run = st.runs.get(evs[0].workflow_id);
+  assert.deepEqual(run.nodes.get('order_flow/per_item/fetch').execs.map((x) => x.item), [0, 1]);
+});
+
+test('a failed run keeps the error that ended it', () => {
+  const st = createStore();
+  const evs = runToArray(pipelineGraph(), { seed: 10, choose: choose({ validator: 'process' }), fail: (p) => p.endsWith('/processor') });
+  const end = evs[evs.length - 1];
+  end.data = { ...end.data, error: 'processor: storage unavailable', error_type: 'IOError', error_code: -5 };
+  feed(st, evs);
+  const run = st.runs.get(evs[0].workflow_id);
+  assert.equal(run.errors[run.errors.length - 1].msg, 'processor: storage unavailable');
+});
