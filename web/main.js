@@ -248,7 +248,7 @@ function flush() {
   const items = queue;
   queue = [];
   queuedEvents = 0;
-  const frame = { paths: new Set(), edges: [], redraw: false, runs: false };
+  const frame = { byRun: new Map(), redraw: false, runs: false };
   for (const it of items) {
     if (it.initial) applyInitial(it.initial, frame);
     else {
@@ -290,7 +290,6 @@ function applyInitial(d, frame) {
 function applyEvents(raws, frame, backlog) {
   const evs = [];
   let errs = 0;
-  const shown = replay ? '' : displayedRunId();
   const latestBefore = st.latestRun;
   for (const raw of raws) {
     const ev = parseEvent(raw);
@@ -301,12 +300,16 @@ function applyEvents(raws, frame, backlog) {
     tab.applied++;
     evs.push(ev);
     if (ev.type === 'error') errs++;
-    if (fx.runId && fx.runId === shown) {
-      for (const p of fx.paths) frame.paths.add(p);
-      for (const k of fx.edges) frame.edges.push(k);
-      if (fx.topo) frame.redraw = true;
-      if (fx.outcome) summaryDirty = true;
+    // What changed, per run: the views take the shown run's share at render
+    // time (the shown run may change within this frame, in follow mode).
+    if (fx.runId && (fx.paths.size || fx.edges.length || fx.topo)) {
+      let ch = frame.byRun.get(fx.runId);
+      if (!ch) { ch = { paths: new Set(), edges: [], topo: false }; frame.byRun.set(fx.runId, ch); }
+      for (const p of fx.paths) ch.paths.add(p);
+      for (const k of fx.edges) ch.edges.push(k);
+      if (fx.topo) ch.topo = true;
     }
+    if (fx.outcome) summaryDirty = true;
     if (fx.outcome || fx.started) frame.runs = true;
     // A run seen from its start on the live stream needs no fetch of its stored events.
     if (fx.started && !backlog) { const r = st.runs.get(fx.runId); if (r) r.liveFromStart = true; }
@@ -320,12 +323,11 @@ function render(frame) {
   const now = performance.now();
   if (!replay) {
     const run = st.runs.get(displayedRunId()) || null;
-    if (frame.redraw || (run ? run.id : '') !== shownRunId || (run && graph.run !== run)) redrawRun();
-    else if (run) {
-      if (frame.paths.size) graph.update(frame.paths);
-      for (const k of frame.edges) graph.lightEdge(k, now);
-    }
-    if (frame.paths.size && panel.open) panelDirty = true;
+    const ch = run && frame.byRun.get(run.id);
+    if (frame.redraw || (ch && ch.topo) || (run ? run.id : '') !== shownRunId || (run && graph.run !== run)) redrawRun();
+    else if (ch && ch.paths.size) graph.update(ch.paths);
+    if (ch) for (const k of ch.edges) graph.lightEdge(k, now);
+    if (ch && ch.paths.size && panel.open) panelDirty = true;
   }
   graph.tick(now);
   log.render();
