@@ -24,6 +24,7 @@ export class ThroughputChart {
     const v = (n, d) => cs.getPropertyValue(n).trim() || d;
     this.colors = { line: v('--accent', '#38bdf8'), err: v('--failed', '#ef4444'), grid: v('--border', '#1e2733'), text: v('--faint', '#5b6676') };
     this.dirty = true;
+    if (this.canvas.width > 1) this.draw(Date.now());   // a theme switch shows at once, not at the next tick
   }
   resize() {
     const r = this.canvas.getBoundingClientRect();

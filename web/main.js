@@ -373,7 +373,12 @@ function refreshSummary() {
   if (!run.model) parts.push(pending.has(run.id) ? 'fetching its topology…' : 'topology unknown');
   let err = '';
   if (run.outcome === 'handled' && run.errorPath) err = `error path: ${pathLeaf(run.errorPath.path)} → ${run.errorPath.action} → ${pathLeaf(run.errorPath.to)}${run.errorPath.reason ? ': ' + run.errorPath.reason : ''}`;
-  else if (run.errors.length) { const e = run.errors[run.errors.length - 1]; err = `last error at ${pathLeaf(e.path)}: ${e.msg}`; }
+  else if (run.errors.length) {
+    // The node error says where; the run's own error (workflow_completed) is the fallback.
+    const nodeErrs = run.errors.filter((e) => e.name !== 'workflow_completed');
+    const e = (run.outcome === 'failed' && nodeErrs.find((x) => x.name === 'node_failed')) || nodeErrs[nodeErrs.length - 1] || run.errors[run.errors.length - 1];
+    err = e.name === 'workflow_completed' ? `run failed: ${e.msg}` : `${run.outcome === 'failed' && e.name === 'node_failed' ? 'failed at' : 'last error at'} ${pathLeaf(e.path)}: ${e.msg}`;
+  }
   el.setAttribute('data-outcome', replay ? 'replay' : run.outcome);
   const main = parts.join(' · ');
   if (el.kgMain === main && el.kgErr === err) return;   // unchanged: no re-announcement

@@ -163,6 +163,7 @@ describe('usability (mock server)', { skip }, () => {
   });
 
   it('themes: follows the system, and a toggle switches light and dark', async () => {
+    await page.evaluate(() => window.scrollTo(0, 0));
     assert.equal(await page.evaluate(() => document.documentElement.getAttribute('data-theme')), 'dark');
     const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     const dark = await bg();
