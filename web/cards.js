@@ -81,19 +81,31 @@ export class NodeTable {
   /** m: server metrics, run: the shown run (or null), errorActions: Map(path -> n) */
   refresh(m, run, errorActions) {
     const nodes = m && m.nodes && typeof m.nodes === 'object' ? m.nodes : {};
+    // metrics.nodes is keyed by node_path, or by node_id for producers that
+    // send no paths (docs/protocol.md): such a key names the shown run's
+    // only node with that id.
+    const model = run && run.model;
+    const toPath = (key) => {
+      if (!model || model.byPath.has(key) || key.includes('/')) return key;
+      const ps = model.idIndex.get(key);
+      return ps && ps.length === 1 ? ps[0] : key;
+    };
     const order = new Map();
-    if (run && run.model) { let i = 0; for (const p of run.model.byPath.keys()) order.set(p, i++); }
-    const keys = Object.keys(nodes).sort((a, b) => (order.has(a) ? order.get(a) : 1e9) - (order.has(b) ? order.get(b) : 1e9) || (a < b ? -1 : a > b ? 1 : 0)).slice(0, 150);
+    if (model) { let i = 0; for (const p of model.byPath.keys()) order.set(p, i++); }
+    const rank = (k) => { const p = toPath(k); return order.has(p) ? order.get(p) : 1e9; };
+    const keys = Object.keys(nodes).sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0)).slice(0, 150);
     const keep = new Set();
     let prev = null;
     for (const key of keys) {
       const x = nodes[key];
       if (!x || typeof x !== 'object') continue;
       keep.add(key);
+      const path = toPath(key);
       let tr = this.rows.get(key);
+      if (tr && tr.getAttribute('data-path') !== path) { tr.remove(); this.rows.delete(key); tr = null; }
       if (!tr) {
-        const label = key.includes('/') ? key.slice(key.indexOf('/') + 1) : key;
-        tr = h('tr', { tabindex: '0', 'data-path': key, title: key },
+        const label = path.includes('/') ? path.slice(path.indexOf('/') + 1) : path;
+        tr = h('tr', { tabindex: '0', 'data-path': path, title: key },
           h('td', null, h('span', { class: 'dot', 'aria-hidden': 'true' }), h('span', { class: 'sr-status' }), label),
           h('td', { class: 'num' }), h('td', { class: 'num' }), h('td', { class: 'num' }), h('td', { class: 'num' }), h('td', { class: 'num' }), h('td', { class: 'num' }));
         this.rows.set(key, tr);
@@ -105,12 +117,12 @@ export class NodeTable {
       setText(c[3], timed ? fmtDur(num(x.p95)) : '–');
       setText(c[4], fmtInt(num(x.failed) ?? 0));
       setText(c[5], fmtInt(num(x.retries) ?? 0));
-      const ea = errorActions.get(key) || 0;
+      const ea = errorActions.get(path) || 0;
       setText(c[6], fmtInt(ea));
       c[4].classList.toggle('bad', (num(x.failed) || 0) > 0);
       c[5].classList.toggle('warn', (num(x.retries) || 0) > 0);
       c[6].classList.toggle('warn', ea > 0);
-      const ns = run && run.nodes.get(key);
+      const ns = run && run.nodes.get(path);
       const st = ns ? ns.status : 'idle';
       setAttr(tr, 'data-status', st);
       setText(c[0].children[1], GLYPH[st] + ' ');

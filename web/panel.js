@@ -40,7 +40,9 @@ export class NodePanel {
     const mn = model && model.byPath.get(path);
     const n = run && run.nodes.get(path);
     const id = mn ? mn.id : path.slice(path.lastIndexOf('/') + 1);
-    const server = metrics && metrics.nodes && typeof metrics.nodes === 'object' ? metrics.nodes[path] : null;
+    // Keyed by path, or by id when the producers send no paths (docs/protocol.md).
+    const sn = metrics && metrics.nodes && typeof metrics.nodes === 'object' ? metrics.nodes : {};
+    const server = sn[path] || (!Object.keys(sn).some((k) => k.includes('/')) ? sn[id] : null) || null;
     const status = mn && mn.group ? groupState(model, path, (p) => statusOf(run, p)).status : n ? n.status : 'idle';
     const close = h('button', { class: 'btn btn-icon', type: 'button', 'aria-label': 'Close the node panel', title: 'Close (Esc)' }, '×');
     close.addEventListener('click', () => this.cb.close());

@@ -7,7 +7,7 @@
 //
 // It serves web/ from disk, aggregates the events it receives (POST
 // /api/ingest, or its own simulated runs) the way src/dashboard/aggregate.c
-// does, keyed by node_path as docs/NESTED contract says, and with --token it
+// does, keyed by node_path as docs/protocol.md says, and with --token it
 // behaves as the server should: Bearer header, ?token= (sets the kg_token
 // cookie) or the cookie; a page request without it gets web/auth.html (401).
 //

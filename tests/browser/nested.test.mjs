@@ -141,6 +141,9 @@ function suite(kind) {
       if (mock) demo = fetch(`${server.base}/mock/run?graph=nested&n=1&pace=1.5`, { method: 'POST' });
       else demo = (async () => { const c = startProcess(KGMON, ['demo', '--backend', 'http', '--webhook-url', `${server.base}/api/ingest`, '--iterations', '1', '--node-delay', '150', '--graph', 'nested'], 'kgmon demo'); return c.exited; })();
       await until('the new run shown', async () => (await stats(page)).shownRun !== before0.shownRun, 15000);
+      // While it runs: a node inside the sub-graph of a sub-graph is running.
+      await until('a node running inside ' + deep, () => page.$(`#graph [data-node-path^="${deep}/"][data-status="running"], #graph [data-node-path^="${deep}/"][data-status="retrying"]`), 15000, 20)
+        .then(() => shot(page, 'ui-live.png', { element: '#graph-panel', docs: 'ui-live.png' })).catch(() => {});
       await demo;
       const rec = await until('states recorded', async () => {
         const r = await page.evaluate(() => window.__kgRec.status);

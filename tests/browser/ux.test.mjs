@@ -113,6 +113,7 @@ describe('usability (mock server)', { skip }, () => {
     assert.notEqual(ring, 'none', 'the focused node shows a focus ring');
     await page.keyboard.press('Enter');
     await page.waitForFunction((p) => document.querySelector('#node-panel .np-path') && document.querySelector('#node-panel .np-path').textContent === p, b);
+    await shot(page, 'ui-node-panel.png', { element: '#graph-panel', docs: 'ui-node-panel.png' });
     await page.keyboard.press('Escape');
     // Log: arrows select rows and show them; Enter opens the event's node.
     await page.focus('#log');
