@@ -127,7 +127,7 @@ function suite(kind) {
       await checkDrawing(page, want);
     });
 
-    it('follows a live run inside the nested graph, collapsed groups included', { timeout: 90000 }, async () => {
+    it('follows a live run inside the nested graph, collapsed groups included', { timeout: 120000 }, async () => {
       const want = allPaths(nested.graph);
       const groups = want.filter((p) => want.some((q) => q.startsWith(p + '/')));
       const deep = groups.find((p) => p.split('/').length >= 3);   // a sub-graph inside a sub-graph
@@ -139,7 +139,10 @@ function suite(kind) {
       // A slow run, so states are seen changing.
       let demo;
       if (mock) demo = fetch(`${server.base}/mock/run?graph=nested&n=1&pace=1.5`, { method: 'POST' });
-      else demo = (async () => { const c = startProcess(KGMON, ['demo', '--backend', 'http', '--webhook-url', `${server.base}/api/ingest`, '--iterations', '1', '--node-delay', '150', '--graph', 'nested'], 'kgmon demo'); return c.exited; })();
+      // kgmon's HTTP backend sends a batch per second (or per 100 events): with
+      // 400 ms per node a batch ends inside a node's execution often enough
+      // for "running" to be drawn, in sub-graphs and in the collapsed group.
+      else demo = (async () => { const c = startProcess(KGMON, ['demo', '--backend', 'http', '--webhook-url', `${server.base}/api/ingest`, '--iterations', '1', '--node-delay', '400', '--graph', 'nested'], 'kgmon demo'); return c.exited; })();
       await until('the new run shown', async () => (await stats(page)).shownRun !== before0.shownRun, 15000);
       // While it runs: a node inside the sub-graph of a sub-graph is running.
       await until('a node running inside ' + deep, () => page.$(`#graph [data-node-path^="${deep}/"][data-status="running"], #graph [data-node-path^="${deep}/"][data-status="retrying"]`), 15000, 20)
