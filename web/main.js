@@ -394,7 +394,11 @@ function refreshPickers() {
   const picker = $('run-picker');
   if (pickerVersion !== st.version && document.activeElement !== picker) {
     pickerVersion = st.version;
-    const runs = [...st.runs.values()].reverse().slice(0, 150);
+    // Newest start first (runs are numbered in the order this tab learnt of
+    // them, which batches can shuffle); runs without a known start last.
+    const runs = [...st.runs.values()].reverse()
+      .sort((a, b) => (Number.isFinite(b.startMs) ? b.startMs : -1e18) - (Number.isFinite(a.startMs) ? a.startMs : -1e18))
+      .slice(0, 150);
     const frag = document.createDocumentFragment();
     const latest = st.runs.get(st.latestRun);
     frag.appendChild(new Option(latest ? `Follow the latest run (now #${latest.num})` : 'Follow the latest run', ''));
