@@ -712,6 +712,13 @@ static const kg_shared_text *node_members(const kg_node_desc *d)
 
 #define KG__DISPATCHER_MEMBERS "\"node_id\":\"dispatcher\",\"node_type\":\"EventDispatcher\""
 
+/* The dispatcher's own metric events: the only ones without a node. */
+static bool dispatcher_metric(kg_event_name name)
+{
+    return name == KG_EV_QUEUE_DEPTH || name == KG_EV_THROUGHPUT_METRIC ||
+           name == KG_EV_EVENTS_DROPPED;
+}
+
 /* Up to "data": event id, timestamp, node, type and name. */
 static char *w_head(kg_serializer *s, char *o, int64_t wall_ns, kg_event_name name,
                     const kg_view_strings *str, const kg_shared_text *node)
@@ -726,7 +733,10 @@ static char *w_head(kg_serializer *s, char *o, int64_t wall_ns, kg_event_name na
         memcpy(o, node->text, node->len);
         o += node->len;
     } else {
-        W_LIT(o, KG__DISPATCHER_MEMBERS);
+        if (dispatcher_metric(name))
+            W_LIT(o, KG__DISPATCHER_MEMBERS);
+        else   /* a node event whose descriptor could not be made (no memory) */
+            W_LIT(o, "\"node_id\":\"\",\"node_type\":\"\"");
     }
     /* A fixed-size copy (the whole slot; the buffer has room for it) is a
      * few vector moves; the length only decides where the next one goes. */
@@ -799,7 +809,7 @@ void kg_serialize_event(kg_serializer *s, const kg_record *r, kg_event_name name
 
     view->event_type = s->type_str[name];
     view->event_name = s->name_str[name];
-    view->node_id = r->desc ? r->desc->id : "dispatcher";
+    view->node_id = r->desc ? r->desc->id : dispatcher_metric(name) ? "dispatcher" : "";
     view->timestamp_ms = ms;
     view->seq = seq;
 }
