@@ -30,4 +30,8 @@ void kg_shared_text_unref(kg_shared_text *t);   /* NULL is a no-op */
  * `graph` is not a graph or memory ran out.  Cached like the topology. */
 kg_shared_text *kg__graph_topology_text(const kg_node_t *graph);
 
+/* kg_node_path() as the cached shared text: borrowed (take a reference to
+ * keep it beyond the node's life), NULL for a NULL node or out of memory. */
+kg_shared_text *kg__node_path_text(const kg_node_t *node);
+
 #endif

@@ -114,6 +114,21 @@ static void record_set_payload(kg_record *r, uint8_t kind, void *payload)
         r->payload.json = payload;
 }
 
+/* The record keeps the node's cached path text alive and notes where this
+ * event's path starts in it.  ev->node_path points into that text when the
+ * engine made the event; anything else (an event built by hand) has none. */
+static void record_set_path(kg_record *r, const kg_obs_event *ev)
+{
+    kg_shared_text *t = ev->node_path ? kg__node_path_text(ev->node) : NULL;
+    uintptr_t p = (uintptr_t)ev->node_path, base = t ? (uintptr_t)t->text : 0;
+    if (t && p >= base && p - base < t->len && p - base <= UINT32_MAX) {
+        r->path = kg_shared_text_ref(t);
+        r->path_off = (uint32_t)(p - base);
+    } else {
+        r->path = NULL;
+    }
+}
+
 static unsigned partition_of(const kg_monitor_t *m, uint64_t root_run_id)
 {
     return m->n_queues == 1 ? 0
@@ -151,6 +166,7 @@ static kg_record *record_begin(kg_monitor_t *m, kg_event_name name, const kg_obs
     r->item = (int32_t)ev->item;
     copy_id(r->node_id, ev->node_id);
     copy_id(r->node_type, ev->node_type);
+    record_set_path(r, ev);
     if (ev->action) {
         copy_id(r->action, ev->action);
         r->flags |= KG_REC_HAS_ACTION;

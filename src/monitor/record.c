@@ -1,4 +1,4 @@
-/* record.c - ownership of a record's payload. */
+/* record.c - ownership of a record's payload and path. */
 #include <stdlib.h>
 
 #include "monitor/record.h"
@@ -19,4 +19,6 @@ void kg_record_release(kg_record *r)
         break;
     }
     r->payload_kind = KG_PAYLOAD_NONE;
+    kg_shared_text_unref(r->path);
+    r->path = NULL;
 }
