@@ -23,9 +23,12 @@ kg_node_t *kg_graph_add(kg_node_t *graph, kg_node_t *node)
 {
     if (!node)
         return NULL;
-    if (!kg_node_is_graph(graph) || node->owner || is_within(graph, node) ||
-        kg_graph_find(graph, node->id)) {
-        kg_node_free(node->owner || is_within(graph, node) ? NULL : node);
+    /* A node that belongs to a graph, or that `graph` lies in, is not ours
+     * to free. */
+    bool foreign = node->owner || is_within(graph, node);
+    if (foreign || !kg_node_is_graph(graph) || kg_graph_find(graph, node->id)) {
+        if (!foreign)
+            kg_node_free(node);
         return NULL;
     }
     if (graph->n_children == graph->cap_children) {

@@ -402,8 +402,8 @@ int kg_run(kg_node_t *node, json_t *shared, kg_result_t *result)
     uint64_t id = kg__next_id();
     kg_run_state top = {.run_id = id, .root_run_id = id, .obs = observer_for(node),
                         .params = node->params};
-    /* Paths start at the node run (NESTED.md), whatever graph it sits in;
-     * only observed runs need to know where. */
+    /* Paths start at the node being run (docs/events.md), whatever graph it
+     * sits in; only observed runs need to know where. */
     top.path_skip = top.obs ? kg__path_skip(node) : SIZE_MAX;
     int rc = node_execute(node, &top, shared, kg_node_is_graph(node), result->action,
                           &result->error);
