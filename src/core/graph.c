@@ -139,7 +139,9 @@ json_t *kg_graph_topology(const kg_node_t *graph)
 
 kg_shared_text *kg_shared_text_new(const char *s, size_t len)
 {
-    kg_shared_text *t = malloc(sizeof *t + len + 1);
+    /* aligned_alloc: the struct's cache-line alignment must hold. */
+    size_t size = (sizeof(kg_shared_text) + len + 1 + 63) & ~(size_t)63;
+    kg_shared_text *t = aligned_alloc(64, size);
     if (!t)
         return NULL;
     atomic_init(&t->refs, 1);
@@ -158,8 +160,13 @@ kg_shared_text *kg_shared_text_ref(kg_shared_text *t)
 
 void kg_shared_text_unref(kg_shared_text *t)
 {
+    kg_shared_text_unref_n(t, 1);
+}
+
+void kg_shared_text_unref_n(kg_shared_text *t, size_t n)
+{
     /* acq_rel: the last owner sees every other owner's reads finished. */
-    if (t && atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+    if (t && n && atomic_fetch_sub_explicit(&t->refs, n, memory_order_acq_rel) == n)
         free(t);
 }
 

@@ -7,8 +7,9 @@
  * while its events are still queued.  The node's path is longer and of any
  * length, so it is not copied: the record holds a reference to the node's
  * cached path text (core/shared_text.h) -- one atomic increment on the node
- * thread, the decrement on the dispatcher -- and the offset where this run's
- * path starts in it (a run started at an inner graph skips the graphs above). */
+ * thread; the dispatcher drops references once per run of records with the
+ * same path (kg_records_release) -- and the offset where this run's path
+ * starts in it (a run started at an inner graph skips the graphs above). */
 #ifndef KG_MONITOR_RECORD_H
 #define KG_MONITOR_RECORD_H
 
@@ -59,5 +60,8 @@ typedef struct kg_record {
 
 /* Release what a record owns (its payload and path). */
 void kg_record_release(kg_record *r);
+/* The same for r[0..n), with one reference count update per run of
+ * consecutive records that share a path. */
+void kg_records_release(kg_record *r, size_t n);
 
 #endif
