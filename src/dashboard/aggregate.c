@@ -583,7 +583,8 @@ static void kg__agg_topology(kg__agg *a, kg__run *r, const kg__event *ev, double
     if (prefix && nested) {
         kg__node *n = kg__node_get(a, prefix, true, ev->node_id, ev->node_type, now);
         if (n) {
-            n->is_graph = true;
+            n->is_graph = n->in_topology = true;
+            n->batch = json_is_true(json_object_get(graph, "batch"));
             const char *start = kg__json_str(graph, "start");
             if (start && strlen(start) <= KG__ID_MAX)
                 kg__set_str(&n->start, start);

@@ -431,20 +431,23 @@ static void test_nested_graph_keyed_by_path(void **state)
     kg__agg_free(a);
 }
 
-/* A nested run seen without its enclosing run's topology (the dashboard
- * started late) still nests under its graph. */
+/* A nested run (here one item of a batch graph) seen without its
+ * enclosing run's topology (the dashboard started late) still nests under
+ * its graph, escaped ids and all. */
 static void test_nested_run_alone_nests(void **state)
 {
     (void)state;
     kg__agg *a = new_agg(10, 100, 100, 1 << 20, 0);
     add_p(a, "m1", "workflow_started", "lifecycle", "in%2Fner", "outer/in%2Fner", "w2", 1,
-          "\"parent_workflow_id\":\"w1\",\"graph\":{\"id\":\"in/ner\",\"type\":\"Graph\","
-          "\"start\":\"a/b\",\"nodes\":[{\"id\":\"a/b\",\"type\":\"X\"}],\"edges\":[]}");
+          "\"parent_workflow_id\":\"w1\",\"item\":0,\"graph\":{\"id\":\"in/ner\",\"type\":\"Graph\","
+          "\"batch\":true,\"start\":\"a/b\",\"nodes\":[{\"id\":\"a/b\",\"type\":\"X\"}],\"edges\":[]}");
     json_t *g = kg__agg_network_graph(a);
     json_t *top = json_object_get(g, "nodes");
     assert_int_equal(json_array_size(top), 1);
     json_t *inner = json_array_get(top, 0);
     assert_string_equal(json_string_value(json_object_get(inner, "path")), "outer/in%2Fner");
+    assert_true(json_is_true(json_object_get(inner, "batch")));
+    assert_string_equal(json_string_value(json_object_get(inner, "start")), "a/b");
     json_t *child = json_array_get(json_object_get(inner, "nodes"), 0);
     assert_string_equal(json_string_value(json_object_get(child, "id")), "a/b");
     assert_string_equal(json_string_value(json_object_get(child, "path")), "outer/in%2Fner/a%2Fb");
