@@ -3,12 +3,15 @@
  * topology has its own path, every event's node_path names a node of that
  * topology (and ends in its node_id), the id used in two sub-graphs gives
  * two paths, each batch-graph item is a nested run with data.item, and the
- * wide graph is as wide as promised. */
+ * wide graph is as wide as promised.  And the embedded dashboard's view of
+ * the nested graph: network_graph nested, metrics.nodes keyed by path. */
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "cli_assert.h"
 #include "kgmon_run.h"
+#include "wsclient.h"
 
 #define RUN_TIMEOUT 120.0
 
@@ -193,6 +196,66 @@ static void test_demo_graph_wide(void **state)
     run_file_free(&rf);
 }
 
+static json_t *entry(json_t *nodes, const char *id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(nodes, i, v) if (strcmp(str(v, "id"), id) == 0) return v;
+    fail_msg("no node %s in network_graph", id);
+    return NULL;
+}
+
+static void test_demo_graph_nested_dashboard(void **state)
+{
+    (void)state;
+    int port = kg_test_free_port();
+    char dash[32];
+    snprintf(dash, sizeof dash, "--dashboard=%d", port);
+    const char *argv[] = {"demo", "--graph", "nested", dash, "--iterations", "2",
+                          "--node-delay", "0", NULL};
+    kgm_proc p;
+    assert_int_equal(kgm_start(&p, false, argv), 0);
+    assert_true(kgm_wait_stdout(&p, "Serving the dashboard", 60));
+    kg_tclient c;
+    assert_int_equal(kg_tws_connect(&c, port, "/ws", NULL), 101);
+    char *msg = kg_tws_wait_for(&c, "\"type\":\"initial\"", 30);
+    assert_non_null(msg);
+    json_error_t je;
+    json_t *initial = json_loads(msg, 0, &je);
+    assert_non_null(initial);
+    json_t *data = json_object_get(initial, "data");
+    json_t *g = json_object_get(data, "network_graph");
+    json_t *top = json_object_get(g, "nodes");
+    assert_int_equal(json_array_size(top), 5);   /* intake ingest enrich per_region report */
+    assert_string_equal(str(g, "start"), "intake");
+    json_t *ingest = entry(top, "ingest");
+    assert_string_equal(str(ingest, "path"), "orders/ingest");
+    json_t *v1 = entry(json_object_get(ingest, "nodes"), "validator");
+    assert_string_equal(str(v1, "path"), "orders/ingest/validator");
+    assert_string_equal(str(v1, "status"), "completed");
+    json_t *scoring = entry(json_object_get(entry(top, "enrich"), "nodes"), "scoring");
+    json_t *v2 = entry(json_object_get(scoring, "nodes"), "validator");
+    assert_string_equal(str(v2, "path"), "orders/enrich/scoring/validator");
+    assert_true(json_is_true(json_object_get(entry(top, "per_region"), "batch")));
+    json_t *nodes = json_object_get(json_object_get(data, "metrics"), "nodes");
+    assert_string_equal(str(json_object_get(nodes, "orders/ingest/validator"), "id"), "validator");
+    assert_string_equal(str(json_object_get(nodes, "orders/enrich/scoring/validator"), "id"),
+                        "validator");
+    assert_null(json_object_get(nodes, "validator"));
+    /* Two iterations: each region's store ran twice, one node. */
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(nodes, "orders/per_region/store"), "completed")), 6);
+    json_decref(initial);
+    free(msg);
+    kg_tws_close(&c);
+    kgm_signal(&p, SIGINT);
+    assert_true(kgm_wait(&p, 30));
+    char *err = kgm_stderr(&p);
+    assert_exit(p.status, 0, err);
+    free(err);
+    kgm_cleanup(&p);
+}
+
 static void test_demo_graph_bad_values(void **state)
 {
     (void)state;
@@ -219,6 +282,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_demo_graph_nested),
         cmocka_unit_test(test_demo_graph_wide),
+        cmocka_unit_test(test_demo_graph_nested_dashboard),
         cmocka_unit_test(test_demo_graph_bad_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
