@@ -1,13 +1,13 @@
 /* core/desc.h - a node's identity as events name it, immutable and shared:
- * its id, type name and the action names of its edges.
+ * its id, type name, path (core/path.c) and the action names of its edges.
  *
  * Monitoring queues a node's events and writes them out later on another
  * thread, and the graph may be freed in between.  Instead of copying the
  * strings into every queued record (which made a record span five cache
  * lines), a record points to the node's descriptor and keeps it alive with
  * a reference.  The descriptor is built once per node and cached on the node
- * like its topology; a change to the node's edges replaces it, and records
- * queued before keep the old one.
+ * like its topology; a change to the node's edges or graph membership
+ * replaces it, and records queued before keep the old one.
  *
  * `rendered` is a cache slot for the monitor: the ids as JSON text, written
  * once by whichever dispatcher thread first needs it. */
@@ -26,6 +26,7 @@ typedef struct kg_node_desc {
     _Atomic(kg_shared_text *) rendered;   /* monitor's rendering, or NULL */
     const char *id, *type;
     uint32_t id_len, type_len;
+    kg_shared_text *path;                 /* a reference to the node's path text, or NULL */
     uint32_t n_actions;
     const char *const *actions;           /* the edges' action names */
     char storage[];
@@ -45,9 +46,10 @@ static inline kg_node_desc *kg__node_desc_cached(const kg_node_t *node,
     return d ? d : kg__node_desc_build(node);
 }
 
-/* A descriptor for an id and type given as strings (events built by hand,
- * without a node), with one reference.  NULL when out of memory. */
-kg_node_desc *kg__desc_new(const char *id, const char *type);
+/* A descriptor for an id, type and path given as strings (events built by
+ * hand, without a node; `path` may be NULL), with one reference.  NULL when
+ * out of memory. */
+kg_node_desc *kg__desc_new(const char *id, const char *type, const char *path);
 
 void kg__desc_ref(kg_node_desc *d, size_t n);
 void kg__desc_unref(kg_node_desc *d, size_t n);   /* frees at zero; NULL is a no-op */

@@ -104,11 +104,13 @@ int64_t kg__parse_iso_ms(const char *s);
 /* ---- events (ingest.c) ------------------------------------------------------- */
 
 #define KG__ID_MAX 256   /* longest node / workflow / correlation id accepted */
+#define KG__PATH_MAX 2048   /* longest node_path accepted */
 
 /* A validated event: every pointer borrows from `root`. */
 typedef struct kg__event {
     json_t *root;
     const char *event_id, *timestamp, *node_id, *node_type;
+    const char *node_path;   /* "" when the producer sends none */
     const char *event_type, *event_name, *correlation_id, *workflow_id;
     json_t *data;
     int type;      /* kg_event_type, or -1 */

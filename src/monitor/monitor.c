@@ -131,7 +131,23 @@ static kg_node_desc *record_desc(const kg_obs_event *ev)
             kg_credit_take(d);
         return d;
     }
-    return kg__desc_new(ev->node_id, ev->node_type);
+    return kg__desc_new(ev->node_id, ev->node_type, ev->node_path);
+}
+
+/* Where the event's node_path starts in the descriptor's path: the engine's
+ * ev->node_path points into the node's path text (a run started at an
+ * inner graph skips the graphs above); a hand-built event's descriptor holds
+ * a copy of its path. */
+static uint16_t path_offset(const kg_node_desc *d, const kg_obs_event *ev)
+{
+    if (!d || !d->path || !ev->node_path)
+        return KG_REC_NO_PATH;
+    if (!ev->node)
+        return 0;
+    uintptr_t p = (uintptr_t)ev->node_path, base = (uintptr_t)d->path->text;
+    if (p < base || p - base >= d->path->len || p - base >= KG_REC_NO_PATH)
+        return KG_REC_NO_PATH;
+    return (uint16_t)(p - base);
 }
 
 /* Queue one record of `count` events starting with `name`.  Counted as
@@ -157,6 +173,7 @@ static void emit(kg_monitor_t *m, kg_event_name name, unsigned count, const kg_o
         r->v.value = ev->elapsed;
     }
     r->desc = record_desc(ev);
+    r->path_off = path_offset(r->desc, ev);
     r->payload.text = pl.ptr;
     r->payload_kind = pl.kind;
     r->item = (int32_t)ev->item;
@@ -398,6 +415,7 @@ bool kg__monitor_metric_record(kg_monitor_t *m, kg_record *r, kg_event_name name
     r->v.value = value;
     r->item = -1;
     r->name = (uint8_t)name;
+    r->path_off = KG_REC_NO_PATH;
     return true;
 }
 

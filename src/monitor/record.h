@@ -4,8 +4,10 @@
  * The producer stores only what it has at hand (ids, a clock reading, one
  * number, pointers); everything costly -- UUIDs, ISO timestamps, JSON text --
  * is derived from it later on a dispatcher thread (serialize.c).  The node
- * is named by its descriptor (core/desc.h), which the record keeps alive: a
- * graph may be freed while its events are still queued.
+ * is named by its descriptor (core/desc.h: id, type, path), which the record
+ * keeps alive: a graph may be freed while its events are still queued.  A
+ * run started at an inner graph names nodes by the part of the path below
+ * it: path_off says where that starts.
  *
  * One record can carry two events that happen at the same moment
  * (node_started and node_preparing; data_input and node_executing;
@@ -69,9 +71,11 @@ typedef struct kg_record {
     } payload;
     int32_t item;              /* batch item or -1 */
     uint8_t name;              /* kg_event_name of the first event */
-    uint8_t flags;             /* KG_REC_* */
-    uint8_t phase;             /* kg_phase */
-    uint8_t payload_kind;      /* kg_payload_kind */
+    uint8_t flags : 3;         /* KG_REC_* */
+    uint8_t phase : 2;         /* kg_phase */
+    uint8_t payload_kind : 3;  /* kg_payload_kind */
+    uint16_t path_off;         /* node_path starts at desc->path->text + path_off;
+                                * KG_REC_NO_PATH: the event has none */
 } kg_record;
 
 _Static_assert(sizeof(kg_record) == 56, "a record and the cell's state word make one cache line");
@@ -79,6 +83,7 @@ _Static_assert(sizeof(kg_record) == 56, "a record and the cell's state word make
 #define KG_REC_FAILED 0x01       /* workflow_completed: status failed */
 #define KG_REC_SUPPRESSED 0x02   /* node_completed after error_suppressed */
 #define KG_REC_HAS_DATA 0x04     /* data_input/output: the value was not none */
+#define KG_REC_NO_PATH UINT16_MAX
 
 /* The event that a record's second event is, after `first`; -1 when a
  * record starting with `first` carries one event only. */

@@ -683,9 +683,10 @@ void kg_serializer_init(kg_serializer *s, uint64_t instance, const char *source_
     fragments_init(s);
 }
 
-/* The node's names as JSON members ("node_id":…,"node_type":…), rendered
- * once per descriptor by whichever worker needs them first and kept in the
- * descriptor.  NULL when out of memory. */
+/* The node's names as JSON members, rendered once per descriptor by
+ * whichever worker needs them first and kept in the descriptor: the text is
+ * `"node_id":…,"node_type":…` then a NUL then `,"node_path":…` for the
+ * whole path (empty when the node has none).  NULL when out of memory. */
 static const kg_shared_text *node_members(const kg_node_desc *d)
 {
     kg_node_desc *nd = (kg_node_desc *)d;   /* only the cache slot changes */
@@ -697,6 +698,11 @@ static const kg_shared_text *node_members(const kg_node_desc *d)
     kg_buf_json_string(&b, d->id, d->id_len);
     kg_buf_puts(&b, ",\"node_type\":");
     kg_buf_json_string(&b, d->type, d->type_len);
+    kg_buf_append(&b, "", 1);
+    if (d->path) {
+        kg_buf_puts(&b, ",\"node_path\":");
+        kg_buf_json_string(&b, d->path->text, d->path->len);
+    }
     t = b.failed ? NULL : kg_shared_text_new(b.data, b.len);
     kg_buf_free(&b);
     if (!t)
@@ -710,6 +716,25 @@ static const kg_shared_text *node_members(const kg_node_desc *d)
     return t;
 }
 
+/* The node members of an event: id and type, then its path -- the whole
+ * one as rendered, or, for a run started at an inner graph, the part of it
+ * below that graph. */
+static char *w_node(char *o, const kg_record *r, const kg_shared_text *node)
+{
+    size_t ids = strlen(node->text);
+    memcpy(o, node->text, ids);
+    o += ids;
+    if (r->path_off == KG_REC_NO_PATH || !r->desc->path)
+        return o;
+    if (r->path_off == 0) {
+        size_t n = node->len - ids - 1;
+        memcpy(o, node->text + ids + 1, n);
+        return o + n;
+    }
+    W_LIT(o, ",\"node_path\":");
+    return w_json_str(o, r->desc->path->text + r->path_off, r->desc->path->len - r->path_off);
+}
+
 #define KG__DISPATCHER_MEMBERS "\"node_id\":\"dispatcher\",\"node_type\":\"EventDispatcher\""
 
 /* The dispatcher's own metric events: the only ones without a node. */
@@ -720,8 +745,8 @@ static bool dispatcher_metric(kg_event_name name)
 }
 
 /* Up to "data": event id, timestamp, node, type and name. */
-static char *w_head(kg_serializer *s, char *o, int64_t wall_ns, kg_event_name name,
-                    const kg_view_strings *str, const kg_shared_text *node)
+static char *w_head(kg_serializer *s, char *o, const kg_record *r, int64_t wall_ns,
+                    kg_event_name name, const kg_view_strings *str, const kg_shared_text *node)
 {
     W_LIT(o, "{\"event_id\":\"");
     memcpy(o, str->event_id, 36);
@@ -730,8 +755,7 @@ static char *w_head(kg_serializer *s, char *o, int64_t wall_ns, kg_event_name na
     o = w_timestamp(s, o, wall_ns);
     *o++ = ',';
     if (node) {
-        memcpy(o, node->text, node->len);
-        o += node->len;
+        o = w_node(o, r, node);
     } else {
         if (dispatcher_metric(name))
             W_LIT(o, KG__DISPATCHER_MEMBERS);
@@ -788,10 +812,12 @@ void kg_serialize_event(kg_serializer *s, const kg_record *r, kg_event_name name
         str->workflow_id[0] = '\0';
     str->json_off = b->len;
 
-    size_t need = KG__EVENT_FIXED_MAX + s->source_len + (node ? node->len : 0);
+    /* The path below an inner graph is escaped here: 6 bytes a byte at most. */
+    size_t path = r->desc && r->desc->path && r->path_off != KG_REC_NO_PATH ? r->desc->path->len : 0;
+    size_t need = KG__EVENT_FIXED_MAX + s->source_len + (node ? node->len : 0) + 6 * path;
     if (!buf_reserve(b, need))
         return;
-    char *o = w_head(s, b->data + b->len, wall_ns, name, str, node);
+    char *o = w_head(s, b->data + b->len, r, wall_ns, name, str, node);
     o = w_data_head(s, o, r, name);
     b->len = (size_t)(o - b->data);
     /* Free-form members go through the growing buffer. */

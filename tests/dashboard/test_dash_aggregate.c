@@ -329,6 +329,155 @@ static void free_hub(kg__hub *h)
     free(h);
 }
 
+/* ---- nested graphs: nodes keyed by path --------------------------------------- */
+
+/* kg_tevent with "node_path" (consumed text in, new text out). */
+static char *with_path(char *ev, const char *path)
+{
+    char *at = strstr(ev, "\"node_id\":");
+    size_t n = strlen(ev) + strlen(path) + 32;
+    char *out = malloc(n);
+    snprintf(out, n, "%.*s\"node_path\":\"%s\",%s", (int)(at - ev), ev, path, at);
+    free(ev);
+    return out;
+}
+
+static int add_p(kg__agg *a, const char *id, const char *name, const char *type,
+                 const char *node, const char *path, const char *wf, unsigned long long seq,
+                 const char *extra)
+{
+    return add_text(a, with_path(kg_tevent(id, name, type, node, wf, seq, extra), path), 1000);
+}
+
+/* outer: a -> inner(x -> y) -> inner2(x -> y), per_item[batch](z) */
+static const char *k_nested =
+    "\"graph\":{\"id\":\"outer\",\"type\":\"Graph\",\"start\":\"a\",\"nodes\":["
+    "{\"id\":\"a\",\"type\":\"A\"},"
+    "{\"id\":\"inner\",\"type\":\"Graph\",\"start\":\"x\",\"nodes\":[{\"id\":\"x\",\"type\":\"X\"},"
+    "{\"id\":\"y\",\"type\":\"Y\"}],\"edges\":[{\"from\":\"x\",\"to\":\"y\",\"action\":\"default\"}]},"
+    "{\"id\":\"inner2\",\"type\":\"Graph\",\"start\":\"x\",\"nodes\":[{\"id\":\"x\",\"type\":\"X\"},"
+    "{\"id\":\"y\",\"type\":\"Y\"}],\"edges\":[{\"from\":\"x\",\"to\":\"y\",\"action\":\"default\"}]},"
+    "{\"id\":\"per_item\",\"type\":\"BatchGraph\",\"batch\":true,\"start\":\"z\",\"nodes\":"
+    "[{\"id\":\"z\",\"type\":\"Z\"}],\"edges\":[]}],"
+    "\"edges\":[{\"from\":\"a\",\"to\":\"inner\",\"action\":\"default\"}]}";
+
+static json_t *entry_by_id(json_t *nodes, const char *id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(nodes, i, v) if (strcmp(json_string_value(json_object_get(v, "id")), id) == 0)
+        return v;
+    return NULL;
+}
+
+static void test_nested_graph_keyed_by_path(void **state)
+{
+    (void)state;
+    kg__agg *a = new_agg(10, 100, 100, 1 << 20, 0);
+    assert_int_equal(add_p(a, "n1", "workflow_started", "lifecycle", "outer", "outer", "w1", 1,
+                           k_nested), 0);
+    /* x of inner runs and completes; x of inner2 only starts. */
+    add_p(a, "n2", "node_started", "lifecycle", "x", "outer/inner/x", "w2", 2, NULL);
+    add_p(a, "n3", "node_completed", "lifecycle", "x", "outer/inner/x", "w2", 3,
+          "\"next_action\":\"default\",\"total_execution_time\":0.25");
+    add_p(a, "n4", "node_started", "lifecycle", "x", "outer/inner2/x", "w3", 4, NULL);
+    /* A nested run's own workflow_started adds nothing new. */
+    add_p(a, "n5", "workflow_started", "lifecycle", "inner", "outer/inner", "w2", 1,
+          "\"parent_workflow_id\":\"w1\",\"graph\":{\"id\":\"inner\",\"type\":\"Graph\","
+          "\"start\":\"x\",\"nodes\":[{\"id\":\"x\",\"type\":\"X\"},{\"id\":\"y\",\"type\":\"Y\"}],"
+          "\"edges\":[{\"from\":\"x\",\"to\":\"y\",\"action\":\"default\"}]}");
+
+    json_t *m = kg__agg_metrics(a, 1001);
+    json_t *x1 = node_metrics(m, "outer/inner/x"), *x2 = node_metrics(m, "outer/inner2/x");
+    assert_non_null(x1);
+    assert_non_null(x2);
+    assert_string_equal(json_string_value(json_object_get(x1, "id")), "x");
+    assert_string_equal(json_string_value(json_object_get(x1, "status")), "completed");
+    assert_string_equal(json_string_value(json_object_get(x2, "status")), "running");
+    assert_null(node_metrics(m, "x"));
+    assert_int_equal(json_object_size(json_object_get(m, "nodes")), 9);
+    json_decref(m);
+    json_t *act = kg__agg_active_nodes(a);
+    assert_int_equal(json_array_size(act), 1);
+    assert_string_equal(json_string_value(json_array_get(act, 0)), "outer/inner2/x");
+    json_decref(act);
+
+    json_t *g = kg__agg_network_graph(a);
+    json_t *top = json_object_get(g, "nodes");
+    assert_int_equal(json_array_size(top), 4);
+    assert_string_equal(json_string_value(json_object_get(g, "start")), "a");
+    assert_int_equal(json_array_size(json_object_get(g, "edges")), 1);
+    json_t *inner = entry_by_id(top, "inner"), *inner2 = entry_by_id(top, "inner2");
+    assert_string_equal(json_string_value(json_object_get(inner, "path")), "outer/inner");
+    assert_string_equal(json_string_value(json_object_get(inner, "start")), "x");
+    json_t *ix = entry_by_id(json_object_get(inner, "nodes"), "x");
+    assert_string_equal(json_string_value(json_object_get(ix, "path")), "outer/inner/x");
+    assert_string_equal(json_string_value(json_object_get(ix, "status")), "completed");
+    assert_string_equal(json_string_value(json_object_get(
+                            entry_by_id(json_object_get(inner2, "nodes"), "x"), "status")),
+                        "running");
+    /* The transition inner/x -> inner/y counts there, not in inner2. */
+    json_t *e1 = json_array_get(json_object_get(inner, "edges"), 0);
+    json_t *e2 = json_array_get(json_object_get(inner2, "edges"), 0);
+    assert_string_equal(json_string_value(json_object_get(e1, "from_path")), "outer/inner/x");
+    assert_string_equal(json_string_value(json_object_get(e1, "to")), "y");
+    assert_int_equal(json_integer_value(json_object_get(e1, "count")), 1);
+    assert_int_equal(json_integer_value(json_object_get(e2, "count")), 0);
+    json_t *per = entry_by_id(top, "per_item");
+    assert_true(json_is_true(json_object_get(per, "batch")));
+    assert_int_equal(json_array_size(json_object_get(per, "nodes")), 1);
+    assert_null(json_object_get(entry_by_id(top, "a"), "nodes"));   /* not a graph */
+    json_decref(g);
+    kg__agg_free(a);
+}
+
+/* A nested run (here one item of a batch graph) seen without its
+ * enclosing run's topology (the dashboard started late) still nests under
+ * its graph, escaped ids and all. */
+static void test_nested_run_alone_nests(void **state)
+{
+    (void)state;
+    kg__agg *a = new_agg(10, 100, 100, 1 << 20, 0);
+    add_p(a, "m1", "workflow_started", "lifecycle", "in%2Fner", "outer/in%2Fner", "w2", 1,
+          "\"parent_workflow_id\":\"w1\",\"item\":0,\"graph\":{\"id\":\"in/ner\",\"type\":\"Graph\","
+          "\"batch\":true,\"start\":\"a/b\",\"nodes\":[{\"id\":\"a/b\",\"type\":\"X\"}],\"edges\":[]}");
+    json_t *g = kg__agg_network_graph(a);
+    json_t *top = json_object_get(g, "nodes");
+    assert_int_equal(json_array_size(top), 1);
+    json_t *inner = json_array_get(top, 0);
+    assert_string_equal(json_string_value(json_object_get(inner, "path")), "outer/in%2Fner");
+    assert_true(json_is_true(json_object_get(inner, "batch")));
+    assert_string_equal(json_string_value(json_object_get(inner, "start")), "a/b");
+    json_t *child = json_array_get(json_object_get(inner, "nodes"), 0);
+    assert_string_equal(json_string_value(json_object_get(child, "id")), "a/b");
+    assert_string_equal(json_string_value(json_object_get(child, "path")), "outer/in%2Fner/a%2Fb");
+    json_decref(g);
+    kg__agg_free(a);
+}
+
+/* A topology nested deeper than anyone draws is followed to a bound. */
+static void test_deep_topology_is_bounded(void **state)
+{
+    (void)state;
+    kg__agg *a = new_agg(10, 100, 1000, 1 << 22, 0);
+    kg__sb sb;
+    kg__sb_init(&sb);
+    kg__sb_puts(&sb, "\"graph\":");
+    for (int i = 0; i < 200; i++)
+        kg__sb_printf(&sb, "{\"id\":\"g%d\",\"nodes\":[", i);
+    for (int i = 0; i < 200; i++)
+        kg__sb_puts(&sb, "]}");
+    add_p(a, "d1", "workflow_started", "lifecycle", "top", "top", "w", 1, sb.buf);
+    kg__agg_counts c;
+    kg__agg_counts_get(a, &c);
+    assert_in_range(c.nodes, 30, 40);
+    json_t *g = kg__agg_network_graph(a);
+    assert_non_null(g);
+    json_decref(g);
+    kg__sb_free(&sb);
+    kg__agg_free(a);
+}
+
 static void test_ingest_bodies(void **state)
 {
     (void)state;
@@ -360,6 +509,13 @@ static void test_ingest_bodies(void **state)
     char *e3 = kg_tevent("b3", "node_started", "nonsense", "n", "w", 3, NULL);
     assert_int_equal(kg__ingest_body(h, e3, strlen(e3), &r, &err), KG_EPARSE);
     assert_non_null(strstr(err.message, "event_type"));
+    /* node_path, when present, must be a string. */
+    char *e4 = kg_tevent("b4", "node_started", "lifecycle", "n", "w", 4, NULL);
+    char *at = strstr(e4, "\"node_id\"");
+    snprintf(body, sizeof body, "%.*s\"node_path\":7,%s", (int)(at - e4), e4, at);
+    assert_int_equal(kg__ingest_body(h, body, strlen(body), &r, &err), KG_EPARSE);
+    assert_non_null(strstr(err.message, "node_path"));
+    free(e4);
     char *big = calloc(1, 70000);
     memset(big, ' ', 69999);
     assert_int_equal(kg__ingest_body(h, big, 69999, &r, &err), KG_ERANGE);
@@ -559,6 +715,9 @@ int main(void)
         cmocka_unit_test(test_late_event_of_evicted_run),
         cmocka_unit_test(test_bounded_memory),
         cmocka_unit_test(test_metrics_and_prometheus),
+        cmocka_unit_test(test_nested_graph_keyed_by_path),
+        cmocka_unit_test(test_nested_run_alone_nests),
+        cmocka_unit_test(test_deep_topology_is_bounded),
         cmocka_unit_test(test_ingest_bodies),
         cmocka_unit_test(test_iso_time),
         cmocka_unit_test(test_auth_rules),
