@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/resource.h>
+
 #include <kaygraph/dashboard.h>
 
 #include "cli.h"
@@ -163,6 +165,14 @@ int cmd_dashboard(int argc, char **argv)
         return rc;
     }
     cli_catch_signals();
+    /* A server uses what its hard file-descriptor limit allows (up to 64 Ki):
+     * the usual soft limit of 1024 would cap --max-connections below its
+     * default (the library lowers it to fit, with an info line). */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max && rl.rlim_cur < 65536) {
+        rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     kg_dashboard_t *dash;
     kg_error_t err = {0};
     if (kg_dashboard_new(&o, &dash, &err) != 0) {

@@ -26,7 +26,8 @@
  * service thread or, for Redis source messages, on the Redis thread.
  *
  * Wire contract (DESIGN.md "Dashboard server"), WebSocket messages sent:
- *   {"type":"initial","data":{"events":[last 100, oldest first],"metrics":M,
+ *   {"type":"initial","data":{"events":[last 100: each producer's in seq
+ *        order, producers as they arrived; over 64 KiB as a brief],"metrics":M,
  *        "active_nodes":[ids],"active_workflows":[ids],"network_graph":G,
  *        "workflows":[run summaries, oldest first]}}
  *   {"type":"event","data":<event>}                      one per event
@@ -36,7 +37,9 @@
  *   {"type":"notice","data":{"level":"warning","dropped":n,"message":"..."}}
  *        this client was too slow: n messages were dropped for it; an
  *        "initial" message with the current state follows at once (resync)
- *   {"type":"error","message":"..."}                     bad client message
+ *   {"type":"error","message":"..."}                     bad client message, or
+ *        a request that could not be queued (too many at once, server busy):
+ *        every client message gets one answer
  *   {"type":"pong"}                                      reply to {"type":"ping"}
  * Client messages: {"type":"get_workflow_events","workflow_id":id},
  * {"type":"ping"}.
