@@ -630,7 +630,7 @@ static void test_never_reading_clients(void **state)
                   "responses refused with 503 (budget); /healthz answered %d of 10\n",
                   rss[0], rss[1], rss[2], atomic_load(&ch.sh->busy), ok);
     assert_int_equal(ok, 10);
-    assert_true(rss[1] - rss[0] < 160 * 1024 * KG_SLOW);
+    assert_true(rss[1] - rss[0] < 64 * 1024 * KG_SLOW);
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
     /* Given back (ASan's quarantine keeps freed memory by design). */
     assert_true(rss[2] - rss[0] < 48 * 1024);
