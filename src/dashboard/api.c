@@ -130,16 +130,20 @@ static void kg__route_metrics(kg__hub *h, struct kg_dashboard *d, kg__http_resp 
     if (d) {
         kg_dashboard_stats st;
         kg__server_stats(d, &st);
-        json_object_set_new(m, "server",
-                            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "ws_sent",
-                                      (json_int_t)st.ws_sent, "ws_dropped",
-                                      (json_int_t)st.ws_dropped, "clients",
-                                      (json_int_t)st.clients, "redis_messages",
-                                      (json_int_t)st.redis_messages, "redis_replayed",
-                                      (json_int_t)st.redis_replayed, "redis_replays",
-                                      (json_int_t)st.redis_replays, "redis_fetches",
-                                      (json_int_t)st.redis_fetches, "redis_connected",
-                                      st.redis_connected));
+        json_t *srv = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "ws_sent",
+                                (json_int_t)st.ws_sent, "ws_dropped", (json_int_t)st.ws_dropped,
+                                "clients", (json_int_t)st.clients, "redis_messages",
+                                (json_int_t)st.redis_messages, "redis_replayed",
+                                (json_int_t)st.redis_replayed, "redis_replays",
+                                (json_int_t)st.redis_replays, "redis_fetches",
+                                (json_int_t)st.redis_fetches, "redis_connected",
+                                st.redis_connected);
+        /* The limits at work (kaygraph/dashboard.h, "Limits"). */
+        json_object_set_new(srv, "connections", json_integer((json_int_t)st.connections));
+        json_object_set_new(srv, "conns_evicted", json_integer((json_int_t)st.conns_evicted));
+        json_object_set_new(srv, "conns_shed", json_integer((json_int_t)st.conns_shed));
+        json_object_set_new(srv, "busy_refused", json_integer((json_int_t)st.busy_refused));
+        json_object_set_new(m, "server", srv);
     }
     kg__sb_json(&resp->body, m);
     json_decref(m);

@@ -1035,8 +1035,11 @@ static void test_small_contracts(void **state)
         }
         free(r);
     }
-    /* Seq order in "initial": one producer's events arrive shuffled; a
-     * second producer's interleave as they came. */
+    /* The limits' counters are in /api/metrics (this request's connection
+     * is open while it is answered). */
+    assert_true(kg_thttp_json_int(port, "/api/metrics", "server", "connections") >= 1);
+    assert_int_equal(kg_thttp_json_int(port, "/api/metrics", "server", "conns_shed"), 0);
+    /* Seq order in "initial": one producer's events arrive shuffled. */
     static const unsigned seqs[] = {5, 3, 4, 10, 2, 7, 6, 9, 8};
     for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++) {
         char id[32];
