@@ -77,6 +77,7 @@ typedef struct kg__run {
     char started_at[40], ended_at[40];
     double duration;         /* -1 unknown */
     char *final_action;
+    char *parent;            /* parent_workflow_id of a nested run, or NULL */
     json_t *graph;
     struct kg__stored {
         kg__msg *m;
@@ -277,6 +278,7 @@ static void kg__run_free(kg__agg *a, kg__run *r)
     free(r->ev);
     json_decref(r->graph);
     free(r->final_action);
+    free(r->parent);
     free(r->id);
     free(r);
 }
@@ -607,7 +609,10 @@ static void kg__agg_topology(kg__agg *a, kg__run *r, const kg__event *ev, double
     json_decref(r->graph);
     r->graph = json_incref(graph);
     const char *prefix = *ev->node_path ? ev->node_path : NULL;
-    bool nested = json_object_get(ev->data, "parent_workflow_id") != NULL;
+    const char *parent = kg__json_str(ev->data, "parent_workflow_id");
+    bool nested = parent != NULL;
+    if (parent && strlen(parent) <= KG__ID_MAX)
+        kg__set_str(&r->parent, parent);
     if (prefix && nested) {
         kg__node *n = kg__node_get(a, prefix, true, ev->node_id, ev->node_type, now);
         if (n) {
@@ -1238,6 +1243,9 @@ static json_t *kg__run_summary(const kg__run *r, bool with_graph)
     json_object_set_new(o, "duration", r->duration >= 0 ? json_real(r->duration) : json_null());
     json_object_set_new(o, "final_action",
                         r->final_action ? json_string(r->final_action) : json_null());
+    /* A nested run (a sub-graph's, a batch item's) names the run it belongs
+     * to, so a client can fold it into the outermost run. */
+    json_object_set_new(o, "parent_workflow_id", r->parent ? json_string(r->parent) : json_null());
     json_object_set_new(o, "nodes", json_integer(r->graph ? (json_int_t)json_array_size(
                                                                 json_object_get(r->graph, "nodes"))
                                                           : 0));

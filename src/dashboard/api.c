@@ -117,6 +117,32 @@ static bool kg__accepts_gzip(const char *ae)
     return !(q && (!comma || q < comma) && strncmp(q, "q=0.", 4) != 0);
 }
 
+static void kg__serve_asset(kg__http_resp *resp, const kg_web_asset *a, const char *accept_encoding)
+{
+    resp->content_type = a->content_type;
+    resp->cache_control = "no-cache";
+    if (a->gz && kg__accepts_gzip(accept_encoding)) {
+        resp->static_body = a->gz;
+        resp->static_len = a->gz_len;
+        resp->content_encoding = "gzip";
+    } else {
+        resp->static_body = a->data;
+        resp->static_len = a->len;
+    }
+}
+
+void kg__api_auth_page(kg__http_resp *resp, const char *accept_encoding)
+{
+    const kg_web_asset *a = kg__asset_find("/auth.html");
+    if (!a) {
+        kg__api_error(resp, 401, "missing or wrong token");
+        return;
+    }
+    kg__serve_asset(resp, a, accept_encoding);
+    resp->status = 401;
+    resp->cache_control = "no-store";
+}
+
 static void kg__route_metrics(kg__hub *h, struct kg_dashboard *d, kg__http_resp *resp)
 {
     double now = kg__mono_now();
@@ -396,16 +422,7 @@ void kg__api_handle(kg__hub *h, struct kg_dashboard *d, const kg__http_req *req,
             kg__api_error(resp, 404, "no such route");
             return;
         }
-        resp->content_type = a->content_type;
-        resp->cache_control = "no-cache";
-        if (a->gz && kg__accepts_gzip(req->accept_encoding)) {
-            resp->static_body = a->gz;
-            resp->static_len = a->gz_len;
-            resp->content_encoding = "gzip";
-        } else {
-            resp->static_body = a->data;
-            resp->static_len = a->len;
-        }
+        kg__serve_asset(resp, a, req->accept_encoding);
     }
     if (resp->body.oom)
         kg__api_error(resp, 503, "out of memory");

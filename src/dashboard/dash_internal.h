@@ -437,6 +437,8 @@ struct kg_dashboard;
 void kg__api_handle(kg__hub *h, struct kg_dashboard *d, const kg__http_req *req,
                     kg__http_resp *resp);
 void kg__api_error(kg__http_resp *resp, int status, const char *message);
+/* 401 with the embedded page that explains how to pass the token. */
+void kg__api_auth_page(kg__http_resp *resp, const char *accept_encoding);
 /* Bytes of the response body (static, text or stream); release both. */
 size_t kg__api_body_len(const kg__http_resp *resp);
 void kg__api_resp_free(kg__http_resp *resp);

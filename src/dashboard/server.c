@@ -390,8 +390,17 @@ static int kg__on_http(kg_dashboard_t *d, struct lws *wsi, kg__pss *p, const cha
     bool via_query = false;
     /* Refused before any body is read, and closed: an unauthenticated
      * client gets nothing more out of this connection. */
-    if (strcmp(p->path, "/healthz") != 0 && !kg__server_authorized(d, wsi, p->query, &via_query))
+    if (strcmp(p->path, "/healthz") != 0 && !kg__server_authorized(d, wsi, p->query, &via_query)) {
+        /* A person opening the page without the token gets a page that says
+         * how to pass it; programs get the JSON error. */
+        if (strcmp(p->method, "GET") == 0 &&
+            (strcmp(p->path, "/") == 0 || strcmp(p->path, "/index.html") == 0)) {
+            kg__api_auth_page(&p->resp, p->accept_encoding);
+            p->close_after = true;
+            return kg__http_start_response(d, wsi, p);
+        }
         return kg__http_error(d, wsi, p, 401, "missing or wrong token", true);
+    }
     p->set_cookie = via_query;
     bool wait_body;
     int rc = kg__http_body_rules(d, wsi, p, &wait_body);

@@ -428,6 +428,21 @@ static void test_nested_graph_keyed_by_path(void **state)
     assert_int_equal(json_array_size(json_object_get(per, "nodes")), 1);
     assert_null(json_object_get(entry_by_id(top, "a"), "nodes"));   /* not a graph */
     json_decref(g);
+
+    /* Run summaries name the run a nested run belongs to. */
+    json_t *runs = kg__agg_runs(a, 0);
+    size_t i, checked = 0;
+    json_t *r;
+    json_array_foreach(runs, i, r) {
+        const char *id = json_string_value(json_object_get(r, "workflow_id"));
+        json_t *parent = json_object_get(r, "parent_workflow_id");
+        if (strcmp(id, "w1") == 0 && ++checked)
+            assert_true(json_is_null(parent));
+        if (strcmp(id, "w2") == 0 && ++checked)
+            assert_string_equal(json_string_value(parent), "w1");
+    }
+    assert_int_equal(checked, 2);
+    json_decref(runs);
     kg__agg_free(a);
 }
 
