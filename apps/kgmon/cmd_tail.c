@@ -621,6 +621,20 @@ static void redis_message(tail_state *s, const char *text, size_t len)
     json_decref(ev);
 }
 
+/* While Redis is lost the reader retries at 0.1 s doubling to 5 s (and
+ * every call in between fails with the same error): report the first
+ * failure, then after 2, 4, 8... of them or when the error changes kind,
+ * about one line per backoff step. */
+static bool redis_worth_reporting(const kg_redis_reader_status *st, unsigned *reported, int *code)
+{
+    unsigned f = st->failures;
+    if (f == *reported || ((f & (f - 1)) != 0 && st->last_code == *code))
+        return false;
+    *reported = f;
+    *code = st->last_code;
+    return true;
+}
+
 static int tail_redis(tail_state *s)
 {
     const tail_args *a = s->a;
@@ -642,6 +656,8 @@ static int tail_redis(tail_state *s)
         fprintf(stderr, "kgmon tail: following %sall on Redis %s:%d (Ctrl-C to stop)\n",
                 a->prefix ? a->prefix : "kaygraph:monitoring:", a->redis_host, a->redis_port);
     bool lost = false;
+    unsigned reported = 0;
+    int code = 0;
     while (!tail_should_stop(s)) {
         char *text = NULL;
         size_t len = 0;
@@ -653,9 +669,20 @@ static int tail_redis(tail_state *s)
         }
         if (rc == 0) {
             redis_message(s, text, len);
-        } else if (rc == KG_ECONNECT && !lost) {
-            fprintf(stderr, "kgmon tail: lost Redis at %s:%d (%s); reconnecting\n", a->redis_host,
-                    a->redis_port, err.message);
+        } else if (rc != KG_ETIMEOUT) {
+            kg_redis_reader_status st;
+            kg_redis_reader_status_get(r, &st);
+            if (!lost)
+                fprintf(stderr, "kgmon tail: lost Redis at %s:%d (%s); reconnecting (every 0.1 s "
+                        "doubling to 5 s)\n", a->redis_host, a->redis_port, err.message);
+            else if (redis_worth_reporting(&st, &reported, &code))
+                fprintf(stderr, "kgmon tail: Redis at %s:%d: %s (%u failed attempt%s)\n",
+                        a->redis_host, a->redis_port, st.last_error, st.failures,
+                        st.failures == 1 ? "" : "s");
+            if (!lost) {
+                reported = st.failures;
+                code = st.last_code;
+            }
             lost = true;
         }
         free(text);

@@ -75,6 +75,12 @@ typedef struct kg_redis_options {
     double connect_timeout;        /* seconds, default 1.0 */
     double command_timeout;        /* seconds, default 2.0 */
     long stream_maxlen;            /* > 0: also XADD to <prefix>stream MAXLEN ~ N */
+    /* Read side only (kaygraph/redis_reader.h): the longest string one reply
+     * element may carry -- one event's JSON text -- in bytes; a reply is also
+     * refused past 16 times this in total.  A peer that sends more fails the
+     * connection with KG_EPROTO.  0 = 16 MiB (16 times the dashboard's
+     * default body limit, i.e. the largest event it accepts). */
+    size_t max_reply;
 } kg_redis_options;
 
 KG_API void kg_redis_options_init(kg_redis_options *o);
