@@ -565,6 +565,11 @@ int kg__redis_source_start(kg__hub *h, const kg_dashboard_options *o, kg__redis_
         ro.prefix = o->redis_prefix;
     if (o->redis_password)
         ro.password = o->redis_password;
+    /* An event the webhook route accepts is accepted from Redis too: the
+     * reader's string bound follows max_body when it is raised past the
+     * reader's default. */
+    if (o->max_body > (16u << 20) - 65536)
+        ro.max_reply = o->max_body + 65536;
     snprintf(s->where, sizeof s->where, "%s:%d", o->redis_host, o->redis_port);
     int rc = 0;
     if (s->replay_n && !(s->live = calloc(KG__LIVE_SET_CAP, sizeof *s->live)))
