@@ -487,18 +487,17 @@ static void print_summary(const demo_args *a, const demo_totals *t, const kg_mon
 }
 
 /* How long the final flush may take: what a healthy backend needs many
- * times over, and for a webhook at least one whole request (connect and
- * request timeouts), so that a request that times out has been counted as a
- * failed batch when the statistics are printed, and a slow receiver given a
- * longer --webhook-timeout gets to answer. */
+ * times over, and for a webhook at least one whole request (its timeout
+ * covers the connection too, plus 0.5 s), so that a request that times out
+ * has been counted as a failed batch when the statistics are printed, and a
+ * slow receiver given a longer --webhook-timeout gets to answer. */
 static double flush_bound(const demo_args *a)
 {
     if (strcmp(a->backend, "http") != 0)
         return 3;
     kg_http_options o;
     kg_http_options_init(&o);
-    double request = (a->webhook_connect_timeout > 0 ? a->webhook_connect_timeout : o.connect_timeout) +
-                     (a->webhook_timeout > 0 ? a->webhook_timeout : o.timeout) + 1;
+    double request = (a->webhook_timeout > 0 ? a->webhook_timeout : o.timeout) + 0.5;
     return request > 3 ? request : 3;
 }
 
