@@ -19,12 +19,13 @@
  * confirmed it: a peer that answers SUBSCRIBE with anything else (protocol
  * garbage, an HTTP server on the port) fails with KG_EPROTO ("not a Redis
  * server?").  Failed connections -- refused, timed out, protocol errors, and
- * connections lost less than 2 s after they were made -- are retried with
- * exponential backoff, 0.1 s doubling to 5 s, per connection (subscriber and
- * command): while a retry is not due, calls fail at once with the last
- * error, so a broken peer costs at most one connection attempt per backoff
- * step whatever the caller's loop does.  A connection that stayed up 2 s
- * resets the backoff.  Replies are bounded (kg_redis_options.max_reply, and
+ * connections lost before they delivered a message (or a reply) or had been
+ * up 2 s -- are retried with exponential backoff, 0.1 s doubling to 5 s, per
+ * connection (subscriber and command): while a retry is not due, calls fail
+ * at once with the last error, so a broken peer costs at most one connection
+ * attempt per backoff step whatever the caller's loop does.  A connection
+ * that had delivered is re-made at once (Redis restarted, CLIENT KILL): up
+ * to 3 times in a row, then once a second.  Replies are bounded (kg_redis_options.max_reply, and
  * at most 2^20 elements per array): a longer string (e.g. a bulk declared
  * "$999999999999") fails the connection with KG_EPROTO once max_reply bytes
  * of it have arrived, instead of being buffered.  Pub/Sub keeps nothing

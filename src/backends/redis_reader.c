@@ -13,11 +13,13 @@
  * The command connection is checked for a server-side close before each use
  * so a restarted server costs no failed call.
  *
- * Each connection has a health record: failed attempts (refused, timed out,
- * protocol errors, or lost within KG__HEALTHY_S of being made) are retried
- * after 0.1 s doubling to 5 s.  Without it a peer that accepts and then
- * answers garbage (an HTTP server on the Redis port) was reconnected to
- * thousands of times a second by a caller looping on kg_redis_reader_next.
+ * Each connection has a health record (kg__health_fail): failed attempts
+ * (refused, timed out, protocol errors, or a connection lost before it
+ * delivered anything) are retried after 0.1 s doubling to 5 s; a connection
+ * that had proved itself is re-made at once (a few times in a row, then once
+ * a second).  Without it a peer that accepts and then answers garbage (an
+ * HTTP server on the Redis port) was reconnected to thousands of times a
+ * second by a caller looping on kg_redis_reader_next.
  *
  * Key names are built here from the same prefix and suffixes as redis.c; the
  * two files are the only places that know the layout. */
@@ -47,6 +49,7 @@
 #define KG__BACKOFF_FIRST_S 0.1
 #define KG__BACKOFF_MAX_S 5.0
 #define KG__HEALTHY_S 2.0   /* a connection up this long was not a failed attempt */
+#define KG__QUICK_BURST 3.0 /* immediate reconnections in a row (then 1/s) */
 
 /* One connection's recent history: when it may be tried again and why the
  * last attempt failed. */
@@ -54,6 +57,9 @@ typedef struct kg__health {
     unsigned failures;      /* consecutive failed attempts */
     double retry_at;        /* monotonic s: no attempt before */
     double up_since;        /* monotonic s the current connection was made; 0 none */
+    bool proven;            /* the current connection did its job (a message, a reply) */
+    double tokens;          /* immediate retries left (see kg__health_fail) */
+    double tokens_at;
     int code;
     char error[KG_ERROR_MESSAGE_MAX];
 } kg__health;
@@ -144,30 +150,46 @@ static void kg__nap(double seconds)
 static void kg__health_up(kg__health *h)
 {
     h->up_since = kg__now();
+    h->proven = false;
 }
 
-/* The connection is up and did its job: forget past failures. */
+/* The connection did its job (delivered a message, answered a command). */
 static void kg__health_ok(kg__health *h)
 {
-    h->failures = 0;
-    h->retry_at = 0;
+    h->proven = true;
 }
 
-/* An attempt failed (or a connection was lost): the next one waits
- * 0.1 s x 2^(failures-1), at most 5 s.  A connection that had been up for
- * KG__HEALTHY_S starts the count again, so a Redis restart after hours of
- * service is retried at once. */
+/* An attempt failed, or a connection was lost.  Losing a connection that
+ * proved itself (it delivered something, or stayed up KG__HEALTHY_S) is not
+ * a failed attempt: Redis restarted, or CLIENT KILL, and the reconnection is
+ * tried at once -- at most KG__QUICK_BURST times in a row, then once a
+ * second, so that a peer that sends one good message and then hangs up (or
+ * sends garbage) cannot drive a reconnect storm either.  Otherwise the next
+ * attempt waits 0.1 s x 2^(failures-1), at most 5 s; only a connection that
+ * stayed up KG__HEALTHY_S starts the count again. */
 static int kg__health_fail(kg__health *h, const kg_error_t *err)
 {
     double now = kg__now();
-    if (h->up_since > 0 && now - h->up_since >= KG__HEALTHY_S)
-        h->failures = 0;
+    bool stable = h->up_since > 0 && now - h->up_since >= KG__HEALTHY_S;
+    bool proven = h->proven || stable;
     h->up_since = 0;
-    h->failures++;
-    double delay = KG__BACKOFF_FIRST_S;
-    for (unsigned i = 1; i < h->failures && delay < KG__BACKOFF_MAX_S; i++)
-        delay *= 2;
-    h->retry_at = now + (delay < KG__BACKOFF_MAX_S ? delay : KG__BACKOFF_MAX_S);
+    h->proven = false;
+    h->tokens += now - h->tokens_at;
+    if (h->tokens > KG__QUICK_BURST)
+        h->tokens = KG__QUICK_BURST;
+    h->tokens_at = now;
+    if (stable)
+        h->failures = 0;
+    if (proven && h->tokens >= 1) {
+        h->tokens -= 1;
+        h->retry_at = now;
+    } else {
+        h->failures++;
+        double delay = KG__BACKOFF_FIRST_S;
+        for (unsigned i = 1; i < h->failures && delay < KG__BACKOFF_MAX_S; i++)
+            delay *= 2;
+        h->retry_at = now + (delay < KG__BACKOFF_MAX_S ? delay : KG__BACKOFF_MAX_S);
+    }
     h->code = err->code;
     snprintf(h->error, sizeof h->error, "%s", err->message);
     return err->code;
@@ -377,6 +399,8 @@ int kg_redis_reader_new(const kg_redis_options *o, kg_redis_reader_t **out, kg_e
     size_t total = bulk <= SIZE_MAX / KG__REPLY_TOTAL_FACTOR ? bulk * KG__REPLY_TOTAL_FACTOR
                                                              : SIZE_MAX;
     r->cmd_bounds = r->sub_bounds = (kg__reply_bounds){.bulk_max = bulk, .total_max = total};
+    r->cmd_health.tokens = r->sub_health.tokens = KG__QUICK_BURST;
+    r->cmd_health.tokens_at = r->sub_health.tokens_at = kg__now();
     if (!r->host || !r->prefix || (o->unix_socket && *o->unix_socket && !r->unix_socket) ||
         (o->password && *o->password && !r->password)) {
         kg_redis_reader_free(r);
@@ -606,11 +630,8 @@ int kg_redis_reader_next(kg_redis_reader_t *r, double timeout, char **json, size
         }
         void *v = NULL;
         int rc = kg__reply_wait(r, r->sub, &r->sub_bounds, deadline, &v, err, "subscriber");
-        if (rc == KG_ETIMEOUT) {
-            if (kg__now() - r->sub_health.up_since >= KG__HEALTHY_S)
-                kg__health_ok(&r->sub_health);
+        if (rc == KG_ETIMEOUT)
             return kg_error_set(err, KG_ETIMEOUT, NULL, "no message within %.3f s", timeout);
-        }
         if (rc) {
             kg__sub_fail(r, err);
             continue;   /* kg__sub_ensure waits for the backoff, within the deadline */
@@ -620,8 +641,7 @@ int kg_redis_reader_next(kg_redis_reader_t *r, double timeout, char **json, size
         if (got < 0)
             return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
         if (got == 1) {
-            if (kg__now() - r->sub_health.up_since >= KG__HEALTHY_S)
-                kg__health_ok(&r->sub_health);
+            kg__health_ok(&r->sub_health);
             return 0;
         }
     }

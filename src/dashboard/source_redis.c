@@ -413,10 +413,12 @@ static void kg__rs_track(kg__redis_source *s, int rc, const kg_error_t *err, boo
     }
     kg_redis_reader_status st;
     kg_redis_reader_status_get(s->reader, &st);
-    if (*up)
+    if (*up) {
         kg__rs_log(s, KG_DASH_LOG_WARN, "redis: connection to %s lost (%s)", s->where,
                    err->message);
-    else if (kg__rs_worth_logging(&st, logged, code))
+        *logged = st.failures;
+        *code = st.last_code;
+    } else if (kg__rs_worth_logging(&st, logged, code))
         kg__rs_log(s, KG_DASH_LOG_WARN, "redis: %s (%u failed attempt%s; retrying every "
                    "0.1 s doubling to 5 s)", st.last_error, st.failures,
                    st.failures == 1 ? "" : "s");

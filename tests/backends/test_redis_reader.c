@@ -419,6 +419,38 @@ static void test_peer_garbage_after_subscribe(void **state)
     kg_fake_peer_stop(p);
 }
 
+/* A peer that behaves (a confirmed subscription, one message) and then hangs
+ * up, again and again: a lost connection that delivered is re-made at once,
+ * but only 3 times in a row and then once a second beside the backoff, so
+ * this costs a bounded number of connections too (a reader that reconnects
+ * at once every time made thousands). */
+static void test_peer_message_then_close(void **state)
+{
+    (void)state;
+    kg_fake_peer *p = kg_fake_peer_start(KG_FAKE_SUB_MESSAGE_CLOSE, KG_FAKE_SUB_MESSAGE_CLOSE,
+                                         "{\"event_id\":\"m\"}");
+    assert_non_null(p);
+    kg_redis_reader_t *r = peer_reader(p, 0);
+    kg_error_t err;
+    assert_int_equal(kg_redis_reader_subscribe(r, NULL, false, &err), 0);
+    unsigned messages = 0;
+    double until = kg_test_now() + 3.0;
+    while (kg_test_now() < until) {
+        char *json = NULL;
+        size_t len;
+        if (kg_redis_reader_next(r, 0.1, &json, &len, NULL, &err) == 0)
+            messages++;
+        free(json);
+    }
+    unsigned conns = kg_fake_peer_connections(p);
+    print_message("message-then-close peer: %u connections, %u messages in 3 s\n", conns,
+                  messages);
+    assert_true(messages >= 3);
+    assert_true(conns <= 15);
+    kg_redis_reader_free(r);
+    kg_fake_peer_stop(p);
+}
+
 /* Peak RSS of this process since the last reset (kB), or -1; resetting it
  * needs Linux >= 4.0 (clear_refs "5"). */
 static bool hwm_reset(void)
@@ -517,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_peer_garbage),
         cmocka_unit_test(test_peer_http),
         cmocka_unit_test(test_peer_garbage_after_subscribe),
+        cmocka_unit_test(test_peer_message_then_close),
         cmocka_unit_test(test_peer_huge_bulk_message),
         cmocka_unit_test(test_peer_huge_bulk_reply),
     };
