@@ -91,7 +91,7 @@ KG_API kg_backend_t *kg_redis_backend_new(const kg_redis_options *o, kg_error_t 
  * One POST per batch: {"events":[...],"batch_size":N,"timestamp":"...",
  * "batch_id":"<uuid>"} with Content-Type: application/json and
  * Idempotency-Key: <the same uuid>.  The id is derived from the batch's
- * event_ids, so every resend of a batch carries the same key (a receiver
+ * event_ids (an event is in one batch only), so every resend of a batch carries the same key (a receiver
  * that stored a batch whose answer timed out can drop the copy) and
  * different batches different ones.
  *
