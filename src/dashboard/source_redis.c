@@ -381,20 +381,61 @@ static int kg__replay(kg__redis_source *s)
     return 0;
 }
 
+/* A failure is logged when it is the first, and then after 2, 4, 8...
+ * consecutive ones (or when the error changes kind): the reader retries at
+ * 0.1 s doubling to 5 s, so this is about one line per backoff step, never
+ * one per attempt. */
+static bool kg__rs_worth_logging(const kg_redis_reader_status *st, unsigned *logged, int *code)
+{
+    unsigned f = st->failures;
+    bool step = f != *logged && (f & (f - 1)) == 0;
+    bool changed = f != *logged && st->last_code != *code;
+    if (!step && !changed)
+        return false;
+    *logged = f;
+    *code = st->last_code;
+    return true;
+}
+
+/* The feed thread's view of the connection after one wait: connected (a
+ * message or a quiet, confirmed subscription) or not. */
+static void kg__rs_track(kg__redis_source *s, int rc, const kg_error_t *err, bool *up,
+                         unsigned *logged, int *code)
+{
+    if (rc == 0 || rc == KG_ETIMEOUT) {
+        if (!*up)
+            kg__rs_log(s, KG_DASH_LOG_INFO, "redis: subscribed at %s", s->where);
+        *up = true;
+        *logged = 0;
+        *code = 0;
+        atomic_store(&s->connected, true);
+        return;
+    }
+    kg_redis_reader_status st;
+    kg_redis_reader_status_get(s->reader, &st);
+    if (*up) {
+        kg__rs_log(s, KG_DASH_LOG_WARN, "redis: connection to %s lost (%s)", s->where,
+                   err->message);
+        *logged = st.failures;
+        *code = st.last_code;
+    } else if (kg__rs_worth_logging(&st, logged, code))
+        kg__rs_log(s, KG_DASH_LOG_WARN, "redis: %s (%u failed attempt%s; retrying every "
+                   "0.1 s doubling to 5 s)", st.last_error, st.failures,
+                   st.failures == 1 ? "" : "s");
+    *up = false;
+    atomic_store(&s->connected, false);
+}
+
 static void *kg__rs_main(void *arg)
 {
     kg__redis_source *s = arg;
     kg_error_t err;
     kg_error_clear(&err);
     bool up = false;
-    if (kg_redis_reader_subscribe(s->reader, "all", false, &err) == 0) {
-        up = true;
-        atomic_store(&s->connected, true);
-        kg__rs_log(s, KG_DASH_LOG_INFO, "redis: subscribed at %s", s->where);
-    } else {
-        kg__rs_log(s, KG_DASH_LOG_WARN, "redis: %s unreachable (%s); retrying", s->where,
-                   err.message);
-    }
+    unsigned logged = 0;
+    int code = 0;
+    int rc = kg_redis_reader_subscribe(s->reader, "all", false, &err);
+    kg__rs_track(s, rc, &err, &up, &logged, &code);
     bool need_replay = s->replay_n > 0;
     uint64_t reconnects = kg_redis_reader_reconnects(s->reader);
     while (!atomic_load(&s->stop)) {
@@ -402,7 +443,7 @@ static void *kg__rs_main(void *arg)
         if (need_replay && up && kg__replay(s) == 0)
             need_replay = false;
         kg_error_clear(&err);
-        int rc = kg__live_burst(s, 0.2, &err);
+        rc = kg__live_burst(s, 0.2, &err);
         uint64_t rn = kg_redis_reader_reconnects(s->reader);
         if (rn != reconnects) {
             reconnects = rn;
@@ -411,19 +452,10 @@ static void *kg__rs_main(void *arg)
                                    : "; events published meanwhile were missed");
             need_replay = s->replay_n > 0;
         }
-        if (rc == 0 || rc == KG_ETIMEOUT) {
-            if (!up)
-                kg__rs_log(s, KG_DASH_LOG_INFO, "redis: connected to %s", s->where);
-            up = true;
-            atomic_store(&s->connected, true);
-        } else {
-            if (up)
-                kg__rs_log(s, KG_DASH_LOG_WARN, "redis: connection to %s lost (%s)", s->where,
-                           err.message);
-            up = false;
+        bool was_up = up;
+        kg__rs_track(s, rc, &err, &up, &logged, &code);
+        if (was_up && !up)
             need_replay = s->replay_n > 0;
-            atomic_store(&s->connected, false);
-        }
     }
     return NULL;
 }
@@ -535,6 +567,11 @@ int kg__redis_source_start(kg__hub *h, const kg_dashboard_options *o, kg__redis_
         ro.prefix = o->redis_prefix;
     if (o->redis_password)
         ro.password = o->redis_password;
+    /* An event the webhook route accepts is accepted from Redis too: the
+     * reader's string bound follows max_body when it is raised past the
+     * reader's default. */
+    if (o->max_body > (16u << 20) - 65536)
+        ro.max_reply = o->max_body + 65536;
     snprintf(s->where, sizeof s->where, "%s:%d", o->redis_host, o->redis_port);
     int rc = 0;
     if (s->replay_n && !(s->live = calloc(KG__LIVE_SET_CAP, sizeof *s->live)))
