@@ -72,6 +72,8 @@
  *   XADD    <prefix>stream MAXLEN ~ N * events <json>\n<json>...   one entry per batch, when on
  *   PUBLISH <prefix>all <json>\n<json>...                          one message per batch
  *
+ * (a batch over 1 MiB of JSON goes out as several such messages / entries)
+ *
  * and, on connecting, SET <prefix>layout lean (the seed layout deletes that
  * key), which is how kg_redis_reader knows what to read.
  *
@@ -648,12 +650,27 @@ static void kg__lean_run(kg__redis *r, kg__scratch *s, const kg__group *g,
     kg__out_str(s, r->ttl_text);
 }
 
-/* One argument: the batch's events' JSON, one per line (JSON text has no
- * raw newline, so a reader splits on "\n"). */
-static void kg__out_events(kg__scratch *s, const kg_batch *batch)
+/* Lean messages and stream entries hold several events, one per line, but
+ * no more than about this many bytes (a reader bounds what one reply element
+ * may carry: kg_redis_options.max_reply, 16 MiB by default). */
+#define KG__LEAN_CHUNK (1u << 20)
+
+/* Where the chunk of events starting at `from` ends: as many as fit in
+ * KG__LEAN_CHUNK bytes, at least one. */
+static size_t kg__lean_chunk_end(const kg_batch *batch, size_t from)
+{
+    size_t to = from, bytes = 0;
+    while (to < batch->count && (to == from || bytes + batch->events[to].json_len < KG__LEAN_CHUNK))
+        bytes += batch->events[to++].json_len + 1;
+    return to;
+}
+
+/* One argument: events [from, to)'s JSON, one per line (JSON text has no raw
+ * newline, so a reader splits on "\n"). */
+static void kg__out_events(kg__scratch *s, const kg_batch *batch, size_t from, size_t to)
 {
     size_t total = 0;
-    for (size_t i = 0; i < batch->count; i++)
+    for (size_t i = from; i < to; i++)
         total += batch->events[i].json_len + 1;
     if (!kg__out_reserve(s, total + 32))
         return;
@@ -662,8 +679,8 @@ static void kg__out_events(kg__scratch *s, const kg_batch *batch)
     p += kg__utoa(p, total ? total - 1 : 0);
     *p++ = '\r';
     *p++ = '\n';
-    for (size_t i = 0; i < batch->count; i++) {
-        if (i)
+    for (size_t i = from; i < to; i++) {
+        if (i > from)
             *p++ = '\n';
         memcpy(p, batch->events[i].json, batch->events[i].json_len);
         p += batch->events[i].json_len;
@@ -673,30 +690,42 @@ static void kg__out_events(kg__scratch *s, const kg_batch *batch)
     s->out_len = (size_t)(p - s->out);
 }
 
-/* Lean layout: the whole batch as one stream entry, field "events". */
-static void kg__lean_stream(kg__redis *r, kg__scratch *s, const kg_batch *batch)
+/* Lean layout: the batch as stream entries, field "events", one per chunk.
+ * Returns the number of commands. */
+static size_t kg__lean_stream(kg__redis *r, kg__scratch *s, const kg_batch *batch)
 {
-    kg__out_cmd(s, 8);
-    kg__out_arg(s, "XADD", 4);
-    kg__out_str(s, r->stream_key);
-    kg__out_arg(s, "MAXLEN", 6);
-    kg__out_arg(s, "~", 1);
-    kg__out_str(s, r->maxlen_text);
-    kg__out_arg(s, "*", 1);
-    kg__out_arg(s, "events", 6);
-    kg__out_events(s, batch);
+    size_t commands = 0;
+    for (size_t from = 0, to; from < batch->count; from = to, commands++) {
+        to = kg__lean_chunk_end(batch, from);
+        kg__out_cmd(s, 8);
+        kg__out_arg(s, "XADD", 4);
+        kg__out_str(s, r->stream_key);
+        kg__out_arg(s, "MAXLEN", 6);
+        kg__out_arg(s, "~", 1);
+        kg__out_str(s, r->maxlen_text);
+        kg__out_arg(s, "*", 1);
+        kg__out_arg(s, "events", 6);
+        kg__out_events(s, batch, from, to);
+    }
+    return commands;
 }
 
-/* Lean layout: the whole batch as one message on the "all" channel.  Per
- * event, a PUBLISH costs the server more than the data it carries, and a
- * subscriber reading one message per event falls behind (and is cut off
- * by Redis's output-buffer limit) long before one reading batches. */
-static void kg__lean_publish(kg__redis *r, kg__scratch *s, const kg_batch *batch)
+/* Lean layout: the batch as messages on the "all" channel, one per chunk.
+ * Per event, a PUBLISH costs the server more than the data it carries, and a
+ * subscriber reading one message per event falls behind (and is cut off by
+ * Redis's output-buffer limit) long before one reading batches.  Returns the
+ * number of commands. */
+static size_t kg__lean_publish(kg__redis *r, kg__scratch *s, const kg_batch *batch)
 {
-    kg__out_cmd(s, 3);
-    kg__out_arg(s, "PUBLISH", 7);
-    kg__out_str(s, r->chan_all);
-    kg__out_events(s, batch);
+    size_t commands = 0;
+    for (size_t from = 0, to; from < batch->count; from = to, commands++) {
+        to = kg__lean_chunk_end(batch, from);
+        kg__out_cmd(s, 3);
+        kg__out_arg(s, "PUBLISH", 7);
+        kg__out_str(s, r->chan_all);
+        kg__out_events(s, batch, from, to);
+    }
+    return commands;
 }
 
 /* Encode the whole batch into w->s.out; returns the number of commands, or 0
@@ -820,10 +849,8 @@ static size_t kg__pipe_build(kg__redis *r, kg__redis_worker *w, const kg_batch *
     }
 
     /* Then the stream and the live feed. */
-    if (lean && r->stream_maxlen > 0) {
-        kg__lean_stream(r, s, batch);
-        commands++;
-    }
+    if (lean && r->stream_maxlen > 0)
+        commands += kg__lean_stream(r, s, batch);
     for (size_t i = 0; i < n && r->stream_maxlen > 0 && !lean; i++) {
         kg__out_cmd(s, 8);
         kg__out_arg(s, "XADD", 4);
@@ -838,8 +865,8 @@ static size_t kg__pipe_build(kg__redis *r, kg__redis_worker *w, const kg_batch *
     }
     size_t chan_all_len = pl + 3;
     if (lean) {
-        kg__lean_publish(r, s, batch);
-        return s->failed ? 0 : commands + 1;
+        commands += kg__lean_publish(r, s, batch);
+        return s->failed ? 0 : commands;
     }
     for (size_t i = 0; i < n; i++) {
         const char *type = kg__s(ev[i].event_type);

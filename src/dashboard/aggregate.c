@@ -39,6 +39,13 @@ static const char *const kg__run_status_str[] = {"running", "success", "failed",
 #define KG__DEDUP_GEN 65536    /* ids per generation of the duplicate set */
 #define KG__ENDED_GEN 8192     /* ended runs remembered after eviction: 8-16 K */
 #define KG__SOURCES_MAX 64     /* producers whose drop counters we track */
+/* An event over this size is shown in "initial" messages as a brief: its
+ * schema fields with "data":{"truncated":true,"original_size":N}.  With the
+ * 100 events an initial message carries, that keeps it under ~7 MiB however
+ * large the events are (each may be up to max_body), so a new client always
+ * gets a usable state.  /api/events and the run stores keep the full text. */
+#define KG__BRIEF_OVER (64 * 1024)
+#define KG__INITIAL_EVENTS 100
 
 typedef struct kg__node {
     kg__link lru;
@@ -70,6 +77,7 @@ typedef struct kg__run {
     char started_at[40], ended_at[40];
     double duration;         /* -1 unknown */
     char *final_action;
+    char *parent;            /* parent_workflow_id of a nested run, or NULL */
     json_t *graph;
     struct kg__stored {
         kg__msg *m;
@@ -123,7 +131,13 @@ struct kg__agg {
     uint64_t rate_cnt[KG__RATE_SLOTS];
     int64_t rate_sec[KG__RATE_SLOTS];
 
-    kg__msg **recent;         /* ring of the last lim.recent_events */
+    /* Ring of the last lim.recent_events, in arrival order. */
+    struct kg__recent {
+        kg__msg *m;
+        kg__msg *brief;       /* NULL unless m is over KG__BRIEF_OVER */
+        uint64_t seq, src;    /* src: hash of the producer (source host/pid) */
+        bool has_seq;
+    } *recent;
     size_t recent_head, recent_len;
     size_t recent_bytes;
 
@@ -264,6 +278,7 @@ static void kg__run_free(kg__agg *a, kg__run *r)
     free(r->ev);
     json_decref(r->graph);
     free(r->final_action);
+    free(r->parent);
     free(r->id);
     free(r);
 }
@@ -285,6 +300,22 @@ static void kg__edge_free(kg__edge *e)
     free(e->to_key);
     free(e->action);
     free(e);
+}
+
+static void kg__recent_drop_oldest(kg__agg *a)
+{
+    struct kg__recent *e = &a->recent[a->recent_head];
+    a->recent_bytes -= e->m->len;
+    kg__msg_unref(e->m);
+    kg__msg_unref(e->brief);
+    memset(e, 0, sizeof *e);
+    a->recent_head = (a->recent_head + 1) % a->lim.recent_events;
+    a->recent_len--;
+}
+
+static struct kg__recent *kg__recent_at(kg__agg *a, size_t i)
+{
+    return &a->recent[(a->recent_head + i) % a->lim.recent_events];
 }
 
 kg__agg *kg__agg_new(const kg__agg_limits *lim, double now)
@@ -344,9 +375,8 @@ void kg__agg_free(kg__agg *a)
     kg__map_free(&a->sources);
     kg__map_free(&a->nodes);
     kg__map_free(&a->runs);
-    if (a->recent)
-        for (size_t i = 0; i < a->recent_len; i++)
-            kg__msg_unref(a->recent[(a->recent_head + i) % a->lim.recent_events]);
+    while (a->recent && a->recent_len)
+        kg__recent_drop_oldest(a);
     free(a->recent);
     kg__idset_free(&a->dedup);
     kg__idset_free(&a->ended);
@@ -579,7 +609,10 @@ static void kg__agg_topology(kg__agg *a, kg__run *r, const kg__event *ev, double
     json_decref(r->graph);
     r->graph = json_incref(graph);
     const char *prefix = *ev->node_path ? ev->node_path : NULL;
-    bool nested = json_object_get(ev->data, "parent_workflow_id") != NULL;
+    const char *parent = kg__json_str(ev->data, "parent_workflow_id");
+    bool nested = parent != NULL;
+    if (parent && strlen(parent) <= KG__ID_MAX)
+        kg__set_str(&r->parent, parent);
     if (prefix && nested) {
         kg__node *n = kg__node_get(a, prefix, true, ev->node_id, ev->node_type, now);
         if (n) {
@@ -728,12 +761,7 @@ static void kg__agg_enforce_budget(kg__agg *a, kg__run *keep)
         } else if (keep && keep->ev_len > 1) {
             kg__run_drop_oldest(a, keep);
         } else if (a->recent_len > 1) {
-            kg__msg *m = a->recent[a->recent_head];
-            a->recent[a->recent_head] = NULL;
-            a->recent_head = (a->recent_head + 1) % a->lim.recent_events;
-            a->recent_len--;
-            a->recent_bytes -= m->len;
-            kg__msg_unref(m);
+            kg__recent_drop_oldest(a);
         } else {
             break;
         }
@@ -855,6 +883,51 @@ static void kg__agg_sources(kg__agg *a, const kg__event *ev)
         s->queue_depth = v;
 }
 
+/* The brief of an oversized event (see KG__BRIEF_OVER): the schema fields
+ * that are short, and a marker for the data.  NULL on oom. */
+static kg__msg *kg__event_brief(const kg__event *ev, size_t len)
+{
+    static const char *const keep[] = {"event_id", "timestamp", "node_id", "node_type",
+                                       "event_type", "event_name", "correlation_id",
+                                       "workflow_id", "node_path", "seq", "source"};
+    json_t *b = json_object();
+    for (size_t i = 0; b && i < sizeof keep / sizeof keep[0]; i++) {
+        json_t *v = json_object_get(ev->root, keep[i]);
+        if (v && json_dumpb(v, NULL, 0, JSON_COMPACT) <= 1024)
+            json_object_set(b, keep[i], v);
+    }
+    size_t data_size = ev->data ? json_dumpb(ev->data, NULL, 0, JSON_COMPACT) : 0;
+    json_object_set_new(b, "data", json_pack("{s:b,s:I,s:I}", "truncated", 1, "original_size",
+                                             (json_int_t)data_size, "event_size",
+                                             (json_int_t)len));
+    kg__sb sb;
+    kg__sb_init(&sb);
+    kg__sb_json(&sb, b);
+    json_decref(b);
+    kg__msg *m = b && !sb.oom ? kg__msg_new(sb.buf, sb.len) : NULL;
+    kg__sb_free(&sb);
+    return m;
+}
+
+static void kg__recent_push(kg__agg *a, const kg__event *ev, kg__msg *msg)
+{
+    if (a->recent_len == a->lim.recent_events)
+        kg__recent_drop_oldest(a);
+    struct kg__recent *e = kg__recent_at(a, a->recent_len);
+    e->m = kg__msg_ref(msg);
+    e->brief = msg->len > KG__BRIEF_OVER ? kg__event_brief(ev, msg->len) : NULL;
+    e->seq = ev->seq;
+    e->has_seq = ev->has_seq;
+    const json_t *src = json_object_get(ev->root, "source");
+    char key[KG__ID_MAX + 32];
+    const char *host = kg__json_str(src, "host");
+    int n = snprintf(key, sizeof key, "%.*s/%lld", KG__ID_MAX, host ? host : "",
+                     (long long)kg__json_num(src, "pid", 0));
+    e->src = kg__hash(key, (size_t)n < sizeof key ? (size_t)n : sizeof key - 1);
+    a->recent_len++;
+    a->recent_bytes += msg->len;
+}
+
 int kg__agg_add(kg__agg *a, const kg__event *ev, kg__msg *msg, double now)
 {
     if (kg__agg_seen(a, ev->event_id)) {
@@ -869,19 +942,7 @@ int kg__agg_add(kg__agg *a, const kg__event *ev, kg__msg *msg, double now)
         a->errors++;
     kg__rate_count(a, now);
 
-    /* Recent events. */
-    size_t cap = a->lim.recent_events;
-    if (a->recent_len == cap) {
-        kg__msg *old = a->recent[a->recent_head];
-        a->recent_bytes -= old->len;
-        kg__msg_unref(old);
-        a->recent[a->recent_head] = NULL;
-        a->recent_head = (a->recent_head + 1) % cap;
-        a->recent_len--;
-    }
-    a->recent[(a->recent_head + a->recent_len) % cap] = kg__msg_ref(msg);
-    a->recent_len++;
-    a->recent_bytes += msg->len;
+    kg__recent_push(a, ev, msg);
 
     kg__run *r = NULL;
     if (*ev->workflow_id && (r = kg__run_get(a, ev->workflow_id, now)) != NULL) {
@@ -1182,6 +1243,9 @@ static json_t *kg__run_summary(const kg__run *r, bool with_graph)
     json_object_set_new(o, "duration", r->duration >= 0 ? json_real(r->duration) : json_null());
     json_object_set_new(o, "final_action",
                         r->final_action ? json_string(r->final_action) : json_null());
+    /* A nested run (a sub-graph's, a batch item's) names the run it belongs
+     * to, so a client can fold it into the outermost run. */
+    json_object_set_new(o, "parent_workflow_id", r->parent ? json_string(r->parent) : json_null());
     json_object_set_new(o, "nodes", json_integer(r->graph ? (json_int_t)json_array_size(
                                                                 json_object_get(r->graph, "nodes"))
                                                           : 0));
@@ -1215,41 +1279,120 @@ json_t *kg__agg_runs(kg__agg *a, size_t max)
     return arr;
 }
 
-void kg__agg_recent_json(kg__agg *a, size_t limit, kg__sb *sb)
+void kg__agg_recent_refs(kg__agg *a, size_t limit, kg__body *b)
 {
     size_t n = a->recent_len < limit ? a->recent_len : limit;
-    kg__sb_add(sb, "[", 1);
-    for (size_t i = a->recent_len - n; i < a->recent_len; i++) {
-        kg__msg *m = a->recent[(a->recent_head + i) % a->lim.recent_events];
-        if (i != a->recent_len - n)
-            kg__sb_add(sb, ",", 1);
-        kg__sb_add(sb, m->data, m->len);
-    }
-    kg__sb_add(sb, "]", 1);
+    for (size_t i = a->recent_len - n; i < a->recent_len; i++)
+        kg__body_add(b, kg__recent_at(a, i)->m, i != a->recent_len - n);
 }
 
-int kg__agg_run_events_json(kg__agg *a, const char *workflow_id, kg__sb *sb, json_t **summary)
+int kg__agg_run_events_refs(kg__agg *a, const char *workflow_id, kg__body *b, json_t **summary)
 {
     kg__run *r = kg__map_get(&a->runs, workflow_id);
     if (!r)
         return KG_ENOTFOUND;
-    kg__sb_add(sb, "[", 1);
-    for (size_t i = 0; i < r->ev_len; i++) {
-        kg__msg *m = r->ev[(r->ev_head + i) % r->ev_cap].m;
-        if (i)
-            kg__sb_add(sb, ",", 1);
-        kg__sb_add(sb, m->data, m->len);
-    }
-    kg__sb_add(sb, "]", 1);
+    for (size_t i = 0; i < r->ev_len; i++)
+        kg__body_add(b, r->ev[(r->ev_head + i) % r->ev_cap].m, i > 0);
     if (summary)
         *summary = kg__run_summary(r, true);
     return 0;
 }
 
+static void kg__body_to_sb(kg__body *b, kg__sb *sb)
+{
+    kg__sb_add(sb, "[", 1);
+    kg__body_copy(b, sb, SIZE_MAX);
+    kg__sb_add(sb, "]", 1);
+    if (b->oom)
+        sb->oom = true;
+    kg__body_free(b);
+}
+
+void kg__agg_recent_json(kg__agg *a, size_t limit, kg__sb *sb)
+{
+    kg__body b;
+    kg__body_init(&b);
+    kg__agg_recent_refs(a, limit, &b);
+    kg__body_to_sb(&b, sb);
+}
+
+int kg__agg_run_events_json(kg__agg *a, const char *workflow_id, kg__sb *sb, json_t **summary)
+{
+    kg__body b;
+    kg__body_init(&b);
+    int rc = kg__agg_run_events_refs(a, workflow_id, &b, summary);
+    if (rc == 0)
+        kg__body_to_sb(&b, sb);
+    return rc;
+}
+
+/* Order of the initial message's events: each producer's events by seq,
+ * producers interleaved as they arrived (seqs of different processes do not
+ * compare).  Sort key: group (the producer; an event without seq is a group
+ * of its own), then seq, then arrival. */
+struct kg__ord {
+    uint64_t grp, seq;
+    size_t pos;
+    bool solo;
+};
+
+static int kg__ord_by_arrival(const void *x, const void *y)
+{
+    const struct kg__ord *p = x, *q = y;
+    if (p->solo != q->solo)
+        return p->solo ? 1 : -1;
+    if (p->grp != q->grp)
+        return p->grp < q->grp ? -1 : 1;
+    return (p->pos > q->pos) - (p->pos < q->pos);
+}
+
+static int kg__ord_by_seq(const void *x, const void *y)
+{
+    const struct kg__ord *p = x, *q = y;
+    if (p->solo != q->solo)
+        return p->solo ? 1 : -1;
+    if (p->grp != q->grp)
+        return p->grp < q->grp ? -1 : 1;
+    if (p->seq != q->seq)
+        return p->seq < q->seq ? -1 : 1;
+    return (p->pos > q->pos) - (p->pos < q->pos);
+}
+
+/* The last `n` recent events (n <= KG__INITIAL_EVENTS), briefs for the
+ * oversized, in the order above. */
+static void kg__initial_events(kg__agg *a, size_t n, kg__sb *sb)
+{
+    struct kg__ord by_arrival[KG__INITIAL_EVENTS], by_seq[KG__INITIAL_EVENTS];
+    size_t first = a->recent_len - n;
+    for (size_t k = 0; k < n; k++) {
+        const struct kg__recent *e = kg__recent_at(a, first + k);
+        by_arrival[k] = (struct kg__ord){.grp = e->has_seq ? e->src : k,
+                                         .seq = e->seq, .pos = k, .solo = !e->has_seq};
+    }
+    memcpy(by_seq, by_arrival, n * sizeof *by_seq);
+    qsort(by_arrival, n, sizeof *by_arrival, kg__ord_by_arrival);
+    qsort(by_seq, n, sizeof *by_seq, kg__ord_by_seq);
+    /* Same groups of the same sizes in both orders: the k-th slot a group
+     * occupies in arrival order gets its k-th event by seq. */
+    size_t order[KG__INITIAL_EVENTS];
+    for (size_t k = 0; k < n; k++)
+        order[by_arrival[k].pos] = by_seq[k].pos;
+    kg__sb_add(sb, "[", 1);
+    for (size_t k = 0; k < n; k++) {
+        const struct kg__recent *e = kg__recent_at(a, first + order[k]);
+        const kg__msg *m = e->brief ? e->brief : e->m;
+        if (k)
+            kg__sb_add(sb, ",", 1);
+        kg__sb_add(sb, m->data, m->len);
+    }
+    kg__sb_add(sb, "]", 1);
+}
+
 void kg__agg_initial_json(kg__agg *a, double now, kg__sb *sb)
 {
     kg__sb_puts(sb, "{\"type\":\"initial\",\"data\":{\"events\":");
-    kg__agg_recent_json(a, 100, sb);
+    kg__initial_events(a, a->recent_len < KG__INITIAL_EVENTS ? a->recent_len : KG__INITIAL_EVENTS,
+                       sb);
     json_t *parts[5] = {kg__agg_metrics(a, now), kg__agg_active_nodes(a),
                         kg__agg_active_workflows(a), kg__agg_network_graph(a),
                         kg__agg_runs(a, 50)};
@@ -1338,7 +1481,12 @@ void kg__agg_prometheus(kg__agg *a, double now, kg__sb *sb)
             if (f == 3) {
                 kg__sb_printf(sb, "%s{node=", fam[f][0]);
                 kg__prom_label(sb, n->key);
-                kg__sb_printf(sb, ",quantile=\"0.95\"} %.9g\n", kg__node_p95(n));
+                /* No observation: NaN, as Prometheus client libraries do
+                 * (0 would read as "instant"). */
+                if (n->times_len)
+                    kg__sb_printf(sb, ",quantile=\"0.95\"} %.9g\n", kg__node_p95(n));
+                else
+                    kg__sb_puts(sb, ",quantile=\"0.95\"} NaN\n");
                 kg__sb_printf(sb, "%s_sum{node=", fam[f][0]);
                 kg__prom_label(sb, n->key);
                 kg__sb_printf(sb, "} %.9g\n%s_count{node=", n->time_sum, fam[f][0]);

@@ -162,6 +162,11 @@ static int64_t batch_deliver(kg_worker *w, int64_t *next_try_ns, bool stopping)
     int64_t now = kg__mono_ns();
     if (w->retry && now < *next_try_ns)
         return *next_try_ns - now;
+    /* The backend's peer asked for a pause (Retry-After): nobody calls it,
+     * not even the breaker's probe, before then. */
+    int64_t not_before = kg_backend_not_before(m->backend, w->index);
+    if (now < not_before)
+        return not_before - now;
     bool probe;
     /* At shutdown, waiting out the breaker's reset could outlast the
      * deadline, so the probe is tried at the retry backoff instead. */
@@ -281,7 +286,12 @@ static void *worker_main(void *arg)
                 timed_wait(m, idle_poll_ns(m));
             continue;
         }
-        timed_wait(m, batch_deliver(w, &next_try_ns, stopping));
+        int64_t wait = batch_deliver(w, &next_try_ns, stopping);
+        /* A pause the backend asked for may outlast the shutdown deadline;
+         * the stop's wake-up has already been spent by then. */
+        if (stopping && wait > m->stop_deadline_ns - kg__mono_ns())
+            wait = m->stop_deadline_ns - kg__mono_ns();
+        timed_wait(m, wait);
     }
     atomic_fetch_add(&m->dropped_shutdown, w->count);
     batch_release(w);
@@ -331,6 +341,9 @@ void kg__dispatcher_stop(kg_monitor_t *m)
         return;
     m->stop_deadline_ns = kg__mono_ns() + (int64_t)(m->cfg.shutdown_timeout * 1e9);
     atomic_store(&m->stopping, true);
+    /* A send in progress may last the backend's own timeout: tell it the
+     * deadline, so shutdown keeps its bound. */
+    kg_backend_set_deadline(m->backend, m->stop_deadline_ns);
     kg__dispatcher_wake(m);
     for (unsigned i = 0; i < m->n_workers; i++) {
         kg_worker *w = &m->workers[i];

@@ -372,17 +372,16 @@ describe('embedded dashboard, token, restart (kgmon demo --dashboard, kgmon dash
     }
   });
 
-  it('without the token, the page explains how to pass it', { timeout: 30000 }, async (t) => {
+  it('without the token, the page explains how to pass it', { timeout: 30000 }, async () => {
     const token = 'auth-page-token';
     const server = await startServer({ token });
     try {
       const r = await fetch(server.base + '/', { headers: { Accept: 'text/html' } });
       assert.equal(r.status, 401);
-      if (!/text\/html/.test(r.headers.get('content-type') || '')) {
-        // The server change that serves web/auth.html is the lead's (docs/ui.md, "Server changes").
-        t.todo('kgmon still answers a page request without the token with JSON; the mock server test checks auth.html');
-        return;
-      }
+      assert.match(r.headers.get('content-type') || '', /text\/html/, 'the token page, not JSON');
+      const api = await fetch(server.base + '/api/metrics');
+      assert.equal(api.status, 401);
+      assert.match(api.headers.get('content-type') || '', /json/, 'programs still get the JSON error');
       const page = await openPage(ctx, server.base);
       assert.match(await page.textContent('h1'), /needs its token/);
       await page.fill('#token', token);
