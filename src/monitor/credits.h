@@ -30,7 +30,8 @@ typedef struct kg_credit {
 } kg_credit;
 
 /* initial-exec: a plain %fs-relative access, not a __tls_get_addr call per
- * event (the library is linked at start-up, not dlopen'ed). */
+ * event.  (A library loaded with dlopen needs these 264 bytes from glibc's
+ * static TLS surplus, which has room for them.) */
 extern __thread kg_credit kg__credits[KG_CREDIT_SLOTS] __attribute__((tls_model("initial-exec")));
 
 void kg__credit_slow(kg_node_desc *d);
