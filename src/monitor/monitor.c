@@ -116,7 +116,7 @@ typedef struct payload {
 
 static void payload_drop(payload p)
 {
-    kg_record tmp = {.payload_kind = p.kind, .payload.text = p.ptr};
+    kg_record tmp = {.bits = kg_rec_bits(0, 0, p.kind), .payload.text = p.ptr};
     kg_record_release_payload(&tmp);
 }
 
@@ -175,11 +175,9 @@ static void emit(kg_monitor_t *m, kg_event_name name, unsigned count, const kg_o
     r->desc = record_desc(ev);
     r->path_off = path_offset(r->desc, ev);
     r->payload.text = pl.ptr;
-    r->payload_kind = pl.kind;
     r->item = (int32_t)ev->item;
     r->name = (uint8_t)name;
-    r->flags = flags;
-    r->phase = phase_code(ev->phase);
+    r->bits = kg_rec_bits(flags, phase_code(ev->phase), pl.kind);
     kg_queue_commit(r, pos, partition_of(m, ev->root_run_id), count);
 }
 

@@ -21,7 +21,7 @@ int kg_record_follows(kg_event_name first)
 
 void kg_record_release_payload(kg_record *r)
 {
-    switch (r->payload_kind) {
+    switch (kg_rec_kind(r)) {
     case KG_PAYLOAD_GRAPH:
         kg_shared_text_unref(r->payload.shared);
         break;
@@ -41,7 +41,7 @@ void kg_record_release_payload(kg_record *r)
     default:
         break;
     }
-    r->payload_kind = KG_PAYLOAD_NONE;
+    r->bits = kg_rec_bits(kg_rec_flags(r), kg_rec_phase(r), KG_PAYLOAD_NONE);
 }
 
 void kg_record_release(kg_record *r)

@@ -71,9 +71,7 @@ typedef struct kg_record {
     } payload;
     int32_t item;              /* batch item or -1 */
     uint8_t name;              /* kg_event_name of the first event */
-    uint8_t flags : 3;         /* KG_REC_* */
-    uint8_t phase : 2;         /* kg_phase */
-    uint8_t payload_kind : 3;  /* kg_payload_kind */
+    uint8_t bits;              /* KG_REC_* flags, kg_phase, kg_payload_kind: kg_rec_* */
     uint16_t path_off;         /* node_path starts at desc->path->text + path_off;
                                 * KG_REC_NO_PATH: the event has none */
 } kg_record;
@@ -84,6 +82,25 @@ _Static_assert(sizeof(kg_record) == 56, "a record and the cell's state word make
 #define KG_REC_SUPPRESSED 0x02   /* node_completed after error_suppressed */
 #define KG_REC_HAS_DATA 0x04     /* data_input/output: the value was not none */
 #define KG_REC_NO_PATH UINT16_MAX
+
+/* The flags (3 bits), phase (2) and payload kind (3) share one byte, written
+ * at once by the producer. */
+static inline uint8_t kg_rec_bits(unsigned flags, unsigned phase, unsigned kind)
+{
+    return (uint8_t)((flags & 7u) | (phase & 3u) << 3 | kind << 5);
+}
+static inline unsigned kg_rec_flags(const kg_record *r)
+{
+    return r->bits & 7u;
+}
+static inline unsigned kg_rec_phase(const kg_record *r)
+{
+    return (r->bits >> 3) & 3u;
+}
+static inline unsigned kg_rec_kind(const kg_record *r)
+{
+    return (unsigned)r->bits >> 5;
+}
 
 /* The event that a record's second event is, after `first`; -1 when a
  * record starting with `first` carries one event only. */

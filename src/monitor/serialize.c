@@ -484,7 +484,7 @@ static void snapshot_member(kg_buf *b, const kg_snapshot *snap)
  * details, a data snapshot. */
 static void payload_members(kg_buf *b, const kg_record *r)
 {
-    switch (r->payload_kind) {
+    switch (kg_rec_kind(r)) {
     case KG_PAYLOAD_GRAPH:
         kg_buf_puts(b, ",\"graph\":");
         kg_buf_append(b, r->payload.shared->text, r->payload.shared->len);
@@ -512,7 +512,7 @@ static void payload_members(kg_buf *b, const kg_record *r)
 /* The record's action, or NULL (see record.h for where it lives). */
 static const char *record_action(const kg_record *r)
 {
-    switch (r->payload_kind) {
+    switch (kg_rec_kind(r)) {
     case KG_PAYLOAD_ACTION:
         return r->payload.action;
     case KG_PAYLOAD_TEXT:
@@ -548,7 +548,7 @@ static char *w_data_head(kg_serializer *s, char *o, const kg_record *r, kg_event
         }
         break;
     case KG_EV_WORKFLOW_COMPLETED:
-        if (r->flags & KG_REC_FAILED)
+        if (kg_rec_flags(r) & KG_REC_FAILED)
             W_LIT(o, "{\"status\":\"failed\",\"final_action\":");
         else
             W_LIT(o, "{\"status\":\"success\",\"final_action\":");
@@ -571,12 +571,12 @@ static char *w_data_head(kg_serializer *s, char *o, const kg_record *r, kg_event
         o = w_action(o, record_action(r), "\"" KG_DEFAULT_ACTION "\"");
         W_LIT(o, ",\"total_execution_time\":");
         o = w_seconds(o, r->v.value);
-        if (r->flags & KG_REC_SUPPRESSED)
+        if (kg_rec_flags(r) & KG_REC_SUPPRESSED)
             W_LIT(o, ",\"error_suppressed\":true");
         break;
     case KG_EV_DATA_INPUT:
     case KG_EV_DATA_OUTPUT:
-        if (r->flags & KG_REC_HAS_DATA)
+        if (kg_rec_flags(r) & KG_REC_HAS_DATA)
             W_LIT(o, "{\"has_data\":true");
         else
             W_LIT(o, "{\"has_data\":false");
@@ -620,7 +620,7 @@ static char *w_data_head(kg_serializer *s, char *o, const kg_record *r, kg_event
         *o++ = '{';
         break;
     }
-    const char *phase = phase_str(r->phase);
+    const char *phase = phase_str((uint8_t)kg_rec_phase(r));
     if (phase) {
         W_LIT(o, ",\"phase\":\"");
         size_t n = strlen(phase);
@@ -821,7 +821,7 @@ void kg_serialize_event(kg_serializer *s, const kg_record *r, kg_event_name name
     o = w_data_head(s, o, r, name);
     b->len = (size_t)(o - b->data);
     /* Free-form members go through the growing buffer. */
-    if (first && r->payload_kind != KG_PAYLOAD_NONE)
+    if (first && kg_rec_kind(r) != KG_PAYLOAD_NONE)
         payload_members(b, r);
     if (!buf_reserve(b, KG__EVENT_FIXED_MAX + s->source_len))
         return;
