@@ -31,6 +31,7 @@ typedef struct demo_args {
     int redis_port;
     const char *redis_prefix;
     long redis_stream;
+    bool redis_lean;
     const char *webhook_url;
     double webhook_timeout;          /* 0 = the backend's default */
     double webhook_connect_timeout;
@@ -74,6 +75,8 @@ static void demo_usage(FILE *out)
           "  --redis-prefix P     Redis key/channel prefix (default kaygraph:monitoring:)\n"
           "  --redis-stream N     also XADD events to <prefix>stream, capped at ~N entries,\n"
           "                       so a dashboard that was down can replay them (default off)\n"
+          "  --redis-layout L     seed (default: the layout the Python consumers read) or\n"
+          "                       lean (for high rates, docs/redis.md)\n"
           "  --webhook-url URL    webhook for --backend http (default http://127.0.0.1:8080/api/ingest)\n"
           "  --webhook-timeout S  seconds a webhook POST may take, in all (default 5)\n"
           "  --webhook-connect-timeout S\n"
@@ -94,7 +97,7 @@ enum {
     OPT_BACKEND = 256, OPT_ITERATIONS, OPT_BATCH, OPT_PARALLEL, OPT_WORKERS, OPT_SAMPLE,
     OPT_NO_SNAP, OPT_CAPTURE, OPT_RHOST, OPT_RPORT, OPT_URL, OPT_FILE, OPT_DASH, OPT_BIND,
     OPT_TOKEN, OPT_DELAY, OPT_SEED, OPT_QUIET, OPT_RPREFIX, OPT_RSTREAM, OPT_GRAPH,
-    OPT_WTIMEOUT, OPT_WCONNECT,
+    OPT_RLAYOUT, OPT_WTIMEOUT, OPT_WCONNECT,
 };
 
 static const struct option demo_options_table[] = {
@@ -110,6 +113,7 @@ static const struct option demo_options_table[] = {
     {"redis-port", required_argument, NULL, OPT_RPORT},
     {"redis-prefix", required_argument, NULL, OPT_RPREFIX},
     {"redis-stream", required_argument, NULL, OPT_RSTREAM},
+    {"redis-layout", required_argument, NULL, OPT_RLAYOUT},
     {"webhook-url", required_argument, NULL, OPT_URL},
     {"webhook-timeout", required_argument, NULL, OPT_WTIMEOUT},
     {"webhook-connect-timeout", required_argument, NULL, OPT_WCONNECT},
@@ -217,6 +221,11 @@ static int demo_option(demo_args *a, int opt, const char *arg)
             return cli_usage_error("demo", "--redis-stream must be 1..100000000 entries (got '%s')", arg);
         a->redis_stream = (long)u;
         return 0;
+    case OPT_RLAYOUT:
+        if (strcmp(arg, "seed") != 0 && strcmp(arg, "lean") != 0)
+            return cli_usage_error("demo", "--redis-layout must be seed or lean (got '%s')", arg);
+        a->redis_lean = strcmp(arg, "lean") == 0;
+        return 0;
     case OPT_URL:
         return webhook_url(a, arg);
     case OPT_WTIMEOUT:
@@ -322,6 +331,7 @@ static kg_backend_t *demo_backend(const demo_args *a, kg_error_t *err)
         o.host = a->redis_host;
         o.port = a->redis_port;
         o.stream_maxlen = a->redis_stream;
+        o.layout = a->redis_lean ? KG_REDIS_LAYOUT_LEAN : KG_REDIS_LAYOUT_SEED;
         if (a->redis_prefix)
             o.prefix = a->redis_prefix;
         return kg_redis_backend_new(&o, err);

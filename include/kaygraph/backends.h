@@ -64,6 +64,14 @@ KG_API kg_backend_t *kg_file_backend_new(const char *path, kg_error_t *err);
 
 /* ---- redis ----------------------------------------------------------------- */
 
+/* What the Redis backend writes (docs/redis.md).  SEED: the layout of
+ * DESIGN.md that the Python original's consumers read (every event stored
+ * under its own key, indexed per run and per node, published on two
+ * channels).  LEAN: for high rates -- each run's events in one hash, the
+ * "all" channel only, the stream (when on) one entry per batch; the
+ * dashboard, kgmon tail and kg_redis_reader read both. */
+typedef enum kg_redis_layout { KG_REDIS_LAYOUT_SEED = 0, KG_REDIS_LAYOUT_LEAN = 1 } kg_redis_layout;
+
 typedef struct kg_redis_options {
     const char *host;              /* default "127.0.0.1" */
     int port;                      /* default 6379 */
@@ -81,6 +89,7 @@ typedef struct kg_redis_options {
      * connection with KG_EPROTO.  0 = 16 MiB (16 times the dashboard's
      * default body limit, i.e. the largest event it accepts). */
     size_t max_reply;
+    kg_redis_layout layout;        /* write side: default KG_REDIS_LAYOUT_SEED */
 } kg_redis_options;
 
 KG_API void kg_redis_options_init(kg_redis_options *o);

@@ -1,8 +1,8 @@
 /* kaygraph/redis_reader.h - the read side of the Redis backend, for consumers.
  *
- * The Redis backend (kaygraph/backends.h) writes DESIGN.md's layout; this is
- * how a consumer (the dashboard, a tool, a test) reads it back without
- * knowing the key names: subscribe to the live feed, fetch one workflow run's
+ * The Redis backend (kaygraph/backends.h) writes DESIGN.md's layout or the
+ * lean one (docs/redis.md); this is how a consumer (the dashboard, a tool,
+ * a test) reads either back without knowing the key names or the layout: subscribe to the live feed, fetch one workflow run's
  * or one node's stored events, the active node / workflow sets, the per-type
  * counters, and replay the optional capped stream from a given entry id.
  *
@@ -75,9 +75,10 @@ KG_API void kg_redis_reader_free(kg_redis_reader_t *r);
 KG_API int kg_redis_reader_subscribe(kg_redis_reader_t *r, const char *channel, bool pattern,
                               kg_error_t *err);
 
-/* Wait at most `timeout` seconds for the next published message (0: take one
+/* Wait at most `timeout` seconds for the next published event (0: take one
  * that has already arrived, in the reader's buffer or the socket, without
- * waiting).  Returns 0
+ * waiting).  A lean-layout message carries several events, one per line:
+ * they come out one per call, each with the message's channel.  Returns 0
  * with *json (the event's JSON text, NUL-terminated, malloc'd), *len and,
  * when `channel` is not NULL, *channel (the full channel name, malloc'd).
  * KG_ETIMEOUT when nothing arrived in time on a confirmed subscription;
@@ -111,8 +112,11 @@ KG_API void kg_redis_reader_status_get(const kg_redis_reader_t *r, kg_redis_read
  * KG_ENOMEM). */
 
 /* The events of one workflow run (or node), parsed, oldest first (sorted-set
- * order: epoch ms, then event id).  `max` > 0 keeps only the newest `max`.
- * Events whose key has expired, or that are not valid JSON, are skipped. */
+ * order: epoch ms, then event id; in the lean layout: seq).  `max` > 0 keeps
+ * only the newest `max`.  Events whose key has expired, or that are not
+ * valid JSON, are skipped.  The lean layout keeps no per-node index:
+ * kg_redis_reader_node_events is then KG_EINVAL, and kg_redis_reader_event
+ * finds nothing (KG_ENOTFOUND). */
 KG_API int kg_redis_reader_workflow_events(kg_redis_reader_t *r, const char *workflow_id, size_t max,
                                     json_t **out, kg_error_t *err);
 KG_API int kg_redis_reader_node_events(kg_redis_reader_t *r, const char *node_id, size_t max,
@@ -144,8 +148,9 @@ typedef void (*kg_stream_visit_cb)(void *ud, const kg_stream_entry *entry);
 /* Replay: up to `count` (0 = 1000) stream entries strictly after entry id
  * `after` ("0" or NULL: from the oldest kept), oldest first, each passed to
  * `visit` as it is in the reply (no copy, no JSON parsing: a replay pass that
- * only needs ids costs no parsing).  *n (may be NULL) gets the number of
- * entries visited.  Pass the last id back as `after` to go on; 0 entries
+ * only needs ids costs no parsing).  A lean-layout entry holds several
+ * events: each is visited with the entry's id.  *n (may be NULL) gets the
+ * number of events visited.  Pass the last id back as `after` to go on; 0 entries
  * means caught up, and so does a stream that does not exist.  Entries without
  * the expected shape are skipped.  Needs Redis >= 5 (XREAD). */
 KG_API int kg_redis_reader_stream_scan(kg_redis_reader_t *r, const char *after, size_t count,

@@ -85,6 +85,10 @@ struct kg_redis_reader {
         bool pattern;
     } subs[KG__READER_MAX_SUBS];
     size_t nsubs;
+    /* A lean-layout message carries a batch, one event per line: the lines
+     * not handed out yet (docs/redis.md). */
+    char *pending, *pending_chan;
+    size_t pending_len, pending_at;
 };
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -419,6 +423,8 @@ void kg_redis_reader_free(kg_redis_reader_t *r)
 {
     if (!r)
         return;
+    free(r->pending);
+    free(r->pending_chan);
     if (r->cmd)
         redisFree(r->cmd);
     if (r->sub)
@@ -608,6 +614,37 @@ int kg__take_message(const redisReply *reply, char **json, size_t *len, char **c
     return 1;
 }
 
+/* The next line of the pending batch message as an event of its own, or 0
+ * when none is left; negative on allocation failure. */
+static int kg__pending_next(kg_redis_reader_t *r, char **json, size_t *len, char **channel)
+{
+    while (r->pending && r->pending_at < r->pending_len) {
+        const char *line = r->pending + r->pending_at;
+        const char *nl = memchr(line, '\n', r->pending_len - r->pending_at);
+        size_t n = nl ? (size_t)(nl - line) : r->pending_len - r->pending_at;
+        r->pending_at += n + 1;
+        if (n == 0)
+            continue;
+        char *j = kg__dupn(line, n);
+        char *c = channel ? kg__dup(r->pending_chan ? r->pending_chan : "") : NULL;
+        if (!j || (channel && !c)) {
+            free(j);
+            free(c);
+            return KG_ENOMEM;
+        }
+        *json = j;
+        if (len)
+            *len = n;
+        if (channel)
+            *channel = c;
+        return 1;
+    }
+    free(r->pending);
+    free(r->pending_chan);
+    r->pending = r->pending_chan = NULL;
+    return 0;
+}
+
 int kg_redis_reader_next(kg_redis_reader_t *r, double timeout, char **json, size_t *len,
                          char **channel, kg_error_t *err)
 {
@@ -621,6 +658,9 @@ int kg_redis_reader_next(kg_redis_reader_t *r, double timeout, char **json, size
     kg_error_t local;
     if (!err)
         err = &local;
+    int got = kg__pending_next(r, json, len, channel);
+    if (got)
+        return got < 0 ? kg_error_set(err, KG_ENOMEM, NULL, "out of memory") : 0;
     double deadline = kg__now() + (timeout > 0 ? timeout : 0);
     for (;;) {
         if (!r->sub) {
@@ -636,10 +676,30 @@ int kg_redis_reader_next(kg_redis_reader_t *r, double timeout, char **json, size
             kg__sub_fail(r, err);
             continue;   /* kg__sub_ensure waits for the backoff, within the deadline */
         }
-        int got = kg__take_message(v, json, len, channel);
+        size_t n = 0;
+        char *chan = NULL;
+        got = kg__take_message(v, json, &n, &chan);
         freeReplyObject(v);
         if (got < 0)
             return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+        if (got == 1 && memchr(*json, '\n', n)) {
+            /* A batch (lean layout): hand its events out one by one. */
+            r->pending = *json;
+            r->pending_chan = chan;
+            r->pending_len = n;
+            r->pending_at = 0;
+            *json = NULL;
+            got = kg__pending_next(r, json, len, channel);
+            if (got < 0)
+                return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+        } else if (got == 1) {
+            if (len)
+                *len = n;
+            if (channel)
+                *channel = chan;
+            else
+                free(chan);
+        }
         if (got == 1) {
             kg__health_ok(&r->sub_health);
             return 0;
@@ -828,15 +888,96 @@ static int kg__indexed_events(kg_redis_reader_t *r, const char *mid, const char 
     return 0;
 }
 
+/* Which layout the producers write: <prefix>layout says "lean" for the
+ * lean one and does not exist for the seed one (docs/redis.md).  1 lean,
+ * 0 seed, negative on failure. */
+static int kg__is_lean(kg_redis_reader_t *r, kg_error_t *err)
+{
+    int rc;
+    redisReply *v = kg__command2(r, "GET", "layout", "", 0, NULL, &rc, err);
+    if (!v)
+        return rc;
+    int lean = v->type == REDIS_REPLY_STRING && strcmp(v->str, "lean") == 0;
+    freeReplyObject(v);
+    return lean;
+}
+
+typedef struct kg__seq_event {
+    unsigned long long seq;
+    const redisReply *json;
+} kg__seq_event;
+
+static int kg__cmp_seq(const void *a, const void *b)
+{
+    unsigned long long x = ((const kg__seq_event *)a)->seq, y = ((const kg__seq_event *)b)->seq;
+    return (x > y) - (x < y);
+}
+
+/* Lean layout: a run's events are the values of its hash, the fields their
+ * seq; oldest first by seq, the newest `max` when max > 0. */
+static int kg__run_hash_events(kg_redis_reader_t *r, const char *workflow_id, size_t max,
+                               json_t **out, kg_error_t *err)
+{
+    int rc;
+    redisReply *v = kg__command2(r, "HGETALL", "run:", workflow_id, 0, NULL, &rc, err);
+    if (!v)
+        return rc;
+    size_t n = v->type == REDIS_REPLY_ARRAY ? v->elements / 2 : 0;
+    kg__seq_event *evs = malloc((n ? n : 1) * sizeof *evs);
+    json_t *arr = json_array();
+    if (!evs || !arr) {
+        free(evs);
+        freeReplyObject(v);
+        return kg__nomem(arr, err);
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *f = v->element[2 * i], *j = v->element[2 * i + 1];
+        if (f->type == REDIS_REPLY_STRING && j->type == REDIS_REPLY_STRING)
+            evs[k++] = (kg__seq_event){strtoull(f->str, NULL, 10), j};
+    }
+    qsort(evs, k, sizeof *evs, kg__cmp_seq);
+    rc = 0;
+    for (size_t i = max > 0 && k > max ? k - max : 0; rc == 0 && i < k; i++) {
+        json_t *ev = json_loadb(evs[i].json->str, evs[i].json->len, 0, NULL);
+        if (ev && json_array_append_new(arr, ev) != 0)
+            rc = kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+    }
+    free(evs);
+    freeReplyObject(v);
+    if (rc) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return 0;
+}
+
 int kg_redis_reader_workflow_events(kg_redis_reader_t *r, const char *workflow_id, size_t max,
                                     json_t **out, kg_error_t *err)
 {
-    return kg__indexed_events(r, "workflow:", workflow_id, max, out, err);
+    if (!r || !workflow_id || !out)
+        return kg_error_set(err, KG_EINVAL, "ArgumentError", "NULL argument");
+    *out = NULL;
+    int lean = kg__is_lean(r, err);
+    if (lean < 0)
+        return lean;
+    return lean ? kg__run_hash_events(r, workflow_id, max, out, err)
+                : kg__indexed_events(r, "workflow:", workflow_id, max, out, err);
 }
 
 int kg_redis_reader_node_events(kg_redis_reader_t *r, const char *node_id, size_t max,
                                 json_t **out, kg_error_t *err)
 {
+    if (!r || !node_id || !out)
+        return kg_error_set(err, KG_EINVAL, "ArgumentError", "NULL argument");
+    *out = NULL;
+    int lean = kg__is_lean(r, err);
+    if (lean < 0)
+        return lean;
+    if (lean)
+        return kg_error_set(err, KG_EINVAL, "ArgumentError",
+                            "the lean Redis layout keeps no per-node index (docs/redis.md)");
     return kg__indexed_events(r, "node:", node_id, max, out, err);
 }
 
@@ -852,6 +993,7 @@ int kg_redis_reader_event(kg_redis_reader_t *r, const char *event_id, json_t **o
         return rc;
     if (v->type != REDIS_REPLY_STRING) {
         freeReplyObject(v);
+        /* (The lean layout stores events per run only: none is found here.) */
         return kg_error_set(err, KG_ENOTFOUND, NULL, "event %s not stored", event_id);
     }
     json_error_t jerr;
@@ -969,16 +1111,40 @@ size_t kg__stream_each(const redisReply *v, kg_stream_visit_cb visit, void *ud)
             continue;
         kg_stream_entry entry = {.id = e->element[0]->str};
         const redisReply *fields = e->element[1];
-        for (size_t f = 0; fields->type == REDIS_REPLY_ARRAY && f + 1 < fields->elements; f += 2)
-            if (fields->element[f]->type == REDIS_REPLY_STRING &&
-                strcmp(fields->element[f]->str, "event") == 0 &&
-                fields->element[f + 1]->type == REDIS_REPLY_STRING) {
+        const redisReply *batch = NULL;
+        for (size_t f = 0; fields->type == REDIS_REPLY_ARRAY && f + 1 < fields->elements; f += 2) {
+            if (fields->element[f]->type != REDIS_REPLY_STRING ||
+                fields->element[f + 1]->type != REDIS_REPLY_STRING)
+                continue;
+            if (strcmp(fields->element[f]->str, "event") == 0) {
                 entry.event = fields->element[f + 1]->str;
                 entry.event_len = fields->element[f + 1]->len;
                 break;
             }
-        visit(ud, &entry);
-        n++;
+            if (strcmp(fields->element[f]->str, "events") == 0) {
+                batch = fields->element[f + 1];
+                break;
+            }
+        }
+        if (!batch) {
+            visit(ud, &entry);
+            n++;
+            continue;
+        }
+        /* A lean-layout entry: a batch, one event per line, each visited as
+         * an entry of its own with the batch's id. */
+        for (size_t at = 0; at < batch->len;) {
+            const char *line = batch->str + at;
+            const char *nl = memchr(line, '\n', batch->len - at);
+            size_t len = nl ? (size_t)(nl - line) : batch->len - at;
+            at += len + 1;
+            if (len == 0)
+                continue;
+            entry.event = line;
+            entry.event_len = len;
+            visit(ud, &entry);
+            n++;
+        }
     }
     return n;
 }

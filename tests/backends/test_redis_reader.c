@@ -254,6 +254,154 @@ static void test_fetch(void **state)
     kg_backend_free(b);
 }
 
+/* ---- the lean layout ------------------------------------------------------------- */
+
+static kg_backend_t *lean_backend(const kg_redis_server *s)
+{
+    kg_redis_options o;
+    kg_redis_options_init(&o);
+    o.port = s->port;
+    o.stream_maxlen = 1000;
+    o.layout = KG_REDIS_LAYOUT_LEAN;
+    o.password = s->password[0] ? s->password : NULL;
+    kg_backend_t *b = kg_redis_backend_new(&o, NULL);
+    assert_non_null(b);
+    assert_int_equal(kg_backend_connect(b, 1), 0);
+    return b;
+}
+
+typedef struct lean_replay {
+    char after[64];
+    char ids[64][40];
+    size_t seen;
+    char first_entry[64];
+    bool one_entry;
+} lean_replay;
+
+static void lean_entry(void *ud, const kg_stream_entry *e)
+{
+    lean_replay *lr = ud;
+    if (lr->seen == 0)
+        snprintf(lr->first_entry, sizeof lr->first_entry, "%s", e->id);
+    else if (strcmp(lr->first_entry, e->id) != 0)
+        lr->one_entry = false;
+    snprintf(lr->after, sizeof lr->after, "%s", e->id);
+    json_t *j = json_loadb(e->event, e->event_len, 0, NULL);
+    assert_non_null(j);
+    if (lr->seen < 64)
+        snprintf(lr->ids[lr->seen], sizeof lr->ids[0], "%s",
+                 json_string_value(json_object_get(j, "event_id")));
+    lr->seen++;
+    json_decref(j);
+}
+
+/* What the lean layout writes reads back as the seed layout's does: the
+ * live feed event by event (a message per batch is split), the stream
+ * replay event by event (an entry per batch), a run's events in seq order
+ * from its hash; the per-node index, which the lean layout has not, is an
+ * error that says so. */
+static void test_lean_layout_reads_back(void **state)
+{
+    (void)state;
+    if (!server.pid)
+        skip();
+    flush(&server);
+    kg_redis_reader_t *r = reader(&server, 2.0);
+    kg_error_t err;
+    assert_int_equal(kg_redis_reader_subscribe(r, NULL, false, &err), 0);
+    char *json = NULL, *chan = NULL;
+    size_t len = 0;
+    assert_int_equal(kg_redis_reader_next(r, 0.1, &json, &len, NULL, &err), KG_ETIMEOUT);
+
+    kg_backend_t *b = lean_backend(&server);
+    kg_test_event ev[KG_TEST_DEMO_EVENTS];
+    size_t n = kg_test_demo_run(ev, "wf-lean", 40, kg_test_epoch_ms());
+    send_events(b, ev, n);
+
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(kg_redis_reader_next(r, 5.0, &json, &len, &chan, &err), 0);
+        assert_string_equal(chan, PFX "all");
+        assert_int_equal(len, strlen(ev[i].json));
+        assert_string_equal(json, ev[i].json);
+        free(json);
+        free(chan);
+    }
+    assert_int_equal(kg_redis_reader_next(r, 0.05, &json, &len, NULL, &err), KG_ETIMEOUT);
+
+    lean_replay lr = {.after = "0", .one_entry = true};
+    size_t m = 0;
+    assert_int_equal(kg_redis_reader_stream_scan(r, lr.after, 10, lean_entry, &lr, &m, &err), 0);
+    assert_int_equal(m, n);
+    assert_int_equal(lr.seen, n);
+    assert_true(lr.one_entry);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(lr.ids[i], ev[i].id);
+    assert_int_equal(kg_redis_reader_stream_scan(r, lr.after, 10, lean_entry, &lr, &m, &err), 0);
+    assert_int_equal(m, 0);
+
+    json_t *arr = NULL;
+    assert_int_equal(kg_redis_reader_workflow_events(r, "wf-lean", 0, &arr, &err), 0);
+    assert_int_equal(json_array_size(arr), n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(json_string_value(json_object_get(json_array_get(arr, i), "event_id")),
+                            ev[i].id);
+    json_decref(arr);
+    assert_int_equal(kg_redis_reader_workflow_events(r, "wf-lean", 3, &arr, &err), 0);
+    assert_int_equal(json_array_size(arr), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 2), "event_id")),
+                        ev[n - 1].id);
+    json_decref(arr);
+    assert_int_equal(kg_redis_reader_node_events(r, "validator", 0, &arr, &err), KG_EINVAL);
+    assert_non_null(strstr(err.message, "lean"));
+    assert_null(arr);
+    kg_redis_reader_free(r);
+    kg_backend_free(b);
+}
+
+/* A batch whose events add up to more than a reader may take in one reply
+ * element goes out as several messages and stream entries. */
+static void test_lean_large_batch_split(void **state)
+{
+    (void)state;
+    if (!server.pid)
+        skip();
+    flush(&server);
+    kg_redis_reader_t *r = reader(&server, 5.0);
+    kg_error_t err;
+    assert_int_equal(kg_redis_reader_subscribe(r, NULL, false, &err), 0);
+    char *json = NULL;
+    size_t len = 0;
+    assert_int_equal(kg_redis_reader_next(r, 0.1, &json, &len, NULL, &err), KG_ETIMEOUT);
+    kg_backend_t *b = lean_backend(&server);
+    enum { N = 40, BIG = 100000 };   /* 4 MB in all */
+    static char texts[N][BIG + 200];
+    kg_event_view views[N];
+    for (int i = 0; i < N; i++) {
+        int k = snprintf(texts[i], sizeof texts[i], "{\"event_id\":\"big-%d\",\"pad\":\"", i);
+        memset(texts[i] + k, 'x', BIG);
+        snprintf(texts[i] + k + BIG, 200, "\"}");
+        views[i] = (kg_event_view){.json = texts[i], .json_len = strlen(texts[i]),
+                                   .event_id = "", .event_type = "lifecycle",
+                                   .event_name = "node_started", .node_id = "n",
+                                   .workflow_id = "wf-big", .seq = (uint64_t)i + 1};
+    }
+    kg_batch batch = {views, N};
+    assert_int_equal(kg_backend_send_batch(b, 0, &batch), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(kg_redis_reader_next(r, 5.0, &json, &len, NULL, &err), 0);
+        assert_int_equal(len, views[i].json_len);
+        assert_int_equal(memcmp(json, texts[i], len), 0);
+        free(json);
+    }
+    redisContext *c = kg_redis_server_client(&server);
+    long long entries = kg_redis_int(c, "XLEN " PFX "stream");
+    assert_true(entries >= 4 && entries <= 5);   /* about 1 MiB each */
+    assert_int_equal(kg_redis_int(c, "HLEN " PFX "run:wf-big"), N);
+    redisFree(c);
+    kg_redis_reader_free(r);
+    kg_backend_free(b);
+}
+
 /* Kill the server under a subscribed reader, restart it: the reader
  * resubscribes by itself and says it reconnected; fetches work again. */
 static void test_reconnect(void **state)
@@ -545,6 +693,8 @@ int main(void)
         cmocka_unit_test(test_live_feed),
         cmocka_unit_test(test_pattern),
         cmocka_unit_test(test_fetch),
+        cmocka_unit_test(test_lean_layout_reads_back),
+        cmocka_unit_test(test_lean_large_batch_split),
         cmocka_unit_test(test_reconnect),
         cmocka_unit_test(test_peer_garbage),
         cmocka_unit_test(test_peer_http),
