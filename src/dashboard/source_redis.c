@@ -33,7 +33,8 @@
  * slow replay is still on its way to them.  After a reconnect: every entry after the last
  * one read, but not older than KG__REPLAY_SLACK seconds before the last Pub/Sub
  * message received was made (its timestamp; stream ids are Redis' clock, in
- * ms, so the slack also covers clock skew), so a dashboard that
+ * ms, so the slack also covers clock skew) and at most KG__REPLAY_MAX_LAG
+ * before it arrived, so a dashboard that
  * ran for hours re-reads seconds, not the whole capped stream, and stays
  * inside the aggregation's 64-128 K event_id dedup window.  One replay
  * reads at most KG__REPLAY_MAX entries: a producer outrunning it is followed
@@ -60,6 +61,7 @@
 #define KG__REPLAY_PAGE_BYTES (8u << 20)     /* ...and about this many bytes */
 #define KG__REPLAY_MAX 1000000
 #define KG__REPLAY_SLACK 3.0   /* s; covers clock skew between Redis and us */
+#define KG__REPLAY_MAX_LAG 30.0   /* s; the reconnect replay reaches back at most this far */
 #define KG__SID_MAX 48   /* "<ms>-<seq>": 20 + 1 + 20 digits */
 
 struct kg__redis_source {
@@ -79,6 +81,7 @@ struct kg__redis_source {
     /* Feed thread only. */
     char cursor[KG__SID_MAX];    /* last stream id read; "" before any */
     double last_msg_wall;        /* Unix time the last Pub/Sub message was made */
+    double last_arrival;         /* ...and when it arrived */
     uint64_t *live;              /* hashes of event_ids received by Pub/Sub
                                   * during a replay (open addressing) */
     size_t live_n;
@@ -188,6 +191,7 @@ static int kg__live_one(kg__redis_source *s, double timeout, kg_error_t *err)
     size_t len = 0;
     int rc = kg_redis_reader_next(s->reader, timeout, &json, &len, NULL, err);
     if (rc == 0) {
+        s->last_arrival = kg__wall_now();
         s->last_msg_wall = kg__text_event_time(json, len);
         atomic_fetch_add(&s->messages, 1);
         if (s->collecting)
@@ -414,7 +418,14 @@ static int kg__replay(kg__redis_source *s)
         snprintf(start, sizeof start, "%s", s->cursor);
         unsigned long long ms, seq;
         if (s->last_msg_wall > 0 && kg__sid_parse(s->cursor, &ms, &seq)) {
+            /* From shortly before the last event received was made, but
+             * not further back than KG__REPLAY_MAX_LAG before it arrived:
+             * an event published late (after an outage of its producer)
+             * carries an old timestamp, and re-reading minutes of stream
+             * would reach past the aggregation's duplicate window. */
             double floor_s = s->last_msg_wall - KG__REPLAY_SLACK;
+            if (floor_s < s->last_arrival - KG__REPLAY_MAX_LAG)
+                floor_s = s->last_arrival - KG__REPLAY_MAX_LAG;
             unsigned long long floor_ms = floor_s > 0 ? (unsigned long long)(floor_s * 1000) : 0;
             if (floor_ms > ms)
                 snprintf(start, sizeof start, "%llu-0", floor_ms);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -162,6 +163,23 @@ typedef struct producer {
     const char *tag;
 } producer;
 
+/* Events made now, as a real producer's are (kg_tevent writes a fixed
+ * time): the dashboard's reconnect replay starts from the time of the last
+ * event it received. */
+static void stamp_now(char *event)
+{
+    char *ts = strstr(event, "\"timestamp\":\"");
+    char now[64];
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    struct tm tm;
+    gmtime_r(&t.tv_sec, &tm);
+    strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(now + 19, sizeof now - 19, ".%06ldZ", (long)(t.tv_nsec / 1000) % 1000000);
+    if (ts && strlen(ts + 13) > 27)
+        memcpy(ts + 13, now, 27);
+}
+
 static void *producer_main(void *arg)
 {
     producer *p = arg;
@@ -185,6 +203,7 @@ static void *producer_main(void *arg)
             snprintf(ids[i], sizeof ids[i], "%s-%llu", p->tag, n + (unsigned long long)i);
             texts[i] = kg_tevent(ids[i], "node_started", "lifecycle", "n", "run-P", n + (unsigned)i,
                                  NULL);
+            stamp_now(texts[i]);
             v[i] = (kg_event_view){.json = texts[i], .json_len = strlen(texts[i]),
                                    .event_id = ids[i], .event_type = "lifecycle",
                                    .event_name = "node_started", .node_id = "n",
