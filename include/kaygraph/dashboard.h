@@ -23,7 +23,8 @@
  * connection (libwebsockets).  kg_dashboard_ingest and the feed may be called
  * from any thread at any time; they never block on clients (a slow browser
  * loses messages, never slows producers).  The log callback runs on the
- * service thread or, for Redis source messages, on the Redis thread.
+ * service thread or, for Redis source messages, on the Redis thread, or,
+ * for run-history messages, on the history writer thread.
  *
  * Wire contract (DESIGN.md "Dashboard server"), WebSocket messages sent:
  *   {"type":"initial","data":{"events":[last 100, oldest first],"metrics":M,
@@ -135,6 +136,21 @@ typedef struct kg_dashboard_options {
     size_t max_store_bytes;      /* 64 MiB of event text kept in all */
     size_t broadcast_bytes;      /* 16 MiB of messages waiting for clients */
     double client_timeout;       /* 30 s: a client that accepts no data is closed */
+    /* Run history (docs/history.md): every accepted event, a summary per
+     * run and per node execution, kept in a database that outlives the
+     * process and served by /api/runs*, /api/graphs, /api/nodes/<g>/<n>/stats. */
+    const char *db;              /* NULL or "none" = memory only (the default);
+                                  * "postgres://..." / "postgresql://..." =
+                                  * PostgreSQL (libpq conninfo URI); anything
+                                  * else = a SQLite file path */
+    double retain_days;          /* 30: runs with no event for this long are
+                                  * deleted (incrementally); 0 = no age limit */
+    size_t retain_mb;            /* 1024: above this database size the oldest
+                                  * runs are deleted; 0 = no size limit */
+    size_t history_queue;        /* 65536 events accepted but not yet written;
+                                  * when the writer is this far (or 200 ms)
+                                  * behind, ingest answers 503, the feed's
+                                  * send fails and the Redis source waits */
     kg_dashboard_log_cb log;     /* NULL = silent */
     void *log_ud;
 } kg_dashboard_options;
@@ -155,7 +171,9 @@ KG_API int kg_dashboard_port(const kg_dashboard_t *d);
  * never blocks on clients.  Returns 0 when at least one event was accepted
  * (invalid events of a batch are counted as rejected, duplicates by event_id
  * ignored), KG_EPARSE for malformed JSON or when no event was valid, KG_ERANGE
- * for a body over max_body; `err` says why. */
+ * for a body over max_body, KG_EFULL when the run history (`db`) is behind:
+ * events before the first refused one were accepted, the caller retries the
+ * body later (duplicates are dropped by event_id); `err` says why. */
 KG_API int kg_dashboard_ingest(kg_dashboard_t *d, const char *json, size_t len, kg_error_t *err);
 
 /* An in-process feed: a backend whose send_batch ingests each event of the

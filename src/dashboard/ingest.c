@@ -12,6 +12,7 @@
 
 #include "dash_internal.h"
 #include "kaygraph/monitor.h"
+#include "store.h"
 
 /* ---- name tables (from monitor.h's X-macros, no link dependency) ------------- */
 
@@ -214,10 +215,16 @@ int kg__ingest_body(kg__hub *h, const char *body, size_t len, kg__ingest_result 
     /* One lock for the whole batch. */
     double now = kg__mono_now();
     pthread_mutex_lock(&h->lock);
+    size_t refused = 0;   /* history (store.h): the store is behind */
     for (size_t i = 0; i < ok; i++) {
+        if (!kg__store_room(h->store, msgs[i]->len)) {
+            refused = ok - i;
+            break;
+        }
         int rc = kg__agg_add(h->agg, &evs[i], msgs[i], now);
         if (rc == 0) {
             kg__hub_push_locked(h, msgs[i], KG__B_EVENT);
+            kg__store_put(h->store, &evs[i], msgs[i]);   /* history */
             res->accepted++;
         } else if (rc == KG_EEXISTS) {
             res->duplicates++;
@@ -236,6 +243,10 @@ int kg__ingest_body(kg__hub *h, const char *body, size_t len, kg__ingest_result 
     json_decref(root);
     if (res->accepted)
         kg__hub_wake(h);
+    if (refused)   /* history: the sender retries the batch; what was accepted is a duplicate then */
+        return kg_error_set(err, KG_EFULL, "Busy",
+                            "the history store is behind: %zu of %zu events accepted; retry",
+                            res->accepted + res->duplicates, n);
     if (res->rejected == n)
         return kg_error_set(err, KG_EPARSE, "SchemaError", "%s", res->first_error);
     return 0;
@@ -257,6 +268,8 @@ int kg__ingest_event_text(kg__hub *h, const char *text, size_t len, kg_error_t *
         kg__msg_unref(m);
         if (rc == KG_EEXISTS)
             rc = 0;   /* at-least-once delivery: a duplicate is not a failure */
+        if (rc == KG_EFULL)   /* history: retry later */
+            kg_error_set(err, KG_EFULL, "Busy", "the history store is behind; retry");
     } else {
         atomic_fetch_add(&h->rejected, 1);
         pthread_mutex_lock(&h->lock);

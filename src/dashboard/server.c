@@ -27,6 +27,7 @@
 
 #include "dash_internal.h"
 #include "source_redis.h"
+#include "store.h"
 
 struct kg_dashboard {
     kg_dashboard_options opt;
@@ -191,6 +192,17 @@ static int kg__http_start_response(kg_dashboard_t *d, struct lws *wsi, kg__pss *
                                     (const unsigned char *)r->cache_control,
                                     (int)strlen(r->cache_control), &ptr, end))
         return -1;
+    /* history: a 503 while the store is behind, and export downloads */
+    if (r->retry_after &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+                                    (const unsigned char *)r->retry_after,
+                                    (int)strlen(r->retry_after), &ptr, end))
+        return -1;
+    if (r->disposition[0] &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"content-disposition:",
+                                    (const unsigned char *)r->disposition,
+                                    (int)strlen(r->disposition), &ptr, end))
+        return -1;
     static const char nosniff[] = "nosniff";
     if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
                                     (const unsigned char *)nosniff, sizeof nosniff - 1, &ptr, end))
@@ -274,6 +286,20 @@ static int kg__http_dispatch(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
     };
     kg__sb_init(&p->resp.body);
     kg__api_handle(&d->hub, d, &req, &p->resp);
+    if (p->resp.deferred) {
+        /* history: answered when the store's query thread is done (kg__store_answers) */
+        kg__squery *q = p->resp.deferred;
+        q->owner = p;
+        q->wsi = wsi;
+        int rc = kg__store_query_submit(d->hub.store, q);
+        if (rc == 0)
+            return 0;
+        p->resp.deferred = NULL;
+        kg__squery_free(q);
+        kg__api_error(&p->resp, 503, "history busy (too many queries); try again");
+        p->resp.retry_after = "1";
+        return kg__http_start_response(d, wsi, p);
+    }
     if (p->resp.history_id_set && d->redis && !p->fetch) {
         /* A run evicted from memory: answer once Redis has (kg__fetches_done). */
         kg__fetch *f = calloc(1, sizeof *f);
@@ -310,6 +336,8 @@ static int kg__on_http(kg_dashboard_t *d, struct lws *wsi, kg__pss *p, const cha
     p->close_after = false;
     p->set_cookie = false;
     p->resp_off = 0;
+    p->resp.retry_after = NULL;     /* history: headers of a previous response */
+    p->resp.disposition[0] = '\0';
     kg__sb_init(&p->body);
     snprintf(p->method, sizeof p->method, "%s", kg__method(wsi));
     p->head = strcmp(p->method, "HEAD") == 0;
@@ -447,6 +475,26 @@ static void kg__fetches_done(kg_dashboard_t *d)
     }
 }
 
+/* history: answer the connections whose store query has completed
+ * (service thread), as kg__fetches_done does for Redis fetches. */
+static void kg__store_answers(kg_dashboard_t *d)
+{
+    kg__squery *q;
+    while ((q = kg__store_query_done(d->hub.store))) {
+        if (q->cancelled) {
+            kg__squery_free(q);
+            continue;
+        }
+        kg__pss *p = q->owner;
+        struct lws *wsi = q->wsi;
+        p->resp.deferred = NULL;
+        kg__api_runs_answer(&p->resp, q);
+        kg__squery_free(q);
+        if (kg__http_start_response(d, wsi, p) != 0)
+            lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+}
+
 /* The connection goes away while its fetch runs: the fetch is freed when it
  * comes back.  After kg__redis_source_stop every fetch is already freed. */
 static void kg__fetch_cancel(kg_dashboard_t *d, kg__pss *p)
@@ -521,6 +569,8 @@ static int kg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     case LWS_CALLBACK_CLOSED_HTTP:
         if (p && p->kind == KG__PSS_HTTP) {
             kg__fetch_cancel(d, p);
+            kg__store_query_cancel(d->hub.store, p->resp.deferred);   /* history */
+            p->resp.deferred = NULL;
             kg__sb_free(&p->body);
             kg__sb_free(&p->resp.body);
             p->kind = KG__PSS_NONE;
@@ -589,6 +639,7 @@ static int kg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         /* Clear first, then look: a push after this point wakes us again. */
         atomic_store(&d->hub.wake_pending, false);
         kg__fetches_done(d);
+        kg__store_answers(d);   /* history */
         kg__ws_kick(d);
         return 0;
     default:
@@ -668,6 +719,9 @@ void kg_dashboard_options_init(kg_dashboard_options *o)
     o->max_store_bytes = 64u << 20;
     o->broadcast_bytes = 16u << 20;
     o->client_timeout = 30;
+    o->retain_days = 30;      /* history (o->db stays NULL: memory only) */
+    o->retain_mb = 1024;
+    o->history_queue = 65536;
 }
 
 int kg_dashboard_port(const kg_dashboard_t *d)
@@ -783,7 +837,8 @@ int kg_dashboard_new(const kg_dashboard_options *o, kg_dashboard_t **out, kg_err
     d->opt = *o;
     if (!kg__dup(d, 0, &d->opt.bind) || !kg__dup(d, 1, &d->opt.token) ||
         !kg__dup(d, 2, &d->opt.allowed_origins) || !kg__dup(d, 3, &d->opt.redis_host) ||
-        !kg__dup(d, 4, &d->opt.redis_prefix) || !kg__dup(d, 5, &d->opt.redis_password)) {
+        !kg__dup(d, 4, &d->opt.redis_prefix) || !kg__dup(d, 5, &d->opt.redis_password) ||
+        !kg__dup(d, 6, &d->opt.db)) {
         kg_dashboard_free(d);
         return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
     }
@@ -833,6 +888,11 @@ int kg_dashboard_new(const kg_dashboard_options *o, kg_dashboard_t **out, kg_err
     d->hub.wake = kg__wake;
     d->hub.wake_ud = d;
     d->hub.history = d->opt.redis_host != NULL;
+    /* history: before any source can add an event */
+    if ((rc = kg__store_open(&d->hub, &d->opt, &d->hub.store, err)) != 0) {
+        kg_dashboard_free(d);
+        return rc;
+    }
     lws_sul_schedule(d->ctx, 0, &d->sul, kg__tick, (lws_usec_t)(d->opt.metrics_interval * 1e6));
     /* The Redis source first: the service thread reads d->redis. */
     if (d->opt.redis_host &&
@@ -865,6 +925,10 @@ void kg_dashboard_free(kg_dashboard_t *d)
     kg__redis_source_stop(d->redis);
     d->redis = NULL;   /* every fetch is freed: the CLOSED callbacks below
                         * must not touch theirs (kg__fetch_cancel) */
+    /* history: no source is left; write what is queued.  Its queries are
+     * freed, so the CLOSED callbacks must not touch them either. */
+    kg__store_close(d->hub.store);
+    d->hub.store = NULL;
     d->hub.wake = NULL;
     if (d->ctx) {
         lws_sul_cancel(&d->sul);
