@@ -379,7 +379,7 @@ static void kg__put_num(kg__sb *sb, bool *first, const char *key, double v)
     if (isnan(v))
         kg__sb_puts(sb, "null");
     else
-        kg__sb_printf(sb, "%.6g", v);
+        kg__sb_printf(sb, "%.9g", v);
 }
 
 /* "…_at": ISO 8601, and "…_ms": epoch ms, both null when unknown. */
