@@ -106,7 +106,7 @@ static bool kg__parse_pair(const char *s, int64_t *a, int64_t *b)
 static bool kg__parse_status(const char *s, unsigned *mask)
 {
     *mask = 0;
-    char buf[128];
+    char buf[KG__ID_MAX + 1];   /* as large as the parameter it copies */
     snprintf(buf, sizeof buf, "%s", s);
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         if (strcmp(t, "running") == 0)
@@ -687,84 +687,93 @@ typedef struct kg__point {
 
 typedef struct kg__points {
     kg__point *v;
-    char **graph;                 /* graph of each point (graphs route only) */
     size_t n, cap;
-    bool oom;
 } kg__points;
 
 static int kg__point_add(void *ud, const char *graph, int64_t ms, double d, int status)
 {
+    (void)graph;
     kg__points *p = ud;
     if (p->n == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 1024;
         kg__point *v = realloc(p->v, cap * sizeof *v);
-        char **g = p->graph ? realloc(p->graph, cap * sizeof *g) : NULL;
-        if (v)
-            p->v = v;
-        if (g)
-            p->graph = g;
-        if (!v || (p->graph && !g)) {
-            p->oom = true;
+        if (!v)
             return KG_ENOMEM;
-        }
+        p->v = v;
         p->cap = cap;
-    }
-    if (p->graph && !(p->graph[p->n] = strdup(graph ? graph : ""))) {
-        p->oom = true;
-        return KG_ENOMEM;
     }
     p->v[p->n++] = (kg__point){ms, d, status};
     return 0;
 }
 
-static void kg__points_free(kg__points *p)
+/* The k-th smallest of v[0..n) moved to v[k], smaller ones before it
+ * (Hoare's selection: O(n) on average, no full sort). */
+static void kg__select(double *v, size_t n, size_t k)
 {
-    for (size_t i = 0; p->graph && i < p->n; i++)
-        free(p->graph[i]);
-    free(p->graph);
-    free(p->v);
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        double pivot = v[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                double t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return;
+    }
 }
 
-static int kg__dbl_cmp(const void *x, const void *y)
+/* Nearest-rank p50 and p95 of v[0..n) (reordered). */
+static void kg__p50_p95(double *v, size_t n, double *p50, double *p95)
 {
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-/* Nearest-rank percentile of sorted values. */
-static double kg__pct(const double *v, size_t n, double p)
-{
+    *p50 = *p95 = NAN;
     if (!n)
-        return NAN;
-    size_t k = (size_t)ceil(p * (double)n);
-    return v[k ? k - 1 : 0];
+        return;
+    size_t k95 = (size_t)ceil(0.95 * (double)n), k50 = (size_t)ceil(0.50 * (double)n);
+    k95 = k95 ? k95 - 1 : 0;
+    k50 = k50 ? k50 - 1 : 0;
+    kg__select(v, n, k95);
+    *p95 = v[k95];
+    if (k50 < k95)
+        kg__select(v, k95, k50);
+    *p50 = v[k50];
 }
 
 typedef struct kg__agg_stats {
     int64_t count, success, failed, running;
     double sum, max;
-    double *d;
+    double *d;                    /* durations of ended ones (into a shared buffer) */
     size_t nd;
 } kg__agg_stats;
 
-static void kg__sort_d(double *d, size_t n)
-{
-    if (n)
-        qsort(d, n, sizeof *d, kg__dbl_cmp);
-}
-
 static void kg__stats_json(kg__sb *sb, bool *first, kg__agg_stats *s)
 {
-    kg__sort_d(s->d, s->nd);
+    double p50, p95;
+    kg__p50_p95(s->d, s->nd, &p50, &p95);
     kg__put_int(sb, first, "count", s->count);
     kg__put_int(sb, first, "failed", s->failed);
     kg__put_num(sb, first, "avg", s->nd ? s->sum / (double)s->nd : NAN);
-    kg__put_num(sb, first, "p50", kg__pct(s->d, s->nd, 0.50));
-    kg__put_num(sb, first, "p95", kg__pct(s->d, s->nd, 0.95));
+    kg__put_num(sb, first, "p50", p50);
+    kg__put_num(sb, first, "p95", p95);
     kg__put_num(sb, first, "max", s->nd ? s->max : NAN);
 }
 
-static void kg__stats_add(kg__agg_stats *s, const kg__point *p, double *dbuf)
+static void kg__stats_add(kg__agg_stats *s, const kg__point *p, double *slot)
 {
     s->count++;
     if (p->status == KG__ST_SUCCESS)
@@ -775,7 +784,7 @@ static void kg__stats_add(kg__agg_stats *s, const kg__point *p, double *dbuf)
         s->running++;
     if (!isnan(p->d) && p->status != KG__ST_RUNNING) {
         if (!s->d)
-            s->d = dbuf;
+            s->d = slot;
         s->d[s->nd++] = p->d;
         s->sum += p->d;
         if (p->d > s->max)
@@ -783,79 +792,117 @@ static void kg__stats_add(kg__agg_stats *s, const kg__point *p, double *dbuf)
     }
 }
 
-static int kg__graph_cmp(const void *x, const void *y, void *ud)
+/* Per graph, as the rows stream by: no copy of the rows is kept. */
+typedef struct kg__graph_acc {
+    char *name;
+    kg__agg_stats s;
+    double *d;
+    size_t cap;
+    int64_t last;
+} kg__graph_acc;
+
+typedef struct kg__graphs {
+    kg__map index;                /* name -> position + 1 */
+    kg__graph_acc *g;
+    size_t n, cap, rows;
+} kg__graphs;
+
+static int kg__graph_row(void *ud, const char *graph, int64_t ms, double d, int status)
 {
-    char **g = ud;
-    size_t a = *(const size_t *)x, b = *(const size_t *)y;
-    int c = strcmp(g[a], g[b]);
-    return c ? c : (a > b) - (a < b);
+    kg__graphs *gs = ud;
+    if (++gs->rows > KG__POINTS_MAX)
+        return 1;   /* enough: the answer says "truncated" */
+    uintptr_t at = (uintptr_t)kg__map_get(&gs->index, graph);
+    if (!at) {
+        if (gs->n == gs->cap) {
+            size_t cap = gs->cap ? gs->cap * 2 : 8;
+            kg__graph_acc *g = realloc(gs->g, cap * sizeof *g);
+            if (!g)
+                return KG_ENOMEM;
+            gs->g = g;
+            gs->cap = cap;
+        }
+        kg__graph_acc *g = &gs->g[gs->n];
+        memset(g, 0, sizeof *g);
+        g->last = -1;
+        if (!(g->name = strdup(graph)) ||
+            kg__map_put(&gs->index, graph, (void *)(uintptr_t)(gs->n + 1)) != 0) {
+            free(g->name);
+            return KG_ENOMEM;
+        }
+        at = ++gs->n;
+    }
+    kg__graph_acc *g = &gs->g[at - 1];
+    if (g->s.nd == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 256;
+        double *v = realloc(g->d, cap * sizeof *v);
+        if (!v)
+            return KG_ENOMEM;
+        g->d = v;
+        g->cap = cap;
+    }
+    g->s.d = g->d;
+    kg__point pt = {ms, d, status};
+    kg__stats_add(&g->s, &pt, g->d);
+    if (ms > g->last)
+        g->last = ms;
+    return 0;
+}
+
+static int kg__graph_cmp(const void *x, const void *y)
+{
+    return strcmp(((const kg__graph_acc *)x)->name, ((const kg__graph_acc *)y)->name);
 }
 
 static void kg__route_graphs(kg__squery *q, const kg__store_ops *ops, void *conn)
 {
-    kg__points pts = {.graph = calloc(1, sizeof(char *))};
+    kg__graphs gs = {0};
     kg_error_t err;
     kg_error_clear(&err);
-    int rc = pts.graph ? ops->graph_points(conn, q->since_ms, KG__POINTS_MAX + 1, kg__point_add,
-                                           &pts, &err)
-                       : KG_ENOMEM;
-    size_t *order = pts.n ? malloc(pts.n * sizeof *order) : NULL;
-    double *dbuf = pts.n ? malloc(pts.n * sizeof *dbuf) : NULL;
-    if (rc == 0 && pts.n && (!order || !dbuf))
-        rc = KG_ENOMEM;
-    if (rc) {
+    int rc = ops->graph_points(conn, q->since_ms, KG__POINTS_MAX + 1, kg__graph_row, &gs, &err);
+    if (rc < 0) {
         if (rc == KG_ENOMEM)
             kg_error_set(&err, rc, NULL, "out of memory");
         kg__q_failed(q, rc, &err);
-        goto out;
-    }
-    bool truncated = pts.n > KG__POINTS_MAX;
-    if (truncated)
-        pts.n = KG__POINTS_MAX;
-    for (size_t i = 0; i < pts.n; i++)
-        order[i] = i;
-    if (pts.n)
-        qsort_r(order, pts.n, sizeof *order, kg__graph_cmp, pts.graph);
-    kg__sb *sb = &q->body;
-    char iso[32];
-    kg__iso_time((double)q->since_ms / 1000.0, iso);
-    kg__sb_printf(sb, "{\"since\":\"%s\",\"truncated\":%s,\"graphs\":[", iso,
-                  truncated ? "true" : "false");
-    size_t ngraphs = 0;
-    for (size_t i = 0; i < pts.n;) {
-        const char *g = pts.graph[order[i]];
-        kg__agg_stats s = {0};
-        int64_t last = -1;
-        size_t j = i;
-        for (; j < pts.n && strcmp(pts.graph[order[j]], g) == 0; j++) {
-            const kg__point *p = &pts.v[order[j]];
-            kg__stats_add(&s, p, dbuf + i);
-            if (p->ms > last)
-                last = p->ms;
+    } else {
+        if (gs.n)
+            qsort(gs.g, gs.n, sizeof *gs.g, kg__graph_cmp);
+        kg__sb *sb = &q->body;
+        char iso[32];
+        kg__iso_time((double)q->since_ms / 1000.0, iso);
+        kg__sb_printf(sb, "{\"since\":\"%s\",\"truncated\":%s,\"graphs\":[", iso,
+                      rc == 1 ? "true" : "false");
+        for (size_t i = 0; i < gs.n; i++) {
+            kg__graph_acc *g = &gs.g[i];
+            kg__agg_stats *s = &g->s;
+            double p50, p95;
+            kg__p50_p95(g->d, s->nd, &p50, &p95);
+            kg__sb_puts(sb, i ? "," : "");
+            bool first = true;
+            kg__put_str(sb, &first, "graph", *g->name ? g->name : NULL);
+            kg__put_int(sb, &first, "runs", s->count);
+            kg__put_int(sb, &first, "success", s->success);
+            kg__put_int(sb, &first, "failed", s->failed);
+            kg__put_int(sb, &first, "running", s->running);
+            kg__put_num(sb, &first, "success_rate",
+                        s->success + s->failed
+                            ? (double)s->success / (double)(s->success + s->failed)
+                            : NAN);
+            kg__put_num(sb, &first, "p50_duration", p50);
+            kg__put_num(sb, &first, "p95_duration", p95);
+            kg__put_num(sb, &first, "avg_duration", s->nd ? s->sum / (double)s->nd : NAN);
+            kg__put_time(sb, &first, "last_started", g->last);
+            kg__sb_puts(sb, "}");
         }
-        kg__sb_puts(sb, ngraphs++ ? "," : "");
-        bool first = true;
-        kg__put_str(sb, &first, "graph", *g ? g : NULL);
-        kg__put_int(sb, &first, "runs", s.count);
-        kg__put_int(sb, &first, "success", s.success);
-        kg__put_int(sb, &first, "running", s.running);
-        kg__put_num(sb, &first, "success_rate",
-                    s.success + s.failed ? (double)s.success / (double)(s.success + s.failed)
-                                         : NAN);
-        kg__sort_d(s.d, s.nd);
-        kg__put_num(sb, &first, "p50_duration", kg__pct(s.d, s.nd, 0.50));
-        kg__put_num(sb, &first, "p95_duration", kg__pct(s.d, s.nd, 0.95));
-        kg__put_time(sb, &first, "last_started", last);
-        kg__put_int(sb, &first, "failed", s.failed);
-        kg__sb_puts(sb, "}");
-        i = j;
+        kg__sb_puts(sb, "]}");
+        q->status = 200;
     }
-    kg__sb_puts(sb, "]}");
-    q->status = 200;
-out:
-    free(order);
-    free(dbuf);
-    kg__points_free(&pts);
+    for (size_t i = 0; i < gs.n; i++) {
+        free(gs.g[i].name);
+        free(gs.g[i].d);
+    }
+    free(gs.g);
+    kg__map_free(&gs.index);
 }
 
 static void kg__route_node(kg__squery *q, const kg__store_ops *ops, void *conn)
@@ -865,6 +912,8 @@ static void kg__route_node(kg__squery *q, const kg__store_ops *ops, void *conn)
     kg_error_clear(&err);
     int rc = ops->node_points(conn, q->id, q->node, q->since_ms, q->until_ms, KG__POINTS_MAX + 1,
                               kg__point_add, &pts, &err);
+    if (rc == KG_ENOMEM)
+        kg_error_set(&err, rc, NULL, "out of memory");
     double *dbuf = pts.n ? malloc(pts.n * sizeof *dbuf) : NULL;
     kg__agg_stats *b = calloc(q->buckets, sizeof *b);
     if (rc == 0 && ((pts.n && !dbuf) || !b))
@@ -932,7 +981,7 @@ static void kg__route_node(kg__squery *q, const kg__store_ops *ops, void *conn)
 out:
     free(b);
     free(dbuf);
-    kg__points_free(&pts);
+    free(pts.v);
 }
 
 static void kg__run_query_fn(kg__squery *q, const kg__store_ops *ops, void *conn)

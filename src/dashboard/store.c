@@ -68,6 +68,7 @@ struct kg__store {
     atomic_uint_fast64_t written, duplicates, refused, dropped, failures, commits;
     atomic_uint_fast64_t retained_runs, retained_events, db_bytes;
     _Atomic double last_commit_ms;
+    _Atomic double writer_cpu_s;   /* CPU time of the writer thread so far */
 
     /* Queries (qq_lock). */
     pthread_mutex_t qq_lock;
@@ -226,6 +227,7 @@ void kg__store_stats_get(kg__store *s, kg__store_stats *out)
     out->retained_events = atomic_load(&s->retained_events);
     out->db_bytes = atomic_load(&s->db_bytes);
     out->last_commit_ms = atomic_load(&s->last_commit_ms);
+    out->writer_cpu_s = atomic_load(&s->writer_cpu_s);
 }
 
 double kg__store_stale_after(const kg__store *s)
@@ -241,7 +243,7 @@ json_t *kg__store_health_json(kg__store *s, bool full)
         return json_pack("{s:s}", "state", "off");
     if (!full)
         return json_pack("{s:s,s:s?}", "state", st.state, "error", st.error[0] ? st.error : NULL);
-    json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f}",
+    json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f}",
                           "state", st.state, "engine", st.engine, "db", s->where, "queued",
                           (json_int_t)st.queued, "written", (json_int_t)st.written,
                           "duplicates", (json_int_t)st.duplicates, "refused",
@@ -250,7 +252,8 @@ json_t *kg__store_health_json(kg__store *s, bool full)
                           "retained_runs", (json_int_t)st.retained_runs, "retained_events",
                           (json_int_t)st.retained_events, "db_bytes", (json_int_t)st.db_bytes,
                           "last_commit_ms", st.last_commit_ms, "oldest_pending_s",
-                          st.oldest_pending_s, "commit_interval_s", KG__STORE_COMMIT_INTERVAL);
+                          st.oldest_pending_s, "commit_interval_s", KG__STORE_COMMIT_INTERVAL,
+                          "writer_cpu_s", st.writer_cpu_s);
     if (o)
         json_object_set_new(o, "error", st.error[0] ? json_string(st.error) : json_null());
     return o;
@@ -783,12 +786,19 @@ static bool kg__writer_open(kg__writer *w)
     return true;
 }
 
+static double kg__thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void kg__writer_flush(kg__writer *w)
 {
     kg__store *s = w->s;
     kg_error_t err;
     kg_error_clear(&err);
-    int rc;
+    int rc = 0;
     /* A deadlock with another writer (PostgreSQL) or a lock held a moment
      * (SQLite's busy timeout) is retried at once a few times before it
      * counts as a failure. */
@@ -800,6 +810,7 @@ static void kg__writer_flush(kg__writer *w)
             break;
         kg_error_clear(&err);
     }
+    atomic_store(&s->writer_cpu_s, kg__thread_cpu());
     if (rc == 0) {
         kg__writer_release(w, true);
         w->backoff = 0;

@@ -260,6 +260,7 @@ typedef struct kg__store_stats {
     uint64_t retained_runs, retained_events;   /* deleted by retention */
     uint64_t db_bytes;
     double last_commit_ms;        /* duration of the last commit (ms) */
+    double writer_cpu_s;          /* CPU time the writer thread has used */
     double oldest_pending_s;      /* age of the oldest event not committed */
 } kg__store_stats;
 void kg__store_stats_get(kg__store *s, kg__store_stats *out);

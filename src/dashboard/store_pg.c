@@ -47,7 +47,9 @@ static const char *const kg__pg_migrations[KG__PG_SCHEMA] = {
     "CREATE INDEX kg_runs_started ON kg_runs(started_ms, rid);"
     "CREATE INDEX kg_runs_graph ON kg_runs(graph, started_ms, rid);"
     "CREATE INDEX kg_runs_status ON kg_runs(status, started_ms, rid);"
-    "CREATE INDEX kg_runs_parent ON kg_runs(parent_id);"
+    "CREATE INDEX kg_runs_parent ON kg_runs(parent_id) WHERE parent_id IS NOT NULL;"
+    "CREATE INDEX kg_runs_stats ON kg_runs(started_ms, graph, status, duration, parent_id)"
+    " WHERE parent_id IS NULL;"
     "CREATE TABLE kg_events("
     " id BIGSERIAL PRIMARY KEY,"
     " event_id TEXT NOT NULL UNIQUE,"
@@ -68,7 +70,7 @@ static const char *const kg__pg_migrations[KG__PG_SCHEMA] = {
     " errors BIGINT NOT NULL DEFAULT 0,"
     " action TEXT, error TEXT, error_type TEXT, phase TEXT, err_ms BIGINT,"
     " UNIQUE(rid, corr, item));"
-    "CREATE INDEX kg_execs_node ON kg_execs(graph, node, started_ms);",
+    "CREATE INDEX kg_execs_node ON kg_execs(graph, node, started_ms, duration, status);",
 };
 
 typedef struct kg__pg {
