@@ -39,22 +39,25 @@ void kg_tdash_sync(kg_dashboard_t *d)
     assert_int_equal(kg__store_sync(s, 20), 0);
 }
 
+int kg_tingest(kg_dashboard_t *d, const char *body)
+{
+    int rc;
+    double deadline = kg_test_now() + 20;
+    while ((rc = kg_dashboard_ingest(d, body, strlen(body), NULL)) == KG_EFULL &&
+           kg_test_now() < deadline)
+        kg_test_sleep(0.01);
+    return rc;
+}
+
 void kg_tdash_run(kg_dashboard_t *d, const kg_trun *r, size_t batch)
 {
     size_t n;
     char **ev = kg_trun_events(r, &n);
     for (size_t i = 0; i < n; i += batch) {
         char *body = kg_tbatch(ev, i, n - i < batch ? n - i : batch);
-        kg_error_t err;
-        kg_error_clear(&err);
-        int rc;
-        /* The history may push back (KG_EFULL): retry as a webhook would. */
-        double deadline = kg_test_now() + 20;
-        while ((rc = kg_dashboard_ingest(d, body, strlen(body), &err)) == KG_EFULL &&
-               kg_test_now() < deadline)
-            kg_test_sleep(0.01);
+        int rc = kg_tingest(d, body);
         if (rc != 0)
-            fail_msg("ingest of %s: %s", r->run_id, err.message);
+            fail_msg("ingest of %s: %s", r->run_id, kg_strerror(rc));
         free(body);
     }
     kg_tevents_free(ev, n);

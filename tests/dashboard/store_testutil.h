@@ -15,6 +15,9 @@
 kg_dashboard_t *kg_tdash(const char *db, kg_dashboard_options *o);
 /* Wait until everything accepted so far is written (at most 20 s). */
 void kg_tdash_sync(kg_dashboard_t *d);
+/* kg_dashboard_ingest, retried while the history pushes back (KG_EFULL), as
+ * a webhook sender would; the final code. */
+int kg_tingest(kg_dashboard_t *d, const char *body);
 /* Ingest the whole run, in batches of `batch` events. */
 void kg_tdash_run(kg_dashboard_t *d, const kg_trun *r, size_t batch);
 /* GET path: the JSON body (new reference) when the status is `status`,

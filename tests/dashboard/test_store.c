@@ -143,11 +143,11 @@ static void test_dedup_replay(void **state)
      * twin in one batch is caught by the live view's own check.) */
     d = kg_tdash(g_db, NULL);
     char *body = kg_tbatch(ev, 0, n);
-    assert_int_equal(kg_dashboard_ingest(d, body, strlen(body), NULL), 0);
+    assert_int_equal(kg_tingest(d, body), 0);
     free(body);
     char *twins[2] = {ev[3], ev[3]};
     body = kg_tbatch(twins, 0, 2);
-    assert_int_equal(kg_dashboard_ingest(d, body, strlen(body), NULL), 0);
+    assert_int_equal(kg_tingest(d, body), 0);
     free(body);
     kg_tdash_sync(d);
     int port = kg_dashboard_port(d);
@@ -193,7 +193,7 @@ static void test_order_independent(void **state)
         size_t from = part ? n / 2 : 0, to = part ? n : n / 2;
         for (size_t i = from; i < to; i += 3) {
             char *body = kg_tbatch(ev, i, to - i < 3 ? to - i : 3);
-            assert_int_equal(kg_dashboard_ingest(d, body, strlen(body), NULL), 0);
+            assert_int_equal(kg_tingest(d, body), 0);
             free(body);
         }
         kg_tdash_sync(d);
@@ -244,7 +244,7 @@ static void test_retention_age(void **state)
              "\"data\":{\"done\":1,\"total\":2},\"correlation_id\":\"long-x0\","
              "\"workflow_id\":\"long\",\"seq\":999}",
              ts);
-    assert_int_equal(kg_dashboard_ingest(d, late, strlen(late), NULL), 0);
+    assert_int_equal(kg_tingest(d, late), 0);
     kg_tdash_sync(d);
     int port = kg_dashboard_port(d);
     /* The first retention step runs a second after start. */
@@ -307,7 +307,7 @@ static void test_retention_size(void **state)
             ev[k] = pad;
         }
         char *body = kg_tbatch(ev, 0, n);
-        assert_int_equal(kg_dashboard_ingest(d, body, strlen(body), NULL), 0);
+        assert_int_equal(kg_tingest(d, body), 0);
         free(body);
         kg_tevents_free(ev, n);
     }
@@ -358,7 +358,7 @@ static void live_view_works(kg_dashboard_t *d, const char *id)
 {
     int port = kg_dashboard_port(d);
     char *e = kg_tevent(id, "node_started", "lifecycle", "a", "live-run", 1, NULL);
-    assert_int_equal(kg_dashboard_ingest(d, e, strlen(e), NULL), 0);
+    assert_int_equal(kg_tingest(d, e), 0);
     free(e);
     json_t *ev = kg_tget(port, "/api/events?limit=1", 200, NULL);
     assert_string_equal(jstr(json_array_get(json_object_get(ev, "events"), 0), "event_id"), id);

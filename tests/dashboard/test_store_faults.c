@@ -304,7 +304,7 @@ static int rlimit_child(void)
         for (int k = 0; k < 20; k++)
             ev[k] = event(acked + k);
         char *body = kg_tbatch(ev, 0, 20);
-        if (kg_dashboard_ingest(d, body, strlen(body), NULL) != 0)
+        if (kg_tingest(d, body) != 0)
             return 10;
         free(body);
         for (int k = 0; k < 20; k++)
