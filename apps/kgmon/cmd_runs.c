@@ -286,11 +286,21 @@ static void print_nodes(const json_t *doc, int64_t t0)
                      (long long)json_integer_value(item));
         else
             snprintf(name, sizeof name, "%s", jstr(x, "node", "?"));
-        const char *err = jstr(x, "error", NULL);
-        printf("  %9s  %10s  %-9s %4lld  %-28s %s%s%s\n", start, dur, jstr(x, "status", "?"),
-               (long long)json_integer_value(json_object_get(x, "attempts")), name,
-               err ? jstr(x, "error_type", "Error") : jstr(x, "action", ""), err ? ": " : "",
-               err ? err : "");
+        /* A failed execution shows its error; a completed one its action, and
+         * the error it recovered from when it retried. */
+        const char *err = jstr(x, "error", NULL), *status = jstr(x, "status", "?");
+        bool failed = strcmp(status, "failed") == 0;
+        char what[600];
+        if (failed || (err && !json_is_string(json_object_get(x, "action"))))
+            snprintf(what, sizeof what, "%s: %s", jstr(x, "error_type", "Error"),
+                     err ? err : "(no message)");
+        else if (err)
+            snprintf(what, sizeof what, "%s (after %s: %s)", jstr(x, "action", ""),
+                     jstr(x, "error_type", "Error"), err);
+        else
+            snprintf(what, sizeof what, "%s", jstr(x, "action", ""));
+        printf("  %9s  %10s  %-9s %4lld  %-28s %s\n", start, dur, status,
+               (long long)json_integer_value(json_object_get(x, "attempts")), name, what);
     }
 }
 

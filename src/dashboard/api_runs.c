@@ -388,7 +388,7 @@ static void kg__put_time(kg__sb *sb, bool *first, const char *key, int64_t ms)
     char name[32], iso[32];
     snprintf(name, sizeof name, "%s_at", key);
     if (ms >= 0)
-        kg__iso_time((double)ms / 1000.0, iso);
+        kg__iso_time(((double)ms + 0.5) / 1000.0, iso);   /* +0.5: no ms lost to rounding */
     kg__put_str(sb, first, name, ms >= 0 ? iso : NULL);
     snprintf(name, sizeof name, "%s_ms", key);
     kg__put_key(sb, first, name);
@@ -869,7 +869,7 @@ static void kg__route_graphs(kg__squery *q, const kg__store_ops *ops, void *conn
             qsort(gs.g, gs.n, sizeof *gs.g, kg__graph_cmp);
         kg__sb *sb = &q->body;
         char iso[32];
-        kg__iso_time((double)q->since_ms / 1000.0, iso);
+        kg__iso_time(((double)q->since_ms + 0.5) / 1000.0, iso);
         kg__sb_printf(sb, "{\"since\":\"%s\",\"truncated\":%s,\"graphs\":[", iso,
                       rc == 1 ? "true" : "false");
         for (size_t i = 0; i < gs.n; i++) {
