@@ -40,6 +40,8 @@
 
 kg__hub *kg__server_hub(struct kg_dashboard *d);
 
+#define RUN_ID_FMT "0190a1b2-0000-7000-8000-%012d"
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -91,8 +93,10 @@ static void *produce(void *arg)
     char **pending = NULL;
     size_t npend = 0, cap = 0;
     for (int i = p->index; i < c->runs; i += c->producers) {
+        /* Time-ordered ids, as the monitor's (UUIDv7-like): the unique index
+         * grows at its end, as it does in production. */
         char id[48];
-        snprintf(id, sizeof id, "0190%04x-bench-run-%08d", (unsigned)i & 0xffff, i);
+        snprintf(id, sizeof id, RUN_ID_FMT, i);
         /* One run in 50 fails, one in 10 retries its first node. */
         kg_trun r = {.run_id = id,
                      .graph = i % 4 ? "etl_pipeline" : "nightly_report",
@@ -307,22 +311,29 @@ static void mk_list_deep(int i, char *out, size_t n, void *ud)
 static void mk_search(int i, char *out, size_t n, void *ud)
 {
     const qctx *q = ud;
+    /* A prefix that matches ten runs. */
     int k = (i * 7919) % q->c->runs;
-    snprintf(out, n, "/api/runs?q=0190%04x-bench-run-%06d", (unsigned)k & 0xffff, k / 100);
+    char id[48];
+    snprintf(id, sizeof id, RUN_ID_FMT, k);
+    snprintf(out, n, "/api/runs?q=%.*s", (int)strlen(id) - 1, id);
 }
 
 static void mk_run(int i, char *out, size_t n, void *ud)
 {
     const qctx *q = ud;
     int k = (i * 7919) % q->c->runs;
-    snprintf(out, n, "/api/runs/0190%04x-bench-run-%08d", (unsigned)k & 0xffff, k);
+    char id[48];
+    snprintf(id, sizeof id, RUN_ID_FMT, k);
+    snprintf(out, n, "/api/runs/%s", id);
 }
 
 static void mk_events(int i, char *out, size_t n, void *ud)
 {
     const qctx *q = ud;
     int k = (i * 104729) % q->c->runs;
-    snprintf(out, n, "/api/runs/0190%04x-bench-run-%08d/events", (unsigned)k & 0xffff, k);
+    char id[48];
+    snprintf(id, sizeof id, RUN_ID_FMT, k);
+    snprintf(out, n, "/api/runs/%s/events", id);
 }
 
 static void mk_graphs(int i, char *out, size_t n, void *ud)

@@ -14,7 +14,18 @@
  *   kg_execs   one row per node execution (run, correlation_id, item)
  *
  * The writer keeps a small run_id -> rid cache (it is the only writer of its
- * file), cleared whenever retention deletes runs. */
+ * file), cleared whenever retention deletes runs.
+ *
+ * Checkpoints (copying the WAL into the file, with its fsyncs) run on a
+ * thread of their own with its own connection, not inside the writer's
+ * commits: a checkpoint of a few MB takes tens of milliseconds on a busy
+ * disk, and a writer stuck in one would hold every accepted event back.
+ * The writer's WAL hook tells it the WAL's size; it checkpoints (PASSIVE:
+ * never blocking the writer) from KG__CKPT_PAGES on.  A checkpointer that
+ * cannot keep up is backed by the writer itself at KG__CKPT_WRITER_PAGES. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +42,8 @@
 #define KG__RETAIN_EVENTS 20000       /* events deleted per retention step */
 #define KG__VACUUM_PAGES 2048         /* pages given back per retention step */
 #define KG__RUN_CACHE_MAX 8192
+#define KG__CKPT_PAGES 2000           /* 8 MB of WAL: time for a background checkpoint */
+#define KG__CKPT_WRITER_PAGES 65536   /* 256 MB: the writer checkpoints itself */
 
 /* Migrations: step i brings the schema from version i to i + 1. */
 static const char *const kg__sqlite_migrations[KG__SQLITE_SCHEMA] = {
@@ -133,9 +146,20 @@ static const char *const kg__sqlite_writes[KG__Q_COUNT] = {
     "(excluded.err_ms IS NOT NULL AND (err_ms IS NULL OR excluded.err_ms > err_ms OR"      \
     " (excluded.err_ms = err_ms AND excluded.error > error)))"
 
+/* The background checkpointer of a writer connection. */
+typedef struct kg__ckpt {
+    sqlite3 *db;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int wal_pages;                /* as the writer's hook last saw it (lock) */
+    bool stop;
+} kg__ckpt;
+
 typedef struct kg__lite {
     sqlite3 *db;
     bool writer;
+    kg__ckpt *ckpt;               /* writer only */
     sqlite3_stmt *st[KG__Q_COUNT];
     kg__map runs;                 /* writer: run_id -> kg__cached_run of runs with a graph */
     double deadline;              /* queries: interrupt after this (monotonic) */
@@ -325,11 +349,99 @@ static int kg__lite_prepare(kg__lite *l, kg_error_t *err)
     return 0;
 }
 
+/* ---- checkpoints ----------------------------------------------------------------------- */
+
+static void *kg__ckpt_main(void *arg)
+{
+    kg__ckpt *c = arg;
+    pthread_mutex_lock(&c->lock);
+    while (!c->stop) {
+        if (c->wal_pages < KG__CKPT_PAGES) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+            continue;
+        }
+        c->wal_pages = 0;
+        pthread_mutex_unlock(&c->lock);
+        /* Failures (a full disk) leave the WAL as it is: the writer reports
+         * its own failures, and the next attempt comes with the next commit. */
+        sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&c->lock);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+/* The writer's WAL hook (after each commit): `pages` frames in the WAL. */
+static int kg__lite_wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
+{
+    (void)name;
+    kg__ckpt *c = ud;
+    if (pages >= KG__CKPT_WRITER_PAGES) {
+        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        return SQLITE_OK;
+    }
+    pthread_mutex_lock(&c->lock);
+    c->wal_pages = pages;
+    bool wake = pages >= KG__CKPT_PAGES;
+    pthread_mutex_unlock(&c->lock);
+    if (wake)
+        pthread_cond_signal(&c->cond);
+    return SQLITE_OK;
+}
+
+static void kg__ckpt_stop(kg__ckpt *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->stop = true;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+    sqlite3_close_v2(c->db);
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->cond);
+    free(c);
+}
+
+/* Start the checkpointer of writer `l`: 0, or an error (then the writer
+ * checkpoints inline, as SQLite does by default). */
+static int kg__ckpt_start(kg__lite *l, const char *spec)
+{
+    kg__ckpt *c = calloc(1, sizeof *c);
+    if (!c)
+        return KG_ENOMEM;
+    if (sqlite3_open_v2(spec, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        sqlite3_close_v2(c->db);
+        free(c);
+        return KG_EIO;
+    }
+    sqlite3_busy_timeout(c->db, KG__SQLITE_BUSY_MS);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    if (pthread_create(&c->thread, NULL, kg__ckpt_main, c) != 0) {
+        sqlite3_close_v2(c->db);
+        pthread_mutex_destroy(&c->lock);
+        pthread_cond_destroy(&c->cond);
+        free(c);
+        return KG_ENOMEM;
+    }
+    l->ckpt = c;
+    /* Replaces SQLite's automatic checkpoint in the writer's commits. */
+    sqlite3_wal_hook(l->db, kg__lite_wal_hook, c);
+    return 0;
+}
+
 static void kg__lite_close(void *conn)
 {
     kg__lite *l = conn;
     if (!l)
         return;
+    kg__ckpt_stop(l->ckpt);
     for (int i = 0; i < KG__Q_COUNT; i++)
         sqlite3_finalize(l->st[i]);
     kg__cache_clear(l);
@@ -385,6 +497,8 @@ static int kg__lite_open(const char *spec, bool writer, void **conn, kg_error_t 
                           "open", err);
     if (r == 0 && writer)
         r = kg__lite_prepare(l, err);
+    if (r == 0 && writer)
+        kg__ckpt_start(l, spec);
     if (r == 0 && !writer) {
         r = kg__lite_pragma_int(l, "PRAGMA user_version", &ignored, err);
         if (r == 0 && ignored != KG__SQLITE_SCHEMA)
