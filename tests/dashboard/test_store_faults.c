@@ -70,7 +70,7 @@ static char *event(int i)
 typedef struct poster {
     int port;
     atomic_bool stop;
-    int next;                     /* events sent: 0 .. next-1 */
+    atomic_int next;              /* events acknowledged: 0 .. next-1 */
     double *acked;                /* ack time per event, 0 = not acknowledged */
     int cap;
 } poster;
@@ -78,10 +78,11 @@ typedef struct poster {
 static void *post_loop(void *arg)
 {
     poster *p = arg;
-    while (!atomic_load(&p->stop) && p->next + 10 <= p->cap) {
+    int next = 0;
+    while (!atomic_load(&p->stop) && next + 10 <= p->cap) {
         char *ev[10];
         for (int k = 0; k < 10; k++)
-            ev[k] = event(p->next + k);
+            ev[k] = event(next + k);
         char *body = kg_tbatch(ev, 0, 10);
         kg_thttp_resp r;
         int st = kg_thttp(p->port, "POST", "/api/ingest", "Content-Type: application/json\r\n",
@@ -93,8 +94,9 @@ static void *post_loop(void *arg)
             free(ev[k]);
         if (st == 200) {
             for (int k = 0; k < 10; k++)
-                p->acked[p->next + k] = now;
-            p->next += 10;
+                p->acked[next + k] = now;
+            next += 10;
+            atomic_store(&p->next, next);
         } else if (st != 503) {
             break;   /* the server is gone */
         }
@@ -132,10 +134,11 @@ static void test_kill9(void **state)
 
     poster p = {.port = port, .cap = 2000000};
     atomic_init(&p.stop, false);
+    atomic_init(&p.next, 0);
     p.acked = calloc((size_t)p.cap, sizeof *p.acked);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, post_loop, &p), 0);
-    assert_true(KG_WAIT_UNTIL(p.next >= 2000, 30));
+    assert_true(KG_WAIT_UNTIL(atomic_load(&p.next) >= 2000, 30));
     kg_test_sleep(1.0);
     double killed = kg_test_now();
     kill(pid, SIGKILL);
@@ -152,7 +155,8 @@ static void test_kill9(void **state)
                      SQLITE_OK);
     int old_lost = 0, recent_lost = 0, acked = 0;
     double worst = 0;
-    for (int i = 0; i < p.next; i++) {
+    int sent = atomic_load(&p.next);
+    for (int i = 0; i < sent; i++) {
         if (!p.acked[i])
             continue;
         acked++;
