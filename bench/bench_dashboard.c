@@ -203,7 +203,7 @@ static void run(int port, kg_dashboard_t *d, int nclients, double rate, double d
     long rss0 = rss_kib();
 
     char ev[768];
-    uint64_t start = now_ns(), sent = 0;
+    uint64_t start = now_ns(), sent = 0, refusals = 0;
     uint64_t total = (uint64_t)(rate * duration);
     while (sent < total) {
         uint64_t due = (uint64_t)((double)(now_ns() - start) / 1e9 * rate) + 1;
@@ -221,8 +221,10 @@ static void run(int port, kg_dashboard_t *d, int nclients, double rate, double d
                              (unsigned long long)now_ns(), (unsigned long long)sent,
                              (unsigned long long)(sent / 50), (unsigned long long)sent);
             /* With --db the history may push back: retry, as a sender would. */
-            while (kg_dashboard_ingest(d, ev, (size_t)n, NULL) == KG_EFULL)
+            while (kg_dashboard_ingest(d, ev, (size_t)n, NULL) == KG_EFULL) {
+                refusals++;
                 sched_yield();
+            }
         }
         struct timespec tick = {0, 200000};   /* 0.2 ms */
         nanosleep(&tick, NULL);
@@ -247,11 +249,11 @@ static void run(int port, kg_dashboard_t *d, int nclients, double rate, double d
     printf("%s    {\"rate\": %.0f, \"achieved_rate\": %.0f, \"events\": %llu, \"clients\": %d, "
            "\"deliveries_expected\": %llu, \"deliveries\": %zu, \"p50_ms\": %.3f, "
            "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"ws_dropped\": %llu, \"notices\": %llu, "
-           "\"rss_kib_before\": %ld, \"rss_kib_after\": %ld}",
+           "\"rss_kib_before\": %ld, \"rss_kib_after\": %ld, \"history_refusals\": %llu}",
            first ? "" : ",\n", rate, (double)total / elapsed, (unsigned long long)total, nclients,
            (unsigned long long)total * (unsigned long long)nclients, b.nlat, p50, p99, mx,
            (unsigned long long)(st1.ws_dropped - st0.ws_dropped),
-           (unsigned long long)b.notices, rss0, rss1);
+           (unsigned long long)b.notices, rss0, rss1, (unsigned long long)refusals);
     fflush(stdout);
     for (int i = 0; i < nclients; i++) {
         close(b.cl[i].fd);
