@@ -905,6 +905,66 @@ static void kg__route_graphs(kg__squery *q, const kg__store_ops *ops, void *conn
     kg__map_free(&gs.index);
 }
 
+/* The window node stats cover, and how it is cut. */
+typedef struct kg__window {
+    int64_t since, until;
+    double width;                 /* ms per bucket */
+    size_t buckets;
+    bool truncated;
+} kg__window;
+
+static size_t kg__bucket_of(const kg__window *w, int64_t ms)
+{
+    double k = floor((double)(ms - w->since) / w->width);
+    return k < 0 ? 0 : k >= (double)w->buckets ? w->buckets - 1 : (size_t)k;
+}
+
+/* Statistics per bucket (b[0..buckets)) and over all (*all) of the points.
+ * The durations go in `mem` (2 * n doubles): each bucket's in one stretch
+ * of the first half (a counting sort by bucket), all of them in the second.
+ * 0 or KG_ENOMEM. */
+static int kg__bucketize(const kg__points *pts, const kg__window *w, kg__agg_stats *b,
+                         kg__agg_stats *all, double *mem)
+{
+    size_t *start = calloc(w->buckets + 1, sizeof *start);
+    if (!start)
+        return KG_ENOMEM;
+    for (size_t i = 0; i < pts->n; i++)
+        start[kg__bucket_of(w, pts->v[i].ms) + 1]++;
+    for (size_t k = 1; k <= w->buckets; k++)
+        start[k] += start[k - 1];
+    for (size_t i = 0; i < pts->n; i++) {
+        size_t k = kg__bucket_of(w, pts->v[i].ms);
+        kg__stats_add(&b[k], &pts->v[i], mem + start[k]);
+        kg__stats_add(all, &pts->v[i], mem + pts->n);
+    }
+    free(start);
+    return 0;
+}
+
+static void kg__node_json(kg__squery *q, const kg__window *w, kg__agg_stats *b,
+                          kg__agg_stats *all)
+{
+    kg__sb *sb = &q->body;
+    bool first = true;
+    kg__put_str(sb, &first, "graph", q->id);
+    kg__put_str(sb, &first, "node", q->node);
+    kg__put_time(sb, &first, "since", w->since);
+    kg__put_time(sb, &first, "until", w->until);
+    kg__put_num(sb, &first, "bucket_s", w->width / 1000.0);
+    kg__sb_printf(sb, ",\"truncated\":%s", w->truncated ? "true" : "false");
+    kg__stats_json(sb, &first, all);
+    kg__sb_puts(sb, ",\"buckets\":[");
+    for (size_t k = 0; k < w->buckets; k++) {
+        bool f = true;
+        kg__sb_puts(sb, k ? "," : "");
+        kg__put_time(sb, &f, "start", w->since + (int64_t)((double)k * w->width));
+        kg__stats_json(sb, &f, &b[k]);
+        kg__sb_puts(sb, "}");
+    }
+    kg__sb_puts(sb, "]}");
+}
+
 static void kg__route_node(kg__squery *q, const kg__store_ops *ops, void *conn)
 {
     kg__points pts = {0};
@@ -912,75 +972,29 @@ static void kg__route_node(kg__squery *q, const kg__store_ops *ops, void *conn)
     kg_error_clear(&err);
     int rc = ops->node_points(conn, q->id, q->node, q->since_ms, q->until_ms, KG__POINTS_MAX + 1,
                               kg__point_add, &pts, &err);
+    kg__window w = {.since = q->since_ms, .buckets = q->buckets};
+    w.until = q->until_ms >= 0 ? q->until_ms : (int64_t)(kg__wall_now() * 1000) + 1;
+    if (pts.n > KG__POINTS_MAX) {
+        /* Newest first: the window actually covered starts at the oldest kept. */
+        w.truncated = true;
+        pts.n = KG__POINTS_MAX;
+        w.since = pts.v[pts.n - 1].ms;
+    }
+    w.width = (double)(w.until - w.since) / (double)w.buckets;
+    kg__agg_stats *b = calloc(w.buckets, sizeof *b), all = {0};
+    double *mem = malloc((2 * pts.n + 1) * sizeof *mem);
+    if (rc == 0 && (!b || !mem || kg__bucketize(&pts, &w, b, &all, mem) != 0))
+        rc = KG_ENOMEM;
     if (rc == KG_ENOMEM)
         kg_error_set(&err, rc, NULL, "out of memory");
-    double *dbuf = pts.n ? malloc(pts.n * sizeof *dbuf) : NULL;
-    kg__agg_stats *b = calloc(q->buckets, sizeof *b);
-    if (rc == 0 && ((pts.n && !dbuf) || !b))
-        rc = kg_error_set(&err, KG_ENOMEM, NULL, "out of memory");
     if (rc) {
         kg__q_failed(q, rc, &err);
-        goto out;
+    } else {
+        kg__node_json(q, &w, b, &all);
+        q->status = 200;
     }
-    bool truncated = pts.n > KG__POINTS_MAX;
-    if (truncated)
-        pts.n = KG__POINTS_MAX;
-    int64_t until = q->until_ms >= 0 ? q->until_ms : (int64_t)(kg__wall_now() * 1000) + 1;
-    int64_t since = q->since_ms;
-    if (truncated && pts.n)
-        since = pts.v[pts.n - 1].ms;   /* newest first: the window actually covered */
-    double width = (double)(until - since) / (double)q->buckets;
-    /* Points sorted by bucket, so each bucket's durations are contiguous in dbuf. */
-    size_t *cnt = calloc(q->buckets + 1, sizeof *cnt);
-    if (!cnt) {
-        kg__q_error(q, 503, "out of memory");
-        goto out;
-    }
-    size_t *bucket_of = pts.n ? malloc(pts.n * sizeof *bucket_of) : NULL;
-    if (pts.n && !bucket_of) {
-        free(cnt);
-        kg__q_error(q, 503, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < pts.n; i++) {
-        double k = floor((double)(pts.v[i].ms - since) / width);
-        bucket_of[i] = k < 0 ? 0 : k >= (double)q->buckets ? q->buckets - 1 : (size_t)k;
-        cnt[bucket_of[i] + 1]++;
-    }
-    for (size_t k = 1; k <= q->buckets; k++)
-        cnt[k] += cnt[k - 1];
-    kg__agg_stats all = {0};
-    double *alld = pts.n ? malloc(pts.n * sizeof *alld) : NULL;
-    for (size_t i = 0; i < pts.n; i++) {
-        kg__stats_add(&b[bucket_of[i]], &pts.v[i], dbuf + cnt[bucket_of[i]]);
-        if (alld)
-            kg__stats_add(&all, &pts.v[i], alld);
-    }
-    kg__sb *sb = &q->body;
-    bool first = true;
-    kg__put_str(sb, &first, "graph", q->id);
-    kg__put_str(sb, &first, "node", q->node);
-    kg__put_time(sb, &first, "since", since);
-    kg__put_time(sb, &first, "until", until);
-    kg__put_num(sb, &first, "bucket_s", width / 1000.0);
-    kg__sb_printf(sb, ",\"truncated\":%s", truncated ? "true" : "false");
-    kg__stats_json(sb, &first, &all);
-    kg__sb_puts(sb, ",\"buckets\":[");
-    for (size_t k = 0; k < q->buckets; k++) {
-        bool f = true;
-        kg__sb_puts(sb, k ? "," : "");
-        kg__put_time(sb, &f, "start", since + (int64_t)((double)k * width));
-        kg__stats_json(sb, &f, &b[k]);
-        kg__sb_puts(sb, "}");
-    }
-    kg__sb_puts(sb, "]}");
-    q->status = 200;
-    free(alld);
-    free(bucket_of);
-    free(cnt);
-out:
     free(b);
-    free(dbuf);
+    free(mem);
     free(pts.v);
 }
 

@@ -310,43 +310,13 @@ static const char *kg__pool_put(char **p, const char *s, size_t max)
     return d;
 }
 
-static kg__sev *kg__sev_new(const kg__event *ev, kg__msg *msg)
+/* The numbers of an event: times, item, status, duration, topology. */
+static void kg__sev_values(kg__sev *e, const kg__event *ev)
 {
-    const json_t *d = ev->data, *src = json_object_get(ev->root, "source");
-    bool error_fields = ev->type == KG_TYPE_ERROR || ev->name == KG_EV_WORKFLOW_COMPLETED;
-    const char *strs[12] = {
-        ev->event_id,
-        *ev->workflow_id ? ev->workflow_id : NULL,
-        *ev->correlation_id ? ev->correlation_id : NULL,
-        *ev->node_id ? ev->node_id : NULL,
-        *ev->node_type ? ev->node_type : NULL,
-        kg__jstr(ev->root, "node_path"),
-        ev->name == KG_EV_WORKFLOW_STARTED ? kg__jstr(d, "parent_workflow_id") : NULL,
-        ev->name == KG_EV_WORKFLOW_COMPLETED ? kg__jstr(d, "final_action")
-        : ev->name == KG_EV_NODE_COMPLETED   ? kg__jstr(d, "next_action")
-                                             : NULL,
-        error_fields ? kg__jstr(d, "error") : NULL,
-        error_fields ? kg__jstr(d, "error_type") : NULL,
-        error_fields ? kg__jstr(d, "phase") : NULL,
-        kg__jstr(src, "host"),
-    };
-    size_t need = 0;
-    for (int i = 0; i < 12; i++)
-        if (strs[i])
-            need += kg__cut(strs[i], i == 8 ? KG__ERROR_TEXT_MAX : 2 * KG__ID_MAX) + 1;
-    kg__sev *e = calloc(1, sizeof *e + need);
-    if (!e)
-        return NULL;
-    char *p = e->pool;
-    const char **dst[12] = {&e->event_id, &e->run_id,    &e->corr,       &e->node_id,
-                            &e->node_type, &e->node_path, &e->parent_id,  &e->action,
-                            &e->error,     &e->error_type, &e->phase,     &e->host};
-    for (int i = 0; i < 12; i++)
-        *dst[i] = kg__pool_put(&p, strs[i], i == 8 ? KG__ERROR_TEXT_MAX : 2 * KG__ID_MAX);
-    e->msg = kg__msg_ref(msg);
+    const json_t *d = ev->data;
     e->ts_ms = ev->ts_ms >= 0 ? ev->ts_ms : (int64_t)(kg__wall_now() * 1000);
     e->seq = ev->has_seq && ev->seq <= INT64_MAX ? (int64_t)ev->seq : -1;
-    json_t *pid = json_object_get(src, "pid");
+    json_t *pid = json_object_get(json_object_get(ev->root, "source"), "pid");
     e->pid = json_is_integer(pid) ? json_integer_value(pid) : -1;
     e->type = ev->type;
     e->name = ev->name;
@@ -367,8 +337,49 @@ static kg__sev *kg__sev_new(const kg__event *ev, kg__msg *msg)
     }
     if (json_is_number(dur) && isfinite(json_number_value(dur)) && json_number_value(dur) >= 0)
         e->duration = json_number_value(dur);
+    /* Once per run: the graph as text, so the writer never parses events. */
     if (ev->name == KG_EV_WORKFLOW_STARTED && json_is_object(json_object_get(d, "graph")))
         e->topology = json_dumps(json_object_get(d, "graph"), JSON_COMPACT);
+}
+
+/* The history's copy of an accepted event: its strings in one allocation
+ * (runs under the hub lock: a lookup per field, one malloc). */
+static kg__sev *kg__sev_new(const kg__event *ev, kg__msg *msg)
+{
+    const json_t *d = ev->data, *src = json_object_get(ev->root, "source");
+    bool error_fields = ev->type == KG_TYPE_ERROR || ev->name == KG_EV_WORKFLOW_COMPLETED;
+    enum { N = 12, ERROR_AT = 8 };
+    const char *strs[N] = {
+        ev->event_id,
+        *ev->workflow_id ? ev->workflow_id : NULL,
+        *ev->correlation_id ? ev->correlation_id : NULL,
+        *ev->node_id ? ev->node_id : NULL,
+        *ev->node_type ? ev->node_type : NULL,
+        kg__jstr(ev->root, "node_path"),
+        ev->name == KG_EV_WORKFLOW_STARTED ? kg__jstr(d, "parent_workflow_id") : NULL,
+        ev->name == KG_EV_WORKFLOW_COMPLETED ? kg__jstr(d, "final_action")
+        : ev->name == KG_EV_NODE_COMPLETED   ? kg__jstr(d, "next_action")
+                                             : NULL,
+        error_fields ? kg__jstr(d, "error") : NULL,
+        error_fields ? kg__jstr(d, "error_type") : NULL,
+        error_fields ? kg__jstr(d, "phase") : NULL,
+        kg__jstr(src, "host"),
+    };
+    size_t need = 0;
+    for (int i = 0; i < N; i++)
+        if (strs[i])
+            need += kg__cut(strs[i], i == ERROR_AT ? KG__ERROR_TEXT_MAX : 2 * KG__ID_MAX) + 1;
+    kg__sev *e = calloc(1, sizeof *e + need);
+    if (!e)
+        return NULL;
+    char *p = e->pool;
+    const char **dst[N] = {&e->event_id, &e->run_id,     &e->corr,      &e->node_id,
+                           &e->node_type, &e->node_path, &e->parent_id, &e->action,
+                           &e->error,    &e->error_type, &e->phase,     &e->host};
+    for (int i = 0; i < N; i++)
+        *dst[i] = kg__pool_put(&p, strs[i], i == ERROR_AT ? KG__ERROR_TEXT_MAX : 2 * KG__ID_MAX);
+    e->msg = kg__msg_ref(msg);
+    kg__sev_values(e, ev);
     e->accepted = kg__mono_now();
     return e;
 }
