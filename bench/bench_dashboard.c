@@ -30,6 +30,10 @@
 #include <unistd.h>
 
 #include "kaygraph/dashboard.h"
+#include "dash_internal.h"
+#include "store.h"
+
+kg__hub *kg__server_hub(struct kg_dashboard *d);
 
 static uint64_t now_ns(void)
 {
@@ -195,6 +199,8 @@ static void run(int port, kg_dashboard_t *d, int nclients, double rate, double d
         b.cl[i].fd = ws_open(port);
     kg_dashboard_stats st0;
     kg_dashboard_stats_get(d, &st0);
+    kg__store_stats hs0;
+    kg__store_stats_get(kg__server_hub(d)->store, &hs0);
     pthread_t rt;
     pthread_create(&rt, NULL, receiver, &b);
     /* Let every client get its "initial" message first. */
@@ -242,6 +248,8 @@ static void run(int port, kg_dashboard_t *d, int nclients, double rate, double d
     long rss1 = rss_kib();
     kg_dashboard_stats st1;
     kg_dashboard_stats_get(d, &st1);
+    kg__store_stats hs1;
+    kg__store_stats_get(kg__server_hub(d)->store, &hs1);
     qsort(b.lat, b.nlat, sizeof *b.lat, cmp_d);
     double p50 = b.nlat ? b.lat[b.nlat / 2] : -1;
     double p99 = b.nlat ? b.lat[(size_t)((double)b.nlat * 0.99)] : -1;
@@ -249,11 +257,14 @@ static void run(int port, kg_dashboard_t *d, int nclients, double rate, double d
     printf("%s    {\"rate\": %.0f, \"achieved_rate\": %.0f, \"events\": %llu, \"clients\": %d, "
            "\"deliveries_expected\": %llu, \"deliveries\": %zu, \"p50_ms\": %.3f, "
            "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"ws_dropped\": %llu, \"notices\": %llu, "
-           "\"rss_kib_before\": %ld, \"rss_kib_after\": %ld, \"history_refusals\": %llu}",
+           "\"rss_kib_before\": %ld, \"rss_kib_after\": %ld, \"history_refusals\": %llu, "
+           "\"history_commits\": %llu, \"history_writer_cpu_us_per_event\": %.2f}",
            first ? "" : ",\n", rate, (double)total / elapsed, (unsigned long long)total, nclients,
            (unsigned long long)total * (unsigned long long)nclients, b.nlat, p50, p99, mx,
            (unsigned long long)(st1.ws_dropped - st0.ws_dropped),
-           (unsigned long long)b.notices, rss0, rss1, (unsigned long long)refusals);
+           (unsigned long long)b.notices, rss0, rss1, (unsigned long long)refusals,
+           (unsigned long long)(hs1.commits - hs0.commits),
+           (hs1.writer_cpu_s - hs0.writer_cpu_s) * 1e6 / (double)total);
     fflush(stdout);
     for (int i = 0; i < nclients; i++) {
         close(b.cl[i].fd);

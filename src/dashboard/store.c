@@ -57,6 +57,7 @@ struct kg__store {
     double inflight_oldest;       /* accept time of the oldest event in the writer's hands, or 0 */
     uint64_t put_total, done_total;   /* events queued / written or given up, ever */
     bool writer_waiting, stop;
+    bool writer_lingering;        /* wake the writer once enough events wait */
     atomic_int state;
 
     pthread_t writer;
@@ -410,8 +411,10 @@ void kg__store_put(kg__store *s, const kg__event *ev, kg__msg *msg)
     s->count++;
     s->bytes += msg->len;
     s->put_total++;
-    bool wake = s->writer_waiting;
-    s->writer_waiting = false;
+    bool wake = s->writer_waiting ||
+                (s->writer_lingering && s->count >= KG__STORE_BATCH_ENOUGH);
+    if (wake)
+        s->writer_waiting = s->writer_lingering = false;
     pthread_mutex_unlock(&s->q_lock);
     if (wake)
         pthread_cond_signal(&s->q_cond);
@@ -723,7 +726,13 @@ typedef struct kg__writer {
 } kg__writer;
 
 /* Take up to KG__STORE_BATCH_MAX queued events, waiting at most `wait` s
- * for the first.  Returns false when stopping with nothing left. */
+ * for the first.  Returns false when stopping with nothing left.
+ *
+ * Group commit: a commit writes every page the transaction touched (the
+ * tail of each index, the runs' rows), whether it carries three events or
+ * three thousand, so a few events are given KG__STORE_LINGER after the
+ * first of them was accepted for others to join.  That is well inside the
+ * commit interval, and at high rates batches are large anyway. */
 static bool kg__writer_take(kg__writer *w, double wait)
 {
     kg__store *s = w->s;
@@ -733,6 +742,15 @@ static bool kg__writer_take(kg__writer *w, double wait)
         s->writer_waiting = true;
         pthread_cond_timedwait(&s->q_cond, &s->q_lock, &ts);
         s->writer_waiting = false;
+    }
+    while (s->count && s->count < KG__STORE_BATCH_ENOUGH && !s->stop) {
+        double left = s->ring[s->head]->accepted + KG__STORE_LINGER - kg__mono_now();
+        if (left <= 0)
+            break;
+        struct timespec ts = kg__deadline(left);
+        s->writer_lingering = true;
+        pthread_cond_timedwait(&s->q_cond, &s->q_lock, &ts);
+        s->writer_lingering = false;
     }
     while (s->count && w->n < KG__STORE_BATCH_MAX) {
         kg__sev *e = s->ring[s->head];

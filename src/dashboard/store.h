@@ -39,6 +39,8 @@
 
 #define KG__STORE_COMMIT_INTERVAL 0.2    /* s: the most an accepted event waits uncommitted */
 #define KG__STORE_BATCH_MAX 8192         /* events per transaction */
+#define KG__STORE_LINGER 0.05            /* s the writer gathers a small batch */
+#define KG__STORE_BATCH_ENOUGH 1024      /* ... unless this many already wait */
 #define KG__STORE_QUERIES_MAX 32         /* queries queued or running at once */
 #define KG__STORE_QUEUE_BYTES (64u << 20) /* event text waiting for the writer */
 #define KG__EVENT_OVERHEAD 160           /* bytes of row and index per stored event, for
