@@ -4,6 +4,17 @@
 #include <string.h>
 
 #include "cli.h"
+#include "kaygraph/version.h"
+
+#ifndef KGMON_HAVE_BENCH
+/* Built with KG_BUILD_BENCH=OFF: say so instead of "unknown command". */
+int cmd_bench(int argc, char **argv)
+{
+    fputs("kgmon bench: this kgmon was built without the benchmarks "
+          "(configure with -DKG_BUILD_BENCH=ON)\n", stderr);
+    return KGMON_USAGE;
+}
+#endif
 
 static void usage(FILE *out)
 {
@@ -20,7 +31,8 @@ static void usage(FILE *out)
           "  runs        list the runs a dashboard stored (run history)\n"
           "  run ID      one stored run: summary, node executions, errors\n"
           "\n"
-          "Run `kgmon <command> --help` for a command's options.\n"
+          "Run `kgmon <command> --help` for a command's options;\n"
+          "`kgmon --version` prints the version.\n"
           "\n"
           "exit status: 0 success, 1 the work failed, 2 bad command line,\n"
           "             3 the workflow ran but monitoring events were not delivered\n",
@@ -38,8 +50,10 @@ int main(int argc, char **argv)
         usage(stdout);
         return KGMON_OK;
     }
-    if (strcmp(cmd, "--version") == 0) {
-        puts("kgmon 0.1.0");
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        /* The library actually loaded, which is what a user reporting a bug
+         * needs to know; it differs from the headers' only in a broken install. */
+        printf("kgmon %s (libkaygraph %s)\n", KG_VERSION_STRING, kg_version());
         return KGMON_OK;
     }
     static const struct {

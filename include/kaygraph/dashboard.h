@@ -136,9 +136,12 @@ typedef struct kg_dashboard_options {
     size_t max_store_bytes;      /* 64 MiB of event text kept in all */
     size_t broadcast_bytes;      /* 16 MiB of messages waiting for clients */
     double client_timeout;       /* 30 s: a client that accepts no data is closed */
-    /* Run history (docs/history.md): every accepted event, a summary per
-     * run and per node execution, kept in a database that outlives the
-     * process and served by /api/runs*, /api/graphs, /api/nodes/<g>/<n>/stats. */
+    kg_dashboard_log_cb log;     /* NULL = silent */
+    void *log_ud;
+    /* Run history (docs/history.md; added at the end, docs/abi.md): every
+     * accepted event, a summary per run and per node execution, kept in a
+     * database that outlives the process and served by /api/runs...,
+     * /api/graphs and /api/nodes/<graph>/<node>/stats.  Zero is "off". */
     const char *db;              /* NULL or "none" = memory only (the default);
                                   * "postgres://..." / "postgresql://..." =
                                   * PostgreSQL (libpq conninfo URI); anything
@@ -151,8 +154,6 @@ typedef struct kg_dashboard_options {
                                   * when the writer is this far (or 200 ms)
                                   * behind, ingest answers 503, the feed's
                                   * send fails and the Redis source waits */
-    kg_dashboard_log_cb log;     /* NULL = silent */
-    void *log_ud;
 } kg_dashboard_options;
 
 KG_API void kg_dashboard_options_init(kg_dashboard_options *o);

@@ -17,7 +17,7 @@
 
 #include <libpq-fe.h>
 
-#include "testutil.h"
+#include "fixture.h"
 
 /* The newest /usr/lib/postgresql/N/bin with initdb, or $KG_PG_BIN, or "". */
 static void kg__pg_bin(char *out, size_t outlen)

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "testutil.h"
+#include "fixture.h"
 
 static char kgm__tmp[256];
 

@@ -120,11 +120,14 @@ static void names_of(json_t *events, const char *node, char *out, size_t cap)
     }
 }
 
+/* The first event named `name`; the test fails when there is none, so an
+ * assertion about the event's contents cannot pass for want of the event. */
 static json_t *find_event(json_t *events, const char *name)
 {
     size_t i;
     json_t *ev;
     json_array_foreach(events, i, ev) if (strcmp(ev_name(ev), name) == 0) return ev;
+    fail_msg("no %s event among %zu", name, json_array_size(events));
     return NULL;
 }
 
@@ -315,7 +318,7 @@ static void test_snapshots_and_truncation(void **state)
     assert_int_equal(json_integer_value(json_object_get(snap, "original_size")), 53);
     assert_int_equal(strlen(json_string_value(json_object_get(snap, "preview"))), 20);
     /* work's output (42) fits. */
-    size_t i;
+    size_t i, checked = 0;
     json_t *ev;
     json_array_foreach(events, i, ev) {
         if (strcmp(ev_name(ev), "data_output") == 0 &&
@@ -323,8 +326,10 @@ static void test_snapshots_and_truncation(void **state)
             json_t *s = json_object_get(ev_data(ev), "snapshot");
             assert_true(json_is_false(json_object_get(s, "truncated")));
             assert_int_equal(json_integer_value(json_object_get(s, "data")), 42);
+            checked++;
         }
     }
+    assert_int_equal(checked, 1);
     json_decref(events);
     kg_monitor_free(f.mon);
     kg_node_free(g);

@@ -1,5 +1,5 @@
-/* testutil.c - see testutil.h. */
-#include "testutil.h"
+/* fixture.c - see fixture.h. */
+#include "fixture.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
