@@ -141,7 +141,8 @@ typedef struct kg_dashboard_options {
     /* Run history (docs/history.md; added at the end, docs/abi.md): every
      * accepted event, a summary per run and per node execution, kept in a
      * database that outlives the process and served by /api/runs...,
-     * /api/graphs and /api/nodes/<graph>/<node>/stats.  Zero is "off". */
+     * /api/graphs and /api/nodes/<graph>/<node>/stats.  All zero (a program
+     * built before they existed): no history. */
     const char *db;              /* NULL or "none" = memory only (the default);
                                   * "postgres://..." / "postgresql://..." =
                                   * PostgreSQL (libpq conninfo URI); anything
