@@ -38,7 +38,7 @@ static void kg__pg_bin(char *out, size_t outlen)
         snprintf(path, sizeof path, "/usr/lib/postgresql/%s/bin/initdb", e->d_name);
         if (end != e->d_name && !*end && v > best && access(path, X_OK) == 0) {
             best = v;
-            snprintf(out, outlen, "/usr/lib/postgresql/%s/bin", e->d_name);
+            snprintf(out, outlen, "/usr/lib/postgresql/%.32s/bin", e->d_name);
         }
     }
     if (d)
