@@ -212,6 +212,10 @@ int kg__ingest_body(kg__hub *h, const char *body, size_t len, kg__ingest_result 
         }
         ok++;
     }
+    /* history (store.h): its copies are made before the lock. */
+    kg__sev **sevs = h->store && ok ? calloc(ok, sizeof *sevs) : NULL;
+    for (size_t i = 0; sevs && i < ok; i++)
+        sevs[i] = kg__store_prepare(h->store, &evs[i], msgs[i]);
     /* One lock for the whole batch. */
     double now = kg__mono_now();
     pthread_mutex_lock(&h->lock);
@@ -224,7 +228,7 @@ int kg__ingest_body(kg__hub *h, const char *body, size_t len, kg__ingest_result 
         int rc = kg__agg_add(h->agg, &evs[i], msgs[i], now);
         if (rc == 0) {
             kg__hub_push_locked(h, msgs[i], KG__B_EVENT);
-            kg__store_put(h->store, &evs[i], msgs[i]);   /* history */
+            kg__store_put(h->store, sevs ? &sevs[i] : NULL);   /* history */
             res->accepted++;
         } else if (rc == KG_EEXISTS) {
             res->duplicates++;
@@ -236,8 +240,11 @@ int kg__ingest_body(kg__hub *h, const char *body, size_t len, kg__ingest_result 
     atomic_fetch_add(&h->events, res->accepted);
     atomic_fetch_add(&h->rejected, res->rejected);
     atomic_fetch_add(&h->duplicates, res->duplicates);
-    for (size_t i = 0; i < ok; i++)
+    for (size_t i = 0; i < ok; i++) {
         kg__msg_unref(msgs[i]);
+        kg__store_discard(sevs ? sevs[i] : NULL);   /* history: not queued */
+    }
+    free(sevs);
     free(msgs);
     free(evs);
     json_decref(root);

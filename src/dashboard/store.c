@@ -244,7 +244,7 @@ json_t *kg__store_health_json(kg__store *s, bool full)
         return json_pack("{s:s}", "state", "off");
     if (!full)
         return json_pack("{s:s,s:s?}", "state", st.state, "error", st.error[0] ? st.error : NULL);
-    json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f}",
+    json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f}",
                           "state", st.state, "engine", st.engine, "db", s->where, "queued",
                           (json_int_t)st.queued, "written", (json_int_t)st.written,
                           "duplicates", (json_int_t)st.duplicates, "refused",
@@ -254,6 +254,7 @@ json_t *kg__store_health_json(kg__store *s, bool full)
                           (json_int_t)st.retained_events, "db_bytes", (json_int_t)st.db_bytes,
                           "last_commit_ms", st.last_commit_ms, "oldest_pending_s",
                           st.oldest_pending_s, "commit_interval_s", KG__STORE_COMMIT_INTERVAL,
+                          "admit_age_s", KG__STORE_ADMIT_AGE,
                           "writer_cpu_s", st.writer_cpu_s);
     if (o)
         json_object_set_new(o, "error", st.error[0] ? json_string(st.error) : json_null());
@@ -281,7 +282,7 @@ bool kg__store_room(kg__store *s, size_t bytes)
     pthread_mutex_lock(&s->q_lock);
     double oldest = kg__oldest_locked(s);
     bool full = s->count >= s->cap || s->bytes + bytes > KG__STORE_QUEUE_BYTES ||
-                (oldest && kg__mono_now() - oldest > KG__STORE_COMMIT_INTERVAL);
+                (oldest && kg__mono_now() - oldest > KG__STORE_ADMIT_AGE);
     pthread_mutex_unlock(&s->q_lock);
     if (full)
         atomic_fetch_add(&s->refused, 1);
@@ -381,7 +382,6 @@ static kg__sev *kg__sev_new(const kg__event *ev, kg__msg *msg)
         *dst[i] = kg__pool_put(&p, strs[i], i == ERROR_AT ? KG__ERROR_TEXT_MAX : 2 * KG__ID_MAX);
     e->msg = kg__msg_ref(msg);
     kg__sev_values(e, ev);
-    e->accepted = kg__mono_now();
     return e;
 }
 
@@ -394,22 +394,36 @@ static void kg__sev_free(kg__sev *e)
     free(e);
 }
 
-void kg__store_put(kg__store *s, const kg__event *ev, kg__msg *msg)
+kg__sev *kg__store_prepare(kg__store *s, const kg__event *ev, kg__msg *msg)
+{
+    return s ? kg__sev_new(ev, msg) : NULL;
+}
+
+void kg__store_discard(kg__sev *sev)
+{
+    kg__sev_free(sev);
+}
+
+void kg__store_put(kg__store *s, kg__sev **sev)
 {
     if (!s)
         return;
-    kg__sev *e = kg__sev_new(ev, msg);
+    kg__sev *e = sev ? *sev : NULL;
+    if (sev)
+        *sev = NULL;
     pthread_mutex_lock(&s->q_lock);
     /* Only a failing store gets here with a full queue (see kg__store_room). */
-    if (!e || s->count >= s->cap || s->bytes + msg->len > KG__STORE_QUEUE_BYTES) {
+    if (!e || s->count >= s->cap || s->bytes + e->msg->len > KG__STORE_QUEUE_BYTES) {
         pthread_mutex_unlock(&s->q_lock);
         atomic_fetch_add(&s->dropped, 1);
         kg__sev_free(e);
         return;
     }
+    /* Its waiting starts now, when it is acknowledged. */
+    e->accepted = kg__mono_now();
     s->ring[(s->head + s->count) % s->cap] = e;
     s->count++;
-    s->bytes += msg->len;
+    s->bytes += e->msg->len;
     s->put_total++;
     bool wake = s->writer_waiting ||
                 (s->writer_lingering && s->count >= KG__STORE_BATCH_ENOUGH);
@@ -876,6 +890,7 @@ static void kg__writer_retain(kg__writer *w)
     int rc = s->ops->retain(w->conn, &r, &res, &err);
     w->next_retain = now + (rc == 0 && res.more ? KG__RETAIN_BUSY : KG__RETAIN_EVERY);
     if (rc != 0) {
+        atomic_fetch_add(&s->failures, 1);
         kg__st_log(s, KG_DASH_LOG_WARN, "history: retention step failed: %s", err.message);
         if (!s->ops->alive(w->conn)) {
             s->ops->close(w->conn);

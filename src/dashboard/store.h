@@ -24,11 +24,14 @@
  * times take min/max, statuses take the strongest), so replays, retries and
  * two dashboards writing the same events never count anything twice.
  *
- * Durability: the writer commits at least every KG__STORE_COMMIT_INTERVAL
- * seconds while it has events, and admission refuses new events (backpressure:
- * ingest 503, a failed feed send, a waiting Redis source) once the oldest
- * event not yet committed has waited that long, so a kill -9 loses at most
- * the events acknowledged in that interval.  When the store fails (full
+ * Durability: the writer commits what it has within KG__STORE_COMMIT_INTERVAL
+ * (it gathers a small batch for KG__STORE_LINGER, then writes), so a kill -9
+ * normally loses the events acknowledged in the last ~200 ms.  Should the
+ * writer stall (a loaded machine, a slow disk), admission refuses new events
+ * (backpressure: ingest 503, a failed feed send, a waiting Redis source)
+ * once the oldest uncommitted one has waited KG__STORE_ADMIT_AGE: the loss
+ * is bounded by that, and a stall shorter than it does not hold the live
+ * view back.  When the store fails (full
  * disk, locked or corrupt file, database down) it keeps what it queued and
  * retries; events that do not fit then are accepted for the live view and
  * counted as not stored (log, /api/metrics, /healthz). */
@@ -37,7 +40,8 @@
 
 #include "dash_internal.h"
 
-#define KG__STORE_COMMIT_INTERVAL 0.2    /* s: the most an accepted event waits uncommitted */
+#define KG__STORE_COMMIT_INTERVAL 0.2    /* s: an accepted event is committed within */
+#define KG__STORE_ADMIT_AGE 1.0          /* s: refuse new events once one waited this long */
 #define KG__STORE_BATCH_MAX 8192         /* events per transaction */
 #define KG__STORE_LINGER 0.05            /* s the writer gathers a small batch */
 #define KG__STORE_BATCH_ENOUGH 1024      /* ... unless this many already wait */
@@ -241,8 +245,17 @@ void kg__store_close(kg__store *s);
  * says true: the live view must go on; what does not fit is then counted as
  * not stored.  NULL store: true. */
 bool kg__store_room(kg__store *s, size_t bytes);
-/* Queue an accepted event (under the hub lock, after kg__store_room). */
-void kg__store_put(kg__store *s, const kg__event *ev, kg__msg *msg);
+/* The history's copy of an event (its fields, a reference to its text),
+ * made before the hub lock is taken so that the allocation and the field
+ * lookups stay out of it.  NULL with no store (or out of memory: the event
+ * is then counted as not stored when put). */
+kg__sev *kg__store_prepare(kg__store *s, const kg__event *ev, kg__msg *msg);
+/* Queue an accepted event (under the hub lock, after kg__store_room and
+ * the live view's kg__agg_add): *sev passes to the store and becomes NULL. */
+void kg__store_put(kg__store *s, kg__sev **sev);
+/* Free a prepared event that was not put (refused, a duplicate).  NULL is
+ * a no-op. */
+void kg__store_discard(kg__sev *sev);
 
 /* kg__ingest_event_text for a source that must not lose events and can
  * wait (the Redis source): while the store refuses, wait (waking the

@@ -14,6 +14,7 @@
 
 #include <sqlite3.h>
 
+#include "store.h"
 #include "store_testutil.h"
 #include "testutil.h"
 #include "wsclient.h"
@@ -435,12 +436,12 @@ static void test_locked_file(void **state)
     assert_int_equal(sqlite3_exec(lock, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
 
     /* The first is accepted; the writer cannot commit it; once it has waited
-     * the commit interval, ingest pushes back. */
+     * KG__STORE_ADMIT_AGE, ingest pushes back. */
     kg_thttp_resp r;
     assert_int_equal(post_one(port, 0, &r), 200);
     kg_thttp_resp_free(&r);
     int acked = 1, i = 1;
-    kg_test_sleep(0.3);
+    kg_test_sleep(KG__STORE_ADMIT_AGE + 0.2);
     assert_int_equal(post_one(port, i, &r), 503);
     char v[64];
     assert_true(kg_thttp_header(&r, "retry-after", v, sizeof v));

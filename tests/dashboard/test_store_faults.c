@@ -3,14 +3,16 @@
  *   kill -9     a dashboard process is killed while events pour in over
  *               HTTP: the file passes PRAGMA integrity_check, a new
  *               dashboard opens it, and every event acknowledged more than
- *               the commit interval before the kill is there;
+ *               KG__STORE_ADMIT_AGE before the kill is there (the bound
+ *               admission keeps); the loss window is printed (normally
+ *               within the 200 ms commit interval);
  *   disk full   a small tmpfs (when this process may mount one, in a private
  *               mount namespace) and a file-size limit (RLIMIT_FSIZE, in a
  *               child, always): the store reports itself failing with the
  *               reason, the live view goes on, and once there is room again
  *               every acknowledged event is written.
  *
- * Timing slack: a kill lands at any point; the interval is the writer's
+ * Timing slack: a kill lands at any point; the bound is the writer's
  * promise, plus KILL_SLACK for a loaded test machine's scheduling. */
 #include <errno.h>
 #include <pthread.h>
@@ -170,7 +172,7 @@ static void test_kill9(void **state)
         double age = killed - p.acked[i];
         if (age > worst)
             worst = age;
-        if (age > KG__STORE_COMMIT_INTERVAL + KILL_SLACK)
+        if (age > KG__STORE_ADMIT_AGE + KILL_SLACK)
             old_lost++;
         else
             recent_lost++;
@@ -216,10 +218,18 @@ static const char *history_state(int port, char *error, size_t errlen)
 static int fill_until_failing(kg_dashboard_t *d, int first, char *error, size_t errlen)
 {
     int port = kg_dashboard_port(d), i = first;
-    double deadline = kg_test_now() + 60;
+    double deadline = kg_test_now() + 60, report = kg_test_now() + 10;
     while (kg_test_now() < deadline) {
         if (strcmp(history_state(port, error, errlen), "failing") == 0)
             return i - first;
+        if (kg_test_now() > report) {   /* a slow case says where it is */
+            json_t *h = kg_thistory(port);
+            char *t = json_dumps(h, JSON_COMPACT);
+            fprintf(stderr, "after %d events: %s\n", i - first, t);
+            free(t);
+            json_decref(h);
+            report = kg_test_now() + 10;
+        }
         char *ev[20];
         for (int k = 0; k < 20; k++)
             ev[k] = event(i + k);
@@ -265,6 +275,11 @@ static void test_disk_full_tmpfs(void **state)
     snprintf(db, sizeof db, "%s/history.db", mnt);
     snprintf(ballast, sizeof ballast, "%s/ballast", mnt);
     kg_dashboard_t *d = kg_tdash(db, NULL);
+    /* One event written first: the writer has its files open before the
+     * disk fills (else it reports "unavailable" instead: cannot open). */
+    char *first = event(1000000);
+    assert_int_equal(kg_tingest(d, first), 0);
+    free(first);
     kg_tdash_sync(d);
     /* Fill the file system with something else. */
     FILE *f = fopen(ballast, "w");
@@ -280,7 +295,7 @@ static void test_disk_full_tmpfs(void **state)
     printf("disk full (tmpfs): failing after %d events: %s\n", acked, err);
     assert_non_null(strstr(err, "full"));
     live_view_works(d);
-    acked++;
+    acked += 2;   /* and the first one */
     json_t *h = kg_thistory(kg_dashboard_port(d));
     assert_int_equal(json_integer_value(json_object_get(h, "dropped")), 0);
     json_decref(h);
