@@ -152,7 +152,7 @@ typedef struct kg_dashboard_options {
     size_t retain_mb;            /* 1024: above this database size the oldest
                                   * runs are deleted; 0 = no size limit */
     size_t history_queue;        /* 65536 events accepted but not yet written;
-                                  * when the writer is this far (or 200 ms)
+                                  * when the writer is this far (or 1 s)
                                   * behind, ingest answers 503, the feed's
                                   * send fails and the Redis source waits */
 } kg_dashboard_options;
