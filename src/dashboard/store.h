@@ -49,6 +49,7 @@
 #define KG__STORE_QUEUE_BYTES (64u << 20) /* event text waiting for the writer */
 #define KG__EVENT_OVERHEAD 160           /* bytes of row and index per stored event, for
                                           * size estimates (measured on SQLite) */
+#define KG__STORE_NICE 5                 /* queries and checkpoints yield to the live view */
 
 /* Run and node-execution status ranks: a merge keeps the highest. */
 enum { KG__ST_NONE = -1, KG__ST_RUNNING = 0, KG__ST_SUCCESS = 1, KG__ST_FAILED = 2 };
@@ -256,6 +257,11 @@ void kg__store_put(kg__store *s, kg__sev **sev);
 /* Free a prepared event that was not put (refused, a duplicate).  NULL is
  * a no-op. */
 void kg__store_discard(kg__sev *sev);
+
+/* Called first by the history's background threads (queries, SQLite
+ * checkpoints): a lower CPU priority (nice KG__STORE_NICE), so that on a
+ * busy machine the event loop feeding browsers runs first. */
+void kg__store_background_thread(void);
 
 /* kg__ingest_event_text for a source that must not lose events and can
  * wait (the Redis source): while the store refuses, wait (waking the

@@ -354,6 +354,7 @@ static int kg__lite_prepare(kg__lite *l, kg_error_t *err)
 static void *kg__ckpt_main(void *arg)
 {
     kg__ckpt *c = arg;
+    kg__store_background_thread();
     pthread_mutex_lock(&c->lock);
     while (!c->stop) {
         if (c->wal_pages < KG__CKPT_PAGES) {
