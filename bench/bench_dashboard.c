@@ -303,6 +303,9 @@ int main(int argc, char **argv)
     kg_dashboard_options_init(&o);
     o.port = 0;
     o.max_clients = (unsigned)clients + 8;
+    /* Every benchmark client is 127.0.0.1. */
+    o.max_clients_per_ip = 0;
+    o.max_connections = (size_t)clients + 64;
     o.client_queue = 65536;
     o.broadcast_bytes = 256u << 20;
     o.db = db;

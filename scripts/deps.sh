@@ -31,8 +31,10 @@ if ((${#missing[@]})); then
 fi
 
 if [[ "${1:-}" == "--test" && -f tests/browser/package.json ]]; then
-  if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
-    echo "Installing playwright-core (npm)"
+  # `npm ls` fails when a package of package-lock.json is missing (a new
+  # dev dependency after a pull), not only on a first install.
+  if ! (cd tests/browser && npm ls --silent >/dev/null 2>&1); then
+    echo "Installing the browser tests' packages (npm ci)"
     (cd tests/browser && npm ci --no-audit --no-fund --silent)
   fi
 fi

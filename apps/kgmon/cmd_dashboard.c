@@ -1,11 +1,16 @@
 /* cmd_dashboard.c - `kgmon dashboard`: the standalone dashboard server.
  *
  * Sources: POST /api/ingest always; a Redis subscription with --redis.  Logs
- * one line per client connect/disconnect; Ctrl-C shuts down cleanly. */
+ * one line per client connect/disconnect (and, under attack, one summary
+ * line per 10 s); Ctrl-C shuts down cleanly.  The limits that keep it up
+ * under hostile clients have flags (kaygraph/dashboard.h says what each
+ * does). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sys/resource.h>
 
 #include <kaygraph/dashboard.h>
 
@@ -32,6 +37,16 @@ static void dashboard_usage(FILE *out)
           "  --token T            require this token (Authorization: Bearer T, or ?token=T)\n"
           "  --allow-origin O     also accept WebSocket connections from origin O (repeatable list, comma-separated)\n"
           CLI_HISTORY_USAGE
+          "\n"
+          "Limits (against clients that misbehave):\n"
+          "  --max-connections N  connections open at once, HTTP and WebSocket (default 1024,\n"
+          "                       lowered to fit the file-descriptor limit); when full, the\n"
+          "                       connection idle or slow the longest is closed for a new one\n"
+          "  --max-clients N      WebSocket clients (default 64; below --max-connections)\n"
+          "  --max-clients-per-ip N  WebSocket clients from one address (default 16, 0 = no cap)\n"
+          "  --body-timeout S     a request body must arrive within S seconds (default 30)\n"
+          "  --ws-idle-timeout S  close a WebSocket client that sends nothing, not even a\n"
+          "                       pong, for S seconds (default 60)\n"
           "  -h, --help           this help\n",
           out);
 }
@@ -43,7 +58,8 @@ static void log_line(void *ud, kg_dashboard_log_level level, const char *msg)
     fprintf(stderr, "kgmon dashboard: %s: %s\n", names[level <= KG_DASH_LOG_INFO ? level : 2], msg);
 }
 
-enum { OPT_PORT = 256, OPT_BIND, OPT_REDIS, OPT_PREFIX, OPT_REPLAY, OPT_STALE, OPT_TOKEN, OPT_ORIGIN };
+enum { OPT_PORT = 256, OPT_BIND, OPT_REDIS, OPT_PREFIX, OPT_REPLAY, OPT_STALE, OPT_TOKEN, OPT_ORIGIN,
+       OPT_MAX_CONNS, OPT_MAX_CLIENTS, OPT_PER_IP, OPT_BODY_TIMEOUT, OPT_WS_IDLE };
 
 int cmd_dashboard(int argc, char **argv)
 {
@@ -54,6 +70,11 @@ int cmd_dashboard(int argc, char **argv)
         {"stale-after", required_argument, NULL, OPT_STALE},
         {"token", required_argument, NULL, OPT_TOKEN}, {"allow-origin", required_argument, NULL, OPT_ORIGIN},
         CLI_HISTORY_OPTIONS,   /* history */
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+        {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+        {"max-clients-per-ip", required_argument, NULL, OPT_PER_IP},
+        {"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
+        {"ws-idle-timeout", required_argument, NULL, OPT_WS_IDLE},
         {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
     };
     cli_history hist;
@@ -113,6 +134,29 @@ int cmd_dashboard(int argc, char **argv)
         case CLI_OPT_RETAIN_MB:
             rc = cli_history_option(&hist, "dashboard", opt, optarg);
             break;
+        case OPT_MAX_CONNS:
+            if (!cli_parse_uint(optarg, 2, 1000000, &u))
+                rc = cli_usage_error("dashboard", "--max-connections must be 2..1000000 (got '%s')", optarg);
+            o.max_connections = (size_t)u;
+            break;
+        case OPT_MAX_CLIENTS:
+            if (!cli_parse_uint(optarg, 1, 999999, &u))
+                rc = cli_usage_error("dashboard", "--max-clients must be 1..999999 (got '%s')", optarg);
+            o.max_clients = (unsigned)u;
+            break;
+        case OPT_PER_IP:
+            if (!cli_parse_uint(optarg, 0, 999999, &u))
+                rc = cli_usage_error("dashboard", "--max-clients-per-ip must be 0..999999 (got '%s')", optarg);
+            o.max_clients_per_ip = (unsigned)u;
+            break;
+        case OPT_BODY_TIMEOUT:
+            if (!cli_parse_double(optarg, 0.1, 3600, &o.body_timeout))
+                rc = cli_usage_error("dashboard", "--body-timeout must be 0.1..3600 seconds (got '%s')", optarg);
+            break;
+        case OPT_WS_IDLE:
+            if (!cli_parse_double(optarg, 1, 86400, &o.ws_idle_timeout))
+                rc = cli_usage_error("dashboard", "--ws-idle-timeout must be 1..86400 seconds (got '%s')", optarg);
+            break;
         case 'h':
             dashboard_usage(stdout);
             free(redis_host);
@@ -126,12 +170,23 @@ int cmd_dashboard(int argc, char **argv)
         rc = cli_usage_error("dashboard", "unexpected argument '%s'", argv[optind]);
     if (rc == KGMON_OK && (rc = cli_history_resolve(&hist, "dashboard")) == KGMON_OK)
         cli_history_fill(&hist, &o);
+    if (rc == KGMON_OK && o.max_clients >= o.max_connections)
+        rc = cli_usage_error("dashboard", "--max-clients (%u) must be below --max-connections (%zu)",
+                             o.max_clients, o.max_connections);
     if (rc != KGMON_OK) {
         free(redis_host);
         cli_history_free(&hist);
         return rc;
     }
     cli_catch_signals();
+    /* A server uses what its hard file-descriptor limit allows (up to 64 Ki):
+     * the usual soft limit of 1024 would cap --max-connections below its
+     * default (the library lowers it to fit, with an info line). */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max && rl.rlim_cur < 65536) {
+        rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     kg_dashboard_t *dash;
     kg_error_t err = {0};
     if (kg_dashboard_new(&o, &dash, &err) != 0) {

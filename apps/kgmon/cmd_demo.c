@@ -57,6 +57,9 @@ static void demo_usage(FILE *out)
           "Run the example data pipeline (data_source -> validator -> processor ->\n"
           "aggregator -> storage, with an error handler) with real-time monitoring.\n"
           "\n"
+          "  --graph G            the example graph: pipeline (default, the one above),\n"
+          "                       nested (sub-graphs two levels deep and a batch graph)\n"
+          "                       or wide (124 nodes fanning out and in)\n"
           "  --backend B          mock (default), redis, http or file\n"
           "  --iterations N       workflow runs (default 5; 0 = until Ctrl-C)\n"
           "  --batch-size N       records generated per run (default 100)\n"
@@ -87,7 +90,7 @@ static void demo_usage(FILE *out)
 enum {
     OPT_BACKEND = 256, OPT_ITERATIONS, OPT_BATCH, OPT_PARALLEL, OPT_WORKERS, OPT_SAMPLE,
     OPT_NO_SNAP, OPT_CAPTURE, OPT_RHOST, OPT_RPORT, OPT_URL, OPT_FILE, OPT_DASH, OPT_BIND,
-    OPT_TOKEN, OPT_DELAY, OPT_SEED, OPT_QUIET, OPT_RPREFIX, OPT_RSTREAM,
+    OPT_TOKEN, OPT_DELAY, OPT_SEED, OPT_QUIET, OPT_RPREFIX, OPT_RSTREAM, OPT_GRAPH,
 };
 
 static const struct option demo_options_table[] = {
@@ -112,6 +115,7 @@ static const struct option demo_options_table[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"quiet", no_argument, NULL, OPT_QUIET},
     CLI_HISTORY_OPTIONS,   /* history */
+    {"graph", required_argument, NULL, OPT_GRAPH},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -228,6 +232,16 @@ static int demo_option(demo_args *a, int opt, const char *arg)
     case CLI_OPT_RETAIN_DAYS:
     case CLI_OPT_RETAIN_MB:
         return cli_history_option(&a->hist, "demo", opt, arg);
+    case OPT_GRAPH:
+        if (strcmp(arg, "pipeline") == 0)
+            a->wf.graph = DEMO_GRAPH_PIPELINE;
+        else if (strcmp(arg, "nested") == 0)
+            a->wf.graph = DEMO_GRAPH_NESTED;
+        else if (strcmp(arg, "wide") == 0)
+            a->wf.graph = DEMO_GRAPH_WIDE;
+        else
+            return cli_usage_error("demo", "--graph must be pipeline, nested or wide (got '%s')", arg);
+        return 0;
     case 'h':
         return -1;
     default:
@@ -255,6 +269,8 @@ static int demo_parse(demo_args *a, int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error("demo", "unexpected argument '%s'", argv[optind]);
+    if (a->wf.parallel && a->wf.graph != DEMO_GRAPH_PIPELINE)
+        return cli_usage_error("demo", "--parallel applies to --graph pipeline only");
     if (a->dashboard && !a->node_delay_set)
         a->wf.node_delay = 0.150;   /* slow enough to watch */
     if (a->dashboard && cli_history_resolve(&a->hist, "demo") != 0)   /* history */
@@ -506,7 +522,7 @@ static int demo_run(const demo_args *a)
     }
     kg_monitor_t *mon = NULL;
     int rc = backend ? demo_monitor(a, backend, &mon) : KGMON_FAILED;
-    kg_node_t *graph = rc == 0 ? demo_workflow_new(&a->wf) : NULL;
+    kg_node_t *graph = rc == 0 ? demo_graph_new(&a->wf) : NULL;
     if (rc == 0 && !graph)
         rc = KGMON_FAILED;
     if (rc) {
@@ -515,8 +531,10 @@ static int demo_run(const demo_args *a)
         return rc;
     }
     kg_monitor_attach(mon, graph);
-    printf("Running %s%s workflow: %s backend, %u records per run%s\n",
-           a->iterations ? "" : "the ", a->wf.parallel ? "parallel" : "sequential", a->backend,
+    printf("Running %s%s workflow%s%s: %s backend, %u records per run%s\n",
+           a->iterations ? "" : "the ", a->wf.parallel ? "parallel" : "sequential",
+           a->wf.graph != DEMO_GRAPH_PIPELINE ? " --graph " : "",
+           a->wf.graph != DEMO_GRAPH_PIPELINE ? demo_graph_name(a->wf.graph) : "", a->backend,
            a->wf.batch_size, a->iterations ? "" : ", until Ctrl-C");
     demo_totals t = {0};
     for (unsigned i = 0; (a->iterations == 0 || i < a->iterations) && !cli_interrupted; i++)

@@ -15,16 +15,33 @@
 
 #include <kaygraph/kaygraph.h>
 
+/* The example graphs of `kgmon demo --graph` (demo_graphs.c for the others):
+ *   pipeline  the seed's example above (the default)
+ *   nested    orders: intake -> ingest{fetch -> validator}
+ *             -> enrich{lookup -> scoring{features -> model -> validator}}
+ *             -> per_region (a batch graph: aggregate -> store per region) -> report;
+ *             two sub-graph levels, "validator" in two sub-graphs
+ *   wide      fanout: 124 nodes; dispatch fans out to 12 lanes of 5 steps that
+ *             fan in to collect, then route fans out to 12 shards of 5 steps
+ *             that fan in to finalize */
+typedef enum demo_graph { DEMO_GRAPH_PIPELINE, DEMO_GRAPH_NESTED, DEMO_GRAPH_WIDE } demo_graph;
+
 typedef struct demo_options {
     unsigned batch_size;      /* records per iteration */
     bool parallel;            /* processor as a parallel batch node */
     unsigned workers;         /* its max_workers */
     double node_delay;        /* seconds of simulated work per node (0 = none) */
     uint64_t seed;
+    demo_graph graph;
 } demo_options;
 
-/* A new graph (owned by the caller, kg_node_free it).  `opts` is copied. */
+/* A new pipeline graph (owned by the caller, kg_node_free it).  `opts` is
+ * copied. */
 kg_node_t *demo_workflow_new(const demo_options *opts);
+
+/* The graph `opts->graph`, as demo_workflow_new.  NULL when out of memory. */
+kg_node_t *demo_graph_new(const demo_options *opts);
+const char *demo_graph_name(demo_graph graph);   /* "pipeline", "nested", "wide" */
 
 /* The shared store for one iteration (new reference). */
 json_t *demo_shared_new(uint64_t seed, unsigned iteration);

@@ -27,7 +27,8 @@
  * for run-history messages, on the history writer thread.
  *
  * Wire contract (DESIGN.md "Dashboard server"), WebSocket messages sent:
- *   {"type":"initial","data":{"events":[last 100, oldest first],"metrics":M,
+ *   {"type":"initial","data":{"events":[last 100: each producer's in seq
+ *        order, producers as they arrived; over 64 KiB as a brief],"metrics":M,
  *        "active_nodes":[ids],"active_workflows":[ids],"network_graph":G,
  *        "workflows":[run summaries, oldest first]}}
  *   {"type":"event","data":<event>}                      one per event
@@ -37,7 +38,9 @@
  *   {"type":"notice","data":{"level":"warning","dropped":n,"message":"..."}}
  *        this client was too slow: n messages were dropped for it; an
  *        "initial" message with the current state follows at once (resync)
- *   {"type":"error","message":"..."}                     bad client message
+ *   {"type":"error","message":"..."}                     bad client message, or
+ *        a request that could not be queued (too many at once, server busy):
+ *        every client message gets one answer
  *   {"type":"pong"}                                      reply to {"type":"ping"}
  * Client messages: {"type":"get_workflow_events","workflow_id":id},
  * {"type":"ping"}.
@@ -65,6 +68,31 @@
  * refused; on a loopback bind a Host header that is not a loopback name is
  * refused (DNS rebinding).  POST /api/ingest needs Content-Type
  * application/json (so a foreign page cannot post without a preflight).
+ *
+ * Limits (hostile clients): every connection is accounted for.  At most
+ * max_connections are open; when full, the HTTP connection that made
+ * progress longest ago (an idle keep-alive, headers or a body trickling in,
+ * a response nobody reads) is closed for the newcomer.  When the process
+ * runs out of file descriptors, a connection is evicted the same way, or a
+ * descriptor kept in reserve is used to answer the waiting connection 503
+ * and close it, so the server never spins on its listening socket; such
+ * events are logged once per 10 s with counts.  Requests are refused before
+ * their body is read (401, 413, a body on a route that takes none, 411 for
+ * chunked bodies), then the connection is closed; a body must arrive within
+ * body_timeout and, after 5 s, at body_min_rate.  Event responses are
+ * written from the stores' texts as the socket drains (no copy per client),
+ * bytes waiting for slow readers are capped (max_pending_bytes: a large
+ * response then gets 503 with Retry-After), and memory freed by a burst of
+ * connections is returned to the system.  WebSocket: max_clients,
+ * max_clients_per_ip, ws_idle_timeout, client_timeout; a refused upgrade
+ * gets an HTTP/1.1 status line with the reason in a JSON body; unmasked
+ * client frames are a protocol error (close 1002); a client that sends
+ * requests faster than it reads the replies is read more slowly, so every
+ * request is answered ("error" messages when a reply could not be queued).
+ * "initial" carries the last 100 events (each producer's in seq order); an
+ * event over 64 KiB appears there as its schema fields with "data":
+ * {"truncated":true,"original_size":N,"event_size":M}, so the message
+ * always fits (GET /api/events has the full text).
  *
  * Redis source: the thread subscribes to <prefix>all, then replays the
  * stream <prefix>stream (when producers write one: kg_redis_options.
@@ -119,7 +147,16 @@ typedef struct kg_dashboard_options {
                                   * replays every entry added since (see
                                   * "Redis source" below) */
     size_t max_body;             /* 1 MiB: larger request bodies get 413 */
-    unsigned max_clients;        /* 64 WebSocket clients; more get 503 */
+    unsigned max_clients;        /* 64 WebSocket clients; more get 503
+                                  * (must be below max_connections) */
+    unsigned max_clients_per_ip; /* 16 WebSocket clients from one address;
+                                  * more get 503; 0 = no per-address cap */
+    size_t max_connections;      /* 1024 connections open at once (HTTP and
+                                  * WebSocket); lowered to fit the process's
+                                  * RLIMIT_NOFILE (less a margin).  When
+                                  * full, the HTTP connection that made
+                                  * progress longest ago is closed for the
+                                  * newcomer (see "Limits" above) */
     size_t client_queue;         /* 8192 messages a client may lag behind
                                   * (~0.8 s at 10,000 events/s) */
     double stale_after;          /* 300 s without events: a run becomes "stale" */
@@ -135,7 +172,20 @@ typedef struct kg_dashboard_options {
     size_t max_nodes;            /* 1024 nodes tracked (least recently seen evicted) */
     size_t max_store_bytes;      /* 64 MiB of event text kept in all */
     size_t broadcast_bytes;      /* 16 MiB of messages waiting for clients */
-    double client_timeout;       /* 30 s: a client that accepts no data is closed */
+    double client_timeout;       /* 30 s: a client that accepts no data (a
+                                  * WebSocket, or an HTTP response) is closed */
+    double body_timeout;         /* 30 s: a request body must arrive in full
+                                  * within this; else 408 and close */
+    size_t body_min_rate;        /* 1024 bytes/s: from 5 s on, a request
+                                  * body slower than this on average is cut
+                                  * the same way; 0 = no minimum */
+    double ws_idle_timeout;      /* 60 s: a WebSocket client that sends
+                                  * nothing (a ping is sent at half-time,
+                                  * browsers answer it) is closed (1001) */
+    size_t max_pending_bytes;    /* 64 MiB: response and reply bytes waiting
+                                  * for slow readers, all connections; above
+                                  * it a large response gets 503 (WebSocket:
+                                  * an "error" message) */
     kg_dashboard_log_cb log;     /* NULL = silent */
     void *log_ud;
     /* Run history (docs/history.md; added at the end, docs/abi.md): every
@@ -191,6 +241,11 @@ typedef struct kg_dashboard_stats {
     uint64_t ws_sent;         /* messages written to clients */
     uint64_t ws_dropped;      /* messages dropped for slow clients */
     unsigned clients;         /* WebSocket clients now */
+    unsigned connections;     /* open connections (HTTP and WebSocket) */
+    uint64_t conns_evicted;   /* closed to make room (limit or no descriptors) */
+    uint64_t conns_shed;      /* answered 503 at once and closed (out of
+                               * descriptors, or full with nothing to evict) */
+    uint64_t busy_refused;    /* 503s for max_pending_bytes */
     uint64_t redis_messages;  /* received from the Redis subscription */
     uint64_t redis_replayed;  /* stream entries replayed (duplicates included) */
     uint64_t redis_replays;   /* replays run (the first + one per reconnect) */

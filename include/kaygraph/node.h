@@ -118,7 +118,10 @@ KG_API void kg_node_free(kg_node_t *node);
 /* Add `node` to `graph`; the graph owns (steals) it, also on failure.  The
  * first node added becomes the start node.  Returns `node` (borrowed) so
  * calls chain, or NULL if graph is not a graph, a node with the same id is
- * already there, or on allocation failure (then `node` has been freed). */
+ * already there, or on allocation failure (then `node` has been freed).
+ * Exceptions, where NULL is returned and nothing is freed: `node` already
+ * belongs to a graph, or `graph` is `node` or lies inside it (a graph
+ * cannot contain itself). */
 KG_API kg_node_t *kg_graph_add(kg_node_t *graph, kg_node_t *node);
 
 /* Make `node` (already added) the start node.  KG_EINVAL otherwise. */
@@ -154,11 +157,23 @@ KG_API kg_node_t *kg_graph_find(const kg_node_t *graph, const char *id);
 /* The successor for `action` (NULL means "default"), or NULL. */
 KG_API kg_node_t *kg_node_successor(const kg_node_t *node, const char *action);
 
-/* The graph's topology as DESIGN.md's `graph` object:
- * {"nodes":[{"id","type"}],"edges":[{"from","to","action"}],"start":id}.
+/* The graph's topology as docs/events.md's `graph` object:
+ * {"id","type","nodes":[{"id","type"}],"edges":[{"from","to","action"}],"start":id}.
+ * A node that is a graph appears as the same kind of object (its own
+ * "nodes", "edges", "start"; a batch graph also "batch": true), recursively.
  * Borrowed, immutable, computed once and cached: do not modify; json_incref
  * it to keep it beyond the graph's life.  NULL if not a graph. */
 KG_API json_t *kg_graph_topology(const kg_node_t *graph);
+
+/* The node's path: the ids of the graphs that contain it, outermost first,
+ * then its own id, joined by "/" ("outer/inner/validator"); a node in no
+ * graph is just its id.  In each id "%" is written "%25" and "/" "%2F", so
+ * splitting on "/" gives the ids back.  Events name the node by this path
+ * from the outermost graph being run (a run started at an inner graph
+ * leaves out the graphs above it).  Borrowed and cached: valid while the
+ * node lives and its graph membership does not change.  NULL when out of
+ * memory. */
+KG_API const char *kg_node_path(const kg_node_t *node);
 
 /* ---- Running --------------------------------------------------------------- */
 

@@ -53,12 +53,17 @@ typedef struct kg_obs_event {
     uint64_t exec_id;         /* this node execution; 0 for RUN_* */
     unsigned attempt;         /* 0-based exec attempt (RETRY: the one that failed) */
     unsigned max_retries;
-    long item;                /* batch item index, or -1 */
+    long item;                /* batch item index (RUN_*: the batch graph's item), or -1 */
     const char *phase;        /* "prep", "exec" or "post" where it applies */
     const char *action;       /* AFTER_POST, RUN_END; NULL for none */
     const kg_error_t *error;  /* RETRY, FALLBACK, NODE_FAILED, SUPPRESSED, RUN_END */
     json_t *data;             /* AFTER_PREP, AFTER_EXEC: borrowed, do not modify */
     double elapsed;           /* seconds, see the list above */
+    /* The node's path from the outermost graph of this run ("outer/inner/x";
+     * for RUN_* the graph's own path), see kg_node_path().  It points into
+     * kg_node_path(node), which stays valid while the node lives.  NULL when
+     * unknown (out of memory). */
+    const char *node_path;
 } kg_obs_event;
 
 typedef struct kg_observer {

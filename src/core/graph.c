@@ -9,13 +9,26 @@
 
 #include "core/internal.h"
 
+/* Is `graph` the node `node` or inside it?  Adding `node` to it would make
+ * the graph contain itself. */
+static bool is_within(const kg_node_t *graph, const kg_node_t *node)
+{
+    for (const kg_node_t *g = graph; g; g = g->owner)
+        if (g == node)
+            return true;
+    return false;
+}
+
 kg_node_t *kg_graph_add(kg_node_t *graph, kg_node_t *node)
 {
     if (!node)
         return NULL;
-    if (!kg_node_is_graph(graph) || node == graph || node->owner ||
-        kg_graph_find(graph, node->id)) {
-        kg_node_free(node->owner ? NULL : node);
+    /* A node that belongs to a graph, or that `graph` lies in, is not ours
+     * to free. */
+    bool foreign = node->owner || is_within(graph, node);
+    if (foreign || !kg_node_is_graph(graph) || kg_graph_find(graph, node->id)) {
+        if (!foreign)
+            kg_node_free(node);
         return NULL;
     }
     if (graph->n_children == graph->cap_children) {
@@ -33,6 +46,7 @@ kg_node_t *kg_graph_add(kg_node_t *graph, kg_node_t *node)
     if (!graph->start)
         graph->start = node;
     kg__topology_invalidate(graph);
+    kg__path_invalidate(node);
     return node;
 }
 
@@ -68,28 +82,36 @@ static void topology_drop(kg_node_t *graph)
     kg_shared_text_unref(atomic_exchange(&graph->topology_text, NULL));
 }
 
+/* A change to a node or its edges changes the topology of its graph and,
+ * as topologies nest, of every graph above. */
 void kg__topology_invalidate(kg_node_t *node)
 {
-    kg_node_t *graph = kg_node_is_graph(node) ? node : node->owner;
-    if (graph)
-        topology_drop(graph);
-    if (node->owner && node->owner != graph)
-        topology_drop(node->owner);
+    for (kg_node_t *g = kg_node_is_graph(node) ? node : node->owner; g; g = g->owner)
+        topology_drop(g);
 }
 
+/* {"id","type","start","nodes","edges"} of a graph; a child that is a graph
+ * nests the same object (a batch graph also says "batch": true).  Depth is
+ * bounded by construction: kg_graph_add refuses cycles. */
 static json_t *topology_build(const kg_node_t *graph)
 {
     json_t *nodes = json_array(), *edges = json_array();
     for (size_t i = 0; i < graph->n_children; i++) {
         const kg_node_t *n = graph->children[i];
-        json_array_append_new(nodes, json_pack("{s:s, s:s}", "id", n->id, "type", n->type_name));
+        json_array_append_new(nodes, kg_node_is_graph(n)
+                                         ? topology_build(n)
+                                         : json_pack("{s:s, s:s}", "id", n->id, "type", n->type_name));
         for (size_t e = 0; e < n->n_edges; e++)
             json_array_append_new(edges, json_pack("{s:s, s:s, s:s}", "from", n->id, "to",
                                                    n->edges[e].to->id, "action",
                                                    n->edges[e].action));
     }
-    return json_pack("{s:s, s:o, s:o, s:s?}", "id", graph->id, "nodes", nodes, "edges", edges,
-                     "start", graph->start ? graph->start->id : NULL);
+    json_t *topo = json_pack("{s:s, s:s, s:o, s:o, s:s?}", "id", graph->id, "type",
+                             graph->type_name, "nodes", nodes, "edges", edges, "start",
+                             graph->start ? graph->start->id : NULL);
+    if (topo && graph->kind == KG_KIND_BATCH_GRAPH)
+        json_object_set_new(topo, "batch", json_true());
+    return topo;
 }
 
 json_t *kg_graph_topology(const kg_node_t *graph)
@@ -117,7 +139,9 @@ json_t *kg_graph_topology(const kg_node_t *graph)
 
 kg_shared_text *kg_shared_text_new(const char *s, size_t len)
 {
-    kg_shared_text *t = malloc(sizeof *t + len + 1);
+    /* aligned_alloc: the struct's cache-line alignment must hold. */
+    size_t size = (sizeof(kg_shared_text) + len + 1 + 63) & ~(size_t)63;
+    kg_shared_text *t = aligned_alloc(64, size);
     if (!t)
         return NULL;
     atomic_init(&t->refs, 1);
@@ -136,8 +160,13 @@ kg_shared_text *kg_shared_text_ref(kg_shared_text *t)
 
 void kg_shared_text_unref(kg_shared_text *t)
 {
+    kg_shared_text_unref_n(t, 1);
+}
+
+void kg_shared_text_unref_n(kg_shared_text *t, size_t n)
+{
     /* acq_rel: the last owner sees every other owner's reads finished. */
-    if (t && atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+    if (t && n && atomic_fetch_sub_explicit(&t->refs, n, memory_order_acq_rel) == n)
         free(t);
 }
 

@@ -50,6 +50,7 @@ struct kg_node {
     kg_node_t *owner;          /* the graph that owns this node, if any */
     _Atomic(json_t *) topology;   /* cached kg_graph_topology() */
     _Atomic(kg_shared_text *) topology_text;   /* ...and its JSON text */
+    _Atomic(kg_shared_text *) path_text;       /* cached kg_node_path() (path.c) */
 
     /* Metrics: atomics so concurrent runs of one graph need no lock. */
     atomic_uint_fast64_t executions, successes, errors, retries;
@@ -61,6 +62,7 @@ typedef struct kg_run_state {
     uint64_t run_id, parent_run_id, root_run_id;
     const kg_observer *obs;    /* NULL: nobody is watching */
     json_t *params;            /* borrowed effective params */
+    size_t path_skip;          /* where the run's paths start in kg_node_path(); SIZE_MAX: none */
 } kg_run_state;
 
 /* One node execution (or one batch item of it), on the stack. */
@@ -81,6 +83,12 @@ uint64_t kg__next_id(void);
 uint64_t kg__now_ns(void);
 void kg__metrics_record(kg_node_t *node, uint64_t elapsed_ns, bool ok);
 void kg__topology_invalidate(kg_node_t *node);
+
+/* path.c: the path below the outermost graph of a run that starts at `root`
+ * begins at kg__path_skip(root) in every node's kg_node_path(). */
+size_t kg__path_skip(const kg_node_t *root);
+const char *kg__node_path_at(const kg_node_t *node, size_t skip);   /* NULL: none */
+void kg__path_invalidate(kg_node_t *node);   /* the node's and its descendants' */
 
 /* run.c */
 void kg__observe(const kg_ctx_t *ctx, kg_obs_point point, const kg_obs_event *extra);

@@ -103,6 +103,7 @@ void kg_node_free(kg_node_t *node)
     json_decref(node->params);
     json_decref(atomic_load(&node->topology));
     kg_shared_text_unref(atomic_load(&node->topology_text));
+    kg_shared_text_unref(atomic_load(&node->path_text));
     if (node->ops->destroy)
         node->ops->destroy(node->data);
     free(node);

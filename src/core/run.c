@@ -61,6 +61,7 @@ void kg__observe(const kg_ctx_t *ctx, kg_obs_point point, const kg_obs_event *ex
     if (point != KG_OBS_RETRY)
         ev.attempt = ctx->attempt;
     ev.item = ctx->item;
+    ev.node_path = kg__node_path_at(ctx->node, ctx->run->path_skip);
     ctx->run->obs->on_event(ctx->run->obs->ud, &ev);
 }
 
@@ -206,9 +207,10 @@ static void warn_unknown_action(const kg_node_t *node, const char *action)
 
 /* Follow the graph from its start node.  One call is one workflow run with
  * its own run id; `ctx` is the graph's own execution (its run is the
- * enclosing run, or a pseudo-run for a top-level graph). */
+ * enclosing run, or a pseudo-run for a top-level graph).  `item` is the
+ * batch graph's item this run is for (-1: not a batch graph). */
 static int graph_orchestrate(kg_ctx_t *ctx, json_t *shared, json_t *params, bool nested,
-                             char *last_action)
+                             long item, char *last_action)
 {
     kg_node_t *graph = ctx->node;
     uint64_t run_id = kg__next_id();
@@ -218,8 +220,9 @@ static int graph_orchestrate(kg_ctx_t *ctx, json_t *shared, json_t *params, bool
         .root_run_id = nested ? ctx->run->root_run_id : run_id,
         .obs = ctx->run->obs,
         .params = params,
+        .path_skip = ctx->run->path_skip,
     };
-    kg_ctx_t run_ctx = {.node = graph, .run = &run, .item = -1};
+    kg_ctx_t run_ctx = {.node = graph, .run = &run, .item = item};
     uint64_t t0 = kg__now_ns();
     KG_OBSERVE(&run_ctx, KG_OBS_RUN_START);
 
@@ -255,7 +258,7 @@ static int graph_exec(kg_ctx_t *ctx, json_t *shared, json_t *prep_res, bool nest
 {
     char last[KG_ACTION_MAX];
     if (ctx->node->kind == KG_KIND_GRAPH) {
-        int rc = graph_orchestrate(ctx, shared, ctx->run->params, nested, last);
+        int rc = graph_orchestrate(ctx, shared, ctx->run->params, nested, -1, last);
         if (rc == 0)
             *exec_res = last[0] ? json_string(last) : json_null();
         return rc;
@@ -266,7 +269,7 @@ static int graph_exec(kg_ctx_t *ctx, json_t *shared, json_t *prep_res, bool nest
         json_t *params = merge_params(ctx->run->params, json_array_get(prep_res, i));
         if (!params)
             return kg_error_set(&ctx->error, KG_ENOMEM, NULL, "batch graph params");
-        int rc = graph_orchestrate(ctx, shared, params, nested, last);
+        int rc = graph_orchestrate(ctx, shared, params, nested, (long)i, last);
         json_decref(params);
         if (rc < 0)
             return rc;
@@ -399,6 +402,9 @@ int kg_run(kg_node_t *node, json_t *shared, kg_result_t *result)
     uint64_t id = kg__next_id();
     kg_run_state top = {.run_id = id, .root_run_id = id, .obs = observer_for(node),
                         .params = node->params};
+    /* Paths start at the node being run (docs/events.md), whatever graph it
+     * sits in; only observed runs need to know where. */
+    top.path_skip = top.obs ? kg__path_skip(node) : SIZE_MAX;
     int rc = node_execute(node, &top, shared, kg_node_is_graph(node), result->action,
                           &result->error);
     json_decref(own_shared);

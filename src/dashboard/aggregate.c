@@ -8,6 +8,12 @@
  * active evicted), events by count per run and by total bytes, duplicate
  * detection by a two-generation id set.
  *
+ * Nodes are keyed by their path (node_path, "outer/inner/validator") when the
+ * producer sends one, else by node_id, so the same id in two sub-graphs is
+ * two nodes.  A key's part before its last "/" is the graph the node sits
+ * in: network_graph nests a node inside that graph's entry when the graph is
+ * itself a known node (a sub-graph), and puts it at the top otherwise.
+ *
  * Out-of-order delivery (several dispatcher threads, retries, two sources)
  * is expected: a run's events are kept sorted by `seq`, and a node's status
  * only moves forward - within one run by `seq`, across runs by timestamp.
@@ -33,11 +39,22 @@ static const char *const kg__run_status_str[] = {"running", "success", "failed",
 #define KG__DEDUP_GEN 65536    /* ids per generation of the duplicate set */
 #define KG__ENDED_GEN 8192     /* ended runs remembered after eviction: 8-16 K */
 #define KG__SOURCES_MAX 64     /* producers whose drop counters we track */
+/* An event over this size is shown in "initial" messages as a brief: its
+ * schema fields with "data":{"truncated":true,"original_size":N}.  With the
+ * 100 events an initial message carries, that keeps it under ~7 MiB however
+ * large the events are (each may be up to max_body), so a new client always
+ * gets a usable state.  /api/events and the run stores keep the full text. */
+#define KG__BRIEF_OVER (64 * 1024)
+#define KG__INITIAL_EVENTS 100
 
 typedef struct kg__node {
     kg__link lru;
+    char *key;               /* node_path, or node_id when the producer sends no path */
     char *id;
     char *type;
+    size_t parent_len;       /* key[0..parent_len) is the enclosing graph's key; 0: none */
+    bool is_graph, batch;    /* from a topology: a sub-graph (a batch graph) */
+    char *start;             /* a sub-graph's start node id */
     int status;
     uint64_t status_run;     /* hash of the workflow_id that set the status */
     uint64_t status_seq;
@@ -60,6 +77,7 @@ typedef struct kg__run {
     char started_at[40], ended_at[40];
     double duration;         /* -1 unknown */
     char *final_action;
+    char *parent;            /* parent_workflow_id of a nested run, or NULL */
     json_t *graph;
     struct kg__stored {
         kg__msg *m;
@@ -72,7 +90,9 @@ typedef struct kg__run {
 } kg__run;
 
 typedef struct kg__edge {
-    char *from, *to, *action;
+    char *from, *to, *action;     /* ids, as in the topology */
+    char *from_key, *to_key;      /* node keys (paths) */
+    size_t parent_len;            /* from_key[0..parent_len) is its graph's key; 0: none */
     uint64_t count;
 } kg__edge;
 
@@ -111,7 +131,13 @@ struct kg__agg {
     uint64_t rate_cnt[KG__RATE_SLOTS];
     int64_t rate_sec[KG__RATE_SLOTS];
 
-    kg__msg **recent;         /* ring of the last lim.recent_events */
+    /* Ring of the last lim.recent_events, in arrival order. */
+    struct kg__recent {
+        kg__msg *m;
+        kg__msg *brief;       /* NULL unless m is over KG__BRIEF_OVER */
+        uint64_t seq, src;    /* src: hash of the producer (source host/pid) */
+        bool has_seq;
+    } *recent;
     size_t recent_head, recent_len;
     size_t recent_bytes;
 
@@ -252,12 +278,15 @@ static void kg__run_free(kg__agg *a, kg__run *r)
     free(r->ev);
     json_decref(r->graph);
     free(r->final_action);
+    free(r->parent);
     free(r->id);
     free(r);
 }
 
 static void kg__node_free(kg__node *n)
 {
+    free(n->key);
+    free(n->start);
     free(n->id);
     free(n->type);
     free(n);
@@ -267,8 +296,26 @@ static void kg__edge_free(kg__edge *e)
 {
     free(e->from);
     free(e->to);
+    free(e->from_key);
+    free(e->to_key);
     free(e->action);
     free(e);
+}
+
+static void kg__recent_drop_oldest(kg__agg *a)
+{
+    struct kg__recent *e = &a->recent[a->recent_head];
+    a->recent_bytes -= e->m->len;
+    kg__msg_unref(e->m);
+    kg__msg_unref(e->brief);
+    memset(e, 0, sizeof *e);
+    a->recent_head = (a->recent_head + 1) % a->lim.recent_events;
+    a->recent_len--;
+}
+
+static struct kg__recent *kg__recent_at(kg__agg *a, size_t i)
+{
+    return &a->recent[(a->recent_head + i) % a->lim.recent_events];
 }
 
 kg__agg *kg__agg_new(const kg__agg_limits *lim, double now)
@@ -328,9 +375,8 @@ void kg__agg_free(kg__agg *a)
     kg__map_free(&a->sources);
     kg__map_free(&a->nodes);
     kg__map_free(&a->runs);
-    if (a->recent)
-        for (size_t i = 0; i < a->recent_len; i++)
-            kg__msg_unref(a->recent[(a->recent_head + i) % a->lim.recent_events]);
+    while (a->recent && a->recent_len)
+        kg__recent_drop_oldest(a);
     free(a->recent);
     kg__idset_free(&a->dedup);
     kg__idset_free(&a->ended);
@@ -341,9 +387,21 @@ void kg__agg_free(kg__agg *a)
 
 /* ---- nodes -------------------------------------------------------------------------- */
 
-static kg__node *kg__node_get(kg__agg *a, const char *id, const char *type, double now)
+/* The length of the enclosing graph's part of a path key ("a/b/c" -> 3),
+ * 0 for a key without one.  Ids are escaped in paths, so the last "/" is
+ * the separator. */
+static size_t kg__parent_len(const char *key, bool is_path)
 {
-    kg__node *n = kg__map_get(&a->nodes, id);
+    const char *slash = is_path ? strrchr(key, '/') : NULL;
+    return slash ? (size_t)(slash - key) : 0;
+}
+
+/* The node with `key` (a path when `is_path`, else a bare node id),
+ * created when new.  `id`/`type` update its labels when given. */
+static kg__node *kg__node_get(kg__agg *a, const char *key, bool is_path, const char *id,
+                              const char *type, double now)
+{
+    kg__node *n = kg__map_get(&a->nodes, key);
     if (n) {
         kg__list_remove(&n->lru);
         kg__list_push_back(&a->node_lru, &n->lru);
@@ -355,19 +413,21 @@ static kg__node *kg__node_get(kg__agg *a, const char *id, const char *type, doub
     if (a->nodes.n >= a->lim.max_nodes) {
         /* Full: forget the node seen least recently. */
         kg__node *old = KG__CONTAINER(a->node_lru.next, kg__node, lru);
-        kg__map_del(&a->nodes, old->id);
+        kg__map_del(&a->nodes, old->key);
         kg__list_remove(&old->lru);
         kg__node_free(old);
     }
     n = calloc(1, sizeof *n);
     if (!n)
         return NULL;
-    n->id = kg__strdup(id);
+    n->key = kg__strdup(key);
+    n->id = kg__strdup(id && *id ? id : key);
     n->type = kg__strdup(type ? type : "");
-    if (!n->id || !n->type || kg__map_put(&a->nodes, id, n) != 0) {
+    if (!n->key || !n->id || !n->type || kg__map_put(&a->nodes, key, n) != 0) {
         kg__node_free(n);
         return NULL;
     }
+    n->parent_len = kg__parent_len(key, is_path);
     kg__list_init(&n->lru);
     kg__list_push_back(&a->node_lru, &n->lru);
     n->last_seen = now;
@@ -417,14 +477,17 @@ static double kg__node_p95(const kg__node *n)
 
 /* ---- edges / topology ------------------------------------------------------------------- */
 
-static kg__edge *kg__edge_get(kg__agg *a, const char *from, const char *to, const char *action,
-                              bool create)
+/* The edge from_key --action--> to_key, created (with its topology ids
+ * `from`/`to`) when `create`. */
+static kg__edge *kg__edge_get(kg__agg *a, const char *from_key, const char *to_key,
+                              const char *action, const char *from, const char *to,
+                              bool is_path, bool create)
 {
     kg__sb key;
     kg__sb_init(&key);
-    kg__sb_puts(&key, from);
+    kg__sb_puts(&key, from_key);
     kg__sb_add(&key, "\x1f", 1);
-    kg__sb_puts(&key, to ? to : "");
+    kg__sb_puts(&key, to_key);
     kg__sb_add(&key, "\x1f", 1);
     kg__sb_puts(&key, action);
     if (key.oom) {
@@ -437,9 +500,13 @@ static kg__edge *kg__edge_get(kg__agg *a, const char *from, const char *to, cons
             a->edges_dropped++;
         } else if ((e = calloc(1, sizeof *e)) != NULL) {
             e->from = kg__strdup(from);
-            e->to = kg__strdup(to ? to : "");
+            e->to = kg__strdup(to);
+            e->from_key = kg__strdup(from_key);
+            e->to_key = kg__strdup(to_key);
             e->action = kg__strdup(action);
-            if (!e->from || !e->to || !e->action || kg__map_put(&a->edges, key.buf, e) != 0) {
+            e->parent_len = kg__parent_len(from_key, is_path);
+            if (!e->from || !e->to || !e->from_key || !e->to_key || !e->action ||
+                kg__map_put(&a->edges, key.buf, e) != 0) {
                 kg__edge_free(e);
                 e = NULL;
             }
@@ -449,40 +516,116 @@ static kg__edge *kg__edge_get(kg__agg *a, const char *from, const char *to, cons
     return e;
 }
 
-/* Count the transition `from --action-->` on every known edge it matches. */
-static void kg__edge_taken(kg__agg *a, const char *from, const char *action)
+/* Count the transition `from_key --action-->` on every known edge it matches. */
+static void kg__edge_taken(kg__agg *a, const char *from_key, const char *action)
 {
     for (size_t i = 0; i < a->edges.nb; i++)
         for (kg__mapent *m = a->edges.b[i]; m; m = m->next) {
             kg__edge *e = m->val;
-            if (strcmp(e->from, from) == 0 && strcmp(e->action, action) == 0)
+            if (strcmp(e->from_key, from_key) == 0 && strcmp(e->action, action) == 0)
                 e->count++;
         }
 }
 
-static void kg__agg_topology(kg__agg *a, kg__run *r, json_t *graph, double now)
+#define KG__TOPO_DEPTH_MAX 32   /* sub-graph levels followed in a topology */
+
+/* The key of child `id` of the graph whose key is `prefix`: the path with
+ * the id escaped as node paths escape it ("%" -> "%25", "/" -> "%2F"), or
+ * the bare id when the producer sends no paths (prefix NULL).  False when
+ * over KG__PATH_MAX. */
+static bool kg__child_key(kg__sb *sb, const char *prefix, const char *id)
 {
-    if (!json_is_object(graph))
-        return;
-    json_decref(r->graph);
-    r->graph = json_incref(graph);
-    json_t *nodes = json_object_get(graph, "nodes");
+    kg__sb_reset(sb);
+    if (!prefix) {
+        kg__sb_puts(sb, id);
+    } else {
+        kg__sb_puts(sb, prefix);
+        kg__sb_add(sb, "/", 1);
+        for (const char *p = id; *p; p++) {
+            if (*p == '%')
+                kg__sb_add(sb, "%25", 3);
+            else if (*p == '/')
+                kg__sb_add(sb, "%2F", 3);
+            else
+                kg__sb_add(sb, p, 1);
+        }
+    }
+    kg__sb_add(sb, "", 1);   /* NUL-terminated in place */
+    return !sb->oom && sb->len - 1 <= KG__PATH_MAX;
+}
+
+/* Register the nodes and edges of one level of a topology object, the
+ * nodes being children of the graph keyed `prefix` (NULL: no paths, the
+ * nodes are keyed by id), and the levels below it. */
+static void kg__topology_level(kg__agg *a, json_t *graph, const char *prefix, int depth,
+                               double now)
+{
+    kg__sb key, to_key;
+    kg__sb_init(&key);
+    kg__sb_init(&to_key);
     size_t i;
     json_t *v;
-    json_array_foreach(nodes, i, v) {
+    json_array_foreach(json_object_get(graph, "nodes"), i, v) {
         const char *id = kg__json_str(v, "id");
-        if (id && *id && strlen(id) <= KG__ID_MAX) {
-            kg__node *n = kg__node_get(a, id, kg__json_str(v, "type"), now);
-            if (n)
-                n->in_topology = true;
-        }
+        if (!id || !*id || strlen(id) > KG__ID_MAX || !kg__child_key(&key, prefix, id))
+            continue;
+        kg__node *n = kg__node_get(a, key.buf, prefix != NULL, id, kg__json_str(v, "type"), now);
+        if (!n)
+            continue;
+        n->in_topology = true;
+        json_t *sub = json_object_get(v, "nodes");
+        if (!json_is_array(sub))
+            continue;
+        n->is_graph = true;
+        n->batch = json_is_true(json_object_get(v, "batch"));
+        const char *start = kg__json_str(v, "start");
+        if (start && strlen(start) <= KG__ID_MAX)
+            kg__set_str(&n->start, start);
+        /* Below the top, nodes can only be told apart by path. */
+        if (prefix && depth < KG__TOPO_DEPTH_MAX)
+            kg__topology_level(a, v, key.buf, depth + 1, now);
     }
     json_array_foreach(json_object_get(graph, "edges"), i, v) {
         const char *from = kg__json_str(v, "from"), *to = kg__json_str(v, "to");
         const char *action = kg__json_str(v, "action");
-        if (from && to && strlen(from) <= KG__ID_MAX && strlen(to) <= KG__ID_MAX)
-            kg__edge_get(a, from, to, action ? action : "default", true);
+        if (from && to && strlen(from) <= KG__ID_MAX && strlen(to) <= KG__ID_MAX &&
+            kg__child_key(&key, prefix, from) && kg__child_key(&to_key, prefix, to))
+            kg__edge_get(a, key.buf, to_key.buf, action ? action : "default", from, to,
+                         prefix != NULL, true);
     }
+    kg__sb_free(&key);
+    kg__sb_free(&to_key);
+}
+
+/* A workflow_started's topology.  Its nodes' paths start with the run's own
+ * node_path; a nested run (one with a parent) also makes its graph a node,
+ * so its sub-graph nests under it even when the enclosing run's topology
+ * was never seen. */
+static void kg__agg_topology(kg__agg *a, kg__run *r, const kg__event *ev, double now)
+{
+    json_t *graph = json_object_get(ev->data, "graph");
+    if (!json_is_object(graph))
+        return;
+    json_decref(r->graph);
+    r->graph = json_incref(graph);
+    const char *prefix = *ev->node_path ? ev->node_path : NULL;
+    const char *parent = kg__json_str(ev->data, "parent_workflow_id");
+    bool nested = parent != NULL;
+    if (parent && strlen(parent) <= KG__ID_MAX)
+        kg__set_str(&r->parent, parent);
+    if (prefix && nested) {
+        kg__node *n = kg__node_get(a, prefix, true, ev->node_id, ev->node_type, now);
+        if (n) {
+            n->is_graph = n->in_topology = true;
+            n->batch = json_is_true(json_object_get(graph, "batch"));
+            const char *start = kg__json_str(graph, "start");
+            if (start && strlen(start) <= KG__ID_MAX)
+                kg__set_str(&n->start, start);
+        }
+    }
+    kg__topology_level(a, graph, prefix, 0, now);
+    if (nested)
+        return;   /* the network's start is the top-level graph's */
     const char *start = kg__json_str(graph, "start");
     if (start)
         kg__set_str(&a->latest_start, start);
@@ -618,12 +761,7 @@ static void kg__agg_enforce_budget(kg__agg *a, kg__run *keep)
         } else if (keep && keep->ev_len > 1) {
             kg__run_drop_oldest(a, keep);
         } else if (a->recent_len > 1) {
-            kg__msg *m = a->recent[a->recent_head];
-            a->recent[a->recent_head] = NULL;
-            a->recent_head = (a->recent_head + 1) % a->lim.recent_events;
-            a->recent_len--;
-            a->recent_bytes -= m->len;
-            kg__msg_unref(m);
+            kg__recent_drop_oldest(a);
         } else {
             break;
         }
@@ -661,7 +799,9 @@ static void kg__agg_node_event(kg__agg *a, const kg__event *ev, kg__run *r, bool
         return;
     if (ev->name == KG_EV_WORKFLOW_STARTED || ev->name == KG_EV_WORKFLOW_COMPLETED)
         return;   /* about the graph, not one of its nodes */
-    kg__node *n = kg__node_get(a, ev->node_id, ev->node_type, now);
+    bool is_path = *ev->node_path != '\0';
+    kg__node *n = kg__node_get(a, is_path ? ev->node_path : ev->node_id, is_path, ev->node_id,
+                               ev->node_type, now);
     if (!n)
         return;
     int status = -1;
@@ -687,7 +827,7 @@ static void kg__agg_node_event(kg__agg *a, const kg__event *ev, kg__run *r, bool
         kg__node_time(n, kg__json_num(ev->data, "total_execution_time", NAN));
         const char *next = kg__json_str(ev->data, "next_action");
         if (next)
-            kg__edge_taken(a, ev->node_id, next);
+            kg__edge_taken(a, n->key, next);
         break;
     }
     case KG_EV_NODE_FAILED:
@@ -743,6 +883,51 @@ static void kg__agg_sources(kg__agg *a, const kg__event *ev)
         s->queue_depth = v;
 }
 
+/* The brief of an oversized event (see KG__BRIEF_OVER): the schema fields
+ * that are short, and a marker for the data.  NULL on oom. */
+static kg__msg *kg__event_brief(const kg__event *ev, size_t len)
+{
+    static const char *const keep[] = {"event_id", "timestamp", "node_id", "node_type",
+                                       "event_type", "event_name", "correlation_id",
+                                       "workflow_id", "node_path", "seq", "source"};
+    json_t *b = json_object();
+    for (size_t i = 0; b && i < sizeof keep / sizeof keep[0]; i++) {
+        json_t *v = json_object_get(ev->root, keep[i]);
+        if (v && json_dumpb(v, NULL, 0, JSON_COMPACT) <= 1024)
+            json_object_set(b, keep[i], v);
+    }
+    size_t data_size = ev->data ? json_dumpb(ev->data, NULL, 0, JSON_COMPACT) : 0;
+    json_object_set_new(b, "data", json_pack("{s:b,s:I,s:I}", "truncated", 1, "original_size",
+                                             (json_int_t)data_size, "event_size",
+                                             (json_int_t)len));
+    kg__sb sb;
+    kg__sb_init(&sb);
+    kg__sb_json(&sb, b);
+    json_decref(b);
+    kg__msg *m = b && !sb.oom ? kg__msg_new(sb.buf, sb.len) : NULL;
+    kg__sb_free(&sb);
+    return m;
+}
+
+static void kg__recent_push(kg__agg *a, const kg__event *ev, kg__msg *msg)
+{
+    if (a->recent_len == a->lim.recent_events)
+        kg__recent_drop_oldest(a);
+    struct kg__recent *e = kg__recent_at(a, a->recent_len);
+    e->m = kg__msg_ref(msg);
+    e->brief = msg->len > KG__BRIEF_OVER ? kg__event_brief(ev, msg->len) : NULL;
+    e->seq = ev->seq;
+    e->has_seq = ev->has_seq;
+    const json_t *src = json_object_get(ev->root, "source");
+    char key[KG__ID_MAX + 32];
+    const char *host = kg__json_str(src, "host");
+    int n = snprintf(key, sizeof key, "%.*s/%lld", KG__ID_MAX, host ? host : "",
+                     (long long)kg__json_num(src, "pid", 0));
+    e->src = kg__hash(key, (size_t)n < sizeof key ? (size_t)n : sizeof key - 1);
+    a->recent_len++;
+    a->recent_bytes += msg->len;
+}
+
 int kg__agg_add(kg__agg *a, const kg__event *ev, kg__msg *msg, double now)
 {
     if (kg__agg_seen(a, ev->event_id)) {
@@ -757,19 +942,7 @@ int kg__agg_add(kg__agg *a, const kg__event *ev, kg__msg *msg, double now)
         a->errors++;
     kg__rate_count(a, now);
 
-    /* Recent events. */
-    size_t cap = a->lim.recent_events;
-    if (a->recent_len == cap) {
-        kg__msg *old = a->recent[a->recent_head];
-        a->recent_bytes -= old->len;
-        kg__msg_unref(old);
-        a->recent[a->recent_head] = NULL;
-        a->recent_head = (a->recent_head + 1) % cap;
-        a->recent_len--;
-    }
-    a->recent[(a->recent_head + a->recent_len) % cap] = kg__msg_ref(msg);
-    a->recent_len++;
-    a->recent_bytes += msg->len;
+    kg__recent_push(a, ev, msg);
 
     kg__run *r = NULL;
     if (*ev->workflow_id && (r = kg__run_get(a, ev->workflow_id, now)) != NULL) {
@@ -779,7 +952,7 @@ int kg__agg_add(kg__agg *a, const kg__event *ev, kg__msg *msg, double now)
             r->error_count++;
         if (ev->name == KG_EV_WORKFLOW_STARTED) {
             snprintf(r->started_at, sizeof r->started_at, "%s", ev->timestamp);
-            kg__agg_topology(a, r, json_object_get(ev->data, "graph"), now);
+            kg__agg_topology(a, r, ev, now);
         } else if (ev->name == KG_EV_WORKFLOW_COMPLETED && r->status == KG__RS_RUNNING) {
             const char *st = kg__json_str(ev->data, "status");
             bool ok = st && strcmp(st, "success") == 0;
@@ -901,8 +1074,10 @@ json_t *kg__agg_metrics(kg__agg *a, double now)
                               "errors", (json_int_t)n->errors, "avg",
                               n->time_n ? n->time_sum / (double)n->time_n : 0.0, "p95",
                               kg__node_p95(n));
-        if (o)
-            json_object_set_new(nodes, n->id, o);
+        if (o) {
+            json_object_set_new(o, "id", json_string(n->id));
+            json_object_set_new(nodes, n->key, o);
+        }
     }
     json_object_set_new(m, "active_nodes", json_integer((json_int_t)active_nodes));
     json_object_set_new(m, "active_workflows", json_integer((json_int_t)kg__active_runs(a)));
@@ -952,9 +1127,38 @@ json_t *kg__agg_metrics(kg__agg *a, double now)
     return m;
 }
 
+static json_t *kg__graph_node_json(const kg__node *n)
+{
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:b}", "id", n->id, "path", n->key, "type", n->type,
+                          "status", kg__node_status_str[n->status], "in_topology",
+                          n->in_topology);
+    if (o && n->is_graph) {
+        json_object_set_new(o, "nodes", json_array());
+        json_object_set_new(o, "edges", json_array());
+        json_object_set_new(o, "start", n->start ? json_string(n->start) : json_null());
+        if (n->batch)
+            json_object_set_new(o, "batch", json_true());
+    }
+    return o;
+}
+
+/* The entry of the sub-graph that holds what is keyed `key` (its first
+ * `parent_len` bytes), or NULL: it belongs at the top. */
+static json_t *kg__graph_parent(const kg__map *entries, const char *key, size_t parent_len)
+{
+    if (!parent_len || parent_len > KG__PATH_MAX)
+        return NULL;
+    char parent[KG__PATH_MAX + 1];
+    memcpy(parent, key, parent_len);
+    parent[parent_len] = '\0';
+    json_t *o = kg__map_get(entries, parent);
+    return o && json_object_get(o, "nodes") ? o : NULL;
+}
+
 json_t *kg__agg_network_graph(kg__agg *a)
 {
     json_t *g = json_object(), *nodes = json_array(), *edges = json_array();
+    kg__map entries = {0};   /* node key -> its entry (borrowed) */
     if (!g || !nodes || !edges) {
         json_decref(g);
         json_decref(nodes);
@@ -962,23 +1166,40 @@ json_t *kg__agg_network_graph(kg__agg *a)
         return NULL;
     }
     /* Topology nodes first, in the order they were first seen. */
-    for (int pass = 0; pass < 2; pass++)
+    kg__node **order = malloc((a->nodes.n ? a->nodes.n : 1) * sizeof *order);
+    json_t **made = malloc((a->nodes.n ? a->nodes.n : 1) * sizeof *made);
+    size_t count = 0;
+    for (int pass = 0; order && made && pass < 2; pass++)
         for (kg__link *l = a->node_lru.next; l != &a->node_lru; l = l->next) {
             kg__node *n = KG__CONTAINER(l, kg__node, lru);
             if (n->in_topology != (pass == 0))
                 continue;
-            json_array_append_new(nodes, json_pack("{s:s,s:s,s:s,s:b}", "id", n->id, "type",
-                                                   n->type, "status",
-                                                   kg__node_status_str[n->status], "in_topology",
-                                                   n->in_topology));
+            json_t *o = kg__graph_node_json(n);
+            if (!o || kg__map_put(&entries, n->key, o) != 0) {
+                json_decref(o);
+                continue;
+            }
+            order[count] = n;
+            made[count++] = o;
         }
+    /* Each node into its sub-graph's entry when that is known, else the top. */
+    for (size_t i = 0; i < count; i++) {
+        json_t *parent = kg__graph_parent(&entries, order[i]->key, order[i]->parent_len);
+        json_array_append_new(parent ? json_object_get(parent, "nodes") : nodes, made[i]);
+    }
     for (size_t i = 0; i < a->edges.nb; i++)
         for (kg__mapent *m = a->edges.b[i]; m; m = m->next) {
             kg__edge *e = m->val;
-            json_array_append_new(edges, json_pack("{s:s,s:s,s:s,s:I}", "from", e->from, "to",
-                                                   e->to, "action", e->action, "count",
-                                                   (json_int_t)e->count));
+            json_t *parent = kg__graph_parent(&entries, e->from_key, e->parent_len);
+            json_array_append_new(parent ? json_object_get(parent, "edges") : edges,
+                                  json_pack("{s:s,s:s,s:s,s:s,s:s,s:I}", "from", e->from, "to",
+                                            e->to, "from_path", e->from_key, "to_path",
+                                            e->to_key, "action", e->action, "count",
+                                            (json_int_t)e->count));
         }
+    free(order);
+    free(made);
+    kg__map_free(&entries);
     json_object_set_new(g, "nodes", nodes);
     json_object_set_new(g, "edges", edges);
     json_object_set_new(g, "start", a->latest_start ? json_string(a->latest_start) : json_null());
@@ -992,7 +1213,7 @@ json_t *kg__agg_active_nodes(kg__agg *a)
     for (kg__link *l = a->node_lru.next; arr && l != &a->node_lru; l = l->next) {
         kg__node *n = KG__CONTAINER(l, kg__node, lru);
         if (n->status == KG__NS_RUNNING || n->status == KG__NS_RETRYING)
-            json_array_append_new(arr, json_string(n->id));
+            json_array_append_new(arr, json_string(n->key));
     }
     return arr;
 }
@@ -1022,6 +1243,9 @@ static json_t *kg__run_summary(const kg__run *r, bool with_graph)
     json_object_set_new(o, "duration", r->duration >= 0 ? json_real(r->duration) : json_null());
     json_object_set_new(o, "final_action",
                         r->final_action ? json_string(r->final_action) : json_null());
+    /* A nested run (a sub-graph's, a batch item's) names the run it belongs
+     * to, so a client can fold it into the outermost run. */
+    json_object_set_new(o, "parent_workflow_id", r->parent ? json_string(r->parent) : json_null());
     json_object_set_new(o, "nodes", json_integer(r->graph ? (json_int_t)json_array_size(
                                                                 json_object_get(r->graph, "nodes"))
                                                           : 0));
@@ -1055,41 +1279,120 @@ json_t *kg__agg_runs(kg__agg *a, size_t max)
     return arr;
 }
 
-void kg__agg_recent_json(kg__agg *a, size_t limit, kg__sb *sb)
+void kg__agg_recent_refs(kg__agg *a, size_t limit, kg__body *b)
 {
     size_t n = a->recent_len < limit ? a->recent_len : limit;
-    kg__sb_add(sb, "[", 1);
-    for (size_t i = a->recent_len - n; i < a->recent_len; i++) {
-        kg__msg *m = a->recent[(a->recent_head + i) % a->lim.recent_events];
-        if (i != a->recent_len - n)
-            kg__sb_add(sb, ",", 1);
-        kg__sb_add(sb, m->data, m->len);
-    }
-    kg__sb_add(sb, "]", 1);
+    for (size_t i = a->recent_len - n; i < a->recent_len; i++)
+        kg__body_add(b, kg__recent_at(a, i)->m, i != a->recent_len - n);
 }
 
-int kg__agg_run_events_json(kg__agg *a, const char *workflow_id, kg__sb *sb, json_t **summary)
+int kg__agg_run_events_refs(kg__agg *a, const char *workflow_id, kg__body *b, json_t **summary)
 {
     kg__run *r = kg__map_get(&a->runs, workflow_id);
     if (!r)
         return KG_ENOTFOUND;
-    kg__sb_add(sb, "[", 1);
-    for (size_t i = 0; i < r->ev_len; i++) {
-        kg__msg *m = r->ev[(r->ev_head + i) % r->ev_cap].m;
-        if (i)
-            kg__sb_add(sb, ",", 1);
-        kg__sb_add(sb, m->data, m->len);
-    }
-    kg__sb_add(sb, "]", 1);
+    for (size_t i = 0; i < r->ev_len; i++)
+        kg__body_add(b, r->ev[(r->ev_head + i) % r->ev_cap].m, i > 0);
     if (summary)
         *summary = kg__run_summary(r, true);
     return 0;
 }
 
+static void kg__body_to_sb(kg__body *b, kg__sb *sb)
+{
+    kg__sb_add(sb, "[", 1);
+    kg__body_copy(b, sb, SIZE_MAX);
+    kg__sb_add(sb, "]", 1);
+    if (b->oom)
+        sb->oom = true;
+    kg__body_free(b);
+}
+
+void kg__agg_recent_json(kg__agg *a, size_t limit, kg__sb *sb)
+{
+    kg__body b;
+    kg__body_init(&b);
+    kg__agg_recent_refs(a, limit, &b);
+    kg__body_to_sb(&b, sb);
+}
+
+int kg__agg_run_events_json(kg__agg *a, const char *workflow_id, kg__sb *sb, json_t **summary)
+{
+    kg__body b;
+    kg__body_init(&b);
+    int rc = kg__agg_run_events_refs(a, workflow_id, &b, summary);
+    if (rc == 0)
+        kg__body_to_sb(&b, sb);
+    return rc;
+}
+
+/* Order of the initial message's events: each producer's events by seq,
+ * producers interleaved as they arrived (seqs of different processes do not
+ * compare).  Sort key: group (the producer; an event without seq is a group
+ * of its own), then seq, then arrival. */
+struct kg__ord {
+    uint64_t grp, seq;
+    size_t pos;
+    bool solo;
+};
+
+static int kg__ord_by_arrival(const void *x, const void *y)
+{
+    const struct kg__ord *p = x, *q = y;
+    if (p->solo != q->solo)
+        return p->solo ? 1 : -1;
+    if (p->grp != q->grp)
+        return p->grp < q->grp ? -1 : 1;
+    return (p->pos > q->pos) - (p->pos < q->pos);
+}
+
+static int kg__ord_by_seq(const void *x, const void *y)
+{
+    const struct kg__ord *p = x, *q = y;
+    if (p->solo != q->solo)
+        return p->solo ? 1 : -1;
+    if (p->grp != q->grp)
+        return p->grp < q->grp ? -1 : 1;
+    if (p->seq != q->seq)
+        return p->seq < q->seq ? -1 : 1;
+    return (p->pos > q->pos) - (p->pos < q->pos);
+}
+
+/* The last `n` recent events (n <= KG__INITIAL_EVENTS), briefs for the
+ * oversized, in the order above. */
+static void kg__initial_events(kg__agg *a, size_t n, kg__sb *sb)
+{
+    struct kg__ord by_arrival[KG__INITIAL_EVENTS], by_seq[KG__INITIAL_EVENTS];
+    size_t first = a->recent_len - n;
+    for (size_t k = 0; k < n; k++) {
+        const struct kg__recent *e = kg__recent_at(a, first + k);
+        by_arrival[k] = (struct kg__ord){.grp = e->has_seq ? e->src : k,
+                                         .seq = e->seq, .pos = k, .solo = !e->has_seq};
+    }
+    memcpy(by_seq, by_arrival, n * sizeof *by_seq);
+    qsort(by_arrival, n, sizeof *by_arrival, kg__ord_by_arrival);
+    qsort(by_seq, n, sizeof *by_seq, kg__ord_by_seq);
+    /* Same groups of the same sizes in both orders: the k-th slot a group
+     * occupies in arrival order gets its k-th event by seq. */
+    size_t order[KG__INITIAL_EVENTS];
+    for (size_t k = 0; k < n; k++)
+        order[by_arrival[k].pos] = by_seq[k].pos;
+    kg__sb_add(sb, "[", 1);
+    for (size_t k = 0; k < n; k++) {
+        const struct kg__recent *e = kg__recent_at(a, first + order[k]);
+        const kg__msg *m = e->brief ? e->brief : e->m;
+        if (k)
+            kg__sb_add(sb, ",", 1);
+        kg__sb_add(sb, m->data, m->len);
+    }
+    kg__sb_add(sb, "]", 1);
+}
+
 void kg__agg_initial_json(kg__agg *a, double now, kg__sb *sb)
 {
     kg__sb_puts(sb, "{\"type\":\"initial\",\"data\":{\"events\":");
-    kg__agg_recent_json(a, 100, sb);
+    kg__initial_events(a, a->recent_len < KG__INITIAL_EVENTS ? a->recent_len : KG__INITIAL_EVENTS,
+                       sb);
     json_t *parts[5] = {kg__agg_metrics(a, now), kg__agg_active_nodes(a),
                         kg__agg_active_workflows(a), kg__agg_network_graph(a),
                         kg__agg_runs(a, 50)};
@@ -1177,12 +1480,17 @@ void kg__agg_prometheus(kg__agg *a, double now, kg__sb *sb)
             kg__node *n = KG__CONTAINER(l, kg__node, lru);
             if (f == 3) {
                 kg__sb_printf(sb, "%s{node=", fam[f][0]);
-                kg__prom_label(sb, n->id);
-                kg__sb_printf(sb, ",quantile=\"0.95\"} %.9g\n", kg__node_p95(n));
+                kg__prom_label(sb, n->key);
+                /* No observation: NaN, as Prometheus client libraries do
+                 * (0 would read as "instant"). */
+                if (n->times_len)
+                    kg__sb_printf(sb, ",quantile=\"0.95\"} %.9g\n", kg__node_p95(n));
+                else
+                    kg__sb_puts(sb, ",quantile=\"0.95\"} NaN\n");
                 kg__sb_printf(sb, "%s_sum{node=", fam[f][0]);
-                kg__prom_label(sb, n->id);
+                kg__prom_label(sb, n->key);
                 kg__sb_printf(sb, "} %.9g\n%s_count{node=", n->time_sum, fam[f][0]);
-                kg__prom_label(sb, n->id);
+                kg__prom_label(sb, n->key);
                 kg__sb_printf(sb, "} %llu\n", (unsigned long long)n->time_n);
                 continue;
             }
@@ -1192,7 +1500,7 @@ void kg__agg_prometheus(kg__agg *a, double now, kg__sb *sb)
                                 : (uint64_t)(n->status == KG__NS_RUNNING ||
                                              n->status == KG__NS_RETRYING);
             kg__sb_printf(sb, "%s{node=", fam[f][0]);
-            kg__prom_label(sb, n->id);
+            kg__prom_label(sb, n->key);
             kg__sb_printf(sb, "} %llu\n", (unsigned long long)v);
         }
     }

@@ -4,7 +4,12 @@
  * body) from libwebsockets and writes whatever this returns; authentication
  * has been checked before.  Keeping routing free of socket code means every
  * route is exercised by unit tests, and bad input can only ever produce a
- * 4xx response here. */
+ * 4xx response here.
+ *
+ * The event routes answer with references to the stored events (a
+ * kg__body), not a copy: the server writes them out as the socket drains,
+ * so a client that asks for a thousand events and never reads holds
+ * pointers, not megabytes.  A response (kg__http_resp) starts zeroed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,11 +24,26 @@ void kg__api_error(kg__http_resp *resp, int status, const char *message)
 {
     resp->status = status;
     resp->content_type = kg__json_type;
+    resp->content_encoding = NULL;
     resp->static_body = NULL;
+    kg__body_free(&resp->stream);
     kg__sb_reset(&resp->body);
     kg__sb_puts(&resp->body, "{\"error\":");
     kg__sb_json_str(&resp->body, message);
     kg__sb_puts(&resp->body, "}");
+}
+
+size_t kg__api_body_len(const kg__http_resp *resp)
+{
+    if (resp->static_body)
+        return resp->static_len;
+    return resp->stream.n ? resp->stream.len : resp->body.len;
+}
+
+void kg__api_resp_free(kg__http_resp *resp)
+{
+    kg__sb_free(&resp->body);
+    kg__body_free(&resp->stream);
 }
 
 static int kg__hexval(char c)
@@ -98,6 +118,32 @@ static bool kg__accepts_gzip(const char *ae)
     return !(q && (!comma || q < comma) && strncmp(q, "q=0.", 4) != 0);
 }
 
+static void kg__serve_asset(kg__http_resp *resp, const kg_web_asset *a, const char *accept_encoding)
+{
+    resp->content_type = a->content_type;
+    resp->cache_control = "no-cache";
+    if (a->gz && kg__accepts_gzip(accept_encoding)) {
+        resp->static_body = a->gz;
+        resp->static_len = a->gz_len;
+        resp->content_encoding = "gzip";
+    } else {
+        resp->static_body = a->data;
+        resp->static_len = a->len;
+    }
+}
+
+void kg__api_auth_page(kg__http_resp *resp, const char *accept_encoding)
+{
+    const kg_web_asset *a = kg__asset_find("/auth.html");
+    if (!a) {
+        kg__api_error(resp, 401, "missing or wrong token");
+        return;
+    }
+    kg__serve_asset(resp, a, accept_encoding);
+    resp->status = 401;
+    resp->cache_control = "no-store";
+}
+
 static void kg__route_metrics(kg__hub *h, struct kg_dashboard *d, kg__http_resp *resp)
 {
     double now = kg__mono_now();
@@ -111,16 +157,20 @@ static void kg__route_metrics(kg__hub *h, struct kg_dashboard *d, kg__http_resp 
     if (d) {
         kg_dashboard_stats st;
         kg__server_stats(d, &st);
-        json_object_set_new(m, "server",
-                            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "ws_sent",
-                                      (json_int_t)st.ws_sent, "ws_dropped",
-                                      (json_int_t)st.ws_dropped, "clients",
-                                      (json_int_t)st.clients, "redis_messages",
-                                      (json_int_t)st.redis_messages, "redis_replayed",
-                                      (json_int_t)st.redis_replayed, "redis_replays",
-                                      (json_int_t)st.redis_replays, "redis_fetches",
-                                      (json_int_t)st.redis_fetches, "redis_connected",
-                                      st.redis_connected));
+        json_t *srv = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "ws_sent",
+                                (json_int_t)st.ws_sent, "ws_dropped", (json_int_t)st.ws_dropped,
+                                "clients", (json_int_t)st.clients, "redis_messages",
+                                (json_int_t)st.redis_messages, "redis_replayed",
+                                (json_int_t)st.redis_replayed, "redis_replays",
+                                (json_int_t)st.redis_replays, "redis_fetches",
+                                (json_int_t)st.redis_fetches, "redis_connected",
+                                st.redis_connected);
+        /* The limits at work (kaygraph/dashboard.h, "Limits"). */
+        json_object_set_new(srv, "connections", json_integer((json_int_t)st.connections));
+        json_object_set_new(srv, "conns_evicted", json_integer((json_int_t)st.conns_evicted));
+        json_object_set_new(srv, "conns_shed", json_integer((json_int_t)st.conns_shed));
+        json_object_set_new(srv, "busy_refused", json_integer((json_int_t)st.busy_refused));
+        json_object_set_new(m, "server", srv);
     }
     json_object_set_new(m, "history", kg__store_health_json(h->store, true));   /* history */
     kg__sb_json(&resp->body, m);
@@ -139,11 +189,14 @@ static void kg__route_events(kg__hub *h, const kg__http_req *req, kg__http_resp 
             return;
         }
     }
-    kg__sb_puts(&resp->body, "{\"events\":");
+    kg__body *b = &resp->stream;
+    kg__body_text(b, "{\"events\":[", 11);
     pthread_mutex_lock(&h->lock);
-    kg__agg_recent_json(h->agg, (size_t)limit, &resp->body);
+    kg__agg_recent_refs(h->agg, (size_t)limit, b);
     pthread_mutex_unlock(&h->lock);
-    kg__sb_puts(&resp->body, "}");
+    kg__body_text(b, "]}", 2);
+    if (b->oom)
+        kg__api_error(resp, 503, "out of memory");
 }
 
 static void kg__route_workflows(kg__hub *h, kg__http_resp *resp)
@@ -165,12 +218,16 @@ static void kg__route_workflow_events(kg__hub *h, const char *enc_id, size_t n,
         kg__api_error(resp, 400, "bad workflow id");
         return;
     }
-    kg__sb_puts(&resp->body, "{\"workflow_id\":");
-    kg__sb_json_str(&resp->body, id);
-    kg__sb_puts(&resp->body, ",\"events\":");
+    kg__sb *sb = &resp->body;
+    kg__body *b = &resp->stream;
+    kg__sb_puts(sb, "{\"workflow_id\":");
+    kg__sb_json_str(sb, id);
+    kg__sb_puts(sb, ",\"events\":[");
+    kg__body_text(b, sb->buf ? sb->buf : "", sb->len);
+    kg__sb_reset(sb);
     json_t *summary = NULL;
     pthread_mutex_lock(&h->lock);
-    int rc = kg__agg_run_events_json(h->agg, id, &resp->body, &summary);
+    int rc = kg__agg_run_events_refs(h->agg, id, b, &summary);
     pthread_mutex_unlock(&h->lock);
     if (rc != 0) {
         kg__api_error(resp, 404, "unknown workflow (never seen, or evicted)");
@@ -182,13 +239,19 @@ static void kg__route_workflow_events(kg__hub *h, const char *enc_id, size_t n,
     }
     json_t *graph = json_incref(json_object_get(summary, "graph"));
     json_object_del(summary, "graph");
-    kg__sb_puts(&resp->body, ",\"run\":");
-    kg__sb_json(&resp->body, summary);
-    kg__sb_puts(&resp->body, ",\"graph\":");
-    kg__sb_json(&resp->body, graph);
-    kg__sb_puts(&resp->body, "}");
+    kg__sb_puts(sb, "],\"run\":");
+    kg__sb_json(sb, summary);
+    kg__sb_puts(sb, ",\"graph\":");
+    kg__sb_json(sb, graph);
+    kg__sb_puts(sb, "}");
     json_decref(graph);
     json_decref(summary);
+    if (sb->oom)
+        b->oom = true;
+    kg__body_text(b, sb->buf ? sb->buf : "", sb->len);
+    kg__sb_reset(sb);
+    if (b->oom)
+        kg__api_error(resp, 503, "out of memory");
 }
 
 json_t *kg__history_summary(const char *workflow_id, json_t *events)
@@ -250,6 +313,7 @@ void kg__api_history(kg__http_resp *resp, const char *workflow_id, json_t *event
     resp->content_type = kg__json_type;
     resp->cache_control = "no-store";
     resp->static_body = NULL;
+    kg__body_free(&resp->stream);
     kg__sb_reset(&resp->body);
     json_t *summary = events && json_array_size(events) ? kg__history_summary(workflow_id, events)
                                                         : NULL;
@@ -298,7 +362,7 @@ static void kg__route_ingest(kg__hub *h, const kg__http_req *req, kg__http_resp 
     }
     if (rc == KG_EFULL) {   /* history: behind; the sender retries */
         kg__api_error(resp, 503, err.message);
-        resp->retry_after = "1";
+        resp->retry_after = 1;
         return;
     }
     if (rc != 0) {
@@ -323,8 +387,9 @@ void kg__api_handle(kg__hub *h, struct kg_dashboard *d, const kg__http_req *req,
     resp->cache_control = "no-store";
     resp->static_body = NULL;
     resp->history_id_set = false;
-    resp->deferred = NULL;
-    resp->retry_after = NULL;
+    resp->retry_after = 0;
+    kg__body_free(&resp->stream);
+    resp->deferred = NULL;          /* history */
     resp->disposition[0] = '\0';
     const char *path = req->path;
     bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
@@ -373,16 +438,7 @@ void kg__api_handle(kg__hub *h, struct kg_dashboard *d, const kg__http_req *req,
             kg__api_error(resp, 404, "no such route");
             return;
         }
-        resp->content_type = a->content_type;
-        resp->cache_control = "no-cache";
-        if (a->gz && kg__accepts_gzip(req->accept_encoding)) {
-            resp->static_body = a->gz;
-            resp->static_len = a->gz_len;
-            resp->content_encoding = "gzip";
-        } else {
-            resp->static_body = a->data;
-            resp->static_len = a->len;
-        }
+        kg__serve_asset(resp, a, req->accept_encoding);
     }
     if (resp->body.oom)
         kg__api_error(resp, 503, "out of memory");

@@ -11,10 +11,13 @@
  *   feed.c        the in-process backend (a source)
  *   ws.c          one WebSocket client: its cursor in the broadcast ring, its
  *                 private queue, client messages, frame building
+ *   wsproto.c     the WebSocket protocol's receive side (frame parser, UTF-8)
  *   api.c         HTTP routes as a pure function of a request
  *   auth.c        token, Origin and Host rules
  *   prometheus.c  /metrics text exposition
- *   server.c      libwebsockets context, service thread, thin callbacks
+ *   server.c      libwebsockets context, service thread, thin callbacks, HTTP
+ *   conns.c       the listening socket, connection accounting and limits
+ *   server_ws.c   WebSocket connections on their own sockets (see server.h)
  *
  * Locking: one mutex in the hub guards the agg and the broadcast ring.
  * Clients (kg__wsclient) belong to the service thread alone. */
@@ -65,6 +68,36 @@ kg__msg *kg__msg_new(const char *p, size_t len);      /* refs = 1; NULL on oom *
 kg__msg *kg__msg_ref(kg__msg *m);
 void kg__msg_unref(kg__msg *m);                        /* NULL is a no-op */
 
+/* A long text made of shared texts (events held by the stores) so that a
+ * response or a reply costs a list of references, not a copy: it is copied
+ * out piece by piece as the socket drains.  A part may be preceded by a
+ * comma (JSON arrays of events). */
+typedef struct kg__part {
+    kg__msg *m;
+    bool comma;
+} kg__part;
+
+typedef struct kg__body {
+    kg__part *v;
+    size_t n, cap;
+    size_t len;       /* bytes in all */
+    size_t sent;      /* bytes copied out so far */
+    size_t i, off;    /* where the next copy starts */
+    bool oom;
+} kg__body;
+
+void kg__body_init(kg__body *b);
+void kg__body_free(kg__body *b);
+void kg__body_add(kg__body *b, kg__msg *m, bool comma);      /* takes a reference */
+void kg__body_text(kg__body *b, const char *p, size_t n);    /* copies p */
+/* Append up to `max` bytes from where the last copy stopped; returns how
+ * many.  Parts copied out in full are released at once. */
+size_t kg__body_copy(kg__body *b, kg__sb *out, size_t max);
+static inline size_t kg__body_left(const kg__body *b)
+{
+    return b->len - b->sent;
+}
+
 /* String-keyed hash map (chained).  Keys are copied; values borrowed. */
 typedef struct kg__mapent {
     struct kg__mapent *next;
@@ -104,11 +137,13 @@ int64_t kg__parse_iso_ms(const char *s);
 /* ---- events (ingest.c) ------------------------------------------------------- */
 
 #define KG__ID_MAX 256   /* longest node / workflow / correlation id accepted */
+#define KG__PATH_MAX 2048   /* longest node_path accepted */
 
 /* A validated event: every pointer borrows from `root`. */
 typedef struct kg__event {
     json_t *root;
     const char *event_id, *timestamp, *node_id, *node_type;
+    const char *node_path;   /* "" when the producer sends none */
     const char *event_type, *event_name, *correlation_id, *workflow_id;
     json_t *data;
     int type;      /* kg_event_type, or -1 */
@@ -160,10 +195,15 @@ json_t *kg__agg_active_workflows(kg__agg *a);
 json_t *kg__agg_runs(kg__agg *a, size_t max);   /* summaries, oldest first */
 /* The last `limit` events as a JSON array text, oldest first. */
 void kg__agg_recent_json(kg__agg *a, size_t limit, kg__sb *sb);
+/* The same as references appended to `b` (comma-separated, no brackets). */
+void kg__agg_recent_refs(kg__agg *a, size_t limit, kg__body *b);
+int kg__agg_run_events_refs(kg__agg *a, const char *workflow_id, kg__body *b, json_t **summary);
 /* One run's events as a JSON array text; KG_ENOTFOUND when unknown.  The
  * run's summary (status, graph, truncated) as a new object in *summary. */
 int kg__agg_run_events_json(kg__agg *a, const char *workflow_id, kg__sb *sb, json_t **summary);
-/* {"type":"initial","data":{...}} */
+/* {"type":"initial","data":{...}}: the last 100 events, each producer's in
+ * seq order, an event over 64 KiB as a brief ("data":{"truncated":true,
+ * "original_size":N}), so the message stays under ~7 MiB. */
 void kg__agg_initial_json(kg__agg *a, double now, kg__sb *sb);
 
 typedef struct kg__agg_counts {
@@ -205,6 +245,10 @@ typedef struct kg__hub {
     /* A Redis history is configured: runs unknown here may be fetched
      * (set before any thread starts, read-only after). */
     bool history;
+    /* Bytes of responses and replies waiting for slow readers (HTTP and
+     * WebSocket, all connections) and the budget: over it, large new ones
+     * are refused.  Service thread only. */
+    size_t pending, pending_max;
     /* Run history (store.h): every accepted event is also queued there.
      * NULL with --db none.  Set before any source starts. */
     struct kg__store *store;
@@ -240,16 +284,22 @@ int kg__ingest_event_text(kg__hub *h, const char *text, size_t len, kg_error_t *
 /* ---- ws.c ----------------------------------------------------------------------- */
 
 #define KG__WS_PRIVATE_MAX 16            /* queued replies per client */
+#define KG__WS_PRIV_BYTES_MAX (16u << 20) /* reply bytes queued per client */
 #define KG__WS_RX_MAX (64 * 1024)        /* largest client message */
 #define KG__WS_WRITE_SOFT (64 * 1024)    /* bytes per write before yielding */
 
 typedef struct kg__wsclient {
     kg__link link;            /* in the server's client list */
-    void *wsi;                /* struct lws *, NULL when not on a socket */
+    void *conn;               /* the server's connection, NULL when not on a socket */
     uint64_t cursor;          /* next broadcast entry to send */
-    kg__msg *priv[KG__WS_PRIVATE_MAX];  /* replies, sent before broadcasts */
+    kg__body priv[KG__WS_PRIVATE_MAX];  /* replies, sent before broadcasts */
     unsigned priv_head, priv_len;
-    size_t priv_bytes;
+    size_t priv_bytes;        /* queued and half-written reply bytes */
+    kg__body cur;             /* the reply being written (its header is out) */
+    bool cur_active;
+    /* Answers owed to requests that found the queue full or the budget
+     * spent: framed as short errors, one per request. */
+    unsigned owed_full, owed_busy;
     uint64_t dropped;         /* dropped for this client, not yet noticed */
     uint64_t dropped_total;
     bool resync;              /* send notice + initial before anything else */
@@ -271,17 +321,22 @@ typedef struct kg__wsclient {
 /* Start a client: its cursor and an "initial" message, consistent with each
  * other (one lock).  0 or KG_ENOMEM. */
 int kg__ws_client_start(kg__hub *h, kg__wsclient *c);
-void kg__ws_client_end(kg__wsclient *c);
+/* Release what the client holds (its replies leave h->pending). */
+void kg__ws_client_end(kg__hub *h, kg__wsclient *c);
 /* A received fragment; on the final one the message is handled and replies
- * are queued.  Returns 0, or KG_EPROTO when the client must be closed. */
+ * are queued.  Returns 0, KG_EPROTO (over KG__WS_RX_MAX: close 1009) or
+ * KG_EPARSE (not UTF-8: close 1007) when the client must be closed. */
 int kg__ws_client_rx(kg__hub *h, kg__wsclient *c, const void *p, size_t n, bool final);
+/* False when the reply queue is (nearly) full: stop reading this client's
+ * messages until kg__ws_client_fill has made room. */
+bool kg__ws_client_can_take(const kg__wsclient *c);
 /* Handle one whole client message (fuzzable). */
 void kg__ws_client_message(kg__hub *h, kg__wsclient *c, const char *msg, size_t len);
 /* True when something waits for this client. */
 bool kg__ws_client_pending(kg__hub *h, const kg__wsclient *c);
 /* Queue the workflow_events reply for a run fetched from Redis: `events`
  * (borrowed array) or NULL when not found (`why` then says why, or NULL). */
-void kg__ws_client_history(kg__wsclient *c, const char *workflow_id, json_t *events,
+void kg__ws_client_history(kg__hub *h, kg__wsclient *c, const char *workflow_id, json_t *events,
                            const char *why);
 /* Append the next WebSocket frames (server frames: unmasked text) to `out`,
  * about KG__WS_WRITE_SOFT bytes (at least one whole message if any).
@@ -289,6 +344,52 @@ void kg__ws_client_history(kg__wsclient *c, const char *workflow_id, json_t *eve
 size_t kg__ws_client_fill(kg__hub *h, kg__wsclient *c, kg__sb *out, double now);
 /* Frame header for an unmasked FIN text frame of `len` bytes; returns its size. */
 size_t kg__ws_frame_header(uint8_t hdr[10], uint64_t len);
+
+/* ---- wsproto.c ------------------------------------------------------------------- */
+
+bool kg__utf8_valid(const void *data, size_t n);
+
+#define KG__WS_CONTROL_MAX 127
+/* A server control frame (close 8, ping 9, pong 10), payload cut at 125. */
+size_t kg__ws_control_frame(uint8_t out[KG__WS_CONTROL_MAX], int opcode, const void *payload,
+                            size_t n);
+size_t kg__ws_close_frame(uint8_t out[KG__WS_CONTROL_MAX], uint16_t code, const char *why);
+
+typedef enum kg__wsev_type {
+    KG__WSEV_NONE,    /* more bytes needed */
+    KG__WSEV_DATA,    /* a chunk of a text message: data/len, `final` on its last */
+    KG__WSEV_PING,    /* data/len: the payload to echo */
+    KG__WSEV_PONG,
+    KG__WSEV_CLOSE,   /* code (1005 when none) */
+    KG__WSEV_ERROR    /* close with `code`, `why` says why */
+} kg__wsev_type;
+
+typedef struct kg__wsev {
+    kg__wsev_type type;
+    const uint8_t *data;
+    size_t len;
+    bool final;
+    uint16_t code;
+    const char *why;
+} kg__wsev;
+
+/* Receive state of one connection. */
+typedef struct kg__wsrx {
+    uint8_t hdr[14];
+    unsigned hdr_len;
+    bool in_payload, in_message, fin;
+    int opcode;
+    uint64_t left;
+    uint8_t mask[4];
+    unsigned mask_pos;
+    uint8_t ctl[125];
+    size_t ctl_len;
+} kg__wsrx;
+
+/* Parse client bytes from p (payloads are unmasked in place).  Returns the
+ * bytes consumed and stops after each event in *ev, so the caller can stop
+ * between messages and keep the rest; ev->type NONE means "give me more". */
+size_t kg__wsrx_parse(kg__wsrx *rx, uint8_t *p, size_t n, kg__wsev *ev);
 
 /* ---- auth.c --------------------------------------------------------------------- */
 
@@ -322,9 +423,11 @@ typedef struct kg__http_resp {
     const char *content_type;     /* static */
     const char *content_encoding; /* static or NULL */
     const char *cache_control;    /* static or NULL */
+    int retry_after;              /* seconds for a Retry-After header, 0 = none */
     const unsigned char *static_body;  /* embedded asset, when not NULL */
     size_t static_len;
-    kg__sb body;                  /* otherwise */
+    kg__sb body;                  /* otherwise, unless `stream` has parts */
+    kg__body stream;              /* references to the stores' events */
     /* 404 for a run not in memory while a Redis history is configured: the
      * server may fetch it (kg__api_history) instead of sending this. */
     bool history_id_set;
@@ -332,7 +435,6 @@ typedef struct kg__http_resp {
     /* Run history (api_runs.c): a query the server hands to the store's
      * query thread, answering when it comes back (kg__api_runs_answer). */
     struct kg__squery *deferred;
-    const char *retry_after;      /* Retry-After value (static) or NULL */
     char disposition[KG__ID_MAX + 64];   /* Content-Disposition, "" when none */
 } kg__http_resp;
 
@@ -342,6 +444,11 @@ struct kg_dashboard;
 void kg__api_handle(kg__hub *h, struct kg_dashboard *d, const kg__http_req *req,
                     kg__http_resp *resp);
 void kg__api_error(kg__http_resp *resp, int status, const char *message);
+/* 401 with the embedded page that explains how to pass the token. */
+void kg__api_auth_page(kg__http_resp *resp, const char *accept_encoding);
+/* Bytes of the response body (static, text or stream); release both. */
+size_t kg__api_body_len(const kg__http_resp *resp);
+void kg__api_resp_free(kg__http_resp *resp);
 /* The response to GET /api/workflows/<id>/events from a run fetched from
  * Redis: `events` (borrowed array) or NULL (404, `why` or a default). */
 void kg__api_history(kg__http_resp *resp, const char *workflow_id, json_t *events,

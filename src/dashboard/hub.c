@@ -43,6 +43,7 @@ int kg__hub_init(kg__hub *h, const kg_dashboard_options *o)
     h->ring_max_bytes = o->broadcast_bytes;
     h->max_body = o->max_body;
     h->client_queue = o->client_queue;
+    h->pending_max = o->max_pending_bytes ? o->max_pending_bytes : (64u << 20);
     pthread_mutex_init(&h->lock, NULL);
     atomic_init(&h->head_pub, 0);
     atomic_init(&h->wake_pending, false);

@@ -104,6 +104,11 @@ int kg__event_check(json_t *root, kg__event *ev, kg_error_t *err)
         (rc = kg__field(root, "correlation_id", KG__ID_MAX, false, &ev->correlation_id, err)) ||
         (rc = kg__field(root, "workflow_id", KG__ID_MAX, false, &ev->workflow_id, err)))
         return rc;
+    /* node_path is optional (producers before it, other producers). */
+    ev->node_path = "";
+    if (json_object_get(root, "node_path") &&
+        (rc = kg__field(root, "node_path", KG__PATH_MAX, false, &ev->node_path, err)))
+        return rc;
     ev->data = json_object_get(root, "data");
     if (!json_is_object(ev->data))
         return kg_error_set(err, KG_EPARSE, "SchemaError", "field \"data\" must be an object");

@@ -1,60 +1,49 @@
-/* dashboard/server.c - the libwebsockets side: context, service thread, callbacks.
+/* dashboard/server.c - the libwebsockets side: context, service thread, HTTP.
  *
- * One lws context with one vhost listening on bind:port and one protocol
- * that serves both HTTP and the WebSocket (browsers send no subprotocol, so
- * lws hands upgrades to protocols[0]).  The callbacks only translate between
- * lws and the socket-free code: api.c answers HTTP requests, ws.c decides
- * what each client gets, auth.c decides who may connect.
+ * One lws context with one vhost that does not listen: conns.c accepts
+ * connections and hands them to it (server.h says why).  Protocols: "kaygraph"
+ * serves HTTP, "kaygraph-ws" and "kaygraph-listen" are raw descriptors lws
+ * only polls for us (WebSocket clients, server_ws.c; the listening socket,
+ * conns.c).  The callbacks only translate between lws and the socket-free
+ * code: api.c answers HTTP requests, ws.c decides what each client gets,
+ * auth.c decides who may connect.
+ *
+ * HTTP: a request is answered as soon as its headers allow, without
+ * reading a body it does not need: a 401, a route that takes no body (a
+ * POST /healthz with a megabyte announced), a body over max_body (413), a
+ * chunked body (411: lws 4.1 does not decode chunked request bodies) - and
+ * then the connection is closed, so an unread body costs nothing.
+ * Responses are written 16 KiB per writable callback, event responses
+ * straight from the stores' texts (kg__body); their bytes count against
+ * the budget for slow readers, and a large response when that is spent is
+ * a 503 with Retry-After.
  *
  * Threads: the service thread owns every connection and is the only one to
  * call lws on them.  Producers wake it with lws_cancel_service (via the hub,
  * at most once per batch); it then asks for a writable callback on every
- * client that has something pending, and writes only from
- * LWS_CALLBACK_SERVER_WRITEABLE.  A 1 s timer (lws_sul) sends "metrics",
- * marks stale runs and closes clients that accepted nothing for
- * client_timeout seconds. */
+ * client that has something pending, and writes only from writable
+ * callbacks.  A timer (lws_sul) sends "metrics" and marks stale runs every
+ * metrics_interval; another (conns.c) enforces deadlines every 250 ms. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <errno.h>
-#include <netdb.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <libwebsockets.h>
-
-#include "dash_internal.h"
-#include "source_redis.h"
+#include "server.h"
 #include "store.h"
 
-struct kg_dashboard {
-    kg_dashboard_options opt;
-    char *strs[7];                 /* owned copies of the option strings */
-    bool loopback;
-    kg__hub hub;
-    struct lws_context *ctx;
-    struct lws_protocols protocols[2];
-    int port;
-    pthread_t thread;
-    bool thread_started;
-    atomic_bool stop;
-    kg__link clients;              /* service thread only */
-    unsigned nclients;
-    atomic_uint clients_pub;
-    atomic_uint_fast64_t ws_sent, ws_dropped;
-    lws_sorted_usec_list_t sul;
-    kg__sb out;                    /* the service thread's write buffer */
-    kg__redis_source *redis;
-};
+#define KG__HTTP_CHUNK (16 * 1024)   /* bytes per HTTP write */
+/* Responses up to this size are always served; larger ones only while the
+ * bytes waiting for slow readers are under max_pending_bytes. */
+#define KG__HTTP_SMALL (16 * 1024)
 
-enum { KG__PSS_NONE, KG__PSS_HTTP, KG__PSS_WS };
-
-/* Per connection (lws allocates and zeroes it). */
+/* Per HTTP transaction (lws allocates and zeroes it for each request on a
+ * keep-alive connection, so what outlives a request is in the kg__conn). */
 typedef struct kg__pss {
     int kind;
-    /* HTTP */
     char method[8];
     char path[512];
     char query[1024];
@@ -66,13 +55,13 @@ typedef struct kg__pss {
     bool head;
     bool close_after;
     bool set_cookie;
+    int late_status;              /* an answer to write at the next writable */
     kg__http_resp resp;
     size_t resp_off;
-    /* WebSocket */
-    kg__wsclient ws;
-    /* A history fetch this connection waits for (HTTP or WS), or NULL. */
-    kg__fetch *fetch;
+    kg__fetch *fetch;             /* a history fetch this request waits for */
 } kg__pss;
+
+enum { KG__PSS_NONE, KG__PSS_HTTP };
 
 kg__hub *kg__server_hub(struct kg_dashboard *d);
 kg__hub *kg__server_hub(struct kg_dashboard *d)
@@ -80,10 +69,7 @@ kg__hub *kg__server_hub(struct kg_dashboard *d)
     return &d->hub;
 }
 
-static void kg__log(kg_dashboard_t *d, kg_dashboard_log_level lvl, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void kg__log(kg_dashboard_t *d, kg_dashboard_log_level lvl, const char *fmt, ...)
+void kg__log(kg_dashboard_t *d, kg_dashboard_log_level lvl, const char *fmt, ...)
 {
     if (!d->opt.log)
         return;
@@ -104,9 +90,9 @@ static const char *kg__hdr(struct lws *wsi, enum lws_token_indexes t, char *buf,
     return buf;
 }
 
-/* lws splits the query into '&'-separated fragments; join them back. */
-static void kg__query(struct lws *wsi, char *out, size_t outlen)
+void kg__server_query(struct lws *wsi, char *out, size_t outlen)
 {
+    /* lws splits the query into '&'-separated fragments; join them back. */
     size_t o = 0;
     out[0] = '\0';
     char frag[512];
@@ -143,7 +129,7 @@ static const char *kg__method(struct lws *wsi)
 
 /* Token from any of the three places; `via_query` tells the caller whether
  * to hand out the cookie. */
-static bool kg__authorized(kg_dashboard_t *d, struct lws *wsi, const char *query, bool *via_query)
+bool kg__server_authorized(kg_dashboard_t *d, struct lws *wsi, const char *query, bool *via_query)
 {
     *via_query = false;
     if (!d->opt.token)
@@ -173,61 +159,52 @@ static bool kg__cookie_safe(const char *t)
 
 /* ---- HTTP ---------------------------------------------------------------------------- */
 
+static int kg__add_header(struct lws *wsi, const char *name, const char *value,
+                          unsigned char **ptr, unsigned char *end)
+{
+    return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                       (const unsigned char *)value, (int)strlen(value), ptr, end);
+}
+
 static int kg__http_start_response(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
 {
     unsigned char buf[LWS_PRE + 2048];
     unsigned char *start = buf + LWS_PRE, *ptr = start, *end = buf + sizeof buf - 1;
     kg__http_resp *r = &p->resp;
-    size_t len = r->static_body ? r->static_len : r->body.len;
+    size_t len = kg__api_body_len(r);
+    kg__conn *c = kg__conn_of(wsi);
     p->responded = true;
+    if (c) {
+        c->in_body = false;
+        if (!r->static_body)
+            kg__conn_pending(d, c, p->head ? 0 : len);
+    }
+    /* With LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE,
+     * lws adds x-content-type-options: nosniff, a strict
+     * content-security-policy and friends to every response itself. */
     if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->content_type, len, &ptr, end))
         return -1;
-    if (r->content_encoding &&
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"content-encoding:",
-                                    (const unsigned char *)r->content_encoding,
-                                    (int)strlen(r->content_encoding), &ptr, end))
+    if (r->content_encoding && kg__add_header(wsi, "content-encoding:", r->content_encoding, &ptr, end))
         return -1;
-    if (r->cache_control &&
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-                                    (const unsigned char *)r->cache_control,
-                                    (int)strlen(r->cache_control), &ptr, end))
+    if (r->cache_control && kg__add_header(wsi, "cache-control:", r->cache_control, &ptr, end))
         return -1;
-    /* history: a 503 while the store is behind, and export downloads */
-    if (r->retry_after &&
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
-                                    (const unsigned char *)r->retry_after,
-                                    (int)strlen(r->retry_after), &ptr, end))
-        return -1;
-    if (r->disposition[0] &&
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"content-disposition:",
-                                    (const unsigned char *)r->disposition,
-                                    (int)strlen(r->disposition), &ptr, end))
-        return -1;
-    static const char nosniff[] = "nosniff";
-    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
-                                    (const unsigned char *)nosniff, sizeof nosniff - 1, &ptr, end))
-        return -1;
-    if (r->content_type && strncmp(r->content_type, "text/html", 9) == 0) {
-        /* The UI loads only from us; event data can never run as script. */
-        static const char csp[] = "default-src 'self'; connect-src 'self' ws: wss:; "
-                                  "img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-                                  "object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
-        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"content-security-policy:",
-                                        (const unsigned char *)csp, sizeof csp - 1, &ptr, end))
+    if (r->retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", r->retry_after);
+        if (kg__add_header(wsi, "retry-after:", ra, &ptr, end))
             return -1;
     }
+    /* history: run exports are downloads */
+    if (r->disposition[0] && kg__add_header(wsi, "content-disposition:", r->disposition, &ptr, end))
+        return -1;
     if (p->set_cookie && d->opt.token && kg__cookie_safe(d->opt.token)) {
         char cookie[512];
         int n = snprintf(cookie, sizeof cookie, "kg_token=%s; Path=/; HttpOnly; SameSite=Strict",
                          d->opt.token);
-        if (n > 0 && (size_t)n < sizeof cookie &&
-            lws_add_http_header_by_name(wsi, (const unsigned char *)"set-cookie:",
-                                        (const unsigned char *)cookie, n, &ptr, end))
+        if (n > 0 && (size_t)n < sizeof cookie && kg__add_header(wsi, "set-cookie:", cookie, &ptr, end))
             return -1;
     }
-    if (p->close_after &&
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
-                                    (const unsigned char *)"close", 5, &ptr, end))
+    if (p->close_after && kg__add_header(wsi, "connection:", "close", &ptr, end))
         return -1;
     if (lws_finalize_write_http_header(wsi, start, &ptr, end))
         return -1;
@@ -237,26 +214,68 @@ static int kg__http_start_response(kg_dashboard_t *d, struct lws *wsi, kg__pss *
     return 0;
 }
 
+/* The next piece of the body into d->out (after LWS_PRE bytes); its size. */
+static size_t kg__http_piece(kg_dashboard_t *d, kg__pss *p, size_t len)
+{
+    kg__http_resp *r = &p->resp;
+    size_t n = len - p->resp_off;
+    if (n > KG__HTTP_CHUNK)
+        n = KG__HTTP_CHUNK;
+    kg__sb_reset(&d->out);
+    static const char pre[LWS_PRE] = {0};
+    kg__sb_add(&d->out, pre, LWS_PRE);
+    if (r->static_body)
+        kg__sb_add(&d->out, r->static_body + p->resp_off, n);
+    else if (r->stream.n)
+        kg__body_copy(&r->stream, &d->out, n);
+    else
+        kg__sb_add(&d->out, r->body.buf + p->resp_off, n);
+    return d->out.oom ? 0 : d->out.len - LWS_PRE;
+}
+
+static void kg__http_release(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
+{
+    kg__conn *c = kg__conn_of(wsi);
+    if (c)
+        kg__conn_pending(d, c, 0);
+    kg__api_resp_free(&p->resp);
+    kg__sb_free(&p->body);
+}
+
+static int kg__http_error(kg_dashboard_t *d, struct lws *wsi, kg__pss *p, int status,
+                          const char *msg, bool close)
+{
+    kg__api_error(&p->resp, status, msg);
+    p->resp.cache_control = "no-store";
+    p->close_after = close;
+    return kg__http_start_response(d, wsi, p);
+}
+
 static int kg__http_writable(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
 {
-    if (!p->responded)
+    if (!p->responded) {
+        /* A deadline passed while the body was arriving (conns.c). */
+        if (p->late_status)
+            return kg__http_error(d, wsi, p, p->late_status,
+                                  "request body too slow (see body_timeout)", true);
         return 0;
-    kg__http_resp *r = &p->resp;
-    const unsigned char *body = r->static_body ? r->static_body : (const unsigned char *)r->body.buf;
-    size_t len = r->static_body ? r->static_len : r->body.len;
+    }
+    size_t len = kg__api_body_len(&p->resp);
     if (p->resp_off < len) {
-        size_t n = len - p->resp_off;
-        if (n > 32768)
-            n = 32768;
-        bool final = p->resp_off + n == len;
-        kg__sb_reset(&d->out);
-        if (!kg__sb_reserve(&d->out, LWS_PRE + n))
+        size_t n = kg__http_piece(d, p, len);
+        if (!n)
             return -1;
-        memcpy(d->out.buf + LWS_PRE, body + p->resp_off, n);
+        bool final = p->resp_off + n == len;
         if (lws_write(wsi, (unsigned char *)d->out.buf + LWS_PRE, n,
                       final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
             return -1;
         p->resp_off += n;
+        kg__conn *c = kg__conn_of(wsi);
+        if (c) {
+            c->progress = kg__mono_now();
+            if (!p->resp.static_body)
+                kg__conn_pending(d, c, len - p->resp_off);
+        }
         if (!final) {
             lws_callback_on_writable(wsi);
             return 0;
@@ -265,11 +284,29 @@ static int kg__http_writable(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
     if (p->close_after)
         return -1;
     /* Ready for the next request on this connection. */
-    kg__sb_free(&p->resp.body);
-    kg__sb_free(&p->body);
+    kg__http_release(d, wsi, p);
     p->responded = false;
     p->resp_off = 0;
+    kg__conn *c = kg__conn_of(wsi);
+    if (c)
+        c->progress = kg__mono_now();
     return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* A large response while too many bytes already wait for slow readers:
+ * 503 instead (a small one is always served: /healthz answers). */
+static void kg__http_budget(kg_dashboard_t *d, kg__http_resp *r)
+{
+    size_t len = kg__api_body_len(r);
+    if (r->static_body || len <= KG__HTTP_SMALL || d->hub.pending < d->hub.pending_max)
+        return;
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "server busy: %zu bytes of responses wait for slow clients; retry later",
+             d->hub.pending);
+    kg__api_error(r, 503, msg);
+    r->retry_after = 1;
+    atomic_fetch_add(&d->stat_busy, 1);
 }
 
 static int kg__http_dispatch(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
@@ -284,20 +321,19 @@ static int kg__http_dispatch(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
         .body_len = p->body.len,
         .body_too_large = p->body_too_large,
     };
-    kg__sb_init(&p->resp.body);
     kg__api_handle(&d->hub, d, &req, &p->resp);
+    kg__sb_free(&p->body);
     if (p->resp.deferred) {
         /* history: answered when the store's query thread is done (kg__store_answers) */
         kg__squery *q = p->resp.deferred;
         q->owner = p;
         q->wsi = wsi;
-        int rc = kg__store_query_submit(d->hub.store, q);
-        if (rc == 0)
+        if (kg__store_query_submit(d->hub.store, q) == 0)
             return 0;
         p->resp.deferred = NULL;
         kg__squery_free(q);
         kg__api_error(&p->resp, 503, "history busy (too many queries); try again");
-        p->resp.retry_after = "1";
+        p->resp.retry_after = 1;
         return kg__http_start_response(d, wsi, p);
     }
     if (p->resp.history_id_set && d->redis && !p->fetch) {
@@ -314,62 +350,85 @@ static int kg__http_dispatch(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
             free(f);
         }
     }
+    kg__http_budget(d, &p->resp);
     return kg__http_start_response(d, wsi, p);
 }
 
-static int kg__http_error(kg_dashboard_t *d, struct lws *wsi, kg__pss *p, int status,
-                          const char *msg, bool close)
+/* Does this request come with a body, and may it?  Returns 0 to go on, or
+ * the callback's result after answering at once. */
+static int kg__http_body_rules(kg_dashboard_t *d, struct lws *wsi, kg__pss *p, bool *wait_body)
 {
-    kg__sb_init(&p->resp.body);
-    kg__api_error(&p->resp, status, msg);
-    p->resp.cache_control = "no-store";
-    p->close_after = close;
-    return kg__http_start_response(d, wsi, p);
+    char cl[32];
+    kg__hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
+    bool chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+    unsigned long long n = cl[0] ? strtoull(cl, NULL, 10) : 0;
+    bool takes_body = strcmp(p->method, "POST") == 0 && strcmp(p->path, "/api/ingest") == 0;
+    *wait_body = false;
+    if (!takes_body) {
+        /* Answered without reading the body; the connection is then closed
+         * so that the unread body cannot be taken for the next request. */
+        if (n > 0 || chunked)
+            p->close_after = true;
+        return 0;
+    }
+    if (chunked)
+        return kg__http_error(d, wsi, p, 411,
+                              "chunked request bodies are not supported: send Content-Length",
+                              true);
+    if (n > d->opt.max_body) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "body over the %zu-byte limit", d->opt.max_body);
+        return kg__http_error(d, wsi, p, 413, msg, true);
+    }
+    *wait_body = n > 0;
+    return 0;
 }
 
 static int kg__on_http(kg_dashboard_t *d, struct lws *wsi, kg__pss *p, const char *uri)
 {
     char host[300];
+    memset(p, 0, sizeof *p);
     p->kind = KG__PSS_HTTP;
-    p->responded = false;
-    p->body_too_large = false;
-    p->close_after = false;
-    p->set_cookie = false;
-    p->resp_off = 0;
-    p->resp.retry_after = NULL;     /* history: headers of a previous response */
-    p->resp.disposition[0] = '\0';
-    kg__sb_init(&p->body);
+    kg__conn *c = kg__conn_of(wsi);
+    double now = kg__mono_now();
+    if (c)
+        c->progress = c->req_at = now;
     snprintf(p->method, sizeof p->method, "%s", kg__method(wsi));
     p->head = strcmp(p->method, "HEAD") == 0;
     if (strlen(uri) >= sizeof p->path)
         return kg__http_error(d, wsi, p, 414, "URI too long", true);
     snprintf(p->path, sizeof p->path, "%s", uri);
-    kg__query(wsi, p->query, sizeof p->query);
+    kg__server_query(wsi, p->query, sizeof p->query);
     kg__hdr(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, p->content_type, sizeof p->content_type);
     kg__hdr(wsi, WSI_TOKEN_HTTP_ACCEPT_ENCODING, p->accept_encoding, sizeof p->accept_encoding);
 
     if (!kg__host_ok(kg__hdr(wsi, WSI_TOKEN_HOST, host, sizeof host), d->loopback))
         return kg__http_error(d, wsi, p, 403, "Host not allowed on a loopback bind", true);
     bool via_query = false;
-    if (strcmp(p->path, "/healthz") != 0 && !kg__authorized(d, wsi, p->query, &via_query))
-        return kg__http_error(d, wsi, p, 401, "missing or wrong token", false);
-    p->set_cookie = via_query;
-
-    if (strcmp(p->method, "POST") == 0) {
-        char cl[32];
-        kg__hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
-        if (cl[0]) {
-            unsigned long long n = strtoull(cl, NULL, 10);
-            if (n > d->opt.max_body) {
-                char msg[96];
-                snprintf(msg, sizeof msg, "body over the %zu-byte limit", d->opt.max_body);
-                return kg__http_error(d, wsi, p, 413, msg, true);
-            }
-            if (n > 0)
-                return 0;   /* wait for LWS_CALLBACK_HTTP_BODY_COMPLETION */
-        } else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
-            return 0;   /* chunked: wait for the body */
+    /* Refused before any body is read, and closed: an unauthenticated
+     * client gets nothing more out of this connection. */
+    if (strcmp(p->path, "/healthz") != 0 && !kg__server_authorized(d, wsi, p->query, &via_query)) {
+        /* A person opening the page without the token gets a page that says
+         * how to pass it; programs get the JSON error. */
+        if (strcmp(p->method, "GET") == 0 &&
+            (strcmp(p->path, "/") == 0 || strcmp(p->path, "/index.html") == 0)) {
+            kg__api_auth_page(&p->resp, p->accept_encoding);
+            p->close_after = true;
+            return kg__http_start_response(d, wsi, p);
         }
+        return kg__http_error(d, wsi, p, 401, "missing or wrong token", true);
+    }
+    p->set_cookie = via_query;
+    bool wait_body;
+    int rc = kg__http_body_rules(d, wsi, p, &wait_body);
+    if (rc || p->responded)
+        return rc;
+    if (wait_body) {
+        if (c) {
+            c->in_body = true;
+            c->body_got = 0;
+        }
+        return 0;   /* wait for LWS_CALLBACK_HTTP_BODY_COMPLETION */
     }
     return kg__http_dispatch(d, wsi, p);
 }
@@ -377,7 +436,10 @@ static int kg__on_http(kg_dashboard_t *d, struct lws *wsi, kg__pss *p, const cha
 static int kg__on_http_body(kg_dashboard_t *d, struct lws *wsi, kg__pss *p, const void *in,
                             size_t len)
 {
-    if (p->responded || p->body_too_large)
+    kg__conn *c = kg__conn_of(wsi);
+    if (c)
+        c->body_got += len;
+    if (p->responded || p->body_too_large || p->late_status)
         return 0;
     if (p->body.len + len > d->opt.max_body) {
         /* Answer now and close: reading the rest would only waste time. */
@@ -393,63 +455,21 @@ static int kg__on_http_body(kg_dashboard_t *d, struct lws *wsi, kg__pss *p, cons
     return 0;
 }
 
-/* ---- WebSocket ---------------------------------------------------------------------------- */
-
-/* Admission before the upgrade: path, Host, token, Origin, capacity.  Returns
- * 0 to accept, 1 after sending a refusal. */
-static int kg__ws_admit(kg_dashboard_t *d, struct lws *wsi)
+void kg__http_timeout(kg_dashboard_t *d, kg__conn *c)
 {
-    char uri[512], host[300], origin[300], query[1024], peer[64];
-    kg__hdr(wsi, WSI_TOKEN_GET_URI, uri, sizeof uri);
-    kg__hdr(wsi, WSI_TOKEN_HOST, host, sizeof host);
-    kg__hdr(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin);
-    kg__query(wsi, query, sizeof query);
-    lws_get_peer_simple(wsi, peer, sizeof peer);
-    int status = 0;
-    const char *why = NULL;
-    bool via_query;
-    if (strcmp(uri, "/ws") != 0) {
-        status = 404, why = "no WebSocket here (use /ws)";
-    } else if (!kg__host_ok(host, d->loopback)) {
-        status = 403, why = "Host not allowed on a loopback bind";
-    } else if (!kg__authorized(d, wsi, query, &via_query)) {
-        status = 401, why = "missing or wrong token";
-    } else if (!kg__origin_ok(origin, host, d->opt.allowed_origins)) {
-        status = 403, why = "foreign Origin refused";
-    } else if (d->nclients >= d->opt.max_clients) {
-        status = 503, why = "too many clients";
+    kg__pss *p = c->wsi ? lws_wsi_user(c->wsi) : NULL;
+    if (!p || p->kind != KG__PSS_HTTP || p->responded || p->late_status) {
+        kg__conn_kill(d, c);
+        return;
     }
-    if (!status)
-        return 0;
-    kg__log(d, KG_DASH_LOG_WARN, "refused WebSocket from %s (origin \"%s\"): %s", peer, origin,
-            why);
-    if (lws_return_http_status(wsi, (unsigned)status, why))
-        return -1;
-    return 1;
+    /* Answered from the writable callback, then closed. */
+    p->late_status = 408;
+    lws_callback_on_writable(c->wsi);
 }
 
-/* A get_workflow_events for a run not in memory: ask Redis. */
-static void kg__ws_fetch_start(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
-{
-    kg__wsclient *c = &p->ws;
-    c->fetch_wanted = false;
-    kg__fetch *f = d->redis && !p->fetch ? calloc(1, sizeof *f) : NULL;
-    if (f) {
-        snprintf(f->workflow_id, sizeof f->workflow_id, "%s", c->fetch_id);
-        f->owner = p;
-        f->wsi = wsi;
-        f->ws = true;
-        if (kg__redis_fetch_submit(d->redis, f) == 0) {
-            p->fetch = f;
-            c->fetch_busy = true;
-            return;
-        }
-        free(f);
-    }
-    kg__ws_client_history(c, c->fetch_id, NULL, "history busy; try again");
-}
+/* ---- history fetches ---------------------------------------------------------------------- */
 
-/* Answer the connections whose history fetch has completed (service thread). */
+/* Answer the requests whose history fetch has completed (service thread). */
 static void kg__fetches_done(kg_dashboard_t *d)
 {
     kg__fetch *f;
@@ -458,16 +478,15 @@ static void kg__fetches_done(kg_dashboard_t *d)
             kg__fetch_free(f);
             continue;
         }
-        kg__pss *p = f->owner;
-        struct lws *wsi = f->wsi;
-        p->fetch = NULL;
-        const char *why = f->rc ? f->error : NULL;
         if (f->ws) {
-            p->ws.fetch_busy = false;
-            kg__ws_client_history(&p->ws, f->workflow_id, f->rc ? NULL : f->events, why);
-            lws_callback_on_writable(wsi);
+            kg__ws_fetch_done(d, f);
         } else {
-            kg__api_history(&p->resp, f->workflow_id, f->rc ? NULL : f->events, why);
+            kg__pss *p = f->owner;
+            struct lws *wsi = f->wsi;
+            p->fetch = NULL;
+            kg__api_history(&p->resp, f->workflow_id, f->rc ? NULL : f->events,
+                            f->rc ? f->error : NULL);
+            kg__http_budget(d, &p->resp);
             if (kg__http_start_response(d, wsi, p) != 0)
                 lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         }
@@ -475,8 +494,8 @@ static void kg__fetches_done(kg_dashboard_t *d)
     }
 }
 
-/* history: answer the connections whose store query has completed
- * (service thread), as kg__fetches_done does for Redis fetches. */
+/* history: answer the requests whose store query has completed (service
+ * thread), as kg__fetches_done does for Redis fetches. */
 static void kg__store_answers(kg_dashboard_t *d)
 {
     kg__squery *q;
@@ -490,12 +509,13 @@ static void kg__store_answers(kg_dashboard_t *d)
         p->resp.deferred = NULL;
         kg__api_runs_answer(&p->resp, q);
         kg__squery_free(q);
+        kg__http_budget(d, &p->resp);
         if (kg__http_start_response(d, wsi, p) != 0)
             lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     }
 }
 
-/* The connection goes away while its fetch runs: the fetch is freed when it
+/* The request goes away while its fetch runs: the fetch is freed when it
  * comes back.  After kg__redis_source_stop every fetch is already freed. */
 static void kg__fetch_cancel(kg_dashboard_t *d, kg__pss *p)
 {
@@ -504,50 +524,31 @@ static void kg__fetch_cancel(kg_dashboard_t *d, kg__pss *p)
     p->fetch = NULL;
 }
 
-static void kg__ws_kick(kg_dashboard_t *d)
-{
-    for (kg__link *l = d->clients.next; l != &d->clients; l = l->next) {
-        kg__wsclient *c = KG__CONTAINER(l, kg__wsclient, link);
-        if (kg__ws_client_pending(&d->hub, c))
-            lws_callback_on_writable((struct lws *)c->wsi);
-    }
-}
-
-static void kg__set_clients(kg_dashboard_t *d)
-{
-    atomic_store(&d->clients_pub, d->nclients);
-    pthread_mutex_lock(&d->hub.lock);
-    kg__agg_set_clients(d->hub.agg, d->nclients);
-    pthread_mutex_unlock(&d->hub.lock);
-}
-
-static int kg__ws_writable(kg_dashboard_t *d, struct lws *wsi, kg__wsclient *c)
-{
-    kg__sb_reset(&d->out);
-    /* lws needs LWS_PRE bytes of headroom before what it writes. */
-    static const char pre[LWS_PRE] = {0};
-    kg__sb_add(&d->out, pre, LWS_PRE);
-    uint64_t dropped_before = c->dropped_total;
-    size_t n = kg__ws_client_fill(&d->hub, c, &d->out, kg__mono_now());
-    if (c->dropped_total != dropped_before)
-        atomic_fetch_add(&d->ws_dropped, c->dropped_total - dropped_before);
-    if (d->out.oom)
-        return -1;
-    size_t len = d->out.len - LWS_PRE;
-    if (len) {
-        /* Frames are built by ws.c, so they go out as raw bytes: one write
-         * for many messages. */
-        if (lws_write(wsi, (unsigned char *)d->out.buf + LWS_PRE, len, LWS_WRITE_HTTP) <
-            (int)len)
-            return -1;
-        atomic_fetch_add(&d->ws_sent, n);
-    }
-    if (kg__ws_client_pending(&d->hub, c))
-        lws_callback_on_writable(wsi);
-    return 0;
-}
-
 /* ---- the callback ------------------------------------------------------------------------ */
+
+/* Raw descriptors: the listening socket (no connection) or a WebSocket. */
+static int kg__on_raw(kg_dashboard_t *d, struct lws *wsi, enum lws_callback_reasons reason)
+{
+    kg__conn *c = kg__conn_of(wsi);
+    if (!c) {
+        if (reason == LWS_CALLBACK_RAW_RX_FILE && wsi == d->listen_wsi)
+            kg__listen_ready(d);
+        return 0;
+    }
+    if (!c->ws || c->wsi != wsi)
+        return 0;
+    switch (reason) {
+    case LWS_CALLBACK_RAW_RX_FILE:
+        return kg__ws_readable(d, c);
+    case LWS_CALLBACK_RAW_WRITEABLE_FILE:
+        return kg__ws_writable(d, c);
+    case LWS_CALLBACK_RAW_CLOSE_FILE:
+        kg__ws_closed(d, c);
+        return 0;
+    default:
+        return 0;
+    }
+}
 
 static int kg__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                         size_t len)
@@ -560,79 +561,34 @@ static int kg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         return kg__on_http(d, wsi, p, in ? (const char *)in : "/");
     case LWS_CALLBACK_HTTP_BODY:
         return kg__on_http_body(d, wsi, p, in, len);
-    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (p->responded)
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+        kg__conn *c = kg__conn_of(wsi);
+        if (c)
+            c->in_body = false;
+        if (p->responded || p->late_status)
             return 0;
         return kg__http_dispatch(d, wsi, p);
+    }
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        return kg__http_writable(d, wsi, p);
+        return p && p->kind == KG__PSS_HTTP ? kg__http_writable(d, wsi, p) : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
         if (p && p->kind == KG__PSS_HTTP) {
             kg__fetch_cancel(d, p);
             kg__store_query_cancel(d->hub.store, p->resp.deferred);   /* history */
             p->resp.deferred = NULL;
-            kg__sb_free(&p->body);
-            kg__sb_free(&p->resp.body);
+            kg__http_release(d, wsi, p);
             p->kind = KG__PSS_NONE;
         }
         return 0;
-
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        return kg__ws_admit(d, wsi);
-    case LWS_CALLBACK_ESTABLISHED: {
-        if (d->nclients >= d->opt.max_clients)
-            return -1;
-        memset(&p->ws, 0, sizeof p->ws);
-        p->kind = KG__PSS_WS;
-        p->ws.wsi = wsi;
-        lws_get_peer_simple(wsi, p->ws.peer, sizeof p->ws.peer);
-        char query[1024], flag[8];
-        kg__query(wsi, query, sizeof query);
-        p->ws.batch = kg__query_get(query, "batch", flag, sizeof flag) && strcmp(flag, "1") == 0;
-        if (kg__ws_client_start(&d->hub, &p->ws) != 0) {
-            kg__ws_client_end(&p->ws);
-            p->kind = KG__PSS_NONE;
-            return -1;
-        }
-        kg__list_push_back(&d->clients, &p->ws.link);
-        d->nclients++;
-        kg__set_clients(d);
-        kg__log(d, KG_DASH_LOG_INFO, "client %s connected (%u client%s)", p->ws.peer,
-                d->nclients, d->nclients == 1 ? "" : "s");
-        lws_callback_on_writable(wsi);
-        return 0;
-    }
-    case LWS_CALLBACK_RECEIVE: {
-        bool final = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
-        if (kg__ws_client_rx(&d->hub, &p->ws, in, len, final) != 0) {
-            static const char why[] = "message too large";
-            lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
-                             sizeof why - 1);
-            return -1;
-        }
-        if (p->ws.fetch_wanted)
-            kg__ws_fetch_start(d, wsi, p);
-        if (kg__ws_client_pending(&d->hub, &p->ws))
-            lws_callback_on_writable(wsi);
-        return 0;
-    }
-    case LWS_CALLBACK_SERVER_WRITEABLE:
-        if (p->kind != KG__PSS_WS)
-            return 0;
-        return kg__ws_writable(d, wsi, &p->ws);
-    case LWS_CALLBACK_CLOSED:
-        if (p && p->kind == KG__PSS_WS) {
-            kg__fetch_cancel(d, p);
-            kg__list_remove(&p->ws.link);
-            d->nclients--;
-            kg__set_clients(d);
-            kg__log(d, KG_DASH_LOG_INFO,
-                    "client %s disconnected (%u left; %llu sent, %llu dropped for it)",
-                    p->ws.peer, d->nclients, (unsigned long long)p->ws.sent,
-                    (unsigned long long)p->ws.dropped_total);
-            kg__ws_client_end(&p->ws);
-            p->kind = KG__PSS_NONE;
-        }
+        return kg__ws_upgrade(d, wsi);
+
+    case LWS_CALLBACK_RAW_RX_FILE:
+    case LWS_CALLBACK_RAW_WRITEABLE_FILE:
+    case LWS_CALLBACK_RAW_CLOSE_FILE:
+        return kg__on_raw(d, wsi, reason);
+    case LWS_CALLBACK_WSI_DESTROY:
+        kg__conn_destroyed(d, wsi);
         return 0;
 
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
@@ -669,16 +625,6 @@ static void kg__tick(lws_sorted_usec_list_t *sul)
     kg__msg_unref(msg);
     json_decref(m);
     kg__sb_free(&sb);
-
-    for (kg__link *l = d->clients.next; l != &d->clients; l = l->next) {
-        kg__wsclient *c = KG__CONTAINER(l, kg__wsclient, link);
-        if (kg__ws_client_pending(&d->hub, c) && now - c->last_progress > d->opt.client_timeout) {
-            kg__log(d, KG_DASH_LOG_WARN, "client %s accepted nothing for %.0f s: closing",
-                    c->peer, now - c->last_progress);
-            c->last_progress = now;   /* log once */
-            lws_set_timeout((struct lws *)c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        }
-    }
     kg__ws_kick(d);
     lws_sul_schedule(d->ctx, 0, &d->sul, kg__tick, (lws_usec_t)(d->opt.metrics_interval * 1e6));
 }
@@ -719,6 +665,12 @@ void kg_dashboard_options_init(kg_dashboard_options *o)
     o->max_store_bytes = 64u << 20;
     o->broadcast_bytes = 16u << 20;
     o->client_timeout = 30;
+    o->max_connections = 1024;
+    o->max_clients_per_ip = 16;
+    o->body_timeout = 30;
+    o->body_min_rate = 1024;
+    o->ws_idle_timeout = 60;
+    o->max_pending_bytes = 64u << 20;
     o->retain_days = 30;      /* history (o->db stays NULL: memory only) */
     o->retain_mb = 1024;
     o->history_queue = 65536;
@@ -738,6 +690,10 @@ void kg__server_stats(struct kg_dashboard *d, kg_dashboard_stats *out)
     out->ws_sent = atomic_load(&d->ws_sent);
     out->ws_dropped = atomic_load(&d->ws_dropped);
     out->clients = atomic_load(&d->clients_pub);
+    out->connections = atomic_load(&d->conns_pub);
+    out->conns_evicted = atomic_load(&d->stat_evicted);
+    out->conns_shed = atomic_load(&d->stat_shed);
+    out->busy_refused = atomic_load(&d->stat_busy);
     kg__redis_source_stats rs;
     kg__redis_source_stats_get(d->redis, &rs);
     out->redis_messages = rs.messages;
@@ -780,41 +736,20 @@ static int kg__check_options(const kg_dashboard_options *o, kg_error_t *err)
     if (o->token && (!*o->token || strlen(o->token) > 256))
         return kg_error_set(err, KG_EINVAL, "ArgumentError", "token must be 1-256 characters");
     if (!o->max_body || !o->max_clients || !o->client_queue || o->metrics_interval <= 0 ||
-        !o->broadcast_bytes || o->client_timeout <= 0)
+        !o->broadcast_bytes || o->client_timeout <= 0 || !o->max_connections ||
+        o->body_timeout <= 0 || o->ws_idle_timeout <= 0 || !o->max_pending_bytes)
         return kg_error_set(err, KG_EINVAL, "ArgumentError",
                             "max_body, max_clients, client_queue, metrics_interval, "
-                            "broadcast_bytes and client_timeout must be > 0");
+                            "broadcast_bytes, client_timeout, max_connections, body_timeout, "
+                            "ws_idle_timeout and max_pending_bytes must be > 0");
+    if (o->max_clients >= o->max_connections)
+        return kg_error_set(err, KG_EINVAL, "ArgumentError",
+                            "max_clients (%u) must be below max_connections (%zu): HTTP needs "
+                            "room too",
+                            o->max_clients, o->max_connections);
     if (o->redis_host && (o->redis_port <= 0 || o->redis_port > 65535))
         return kg_error_set(err, KG_EINVAL, "ArgumentError", "redis port out of range");
     return 0;
-}
-
-/* Try the bind ourselves first: a clear error ("Address already in use")
- * instead of lws' log lines, and lws 4.1 leaks a little when its vhost
- * cannot bind.  0 or an errno value. */
-static int kg__probe_bind(const char *host, int port)
-{
-    /* Port 0 is probed too: binding an address this host does not have
-     * fails the same way whatever the port. */
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE};
-    struct addrinfo *ai = NULL;
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
-    if (getaddrinfo(host, ps, &hints, &ai) != 0 || !ai)
-        return EADDRNOTAVAIL;
-    int rc = 0;
-    int fd = socket(ai->ai_family, SOCK_STREAM, 0);
-    int one = 1;
-    if (fd < 0)
-        rc = errno;
-    else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-             bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
-        rc = errno;
-    if (fd >= 0)
-        close(fd);
-    freeaddrinfo(ai);
-    return rc;
 }
 
 int kg_dashboard_new(const kg_dashboard_options *o, kg_dashboard_t **out, kg_error_t *err)
@@ -827,14 +762,12 @@ int kg_dashboard_new(const kg_dashboard_options *o, kg_dashboard_t **out, kg_err
     int rc = kg__check_options(o, err);
     if (rc)
         return rc;
-    int berr = kg__probe_bind(o->bind, o->port);
-    if (berr)
-        return kg_error_set(err, KG_EIO, "BindError", "cannot listen on %s:%d: %s", o->bind,
-                            o->port, strerror(berr));
     kg_dashboard_t *d = calloc(1, sizeof *d);
     if (!d)
         return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
     d->opt = *o;
+    d->listen_fd = d->reserve_fd = d->devnull_fd = -1;
+    kg__list_init(&d->conns);
     if (!kg__dup(d, 0, &d->opt.bind) || !kg__dup(d, 1, &d->opt.token) ||
         !kg__dup(d, 2, &d->opt.allowed_origins) || !kg__dup(d, 3, &d->opt.redis_host) ||
         !kg__dup(d, 4, &d->opt.redis_prefix) || !kg__dup(d, 5, &d->opt.redis_password) ||
@@ -848,43 +781,51 @@ int kg_dashboard_new(const kg_dashboard_options *o, kg_dashboard_t **out, kg_err
     atomic_init(&d->clients_pub, 0);
     atomic_init(&d->ws_sent, 0);
     atomic_init(&d->ws_dropped, 0);
+    atomic_init(&d->conns_pub, 0);
+    atomic_init(&d->stat_evicted, 0);
+    atomic_init(&d->stat_shed, 0);
+    atomic_init(&d->stat_busy, 0);
     if (kg__hub_init(&d->hub, &d->opt) != 0) {
         kg_dashboard_free(d);
         return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
     }
+    int berr = kg__listen_open(d);
+    if (berr) {
+        kg_dashboard_free(d);
+        return kg_error_set(err, KG_EIO, "BindError", "cannot listen on %s:%d: %s", o->bind,
+                            o->port, strerror(berr));
+    }
 
-    d->protocols[0] = (struct lws_protocols){
+    d->protocols[KG__PROTO_HTTP] = (struct lws_protocols){
         .name = "kaygraph",
         .callback = kg__callback,
         .per_session_data_size = sizeof(kg__pss),
         .rx_buffer_size = 16384,
     };
+    d->protocols[KG__PROTO_WS] = (struct lws_protocols){.name = "kaygraph-ws",
+                                                        .callback = kg__callback};
+    d->protocols[KG__PROTO_LISTEN] = (struct lws_protocols){.name = "kaygraph-listen",
+                                                            .callback = kg__callback};
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
-    info.port = d->opt.port;
-    info.iface = d->opt.bind;
+    /* A server vhost that does not listen: conns.c accepts for it. */
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
     info.protocols = d->protocols;
     info.vhost_name = "kaygraph";
     info.user = d;
     info.max_http_header_data = 8192;
     info.timeout_secs = 30;
     info.keepalive_timeout = 30;
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
-                   LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
-    if (!strchr(d->opt.bind, ':'))
-        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
     /* lws logs to stderr by default; keep only its errors (our own log
      * callback reports what matters). */
     lws_set_log_level(LLL_ERR, NULL);
     d->ctx = lws_create_context(&info);
-    if (!d->ctx) {
-        char where[300];
-        snprintf(where, sizeof where, "%s:%d", d->opt.bind, d->opt.port);
+    d->vh = d->ctx ? lws_get_vhost_by_name(d->ctx, "kaygraph") : NULL;
+    if (!d->vh || kg__listen_start(d) != 0) {
         kg_dashboard_free(d);
-        return kg_error_set(err, KG_EIO, "BindError", "cannot listen on %s", where);
+        return kg_error_set(err, KG_EIO, NULL, "cannot start libwebsockets");
     }
-    struct lws_vhost *vh = lws_get_vhost_by_name(d->ctx, "kaygraph");
-    d->port = vh ? lws_get_vhost_listen_port(vh) : d->opt.port;
     d->hub.wake = kg__wake;
     d->hub.wake_ud = d;
     d->hub.history = d->opt.redis_host != NULL;
@@ -894,6 +835,7 @@ int kg_dashboard_new(const kg_dashboard_options *o, kg_dashboard_t **out, kg_err
         return rc;
     }
     lws_sul_schedule(d->ctx, 0, &d->sul, kg__tick, (lws_usec_t)(d->opt.metrics_interval * 1e6));
+    lws_sul_schedule(d->ctx, 0, &d->sul_conns, kg__conns_sweep, 250000);
     /* The Redis source first: the service thread reads d->redis. */
     if (d->opt.redis_host &&
         (rc = kg__redis_source_start(&d->hub, &d->opt, &d->redis, err)) != 0) {
@@ -932,10 +874,13 @@ void kg_dashboard_free(kg_dashboard_t *d)
     d->hub.wake = NULL;
     if (d->ctx) {
         lws_sul_cancel(&d->sul);
+        lws_sul_cancel(&d->sul_conns);
+        lws_sul_cancel(&d->sul_rearm);
         /* Closes every connection; their CLOSED callbacks run here, on this
          * thread, now that the service thread is gone. */
         lws_context_destroy(d->ctx);
     }
+    kg__listen_close(d);
     kg__hub_destroy(&d->hub);
     kg__sb_free(&d->out);
     for (size_t i = 0; i < sizeof d->strs / sizeof d->strs[0]; i++)

@@ -7,6 +7,18 @@
  * into one buffer that the server writes in a single call, so 10,000
  * events/s cost a few writes per client, not 10,000.
  *
+ * A reply is a kg__body: references to the events the stores hold, framed
+ * and copied out KG__WS_WRITE_SOFT bytes at a time as the socket drains, so
+ * a client that asks for a 5,000-event run and never reads costs a list of
+ * references, not a copy.  Reply bytes count against the hub's budget for
+ * bytes waiting on slow readers (h->pending, shared with HTTP responses);
+ * over it, a large reply is refused with an error message.
+ *
+ * Every client message gets exactly one answer: a reply, or an error saying
+ * why not (malformed, too many at once, busy).  The server stops reading
+ * from a client whose reply queue is full (kg__ws_client_can_take), so a
+ * client that pipelines requests is slowed down, not dropped.
+ *
  * A client more than `client_queue` messages behind (or behind the ring's
  * tail) is not sent the backlog: it gets a "notice" saying how many messages
  * it lost and a fresh "initial" snapshot, i.e. its missed events are
@@ -21,12 +33,13 @@
 
 #include "dash_internal.h"
 
-#define KG__WS_PRIV_BYTES_MAX (16u << 20)   /* replies waiting for one client */
-
 static const char kg__ev_prefix[] = "{\"type\":\"event\",\"data\":";
 static const char kg__evs_prefix[] = "{\"type\":\"events\",\"data\":[";
 #define KG__WS_BATCH_BYTES (60 * 1024)   /* one "events" frame, about */
 #define KG__WS_BATCH_MAX 512
+/* Replies up to this size are always queued (if the queue has room): the
+ * budget of bytes waiting for slow readers only refuses large ones. */
+#define KG__WS_SMALL_REPLY (16 * 1024)
 
 size_t kg__ws_frame_header(uint8_t hdr[10], uint64_t len)
 {
@@ -91,24 +104,52 @@ static unsigned kg__frame_events(const kg__hub *h, uint64_t from, kg__sb *out)
     return n;
 }
 
-static bool kg__priv_push(kg__wsclient *c, kg__msg *m)
+/* ---- the reply queue ------------------------------------------------------------ */
+
+bool kg__ws_client_can_take(const kg__wsclient *c)
 {
-    if (c->priv_len == KG__WS_PRIVATE_MAX || c->priv_bytes + m->len > KG__WS_PRIV_BYTES_MAX) {
-        kg__msg_unref(m);
+    /* Two slots spare: a request that arrives anyway still gets its answer. */
+    return c->priv_len + 2 <= KG__WS_PRIVATE_MAX && c->priv_bytes < KG__WS_PRIV_BYTES_MAX;
+}
+
+/* Queue `b` (taken, even on failure).  False when the queue is full, the
+ * client's bytes are over KG__WS_PRIV_BYTES_MAX, or a large reply finds the
+ * hub's budget spent (unless `force`); *busy tells the last case apart. */
+static bool kg__priv_push(kg__hub *h, kg__wsclient *c, kg__body *b, bool force, bool *busy)
+{
+    *busy = false;
+    bool ok = !b->oom && c->priv_len < KG__WS_PRIVATE_MAX &&
+              c->priv_bytes + b->len <= KG__WS_PRIV_BYTES_MAX;
+    if (ok && !force && b->len > KG__WS_SMALL_REPLY && h->pending >= h->pending_max)
+        ok = false, *busy = true;
+    if (!ok) {
+        kg__body_free(b);
         return false;
     }
-    c->priv[(c->priv_head + c->priv_len) % KG__WS_PRIVATE_MAX] = m;
+    c->priv[(c->priv_head + c->priv_len) % KG__WS_PRIVATE_MAX] = *b;
     c->priv_len++;
-    c->priv_bytes += m->len;
+    c->priv_bytes += b->len;
+    h->pending += b->len;
+    kg__body_init(b);
     return true;
 }
 
-static bool kg__priv_push_sb(kg__wsclient *c, kg__sb *sb)
+static bool kg__priv_push_sb(kg__hub *h, kg__wsclient *c, kg__sb *sb, bool force, bool *busy)
 {
+    kg__body b;
+    kg__body_init(&b);
     if (sb->oom)
-        return false;
-    kg__msg *m = kg__msg_new(sb->buf, sb->len);
-    return m && kg__priv_push(c, m);
+        b.oom = true;
+    else
+        kg__body_text(&b, sb->buf ? sb->buf : "", sb->len);
+    return kg__priv_push(h, c, &b, force, busy);
+}
+
+/* Bytes of a reply that will not be written after all (or were). */
+static void kg__pending_done(kg__hub *h, kg__wsclient *c, size_t n)
+{
+    c->priv_bytes -= n;
+    h->pending -= n;
 }
 
 int kg__ws_client_start(kg__hub *h, kg__wsclient *c)
@@ -123,32 +164,53 @@ int kg__ws_client_start(kg__hub *h, kg__wsclient *c)
     kg__agg_initial_json(h->agg, now, &sb);
     pthread_mutex_unlock(&h->lock);
     c->last_progress = now;
-    bool ok = kg__priv_push_sb(c, &sb);
+    /* The initial state is what a client connects for: it is queued even
+     * when the budget is spent (its size is bounded, see aggregate.c). */
+    bool busy;
+    bool ok = kg__priv_push_sb(h, c, &sb, true, &busy);
     kg__sb_free(&sb);
     return ok ? 0 : KG_ENOMEM;
 }
 
-void kg__ws_client_end(kg__wsclient *c)
+void kg__ws_client_end(kg__hub *h, kg__wsclient *c)
 {
+    if (c->cur_active) {
+        kg__pending_done(h, c, kg__body_left(&c->cur));
+        kg__body_free(&c->cur);
+        c->cur_active = false;
+    }
     while (c->priv_len) {
-        kg__msg_unref(c->priv[c->priv_head]);
+        kg__body *b = &c->priv[c->priv_head];
+        kg__pending_done(h, c, b->len);
+        kg__body_free(b);
         c->priv_head = (c->priv_head + 1) % KG__WS_PRIVATE_MAX;
         c->priv_len--;
     }
-    c->priv_bytes = 0;
     free(c->rx);
     c->rx = NULL;
     c->rx_len = 0;
 }
 
-static void kg__reply_error(kg__wsclient *c, const char *message)
+/* An answer that could not be queued is still owed: counted, and framed by
+ * kg__ws_client_fill as a short error (it needs no queue slot). */
+static void kg__owe_error(kg__wsclient *c, bool busy)
+{
+    if (busy)
+        c->owed_busy++;
+    else
+        c->owed_full++;
+}
+
+static void kg__reply_error(kg__hub *h, kg__wsclient *c, const char *message)
 {
     kg__sb sb;
     kg__sb_init(&sb);
     kg__sb_puts(&sb, "{\"type\":\"error\",\"message\":");
     kg__sb_json_str(&sb, message);
     kg__sb_puts(&sb, "}");
-    kg__priv_push_sb(c, &sb);
+    bool busy;
+    if (!kg__priv_push_sb(h, c, &sb, false, &busy))
+        kg__owe_error(c, busy);
     kg__sb_free(&sb);
 }
 
@@ -158,23 +220,28 @@ static void kg__reply_workflow_events(kg__hub *h, kg__wsclient *c, const char *i
     kg__sb_init(&sb);
     kg__sb_puts(&sb, "{\"type\":\"workflow_events\",\"workflow_id\":");
     kg__sb_json_str(&sb, id);
-    kg__sb_puts(&sb, ",\"events\":");
+    kg__sb_puts(&sb, ",\"events\":[");
+    kg__body b;
+    kg__body_init(&b);
+    kg__body_text(&b, sb.buf ? sb.buf : "", sb.len);
     json_t *summary = NULL;
     pthread_mutex_lock(&h->lock);
-    int rc = kg__agg_run_events_json(h->agg, id, &sb, &summary);
+    int rc = kg__agg_run_events_refs(h->agg, id, &b, &summary);
     pthread_mutex_unlock(&h->lock);
+    kg__sb_reset(&sb);
     if (rc != 0 && h->history && !c->fetch_busy) {
         /* Not in memory: the server asks Redis and answers later. */
         json_decref(summary);
         kg__sb_free(&sb);
+        kg__body_free(&b);
         c->fetch_wanted = true;
         snprintf(c->fetch_id, sizeof c->fetch_id, "%s", id);
         return;
     }
     if (rc != 0) {
-        kg__sb_puts(&sb, "[],\"found\":false,\"status\":null,\"graph\":null,\"truncated\":0}");
+        kg__sb_puts(&sb, "],\"found\":false,\"status\":null,\"graph\":null,\"truncated\":0}");
     } else {
-        kg__sb_puts(&sb, ",\"found\":true,\"status\":");
+        kg__sb_puts(&sb, "],\"found\":true,\"status\":");
         kg__sb_json(&sb, json_object_get(summary, "status"));
         kg__sb_puts(&sb, ",\"graph\":");
         kg__sb_json(&sb, json_object_get(summary, "graph"));
@@ -183,14 +250,16 @@ static void kg__reply_workflow_events(kg__hub *h, kg__wsclient *c, const char *i
         kg__sb_puts(&sb, "}");
     }
     json_decref(summary);
-    if (!kg__priv_push_sb(c, &sb)) {
-        c->dropped_total++;
-        kg__reply_error(c, "too many pending replies; request dropped");
-    }
+    if (sb.oom)
+        b.oom = true;
+    kg__body_text(&b, sb.buf ? sb.buf : "", sb.len);
     kg__sb_free(&sb);
+    bool busy;
+    if (!kg__priv_push(h, c, &b, false, &busy))
+        kg__owe_error(c, busy);
 }
 
-void kg__ws_client_history(kg__wsclient *c, const char *workflow_id, json_t *events,
+void kg__ws_client_history(kg__hub *h, kg__wsclient *c, const char *workflow_id, json_t *events,
                            const char *why)
 {
     kg__sb sb;
@@ -218,8 +287,9 @@ void kg__ws_client_history(kg__wsclient *c, const char *workflow_id, json_t *eve
         kg__sb_puts(&sb, ",\"truncated\":0}");
     }
     json_decref(summary);
-    if (!kg__priv_push_sb(c, &sb))
-        c->dropped_total++;
+    bool busy;
+    if (!kg__priv_push_sb(h, c, &sb, false, &busy))
+        kg__owe_error(c, busy);
     kg__sb_free(&sb);
 }
 
@@ -228,31 +298,35 @@ void kg__ws_client_message(kg__hub *h, kg__wsclient *c, const char *msg, size_t 
     json_error_t je;
     json_t *root = json_loadb(msg, len, 0, &je);
     if (!json_is_object(root)) {
-        kg__reply_error(c, root ? "message must be a JSON object" : "malformed JSON");
+        kg__reply_error(h, c, root ? "message must be a JSON object" : "malformed JSON");
         json_decref(root);
         return;
     }
     const char *type = json_string_value(json_object_get(root, "type"));
     if (!type) {
-        kg__reply_error(c, "missing \"type\"");
+        kg__reply_error(h, c, "missing \"type\"");
     } else if (strcmp(type, "get_workflow_events") == 0) {
         json_t *id = json_object_get(root, "workflow_id");
         if (!json_is_string(id) || json_string_length(id) == 0 ||
             json_string_length(id) > KG__ID_MAX ||
             strlen(json_string_value(id)) != json_string_length(id))
-            kg__reply_error(c, "get_workflow_events needs a \"workflow_id\" string");
+            kg__reply_error(h, c, "get_workflow_events needs a \"workflow_id\" string");
         else
             kg__reply_workflow_events(h, c, json_string_value(id));
     } else if (strcmp(type, "ping") == 0) {
-        kg__msg *m = kg__msg_new("{\"type\":\"pong\"}", 15);
-        if (m)
-            kg__priv_push(c, m);
+        kg__sb sb;
+        kg__sb_init(&sb);
+        kg__sb_puts(&sb, "{\"type\":\"pong\"}");
+        bool busy;
+        if (!kg__priv_push_sb(h, c, &sb, false, &busy))
+            kg__owe_error(c, busy);
+        kg__sb_free(&sb);
     } else {
         kg__sb sb;
         kg__sb_init(&sb);
         kg__sb_puts(&sb, "unknown message type ");
         kg__sb_json_str(&sb, strlen(type) > 64 ? "(long)" : type);
-        kg__reply_error(c, sb.oom ? "unknown message type" : sb.buf);
+        kg__reply_error(h, c, sb.oom ? "unknown message type" : sb.buf);
         kg__sb_free(&sb);
     }
     json_decref(root);
@@ -263,6 +337,8 @@ int kg__ws_client_rx(kg__hub *h, kg__wsclient *c, const void *p, size_t n, bool 
     if (c->rx_len + n > KG__WS_RX_MAX)
         return KG_EPROTO;
     if (final && c->rx_len == 0) {
+        if (!kg__utf8_valid(p, n))
+            return KG_EPARSE;
         kg__ws_client_message(h, c, p, n);
         return 0;
     }
@@ -271,39 +347,91 @@ int kg__ws_client_rx(kg__hub *h, kg__wsclient *c, const void *p, size_t n, bool 
         if (!c->rx)
             return KG_ENOMEM;
     }
-    memcpy(c->rx + c->rx_len, p, n);
+    if (n)
+        memcpy(c->rx + c->rx_len, p, n);
     c->rx_len += n;
     if (final) {
-        kg__ws_client_message(h, c, c->rx, c->rx_len);
+        int rc = 0;
+        if (kg__utf8_valid(c->rx, c->rx_len))
+            kg__ws_client_message(h, c, c->rx, c->rx_len);
+        else
+            rc = KG_EPARSE;
         free(c->rx);
         c->rx = NULL;
         c->rx_len = 0;
+        return rc;
     }
     return 0;
 }
 
 bool kg__ws_client_pending(kg__hub *h, const kg__wsclient *c)
 {
-    return c->priv_len || c->resync ||
+    return c->cur_active || c->priv_len || c->resync || c->owed_busy || c->owed_full ||
            atomic_load_explicit(&h->head_pub, memory_order_acquire) != c->cursor;
+}
+
+/* ---- framing -------------------------------------------------------------------------- */
+
+/* Owed answers (see kg__owe_error), one short frame each. */
+static size_t kg__fill_owed(kg__wsclient *c, kg__sb *out)
+{
+    static const char full[] = "{\"type\":\"error\",\"message\":\"too many requests at once: "
+                               "this one was not answered; send it again\"}";
+    static const char busy[] = "{\"type\":\"error\",\"message\":\"server busy: too many bytes "
+                               "wait for slow clients; send the request again later\"}";
+    size_t count = 0;
+    while ((c->owed_busy || c->owed_full) && out->len < KG__WS_WRITE_SOFT && !out->oom) {
+        bool b = c->owed_busy > 0;
+        kg__frame(out, "", 0, b ? busy : full, b ? sizeof busy - 1 : sizeof full - 1, "", 0);
+        if (b)
+            c->owed_busy--;
+        else
+            c->owed_full--;
+        count++;
+    }
+    return count;
+}
+
+/* Replies: one frame header, then the body as the budget allows.  Returns
+ * replies completed; c->cur_active stays set while one is half-written. */
+static size_t kg__fill_replies(kg__hub *h, kg__wsclient *c, kg__sb *out)
+{
+    size_t count = 0;
+    while (out->len < KG__WS_WRITE_SOFT && !out->oom) {
+        if (c->cur_active) {
+            size_t n = kg__body_copy(&c->cur, out, KG__WS_WRITE_SOFT - out->len);
+            kg__pending_done(h, c, n);
+            if (kg__body_left(&c->cur))
+                break;
+            kg__body_free(&c->cur);
+            c->cur_active = false;
+            count++;
+            continue;
+        }
+        if (!c->priv_len)
+            break;
+        c->cur = c->priv[c->priv_head];
+        kg__body_init(&c->priv[c->priv_head]);
+        c->priv_head = (c->priv_head + 1) % KG__WS_PRIVATE_MAX;
+        c->priv_len--;
+        c->cur_active = true;
+        uint8_t hdr[10];
+        kg__sb_add(out, hdr, kg__ws_frame_header(hdr, c->cur.len));
+    }
+    return count;
 }
 
 size_t kg__ws_client_fill(kg__hub *h, kg__wsclient *c, kg__sb *out, double now)
 {
-    size_t count = 0;
-    while (c->priv_len && (count == 0 || out->len < KG__WS_WRITE_SOFT)) {
-        kg__msg *m = c->priv[c->priv_head];
-        kg__frame(out, "", 0, m->data, m->len, "", 0);
-        c->priv_head = (c->priv_head + 1) % KG__WS_PRIVATE_MAX;
-        c->priv_len--;
-        c->priv_bytes -= m->len;
-        kg__msg_unref(m);
-        count++;
-    }
-    if (out->len >= KG__WS_WRITE_SOFT) {
+    size_t count = kg__fill_replies(h, c, out);
+    /* A frame is half-written, or the buffer is full: broadcasts wait. */
+    if (c->cur_active || out->len >= KG__WS_WRITE_SOFT) {
         c->sent += count;
+        if (count)
+            c->last_progress = now;
         return count;
     }
+    count += kg__fill_owed(c, out);
     uint64_t newly_dropped = 0;
     pthread_mutex_lock(&h->lock);
     uint64_t lag = h->head - c->cursor;

@@ -101,8 +101,7 @@ static void batch_serialize(kg_worker *w)
 
 static void batch_release(kg_worker *w)
 {
-    for (size_t i = 0; i < w->count; i++)
-        kg_record_release(&w->batch[i]);
+    kg_records_release(w->batch, w->count);
     w->count = 0;
     w->serialized = false;
     w->retry = 0;

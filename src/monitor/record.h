@@ -4,7 +4,12 @@
  * number) into this record; everything costly -- UUIDs, ISO timestamps, JSON
  * text -- is derived from it later on a dispatcher thread (serialize.c).
  * Node ids and types are copied, not pointed to, because a graph may be freed
- * while its events are still queued. */
+ * while its events are still queued.  The node's path is longer and of any
+ * length, so it is not copied: the record holds a reference to the node's
+ * cached path text (core/shared_text.h) -- one atomic increment on the node
+ * thread; the dispatcher drops references once per run of records with the
+ * same path (kg_records_release) -- and the offset where this run's path
+ * starts in it (a run started at an inner graph skips the graphs above). */
 #ifndef KG_MONITOR_RECORD_H
 #define KG_MONITOR_RECORD_H
 
@@ -40,6 +45,8 @@ typedef struct kg_record {
     uint8_t flags;             /* KG_REC_* */
     uint16_t attempt, max_retries;
     int32_t item;              /* batch item or -1 */
+    kg_shared_text *path;      /* reference, or NULL: no node_path */
+    uint32_t path_off;         /* node_path is path->text + path_off */
     char action[KG_ACTION_MAX];
     char node_id[KG_ID_MAX];
     char node_type[KG_ID_MAX];
@@ -51,7 +58,10 @@ typedef struct kg_record {
 #define KG_REC_TRUNCATED 0x08    /* SNAPSHOT: text is a prefix */
 #define KG_REC_HAS_DATA 0x10     /* data_input/output: the value was not none */
 
-/* Release what a record owns (its payload). */
+/* Release what a record owns (its payload and path). */
 void kg_record_release(kg_record *r);
+/* The same for r[0..n), with one reference count update per run of
+ * consecutive records that share a path. */
+void kg_records_release(kg_record *r, size_t n);
 
 #endif

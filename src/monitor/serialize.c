@@ -489,6 +489,10 @@ void kg_serialize_record(kg_serializer *s, const kg_record *r, kg_buf *b, kg_eve
     timestamp_cached(s, r->ts_ns, b);
     key_string(b, ",\"node_id\":", r->node_id);
     key_string(b, ",\"node_type\":", r->node_type);
+    if (r->path) {
+        kg_buf_puts(b, ",\"node_path\":");
+        kg_buf_json_string(b, r->path->text + r->path_off, r->path->len - r->path_off);
+    }
     kg_buf_puts(b, ",\"event_type\":\"");
     kg_buf_puts(b, type);
     kg_buf_puts(b, "\",\"event_name\":\"");

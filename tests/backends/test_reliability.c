@@ -551,8 +551,11 @@ static void test_overflow(void **state)
     /* Accounting is exact: every event was either delivered or counted. */
     assert_int_equal(st.emitted, st.sent + st.dropped_full);
     assert_true(max_value >= (double)at.dropped_full);
-    /* Dropping is cheaper than queueing: the workflow did not slow down. */
-    assert_true(mean_us(&e, 1) < 2 * mean_us(&e, 0) + 100);
+    /* Whether the workflow slowed down while events were dropped is a timing
+     * figure (RELIABILITY.md), not something a test on a shared machine can
+     * assert: it is printed, not checked. */
+    print_message("RELIABILITY overflow workflow: %.1f us per run before, %.1f us during\n",
+                  mean_us(&e, 0), mean_us(&e, 1));
     assert_int_equal(kg_monitor_free(m), 0);
     kg_node_free(g);
     kg_http_receiver_stop(rx);

@@ -38,7 +38,7 @@ function nextEvent() {
     ev.node_id = ids[Math.floor(k / 3)];
     ev.node_type = 'LoadNode';
     ev.event_name = ['node_started', 'node_executing', 'node_completed'][phase];
-    ev.data = phase === 2 ? { state: 'completed', next_action: 'default', total_execution_time: 0.0004 } : { state: 'running' };
+    ev.data = phase === 2 ? { state: 'completed', next_action: 'default', total_execution_time: 0.0004 } : { state: phase === 0 ? 'started' : 'executing' };
   }
   step++;
   return ev;

@@ -119,7 +119,8 @@ static void test_help_lists_flags(void **state)
                   "--redis-prefix", "--redis-stream", "--webhook-url", "--file", "--dashboard", "--bind", "--token", "--node-delay",
                   "--seed", "--quiet"}},
         {"dashboard", {"--port", "--bind", "--redis", "--redis-prefix", "--redis-replay", "--stale-after",
-                       "--token", "--allow-origin"}},
+                       "--token", "--allow-origin", "--max-connections", "--max-clients",
+                       "--max-clients-per-ip", "--body-timeout", "--ws-idle-timeout"}},
         {"bench", {"--only", "--seconds", "--quick"}},
         {"tail", {"--redis", "--redis-prefix", "--url", "--token", "--type", "--name", "--node",
                   "--workflow", "--json", "--no-color", "--count", "--timeout"}},
@@ -295,6 +296,13 @@ static const bad_case dashboard_bad[] = {
     {{"dashboard", "--stale-after", NULL}, "--stale-after"},
     {{"dashboard", "--token", NULL}, "--token"},
     {{"dashboard", "--allow-origin", NULL}, "--allow-origin"},
+    {{"dashboard", "--max-connections", "1", NULL}, "--max-connections"},
+    {{"dashboard", "--max-connections", "lots", NULL}, "--max-connections"},
+    {{"dashboard", "--max-clients", "0", NULL}, "--max-clients"},
+    {{"dashboard", "--max-clients", "100", "--max-connections", "100", NULL}, "--max-clients"},
+    {{"dashboard", "--max-clients-per-ip", "-1", NULL}, "--max-clients-per-ip"},
+    {{"dashboard", "--body-timeout", "0", NULL}, "--body-timeout"},
+    {{"dashboard", "--ws-idle-timeout", "0.5", NULL}, "--ws-idle-timeout"},
     {{"dashboard", "--bogus", NULL}, "--bogus"},
     {{"dashboard", "stray", NULL}, "stray"},
 };
@@ -317,7 +325,9 @@ static void test_dashboard_flags_accepted(void **state)
     const char *argv[] = {"dashboard", "--port", "0", "--bind", "127.0.0.1", "--redis", redis,
                           "--redis-prefix", "test:prefix:", "--redis-replay", "0",
                           "--stale-after", "2.5", "--token", "s3cret",
-                          "--allow-origin", "http://example.test:1234", NULL};
+                          "--allow-origin", "http://example.test:1234", "--max-connections", "200",
+                          "--max-clients", "20", "--max-clients-per-ip", "0", "--body-timeout", "5",
+                          "--ws-idle-timeout", "90", NULL};
     kgm_proc p;
     assert_int_equal(kgm_start(&p, false, argv), 0);
     assert_true(kgm_wait_stdout(&p, "Press Ctrl-C to stop.", 30));

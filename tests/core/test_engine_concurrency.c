@@ -1,7 +1,10 @@
 /* test_engine_concurrency.c - one graph object run from many threads at once
- * (per-run state must be per run), with a parallel batch node inside.  Runs
- * under ThreadSanitizer in scripts/test. */
+ * (per-run state must be per run), with a parallel batch node inside; and a
+ * nested graph whose node paths are first built by racing threads while a
+ * monitor holds references to them.  Runs under ThreadSanitizer in
+ * scripts/test. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "kaygraph/kaygraph.h"
@@ -86,8 +89,64 @@ static void test_one_graph_many_threads(void **state)
     kg_node_free(g);
 }
 
+/* ---- nested: paths built and referenced concurrently -------------------------- */
+
+typedef struct path_check {
+    const kg_observer *next;   /* the monitor's observer */
+    atomic_long events, wrong;
+} path_check;
+
+/* The path must be the node's own, from the outer graph down. */
+static void check_path(void *ud, const kg_obs_event *ev)
+{
+    path_check *pc = ud;
+    const char *want = kg_node_path(ev->node);
+    atomic_fetch_add(&pc->events, 1);
+    if (!ev->node_path || !want || strcmp(ev->node_path, want) != 0)
+        atomic_fetch_add(&pc->wrong, 1);
+    pc->next->on_event(pc->next->ud, ev);
+}
+
+static void test_nested_paths_from_many_threads(void **state)
+{
+    kg_node_t *g = kg_graph_new("outer", NULL, NULL);
+    kg_node_t *inner = kg_graph_add(g, kg_graph_new("inner", NULL, NULL));
+    kg_node_t *par = kg_graph_add(inner, kg_parallel_batch_node_new("par", &par_ops, NULL, 3));
+    kg_node_t *chk = kg_graph_add(inner, kg_node_new("check", &check_ops, NULL));
+    kg_node_set_retries(par, 2, 0);
+    kg_node_connect(par, "check", chk);
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    kg_backend_t *mock = kg_mock_backend_new(&(kg_mock_options){.keep_json = false}, NULL);
+    cfg.backend = mock;
+    cfg.buffer_size = 1 << 20;
+    cfg.metrics_interval = 0;
+    kg_monitor_t *mon;
+    assert_int_equal(kg_monitor_new(&cfg, &mon, NULL), 0);
+    path_check pc = {.next = kg_monitor_observer(mon)};
+    kg_node_set_observer(g, &(kg_observer){check_path, &pc});
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        pthread_create(&t[i], NULL, runner, g);
+    long failures = 0;
+    for (int i = 0; i < THREADS; i++) {
+        void *f;
+        pthread_join(t[i], &f);
+        failures += (long)f;
+    }
+    assert_int_equal(failures, 0);
+    assert_int_equal(atomic_load(&pc.wrong), 0);
+    kg_node_free(g);   /* before delivery: queued events keep their paths */
+    assert_int_equal(kg_monitor_flush(mon, 60), 0);
+    kg_monitor_stats s;
+    kg_monitor_stats_get(mon, &s);
+    assert_int_equal(s.sent, (uint64_t)atomic_load(&pc.events) + THREADS * RUNS * 3);
+    assert_int_equal(kg_monitor_free(mon), 0);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_one_graph_many_threads)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_one_graph_many_threads),
+                                       cmocka_unit_test(test_nested_paths_from_many_threads)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

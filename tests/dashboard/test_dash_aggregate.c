@@ -329,6 +329,170 @@ static void free_hub(kg__hub *h)
     free(h);
 }
 
+/* ---- nested graphs: nodes keyed by path --------------------------------------- */
+
+/* kg_tevent with "node_path" (consumed text in, new text out). */
+static char *with_path(char *ev, const char *path)
+{
+    char *at = strstr(ev, "\"node_id\":");
+    size_t n = strlen(ev) + strlen(path) + 32;
+    char *out = malloc(n);
+    snprintf(out, n, "%.*s\"node_path\":\"%s\",%s", (int)(at - ev), ev, path, at);
+    free(ev);
+    return out;
+}
+
+static int add_p(kg__agg *a, const char *id, const char *name, const char *type,
+                 const char *node, const char *path, const char *wf, unsigned long long seq,
+                 const char *extra)
+{
+    return add_text(a, with_path(kg_tevent(id, name, type, node, wf, seq, extra), path), 1000);
+}
+
+/* outer: a -> inner(x -> y) -> inner2(x -> y), per_item[batch](z) */
+static const char *k_nested =
+    "\"graph\":{\"id\":\"outer\",\"type\":\"Graph\",\"start\":\"a\",\"nodes\":["
+    "{\"id\":\"a\",\"type\":\"A\"},"
+    "{\"id\":\"inner\",\"type\":\"Graph\",\"start\":\"x\",\"nodes\":[{\"id\":\"x\",\"type\":\"X\"},"
+    "{\"id\":\"y\",\"type\":\"Y\"}],\"edges\":[{\"from\":\"x\",\"to\":\"y\",\"action\":\"default\"}]},"
+    "{\"id\":\"inner2\",\"type\":\"Graph\",\"start\":\"x\",\"nodes\":[{\"id\":\"x\",\"type\":\"X\"},"
+    "{\"id\":\"y\",\"type\":\"Y\"}],\"edges\":[{\"from\":\"x\",\"to\":\"y\",\"action\":\"default\"}]},"
+    "{\"id\":\"per_item\",\"type\":\"BatchGraph\",\"batch\":true,\"start\":\"z\",\"nodes\":"
+    "[{\"id\":\"z\",\"type\":\"Z\"}],\"edges\":[]}],"
+    "\"edges\":[{\"from\":\"a\",\"to\":\"inner\",\"action\":\"default\"}]}";
+
+static json_t *entry_by_id(json_t *nodes, const char *id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(nodes, i, v) if (strcmp(json_string_value(json_object_get(v, "id")), id) == 0)
+        return v;
+    return NULL;
+}
+
+static void test_nested_graph_keyed_by_path(void **state)
+{
+    (void)state;
+    kg__agg *a = new_agg(10, 100, 100, 1 << 20, 0);
+    assert_int_equal(add_p(a, "n1", "workflow_started", "lifecycle", "outer", "outer", "w1", 1,
+                           k_nested), 0);
+    /* x of inner runs and completes; x of inner2 only starts. */
+    add_p(a, "n2", "node_started", "lifecycle", "x", "outer/inner/x", "w2", 2, NULL);
+    add_p(a, "n3", "node_completed", "lifecycle", "x", "outer/inner/x", "w2", 3,
+          "\"next_action\":\"default\",\"total_execution_time\":0.25");
+    add_p(a, "n4", "node_started", "lifecycle", "x", "outer/inner2/x", "w3", 4, NULL);
+    /* A nested run's own workflow_started adds nothing new. */
+    add_p(a, "n5", "workflow_started", "lifecycle", "inner", "outer/inner", "w2", 1,
+          "\"parent_workflow_id\":\"w1\",\"graph\":{\"id\":\"inner\",\"type\":\"Graph\","
+          "\"start\":\"x\",\"nodes\":[{\"id\":\"x\",\"type\":\"X\"},{\"id\":\"y\",\"type\":\"Y\"}],"
+          "\"edges\":[{\"from\":\"x\",\"to\":\"y\",\"action\":\"default\"}]}");
+
+    json_t *m = kg__agg_metrics(a, 1001);
+    json_t *x1 = node_metrics(m, "outer/inner/x"), *x2 = node_metrics(m, "outer/inner2/x");
+    assert_non_null(x1);
+    assert_non_null(x2);
+    assert_string_equal(json_string_value(json_object_get(x1, "id")), "x");
+    assert_string_equal(json_string_value(json_object_get(x1, "status")), "completed");
+    assert_string_equal(json_string_value(json_object_get(x2, "status")), "running");
+    assert_null(node_metrics(m, "x"));
+    assert_int_equal(json_object_size(json_object_get(m, "nodes")), 9);
+    json_decref(m);
+    json_t *act = kg__agg_active_nodes(a);
+    assert_int_equal(json_array_size(act), 1);
+    assert_string_equal(json_string_value(json_array_get(act, 0)), "outer/inner2/x");
+    json_decref(act);
+
+    json_t *g = kg__agg_network_graph(a);
+    json_t *top = json_object_get(g, "nodes");
+    assert_int_equal(json_array_size(top), 4);
+    assert_string_equal(json_string_value(json_object_get(g, "start")), "a");
+    assert_int_equal(json_array_size(json_object_get(g, "edges")), 1);
+    json_t *inner = entry_by_id(top, "inner"), *inner2 = entry_by_id(top, "inner2");
+    assert_string_equal(json_string_value(json_object_get(inner, "path")), "outer/inner");
+    assert_string_equal(json_string_value(json_object_get(inner, "start")), "x");
+    json_t *ix = entry_by_id(json_object_get(inner, "nodes"), "x");
+    assert_string_equal(json_string_value(json_object_get(ix, "path")), "outer/inner/x");
+    assert_string_equal(json_string_value(json_object_get(ix, "status")), "completed");
+    assert_string_equal(json_string_value(json_object_get(
+                            entry_by_id(json_object_get(inner2, "nodes"), "x"), "status")),
+                        "running");
+    /* The transition inner/x -> inner/y counts there, not in inner2. */
+    json_t *e1 = json_array_get(json_object_get(inner, "edges"), 0);
+    json_t *e2 = json_array_get(json_object_get(inner2, "edges"), 0);
+    assert_string_equal(json_string_value(json_object_get(e1, "from_path")), "outer/inner/x");
+    assert_string_equal(json_string_value(json_object_get(e1, "to")), "y");
+    assert_int_equal(json_integer_value(json_object_get(e1, "count")), 1);
+    assert_int_equal(json_integer_value(json_object_get(e2, "count")), 0);
+    json_t *per = entry_by_id(top, "per_item");
+    assert_true(json_is_true(json_object_get(per, "batch")));
+    assert_int_equal(json_array_size(json_object_get(per, "nodes")), 1);
+    assert_null(json_object_get(entry_by_id(top, "a"), "nodes"));   /* not a graph */
+    json_decref(g);
+
+    /* Run summaries name the run a nested run belongs to. */
+    json_t *runs = kg__agg_runs(a, 0);
+    size_t i, checked = 0;
+    json_t *r;
+    json_array_foreach(runs, i, r) {
+        const char *id = json_string_value(json_object_get(r, "workflow_id"));
+        json_t *parent = json_object_get(r, "parent_workflow_id");
+        if (strcmp(id, "w1") == 0 && ++checked)
+            assert_true(json_is_null(parent));
+        if (strcmp(id, "w2") == 0 && ++checked)
+            assert_string_equal(json_string_value(parent), "w1");
+    }
+    assert_int_equal(checked, 2);
+    json_decref(runs);
+    kg__agg_free(a);
+}
+
+/* A nested run (here one item of a batch graph) seen without its
+ * enclosing run's topology (the dashboard started late) still nests under
+ * its graph, escaped ids and all. */
+static void test_nested_run_alone_nests(void **state)
+{
+    (void)state;
+    kg__agg *a = new_agg(10, 100, 100, 1 << 20, 0);
+    add_p(a, "m1", "workflow_started", "lifecycle", "in%2Fner", "outer/in%2Fner", "w2", 1,
+          "\"parent_workflow_id\":\"w1\",\"item\":0,\"graph\":{\"id\":\"in/ner\",\"type\":\"Graph\","
+          "\"batch\":true,\"start\":\"a/b\",\"nodes\":[{\"id\":\"a/b\",\"type\":\"X\"}],\"edges\":[]}");
+    json_t *g = kg__agg_network_graph(a);
+    json_t *top = json_object_get(g, "nodes");
+    assert_int_equal(json_array_size(top), 1);
+    json_t *inner = json_array_get(top, 0);
+    assert_string_equal(json_string_value(json_object_get(inner, "path")), "outer/in%2Fner");
+    assert_true(json_is_true(json_object_get(inner, "batch")));
+    assert_string_equal(json_string_value(json_object_get(inner, "start")), "a/b");
+    json_t *child = json_array_get(json_object_get(inner, "nodes"), 0);
+    assert_string_equal(json_string_value(json_object_get(child, "id")), "a/b");
+    assert_string_equal(json_string_value(json_object_get(child, "path")), "outer/in%2Fner/a%2Fb");
+    json_decref(g);
+    kg__agg_free(a);
+}
+
+/* A topology nested deeper than anyone draws is followed to a bound. */
+static void test_deep_topology_is_bounded(void **state)
+{
+    (void)state;
+    kg__agg *a = new_agg(10, 100, 1000, 1 << 22, 0);
+    kg__sb sb;
+    kg__sb_init(&sb);
+    kg__sb_puts(&sb, "\"graph\":");
+    for (int i = 0; i < 200; i++)
+        kg__sb_printf(&sb, "{\"id\":\"g%d\",\"nodes\":[", i);
+    for (int i = 0; i < 200; i++)
+        kg__sb_puts(&sb, "]}");
+    add_p(a, "d1", "workflow_started", "lifecycle", "top", "top", "w", 1, sb.buf);
+    kg__agg_counts c;
+    kg__agg_counts_get(a, &c);
+    assert_in_range(c.nodes, 30, 40);
+    json_t *g = kg__agg_network_graph(a);
+    assert_non_null(g);
+    json_decref(g);
+    kg__sb_free(&sb);
+    kg__agg_free(a);
+}
+
 static void test_ingest_bodies(void **state)
 {
     (void)state;
@@ -360,6 +524,13 @@ static void test_ingest_bodies(void **state)
     char *e3 = kg_tevent("b3", "node_started", "nonsense", "n", "w", 3, NULL);
     assert_int_equal(kg__ingest_body(h, e3, strlen(e3), &r, &err), KG_EPARSE);
     assert_non_null(strstr(err.message, "event_type"));
+    /* node_path, when present, must be a string. */
+    char *e4 = kg_tevent("b4", "node_started", "lifecycle", "n", "w", 4, NULL);
+    char *at = strstr(e4, "\"node_id\"");
+    snprintf(body, sizeof body, "%.*s\"node_path\":7,%s", (int)(at - e4), e4, at);
+    assert_int_equal(kg__ingest_body(h, body, strlen(body), &r, &err), KG_EPARSE);
+    assert_non_null(strstr(err.message, "node_path"));
+    free(e4);
     char *big = calloc(1, 70000);
     memset(big, ' ', 69999);
     assert_int_equal(kg__ingest_body(h, big, 69999, &r, &err), KG_ERANGE);
@@ -530,7 +701,7 @@ static void test_ws_client_logic(void **state)
     assert_int_equal(kg__ws_client_rx(h, &c, huge, KG__WS_RX_MAX / 2, false), 0);
     assert_int_equal(kg__ws_client_rx(h, &c, huge, KG__WS_RX_MAX, true), KG_EPROTO);
     free(huge);
-    kg__ws_client_end(&c);
+    kg__ws_client_end(h, &c);
     kg__sb_free(&out);
     free_hub(h);
 }
@@ -549,6 +720,230 @@ static void test_frame_header(void **state)
     assert_int_equal(h[9], 70000 & 0xff);
 }
 
+
+/* ---- the WebSocket receive side (wsproto.c) ---------------------------------------- */
+
+/* A client frame: FIN/opcode byte, masked with a fixed key. */
+static size_t client_frame(uint8_t *out, uint8_t b0, const char *p, size_t n, bool masked)
+{
+    size_t h = 0;
+    out[h++] = b0;
+    uint8_t m = masked ? 0x80 : 0;
+    if (n < 126) {
+        out[h++] = (uint8_t)(m | n);
+    } else if (n <= 0xffff) {
+        out[h++] = m | 126;
+        out[h++] = (uint8_t)(n >> 8);
+        out[h++] = (uint8_t)n;
+    } else {
+        out[h++] = m | 127;
+        for (int i = 7; i >= 0; i--)
+            out[h++] = (uint8_t)((uint64_t)n >> (8 * i));
+    }
+    static const uint8_t key[4] = {0xa1, 0xb2, 0xc3, 0xd4};
+    if (masked) {
+        memcpy(out + h, key, 4);
+        h += 4;
+    }
+    for (size_t i = 0; i < n; i++)
+        out[h + i] = (uint8_t)(p[i] ^ (masked ? key[i & 3] : 0));
+    return h + n;
+}
+
+/* Feed `n` bytes `step` at a time; collect the events' types, the data
+ * (concatenated) and the last code. */
+static void feed(kg__wsrx *rx, uint8_t *p, size_t n, size_t step, char *types, char *data,
+                 uint16_t *code)
+{
+    size_t off = 0;
+    while (off < n) {
+        size_t len = n - off < step ? n - off : step;
+        size_t used = 0;
+        while (used < len) {
+            kg__wsev ev;
+            size_t u = kg__wsrx_parse(rx, p + off + used, len - used, &ev);
+            used += u;
+            static const char t[] = "-DIOCE";
+            if (ev.type != KG__WSEV_NONE)
+                strncat(types, &t[ev.type], 1);
+            if (ev.type == KG__WSEV_DATA) {
+                strncat(data, (const char *)ev.data, ev.len);
+                if (ev.final)
+                    strcat(types, "!");
+            }
+            if (ev.type == KG__WSEV_CLOSE || ev.type == KG__WSEV_ERROR) {
+                *code = ev.code;
+                return;
+            }
+            if (u == 0)
+                break;
+        }
+        off += len;
+    }
+}
+
+static void test_ws_frame_parser(void **state)
+{
+    (void)state;
+    static uint8_t buf[72000];
+    static char types[4096], data[72000];
+    uint16_t code;
+    /* A fragmented text message with a ping in between, then a close;
+     * byte by byte and all at once. */
+    for (size_t step = 1; step <= 4096; step *= 4096) {
+        size_t n = 0;
+        n += client_frame(buf + n, 0x01, "hel", 3, true);
+        n += client_frame(buf + n, 0x89, "p", 1, true);
+        n += client_frame(buf + n, 0x00, "lo ", 3, true);
+        n += client_frame(buf + n, 0x80, "world", 5, true);
+        n += client_frame(buf + n, 0x88, "\x03\xe8" "bye", 5, true);
+        kg__wsrx rx;
+        memset(&rx, 0, sizeof rx);
+        types[0] = data[0] = '\0';
+        code = 0;
+        feed(&rx, buf, n, step, types, data, &code);
+        /* Byte by byte, data chunks come one byte at a time. */
+        assert_string_equal(data, "hello world");
+        assert_non_null(strchr(types, 'I'));
+        assert_non_null(strstr(types, "!C"));
+        assert_int_equal(code, 1000);
+    }
+    /* 16- and 64-bit lengths. */
+    static char big[70000];
+    memset(big, 'a', sizeof big);
+    size_t n = client_frame(buf, 0x81, big, 300, true);
+    n += client_frame(buf + n, 0x81, big, sizeof big, true);
+    kg__wsrx rx;
+    memset(&rx, 0, sizeof rx);
+    types[0] = data[0] = '\0';
+    feed(&rx, buf, n, 1000, types, data, &code);
+    assert_int_equal(strlen(data), 300 + sizeof big);
+    /* What a server must refuse. */
+    static const struct {
+        uint8_t b0;
+        bool masked;
+        size_t len;
+        uint16_t code;
+    } bad[] = {
+        {0x81, false, 4, 1002},   /* unmasked (RFC 6455 5.1) */
+        {0xc1, true, 4, 1002},    /* RSV1 without an extension */
+        {0x82, true, 4, 1003},    /* binary */
+        {0x83, true, 4, 1002},    /* reserved opcode */
+        {0x09, true, 4, 1002},    /* fragmented ping */
+        {0x89, true, 126, 1002},  /* long ping */
+        {0x80, true, 4, 1002},    /* continuation with no message */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        n = client_frame(buf, bad[i].b0, big, bad[i].len, bad[i].masked);
+        memset(&rx, 0, sizeof rx);
+        types[0] = data[0] = '\0';
+        code = 0;
+        feed(&rx, buf, n, 7, types, data, &code);
+        if (code != bad[i].code)
+            fail_msg("bad frame #%zu: code %u, want %u (events %s)", i, code, bad[i].code, types);
+    }
+    /* A new message inside a fragmented one. */
+    n = client_frame(buf, 0x01, "a", 1, true);
+    n += client_frame(buf + n, 0x81, "b", 1, true);
+    memset(&rx, 0, sizeof rx);
+    types[0] = data[0] = '\0';
+    feed(&rx, buf, n, 64, types, data, &code);
+    assert_int_equal(code, 1002);
+    /* A close reason that is not UTF-8. */
+    n = client_frame(buf, 0x88, "\x03\xe8\xff", 3, true);
+    memset(&rx, 0, sizeof rx);
+    types[0] = data[0] = '\0';
+    feed(&rx, buf, n, 64, types, data, &code);
+    assert_int_equal(code, 1007);
+    /* UTF-8. */
+    assert_true(kg__utf8_valid("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", 15));
+    assert_false(kg__utf8_valid("\xc0\xaf", 2));           /* overlong */
+    assert_false(kg__utf8_valid("\xed\xa0\x80", 3));       /* surrogate */
+    assert_false(kg__utf8_valid("\xf4\x90\x80\x80", 4));   /* > U+10FFFF */
+    assert_false(kg__utf8_valid("\xe2\x82", 2));           /* truncated */
+    assert_false(kg__utf8_valid("\xff", 1));
+    /* Server frames. */
+    uint8_t f[KG__WS_CONTROL_MAX];
+    assert_int_equal(kg__ws_close_frame(f, 1002, "x"), 5);
+    assert_int_equal(f[0], 0x88);
+    assert_int_equal(f[2] << 8 | f[3], 1002);
+}
+
+/* ---- bodies and the reply budget ---------------------------------------------------- */
+
+static void test_body_and_reply_budget(void **state)
+{
+    (void)state;
+    kg__body b;
+    kg__body_init(&b);
+    kg__body_text(&b, "[", 1);
+    kg__msg *m1 = kg__msg_new("{\"a\":1}", 7), *m2 = kg__msg_new("{\"b\":2}", 7);
+    kg__body_add(&b, m1, false);
+    kg__body_add(&b, m2, true);
+    kg__body_text(&b, "]", 1);
+    assert_int_equal(b.len, 17);
+    kg__sb out;
+    kg__sb_init(&out);
+    /* Three bytes at a time, across parts and the comma. */
+    while (kg__body_left(&b))
+        assert_true(kg__body_copy(&b, &out, 3) <= 3);
+    assert_string_equal(out.buf, "[{\"a\":1},{\"b\":2}]");
+    /* Parts written out are released: only our references remain. */
+    assert_int_equal(atomic_load(&m1->refs), 1);
+    kg__body_free(&b);
+    kg__msg_unref(m1);
+    kg__msg_unref(m2);
+
+    /* A client's replies count in h->pending and leave it when written or
+     * dropped; a large reply over the budget is refused with an error. */
+    kg__hub *h = new_hub(64);
+    for (int i = 0; i < 300; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "e%d", i);
+        ingest_one(h, id, "w", (unsigned)i);
+    }
+    kg__wsclient c;
+    memset(&c, 0, sizeof c);
+    assert_int_equal(kg__ws_client_start(h, &c), 0);
+    size_t initial = h->pending;
+    assert_true(initial > 0);
+    static const char req[] = "{\"type\":\"get_workflow_events\",\"workflow_id\":\"w\"}";
+    kg__ws_client_message(h, &c, req, sizeof req - 1);
+    assert_true(h->pending > initial + 16 * 1024);   /* a large reply */
+    h->pending_max = 1;                              /* budget spent */
+    kg__ws_client_message(h, &c, req, sizeof req - 1);
+    kg__ws_client_message(h, &c, "{\"type\":\"ping\"}", 15);   /* small: still served */
+    kg__sb_reset(&out);
+    kg__sb chunk;
+    kg__sb_init(&chunk);
+    while (kg__ws_client_pending(h, &c)) {
+        /* As the server does: a buffer at most ~64 KiB per fill. */
+        kg__sb_reset(&chunk);
+        kg__ws_client_fill(h, &c, &chunk, 1);
+        assert_true(chunk.len <= KG__WS_WRITE_SOFT + 1024);
+        kg__sb_add(&out, chunk.buf, chunk.len);
+    }
+    kg__sb_free(&chunk);
+    assert_int_equal(h->pending, 0);
+    json_t *arr = frames(&out);
+    assert_string_equal(type_at(arr, 0), "initial");
+    assert_string_equal(type_at(arr, 1), "workflow_events");
+    assert_int_equal(json_array_size(json_object_get(json_array_get(arr, 1), "events")), 300);
+    assert_string_equal(type_at(arr, 2), "pong");
+    assert_string_equal(type_at(arr, 3), "error");   /* the refused one, answered */
+    assert_non_null(strstr(json_string_value(json_object_get(json_array_get(arr, 3), "message")),
+                           "busy"));
+    json_decref(arr);
+    /* Replies dropped with the client leave the budget too. */
+    h->pending_max = SIZE_MAX;
+    kg__ws_client_message(h, &c, req, sizeof req - 1);
+    assert_true(h->pending > 0);
+    kg__ws_client_end(h, &c);
+    assert_int_equal(h->pending, 0);
+    kg__sb_free(&out);
+    free_hub(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -559,11 +954,16 @@ int main(void)
         cmocka_unit_test(test_late_event_of_evicted_run),
         cmocka_unit_test(test_bounded_memory),
         cmocka_unit_test(test_metrics_and_prometheus),
+        cmocka_unit_test(test_nested_graph_keyed_by_path),
+        cmocka_unit_test(test_nested_run_alone_nests),
+        cmocka_unit_test(test_deep_topology_is_bounded),
         cmocka_unit_test(test_ingest_bodies),
         cmocka_unit_test(test_iso_time),
         cmocka_unit_test(test_auth_rules),
         cmocka_unit_test(test_ws_client_logic),
         cmocka_unit_test(test_frame_header),
+        cmocka_unit_test(test_ws_frame_parser),
+        cmocka_unit_test(test_body_and_reply_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -305,7 +305,9 @@ static void test_oversized_headers_and_bodies(void **state)
         char *resp = read_until_close(fd, 5, &closed, NULL);
         int st = status_of(resp);
         print_message("chunked 320 KB body (limit 64 KiB): status %d\n", st);
-        assert_true(st == 413 || st == 400 || (st == -1 && closed));
+        /* lws 4.1 does not decode chunked request bodies: 411 at once. */
+        assert_int_equal(st, 411);
+        assert_true(closed);
         free(resp);
         close(fd);
     }
@@ -442,10 +444,12 @@ static void test_many_idle_websockets(void **state)
         print_message("RLIMIT_NOFILE %llu < 2400: skipped\n", (unsigned long long)rl.rlim_cur);
         skip();
     }
-    /* Default max_clients: the 65th and later get 503. */
+    /* Default max_clients: the 65th and later get 503 (no per-address cap
+     * here: every test client is 127.0.0.1). */
     {
         kg_dashboard_options o;
         kg_dashboard_options_init(&o);
+        o.max_clients_per_ip = 0;
         kg_dashboard_t *d = start(&o);
         int port = kg_dashboard_port(d);
         kg_tclient *c = calloc(80, sizeof *c);
@@ -470,6 +474,8 @@ static void test_many_idle_websockets(void **state)
     kg_dashboard_options o;
     kg_dashboard_options_init(&o);
     o.max_clients = N;
+    o.max_clients_per_ip = 0;
+    o.max_connections = N + EXTRA + 64;
     kg_dashboard_t *d = start(&o);
     int port = kg_dashboard_port(d);
     assert_true(healthz_time(port) < 1.0);

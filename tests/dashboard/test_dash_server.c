@@ -192,7 +192,7 @@ static void test_token_origin_host(void **state)
     assert_non_null(strstr(v, "kg_token=s3cret"));
     assert_non_null(strstr(v, "HttpOnly"));
     kg_thttp_resp_free(&r);
-    assert_int_equal(kg_thttp(port, "GET", "/app.js", "Cookie: kg_token=s3cret\r\n", NULL, 0, &r),
+    assert_int_equal(kg_thttp(port, "GET", "/main.js", "Cookie: kg_token=s3cret\r\n", NULL, 0, &r),
                      200);
     kg_thttp_resp_free(&r);
     assert_int_equal(post_event(port, "{}", &r), 401);

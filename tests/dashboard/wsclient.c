@@ -394,3 +394,114 @@ char *kg_tevent(const char *event_id, const char *name, const char *type, const 
              extra_data ? extra_data : "", node, workflow, seq);
     return s;
 }
+
+int kg_traw_connect(int port, const char *from)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    if (from) {
+        struct sockaddr_in src = {.sin_family = AF_INET};
+        if (inet_pton(AF_INET, from, &src.sin_addr) != 1 ||
+            bind(fd, (struct sockaddr *)&src, sizeof src) != 0) {
+            close(fd);
+            return -1;
+        }
+    }
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+bool kg_traw_send(int fd, const void *p, size_t n)
+{
+    return kg__tsend_all(fd, p, n);
+}
+
+char *kg_traw_read(int fd, double timeout, bool *closed, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    double deadline = kg__tnow() + timeout;
+    *closed = false;
+    while (buf) {
+        double left = deadline - kg__tnow();
+        if (left <= 0)
+            break;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)(left * 1000) + 1) <= 0)
+            continue;
+        if (n + 2048 > cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+        }
+        ssize_t r = recv(fd, buf + n, cap - n - 1, 0);
+        if (r <= 0) {
+            *closed = true;
+            break;
+        }
+        n += (size_t)r;
+    }
+    if (!buf)
+        return NULL;
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+int kg_traw_status(const char *resp)
+{
+    int st = -1;
+    if (!resp || sscanf(resp, "HTTP/1.%*d %d", &st) != 1)
+        return -1;
+    return st;
+}
+
+int kg_traw_ws(int port, const char *from, const char *headers)
+{
+    int fd = kg_traw_connect(port, from);
+    if (fd < 0)
+        return -1;
+    char req[1024];
+    int n = snprintf(req, sizeof req,
+                     "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                     port, headers ? headers : "");
+    if (n <= 0 || (size_t)n >= sizeof req || !kg__tsend_all(fd, req, (size_t)n)) {
+        close(fd);
+        return -1;
+    }
+    /* Byte by byte up to the blank line, so nothing after it is consumed. */
+    char head[2048];
+    size_t got = 0;
+    double deadline = kg__tnow() + 5;
+    while (got + 1 < sizeof head && kg__tnow() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) != 1)
+            continue;
+        if (recv(fd, head + got, 1, 0) != 1)
+            break;
+        got++;
+        if (got >= 4 && memcmp(head + got - 4, "\r\n\r\n", 4) == 0)
+            break;
+    }
+    head[got] = '\0';
+    int st = kg_traw_status(head);
+    if (st != 101) {
+        close(fd);
+        return st > 0 ? -st : -1;
+    }
+    return fd;
+}

@@ -48,6 +48,22 @@ char *kg_tws_wait_for(kg_tclient *c, const char *needle, double timeout);
 int kg_tws_send(kg_tclient *c, const char *text, size_t len);
 void kg_tws_close(kg_tclient *c);
 
+/* ---- raw sockets, for clients that misbehave on purpose ---- */
+
+/* A TCP connection to 127.0.0.1:port from the loopback address `from`
+ * (e.g. "127.0.0.2", so that one test can be several addresses; NULL =
+ * the default).  The fd, or -1. */
+int kg_traw_connect(int port, const char *from);
+bool kg_traw_send(int fd, const void *p, size_t n);
+/* Read until the peer closes or `timeout` s pass: the bytes read (malloc'd,
+ * NUL-terminated; *len), and whether the peer closed. */
+char *kg_traw_read(int fd, double timeout, bool *closed, size_t *len);
+/* The status of an HTTP/1.x response text, or -1. */
+int kg_traw_status(const char *resp);
+/* Upgrade a raw connection: the fd once "101" was read (the rest of the
+ * response is consumed up to the blank line), or -status / -1. */
+int kg_traw_ws(int port, const char *from, const char *headers);
+
 /* A DESIGN.md event as JSON text (malloc'd).  `extra_data` is inserted in
  * "data" (e.g. "\"next_action\":\"default\"") or NULL. */
 char *kg_tevent(const char *event_id, const char *name, const char *type, const char *node,

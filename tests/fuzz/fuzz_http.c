@@ -92,7 +92,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     kg__http_resp resp;
     memset(&resp, 0, sizeof resp);
-    kg__sb_init(&resp.body);
     kg__api_handle(g_hub, NULL, &req, &resp);
     if (resp.status < 200 || resp.status > 599 || !resp.content_type)
         abort();
@@ -107,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         kg__api_history(&resp, f[1], evs, NULL);
         json_decref(evs);
     }
-    kg__sb_free(&resp.body);
+    kg__api_resp_free(&resp);
     free(buf);
     return 0;
 }

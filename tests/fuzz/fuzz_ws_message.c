@@ -1,9 +1,12 @@
-/* fuzz_ws_message.c - libFuzzer target: messages a browser sends on /ws.
+/* fuzz_ws_message.c - libFuzzer target: what a client sends on /ws.
  *
- * Each input is one client message, handed to the same function the
- * server's LWS_CALLBACK_RECEIVE uses (split in two fragments when long, to
- * cover reassembly); the replies it queues are then framed as the writable
- * callback would.  The hub holds a few runs so get_workflow_events finds
+ * Half the inputs are one client message, handed to the function the
+ * server calls for a received message (split in two fragments when long,
+ * to cover reassembly); the other half are raw client bytes for the frame
+ * parser (wsproto.c), fed in pieces of varying size, whose data goes to
+ * the same function - as server_ws.c does.  The replies queued are then
+ * framed as the writable callback would, and the reply budget must come
+ * back to zero.  The hub holds a few runs so get_workflow_events finds
  * something. */
 #include <stddef.h>
 #include <stdint.h>
@@ -39,14 +42,51 @@ static void seed(void)
         abort();
 }
 
+/* Raw client bytes through the frame parser, `step` bytes at a time. */
+static void parse_frames(const uint8_t *data, size_t size)
+{
+    uint8_t *buf = malloc(size ? size : 1);
+    if (!buf)
+        return;
+    memcpy(buf, data, size);
+    kg__wsrx rx;
+    memset(&rx, 0, sizeof rx);
+    size_t step = size ? (size_t)data[0] % 17 + 1 : 1, off = 0;
+    bool done = false;
+    while (off < size && !done) {
+        size_t len = size - off < step ? size - off : step, used = 0;
+        while (used < len && !done) {
+            kg__wsev ev;
+            size_t u = kg__wsrx_parse(&rx, buf + off + used, len - used, &ev);
+            used += u;
+            if (ev.type == KG__WSEV_DATA &&
+                kg__ws_client_rx(g_hub, &g_client, ev.data, ev.len, ev.final) != 0)
+                done = true;
+            if (ev.type == KG__WSEV_ERROR || ev.type == KG__WSEV_CLOSE)
+                done = true;
+            if (u == 0)
+                break;
+        }
+        off += len;
+    }
+    /* A message left half-assembled is dropped with the connection. */
+    free(g_client.rx);
+    g_client.rx = NULL;
+    g_client.rx_len = 0;
+    free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!g_hub)
         seed();
+
     /* Half the inputs run as if a Redis history were configured, so unknown
      * runs go through the fetch hand-off and kg__ws_client_history. */
     g_hub->history = size > 0 && (data[size - 1] & 2);
-    if (size > 8 && data[0] & 1) {
+    if (size > 1 && (data[size - 1] & 4)) {
+        parse_frames(data, size - 1);
+    } else if (size > 8 && data[0] & 1) {
         size_t half = size / 2;
         if (kg__ws_client_rx(g_hub, &g_client, data, half, false) == 0)
             kg__ws_client_rx(g_hub, &g_client, data + half, size - half, true);
@@ -66,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 "event_type", "lifecycle", "data", "status", "success");
             }
         }
-        kg__ws_client_history(&g_client, g_client.fetch_id, evs, evs ? NULL : "fuzz: not found");
+        kg__ws_client_history(g_hub, &g_client, g_client.fetch_id, evs, evs ? NULL : "fuzz: not found");
         json_decref(evs);
     }
     kg__sb out;
@@ -76,5 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         kg__ws_client_fill(g_hub, &g_client, &out, kg__mono_now());
     }
     kg__sb_free(&out);
+    if (g_hub->pending != 0)
+        abort();   /* every queued byte was written or released */
     return 0;
 }

@@ -186,7 +186,7 @@ static void test_workflow_started_carries_real_topology(void **state)
                            "{\"action\":\"default\",\"from\":\"work\",\"to\":\"save\"}],"
                            "\"id\":\"pipeline\",\"nodes\":[{\"id\":\"load\",\"type\":\"LoadNode\"},"
                            "{\"id\":\"work\",\"type\":\"WorkNode\"},{\"id\":\"save\",\"type\":\"SaveNode\"}],"
-                           "\"start\":\"load\"}");
+                           "\"start\":\"load\",\"type\":\"Graph\"}");
     free(s);
     json_decref(events);
     kg_monitor_free(f.mon);
@@ -253,6 +253,15 @@ static void check_schema(json_t *ev, json_int_t *last_seq)
     json_int_t seq = json_integer_value(json_object_get(ev, "seq"));
     assert_true(seq > *last_seq);
     *last_seq = seq;
+    /* Every node and workflow event names its node by path: the graph's
+     * own id for the run, graph/node for its nodes. */
+    const char *path = json_string_value(json_object_get(ev, "node_path"));
+    const char *node = json_string_value(json_object_get(ev, "node_id"));
+    assert_non_null(path);
+    if (strcmp(node, "pipeline") == 0)
+        assert_string_equal(path, "pipeline");
+    else
+        assert_true(strncmp(path, "pipeline/", 9) == 0 && strcmp(path + 9, node) == 0);
     json_t *src = json_object_get(ev, "source");
     assert_int_equal(json_integer_value(json_object_get(src, "pid")), getpid());
     assert_true(json_is_string(json_object_get(src, "host")));
@@ -452,6 +461,143 @@ static void test_nested_and_batch_nodes_are_monitored(void **state)
     kg_node_free(outer);
 }
 
+/* ---- nested graphs: node_path ------------------------------------------------ */
+
+static int two_items_prep(kg_ctx_t *ctx, json_t *shared, json_t **out)
+{
+    *out = json_pack("[{s:i},{s:i}]", "k", 1, "k", 2);
+    return 0;
+}
+
+/* outer: pipeline(load -> work -> save) -> second(work) -> per_item[batch](leaf) */
+static kg_node_t *nested_new(void)
+{
+    static const kg_node_ops per_item_ops = {.type_name = "PerItem", .prep = two_items_prep};
+    kg_node_t *outer = kg_graph_new("outer", NULL, NULL);
+    kg_node_t *pipeline = kg_graph_add(outer, workflow_new(false));
+    kg_node_t *second = kg_graph_add(outer, kg_graph_new("second", NULL, NULL));
+    kg_graph_add(second, kg_node_new("work", &save_ops, NULL));
+    kg_node_t *per_item = kg_graph_add(outer, kg_batch_graph_new("per_item", &per_item_ops, NULL));
+    kg_graph_add(per_item, kg_node_new("leaf", &load_ops, NULL));
+    kg_node_connect(pipeline, "saved", second);
+    kg_node_connect(second, "saved", per_item);
+    return outer;
+}
+
+/* Does `path` name a node of `graph` (a workflow_started topology) whose id
+ * is `id`?  Components are split on "/" (ids here need no escaping). */
+static bool path_resolves(json_t *graph, const char *path, const char *id)
+{
+    const char *slash = strchr(path, '/');
+    if (!slash)
+        return strcmp(json_string_value(json_object_get(graph, "id")), path) == 0 &&
+               strcmp(path, id) == 0;
+    const char *rest = slash + 1;
+    for (;;) {
+        slash = strchr(rest, '/');
+        size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+        json_t *found = NULL, *v;
+        size_t i;
+        json_array_foreach(json_object_get(graph, "nodes"), i, v) {
+            const char *vid = json_string_value(json_object_get(v, "id"));
+            if (strlen(vid) == n && strncmp(vid, rest, n) == 0)
+                found = v;
+        }
+        if (!found)
+            return false;
+        if (!slash)
+            return strcmp(json_string_value(json_object_get(found, "id")), id) == 0;
+        graph = found;
+        rest = slash + 1;
+    }
+}
+
+static void test_nested_events_name_nodes_by_path(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    fixture f;
+    fixture_start(&f, &cfg);
+    kg_node_t *outer = nested_new();
+    kg_monitor_attach(f.mon, outer);
+    assert_int_equal(kg_run(outer, NULL, NULL), 0);
+    json_t *events = sorted(fixture_events(&f));
+    json_t *top = json_array_get(events, 0);
+    assert_string_equal(ev_name(top), "workflow_started");
+    assert_string_equal(json_string_value(json_object_get(top, "node_path")), "outer");
+    json_t *topo = json_object_get(ev_data(top), "graph");
+    json_t *work_paths = json_object(), *items = json_object();
+    size_t i;
+    json_t *ev;
+    json_array_foreach(events, i, ev) {
+        const char *id = json_string_value(json_object_get(ev, "node_id"));
+        const char *path = json_string_value(json_object_get(ev, "node_path"));
+        assert_non_null(path);
+        if (!path_resolves(topo, path, id))
+            fail_msg("%s of %s: path %s is not in the topology", ev_name(ev), id, path);
+        if (strcmp(id, "work") == 0)
+            json_object_set_new(work_paths, path, json_true());
+        json_t *item = json_object_get(ev_data(ev), "item");
+        if (strcmp(ev_name(ev), "workflow_started") == 0 && strcmp(path, "outer/per_item") == 0) {
+            assert_true(json_is_integer(item));
+            assert_string_equal(json_string_value(json_object_get(ev_data(ev), "parent_workflow_id")),
+                                json_string_value(json_object_get(top, "workflow_id")));
+            json_object_set_new(items, json_string_value(json_object_get(ev, "workflow_id")),
+                                json_incref(item));
+        }
+        if (strcmp(ev_name(ev), "workflow_started") == 0 && strcmp(path, "outer/pipeline") == 0)
+            assert_string_equal(id, "pipeline");
+    }
+    /* The same id in two sub-graphs: two paths. */
+    assert_int_equal(json_object_size(work_paths), 2);
+    assert_non_null(json_object_get(work_paths, "outer/pipeline/work"));
+    assert_non_null(json_object_get(work_paths, "outer/second/work"));
+    /* One nested run per batch item, each saying which item it is. */
+    assert_int_equal(json_object_size(items), 2);
+    json_int_t item_sum = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(items, k, v) item_sum += json_integer_value(v) + 1;
+    assert_int_equal(item_sum, 3);   /* items 0 and 1 */
+    json_decref(items);
+    json_decref(work_paths);
+    json_decref(events);
+    kg_monitor_free(f.mon);
+    kg_node_free(outer);
+}
+
+/* Events still queued when their graph is freed keep their node_path: the
+ * record holds a reference to the path text, not the graph's memory
+ * (ASan reports a use after free otherwise). */
+static void test_node_path_outlives_the_graph(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    cfg.circuit_breaker_threshold = 1000;
+    cfg.retry_backoff_max = 0.01;
+    fixture f;
+    fixture_start(&f, &cfg);
+    kg_mock_backend_fail(f.mock, -1);   /* hold every event in the monitor */
+    kg_node_t *outer = nested_new();
+    kg_monitor_attach(f.mon, outer);
+    assert_int_equal(kg_run(outer, NULL, NULL), 0);
+    kg_monitor_detach(f.mon, outer);
+    kg_node_free(outer);
+    kg_mock_backend_fail(f.mock, 0);
+    json_t *events = fixture_events(&f);
+    assert_true(json_array_size(events) > 50);
+    size_t i, deep = 0;
+    json_t *ev;
+    json_array_foreach(events, i, ev) {
+        const char *path = json_string_value(json_object_get(ev, "node_path"));
+        assert_non_null(path);
+        deep += strcmp(path, "outer/pipeline/work") == 0;
+    }
+    assert_true(deep >= 8);
+    json_decref(events);
+    kg_monitor_free(f.mon);
+}
+
 /* With several dispatcher workers, each run's events still reach the
  * backend in the order they happened (a run maps to one partition). */
 static void test_each_run_arrives_in_order(void **state)
@@ -514,6 +660,8 @@ int main(void)
         cmocka_unit_test(test_verbosity_filters),
         cmocka_unit_test(test_sampling_is_per_run_and_keeps_errors),
         cmocka_unit_test(test_nested_and_batch_nodes_are_monitored),
+        cmocka_unit_test(test_nested_events_name_nodes_by_path),
+        cmocka_unit_test(test_node_path_outlives_the_graph),
         cmocka_unit_test(test_each_run_arrives_in_order),
         cmocka_unit_test(test_invalid_config_is_refused),
     };

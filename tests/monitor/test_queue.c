@@ -31,6 +31,7 @@ static void *producer(void *arg)
         r->run_id = (uint64_t)id;
         r->exec_id = (uint64_t)i;
         r->payload_kind = KG_PAYLOAD_NONE;
+        r->path = NULL;
         kg_queue_commit(r, pos);
         i++;
     }
@@ -90,13 +91,17 @@ static void test_full_queue_refuses_without_waiting(void **state)
         kg_record *r = kg_queue_reserve(&small, &pos);
         assert_non_null(r);
         r->payload_kind = KG_PAYLOAD_NONE;
+        r->path = NULL;
         kg_queue_commit(r, pos);
     }
     assert_null(kg_queue_reserve(&small, &pos));
     kg_record out[8];
     assert_int_equal(kg_queue_take(&small, out, 8), 4);
-    assert_non_null(kg_queue_reserve(&small, &pos));   /* room again */
-    kg_queue_commit(&small.cells[pos & small.mask].rec, pos);
+    kg_record *again = kg_queue_reserve(&small, &pos);   /* room again */
+    assert_non_null(again);
+    again->payload_kind = KG_PAYLOAD_NONE;
+    again->path = NULL;
+    kg_queue_commit(again, pos);
     kg_queue_destroy(&small);
 }
 
