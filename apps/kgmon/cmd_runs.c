@@ -243,8 +243,8 @@ static void print_summary(const json_t *r)
     printf("Run       %s\n", jstr(r, "run_id", "?"));
     printf("Graph     %s%s%s%s\n", jstr(r, "graph", "-"), json_is_string(json_object_get(r, "graph_type")) ? " (" : "",
            jstr(r, "graph_type", ""), json_is_string(json_object_get(r, "graph_type")) ? ")" : "");
-    if (json_is_string(json_object_get(r, "parent_id")))
-        printf("Parent    %s\n", jstr(r, "parent_id", ""));
+    if (json_is_string(json_object_get(r, "parent_workflow_id")))
+        printf("Parent    %s\n", jstr(r, "parent_workflow_id", ""));
     printf("Status    %s\n", jstr(r, "status", "?"));
     printf("Started   %s\n", jstr(r, "started_at", "-"));
     printf("Ended     %s\n", jstr(r, "ended_at", "-"));

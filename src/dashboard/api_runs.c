@@ -408,10 +408,13 @@ static const char *kg__status_name(const kg__run_row *r, int64_t stale_before_ms
 static void kg__run_json(kg__sb *sb, const kg__run_row *r, int64_t stale_before_ms)
 {
     bool first = true;
+    /* workflow_id and parent_workflow_id as in the live view's run
+     * summaries (/api/workflows), so one piece of UI can show both. */
     kg__put_str(sb, &first, "run_id", r->run_id);
+    kg__put_str(sb, &first, "workflow_id", r->run_id);
     kg__put_str(sb, &first, "graph", r->graph);
     kg__put_str(sb, &first, "graph_type", r->graph_type);
-    kg__put_str(sb, &first, "parent_id", r->parent_id);
+    kg__put_str(sb, &first, "parent_workflow_id", r->parent_id);
     kg__put_str(sb, &first, "status", kg__status_name(r, stale_before_ms));
     kg__put_time(sb, &first, "started", r->started_ms);
     kg__put_time(sb, &first, "ended", r->ended_ms);

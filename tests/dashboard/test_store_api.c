@@ -212,7 +212,8 @@ static void test_run_page(void **state)
     assert_int_equal(inner, 3);
     json_t *kids = json_object_get(j, "children");
     assert_int_equal(json_array_size(kids), 1);
-    assert_string_equal(jstr(json_array_get(kids, 0), "parent_id"), "run-00");
+    assert_string_equal(jstr(json_array_get(kids, 0), "parent_workflow_id"), "run-00");
+    assert_string_equal(jstr(json_array_get(kids, 0), "workflow_id"), "run-00-inner");
     json_decref(j);
 
     j = get("/api/runs/run-03", 200);
