@@ -4,6 +4,7 @@
  *
  *   bench_backends [--seconds S] [--workers W] [--batch B] [--rate R]
  *                  [--outage-rate R] [--buffer N] [--parse] [--breaker-reset S] [--unix]
+ *                  [--lean] [--stream MAXLEN]
  *                  [redis|http|e2e|outage|all]
  *
  *   redis   W threads call send_batch() with batches of B pre-serialised
@@ -15,6 +16,10 @@
  *           indexes all equal the events sent.  INFO commandstats (reset
  *           before the run) is printed per command: calls and server
  *           microseconds per event.  --unix: over a unix socket.
+ *           --lean: the lean layout (per run hash, "all" channel only);
+ *           zero loss then means subscriber count, counters and the run
+ *           hashes' fields all equal the events sent, and no event keys.
+ *           --stream N: also the capped stream (stream_maxlen N).
  *   http    the same into the in-process loopback receiver (batches of B);
  *           with --parse the receiver parses every body with jansson.
  *           Senders go round their pre-generated events (renewing the ids
@@ -23,6 +28,7 @@
  *   e2e     workflows monitored into Redis through the whole pipeline
  *           (engine -> monitor -> dispatcher -> backend), paced at R
  *           events/s (default 40,000): is it sustained without a drop?
+ *           --lean: into the lean layout.
  *   outage  a workflow emitting --outage-rate events/s (default 10,000) for
  *           3 x S seconds with a --buffer (default 131072) event buffer;
  *           redis-server (no persistence) is SIGKILLed for the middle S
@@ -55,6 +61,8 @@ static unsigned opt_workers = 2;
 static size_t opt_batch = 100;
 static bool opt_parse = false;    /* http: the receiver parses every body (jansson) */
 static bool opt_unix = false;     /* redis: over a unix socket instead of TCP loopback */
+static bool opt_lean = false;     /* redis: the lean layout (docs/redis.md) */
+static long opt_stream = 0;       /* redis: stream_maxlen (0: no stream) */
 static double opt_rate = 40000;   /* e2e: events/s offered */
 
 static double now_s(void)
@@ -302,8 +310,12 @@ static void *sub_main(void *arg)
         char *json = NULL;
         size_t len;
         if (kg_redis_reader_next(s->r, 0.2, &json, &len, NULL, NULL) == 0) {
+            /* A lean-layout message is a batch: one event per line. */
+            size_t events = 1;
+            for (size_t i = 0; i < len; i++)
+                events += json[i] == '\n';
             free(json);
-            atomic_fetch_add(&s->got, 1);
+            atomic_fetch_add(&s->got, events);
         }
     }
     return NULL;
@@ -320,6 +332,26 @@ static long long redis_int(redisContext *c, const char *fmt, const char *arg)
     if (r)
         freeReplyObject(r);
     return v;
+}
+
+/* Keys matching `pattern`, or the sum of their sizes (ZCARD / HLEN). */
+static long long count_keys_sized(redisContext *c, const char *pattern, const char *size_cmd)
+{
+    long long n = 0;
+    char cursor[32] = "0";
+    do {
+        redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT 5000", cursor, pattern);
+        if (!r || r->type != REDIS_REPLY_ARRAY)
+            return -1;
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        for (size_t i = 0; i < r->element[1]->elements; i++) {
+            char cmd[16];
+            snprintf(cmd, sizeof cmd, "%s %%s", size_cmd ? size_cmd : "");
+            n += size_cmd ? redis_int(c, cmd, r->element[1]->element[i]->str) : 1;
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return n;
 }
 
 static long long count_keys(redisContext *c, const char *pattern, bool zcard_sum)
@@ -399,6 +431,8 @@ static json_t *bench_redis(void)
     o.port = srv.port;
     if (opt_unix)
         o.unix_socket = srv.unix_path;
+    o.layout = opt_lean ? KG_REDIS_LAYOUT_LEAN : KG_REDIS_LAYOUT_SEED;
+    o.stream_maxlen = opt_stream;
     kg_backend_t *b = kg_redis_backend_new(&o, NULL);
     kg_backend_connect(b, opt_workers);
 
@@ -438,23 +472,25 @@ static json_t *bench_redis(void)
         counters += v > 0 ? v : 0;
     }
     long long keys = count_keys(c, PFX "event:*", false);
-    long long indexed = count_keys(c, PFX "workflow:*", true);
+    long long indexed = opt_lean ? count_keys_sized(c, PFX "run:*", "HLEN")
+                                 : count_keys(c, PFX "workflow:*", true);
     long long active = redis_int(c, "SCARD %s", PFX "active:workflows");
     json_t *cmdstats = commandstats(c, sent);
     redisFree(c);
     size_t got = atomic_load(&sub.got);
     /* Senders stop at the deadline, possibly inside a run: those runs are
      * rightly still active. */
-    bool zero_loss = got == sent && counters == (long long)sent && keys == (long long)sent &&
-                     indexed == (long long)sent && active <= (long long)opt_workers &&
-                     failures == 0;
+    bool zero_loss = got == sent && counters == (long long)sent &&
+                     keys == (opt_lean ? 0 : (long long)sent) && indexed == (long long)sent &&
+                     active <= (long long)opt_workers && failures == 0;
     fprintf(stderr,
-            "redis (%s): %zu events in %.2f s = %.0f events/s (%u workers, batches of %zu); "
+            "redis (%s%s): %zu events in %.2f s = %.0f events/s (%u workers, batches of %zu); "
             "subscriber got %zu (drained %.2f s after), counters %lld, event keys %lld, "
             "indexed %lld, runs cut by the deadline %lld: %s; CPU: client %.2f s (%.2f us/event, "
             "subscriber included), redis-server %.2f s (%.2f us/event = %.0f events per "
             "server CPU second)\n",
-            opt_unix ? "unix socket" : "TCP loopback", sent, elapsed, sent / elapsed, opt_workers,
+            opt_unix ? "unix socket" : "TCP loopback", opt_lean ? ", lean layout" : "", sent,
+            elapsed, sent / elapsed, opt_workers,
             opt_batch, got, drained, counters, keys,
             indexed, active, zero_loss ? "zero loss" : "LOSS", cpu_client,
             cpu_client * 1e6 / (double)sent, cpu_server, cpu_server * 1e6 / (double)sent,
@@ -468,6 +504,8 @@ static json_t *bench_redis(void)
     json_object_set_new(out, "server_cpu_us_per_event", json_real(cpu_server * 1e6 / (double)sent));
     json_object_set_new(out, "sender_rounds", json_integer(cycles));
     json_object_set_new(out, "transport", json_string(opt_unix ? "unix" : "tcp"));
+    json_object_set_new(out, "layout", json_string(opt_lean ? "lean" : "seed"));
+    json_object_set_new(out, "stream_maxlen", json_integer(opt_stream));
     json_object_set_new(out, "commandstats", cmdstats);
     kg_redis_reader_free(sub.r);
     kg_backend_free(b);
@@ -616,6 +654,7 @@ static json_t *bench_e2e(void)
     kg_redis_options o;
     kg_redis_options_init(&o);
     o.port = srv.port;
+    o.layout = opt_lean ? KG_REDIS_LAYOUT_LEAN : KG_REDIS_LAYOUT_SEED;
     kg_node_t *g = make_graph();
     kg_monitor_t *m = make_monitor(kg_redis_backend_new(&o, NULL), 1u << 20);
     kg_monitor_attach(m, g);
@@ -637,7 +676,10 @@ static json_t *bench_e2e(void)
     kg_monitor_stats st;
     kg_monitor_stats_get(m, &st);
     redisContext *c = kg_redis_server_client(&srv);
-    long long keys = count_keys(c, PFX "event:*", false);
+    /* Stored: an event key each (seed), or a field of its run's hash (lean;
+     * dispatcher metrics, which have no run, are off here). */
+    long long keys = opt_lean ? count_keys_sized(c, PFX "run:*", "HLEN")
+                              : count_keys(c, PFX "event:*", false);
     redisFree(c);
     bool zero_loss = st.dropped_full == 0 && st.sent == st.emitted && keys == (long long)st.emitted;
     fprintf(stderr,
@@ -699,6 +741,7 @@ static json_t *bench_outage(void)
     kg_redis_options o;
     kg_redis_options_init(&o);
     o.port = srv.port;
+    o.layout = opt_lean ? KG_REDIS_LAYOUT_LEAN : KG_REDIS_LAYOUT_SEED;
     kg_node_t *g = make_graph();
     /* 1 ms of node work per run (3 nodes x 333 us of CPU), 23 events per run. */
     busy_us = 333;
@@ -848,6 +891,10 @@ int main(int argc, char **argv)
             opt_parse = true;
         else if (strcmp(argv[i], "--unix") == 0)
             opt_unix = true;
+        else if (strcmp(argv[i], "--lean") == 0)
+            opt_lean = true;
+        else if (strcmp(argv[i], "--stream") == 0 && i + 1 < argc)
+            opt_stream = atol(argv[++i]);
         else if (strcmp(argv[i], "--breaker-reset") == 0 && i + 1 < argc)
             opt_breaker_reset = atof(argv[++i]);
         else if (argv[i][0] != '-')
@@ -855,7 +902,7 @@ int main(int argc, char **argv)
         else {
             fprintf(stderr, "usage: %s [--seconds S] [--workers W] [--batch B] "
                             "[--rate R] [--outage-rate R] [--buffer N] [--parse] "
-                            "[--breaker-reset S] [--unix] "
+                            "[--breaker-reset S] [--unix] [--lean] [--stream MAXLEN] "
                             "[redis|http|e2e|outage|all]\n", argv[0]);
             return 2;
         }

@@ -15,8 +15,10 @@ typedef struct bench_options {
  * nodes that busy-wait W = 0, 1, 10, 100 µs. */
 json_t *bench_engine(const bench_options *o);
 
-/* Producer cost per event (median ns), and the same workflow monitored vs
- * unmonitored at W = 0, 1, 10, 50 µs: overhead in percent. */
+/* Producer cost per event (median ns, the observer callback alone), and
+ * the same workflow monitored vs unmonitored at W = 0, 1, 10, 50 µs: the
+ * workflow thread's CPU overhead (percent, per node execution, per event)
+ * and the whole process's CPU per event, all threads. */
 json_t *bench_monitor_overhead(const bench_options *o);
 
 /* End-to-end events/s into the mock backend with zero loss. */

@@ -18,13 +18,37 @@ enum {
 /* Print "kgmon <cmd>: <message>" to stderr and return KGMON_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Strict number parsing: the whole string, within [min, max]. */
+/* Every number on kgmon's command line goes through these two: the whole
+ * string, in canonical decimal form, within [min, max].  Refused: leading or
+ * trailing spaces, signs other than a leading '-' (where min < 0), leading
+ * zeros ("007"), exponents, hex, ".5" / "5.", inf and nan. */
 bool cli_parse_uint(const char *s, unsigned long long min, unsigned long long max,
                     unsigned long long *out);
 bool cli_parse_double(const char *s, double min, double max, double *out);
 
 /* "host:port" or "port" or "host" (default_port then). host is malloc'd. */
 bool cli_parse_hostport(const char *s, int default_port, char **host, int *port);
+
+/* A comma-separated list: `each` is called per word (spaces around a word
+ * are ignored).  False when a word is empty (",,,", "a,", " , b") or `each`
+ * returned false. */
+bool cli_list_each(const char *list, bool (*each)(const char *word, size_t len, void *ud),
+                   void *ud);
+
+/* scheme://[user@]host[:port][/path][?query][#fragment], for every URL option. */
+typedef struct cli_url {
+    char scheme[8];       /* lower case, one of the schemes asked for */
+    char *host;           /* malloc'd; an IPv6 literal without its brackets */
+    int port;             /* given, or the scheme's default */
+    const char *rest;     /* from the first '/', '?' or '#' after the host ("" if none) */
+} cli_url;
+/* NULL and *out (free with cli_url_free) when `s` is such a URL with one of
+ * `schemes` (NULL-terminated, lower case), a host, a valid port and no space
+ * or control character; else what is wrong ("has no host").  user@ is
+ * accepted only with `userinfo_ok`. */
+const char *cli_parse_url(const char *s, const char *const *schemes, bool userinfo_ok,
+                          cli_url *out);
+void cli_url_free(cli_url *u);
 
 /* Ctrl-C / SIGTERM: the handler sets this flag; commands poll it. */
 extern volatile sig_atomic_t cli_interrupted;

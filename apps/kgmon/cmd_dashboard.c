@@ -58,6 +58,24 @@ static void log_line(void *ud, kg_dashboard_log_level level, const char *msg)
     fprintf(stderr, "kgmon dashboard: %s: %s\n", names[level <= KG_DASH_LOG_INFO ? level : 2], msg);
 }
 
+/* --allow-origin: "*" or origins (scheme://host[:port], nothing after). */
+static bool origin_word(const char *w, size_t n, void *ud)
+{
+    (void)ud;
+    static const char *const schemes[] = {"http", "https", NULL};
+    char buf[300];
+    if (n == 1 && *w == '*')
+        return true;
+    if (n >= sizeof buf)
+        return false;
+    memcpy(buf, w, n);
+    buf[n] = '\0';
+    cli_url u;
+    bool ok = cli_parse_url(buf, schemes, false, &u) == NULL && !*u.rest;
+    cli_url_free(&u);
+    return ok;
+}
+
 enum { OPT_PORT = 256, OPT_BIND, OPT_REDIS, OPT_PREFIX, OPT_REPLAY, OPT_STALE, OPT_TOKEN, OPT_ORIGIN,
        OPT_MAX_CONNS, OPT_MAX_CLIENTS, OPT_PER_IP, OPT_BODY_TIMEOUT, OPT_WS_IDLE };
 
@@ -127,6 +145,10 @@ int cmd_dashboard(int argc, char **argv)
             o.token = optarg;
             break;
         case OPT_ORIGIN:
+            if (!cli_list_each(optarg, origin_word, NULL))
+                rc = cli_usage_error("dashboard", "--allow-origin needs a comma list of origins "
+                                     "such as http://host:8080 (or *), without empty words "
+                                     "(got '%s')", optarg);
             o.allowed_origins = optarg;
             break;
         case CLI_OPT_DB:

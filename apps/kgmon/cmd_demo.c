@@ -32,13 +32,17 @@ typedef struct demo_args {
     int redis_port;
     const char *redis_prefix;
     long redis_stream;
+    bool redis_lean;
     const char *webhook_url;
+    double webhook_timeout;          /* 0 = the backend's default */
+    double webhook_connect_timeout;
     const char *file;
     bool dashboard;
     int dashboard_port;
     const char *bind;
     const char *token;
-    const char *capture;
+    bool capture_set;
+    uint32_t capture;
     bool node_delay_set;
     bool quiet;
     cli_history hist;   /* history: --db, --retain-days, --retain-mb */
@@ -73,7 +77,12 @@ static void demo_usage(FILE *out)
           "  --redis-prefix P     Redis key/channel prefix (default kaygraph:monitoring:)\n"
           "  --redis-stream N     also XADD events to <prefix>stream, capped at ~N entries,\n"
           "                       so a dashboard that was down can replay them (default off)\n"
+          "  --redis-layout L     seed (default: the layout the Python consumers read) or\n"
+          "                       lean (for high rates, docs/redis.md)\n"
           "  --webhook-url URL    webhook for --backend http (default http://127.0.0.1:8080/api/ingest)\n"
+          "  --webhook-timeout S  seconds a webhook POST may take, in all (default 5)\n"
+          "  --webhook-connect-timeout S\n"
+          "                       seconds its connection may take (default 2)\n"
           "  --file PATH          JSON Lines file for --backend file (default kaygraph-events.jsonl, - = stdout)\n"
           "  --dashboard[=PORT]   serve the live dashboard (default port 8080) and keep serving\n"
           "                       after the run until Ctrl-C\n"
@@ -91,6 +100,7 @@ enum {
     OPT_BACKEND = 256, OPT_ITERATIONS, OPT_BATCH, OPT_PARALLEL, OPT_WORKERS, OPT_SAMPLE,
     OPT_NO_SNAP, OPT_CAPTURE, OPT_RHOST, OPT_RPORT, OPT_URL, OPT_FILE, OPT_DASH, OPT_BIND,
     OPT_TOKEN, OPT_DELAY, OPT_SEED, OPT_QUIET, OPT_RPREFIX, OPT_RSTREAM, OPT_GRAPH,
+    OPT_RLAYOUT, OPT_WTIMEOUT, OPT_WCONNECT,
 };
 
 static const struct option demo_options_table[] = {
@@ -106,7 +116,10 @@ static const struct option demo_options_table[] = {
     {"redis-port", required_argument, NULL, OPT_RPORT},
     {"redis-prefix", required_argument, NULL, OPT_RPREFIX},
     {"redis-stream", required_argument, NULL, OPT_RSTREAM},
+    {"redis-layout", required_argument, NULL, OPT_RLAYOUT},
     {"webhook-url", required_argument, NULL, OPT_URL},
+    {"webhook-timeout", required_argument, NULL, OPT_WTIMEOUT},
+    {"webhook-connect-timeout", required_argument, NULL, OPT_WCONNECT},
     {"file", required_argument, NULL, OPT_FILE},
     {"dashboard", optional_argument, NULL, OPT_DASH},
     {"bind", required_argument, NULL, OPT_BIND},
@@ -136,11 +149,26 @@ static bool empty_value(int opt, const char *arg)
             opt == OPT_FILE || opt == OPT_BIND || opt == OPT_TOKEN || opt >= CLI_OPT_DB);
 }
 
+/* --webhook-url: checked here, not when the first batch fails. */
+static int webhook_url(demo_args *a, const char *arg)
+{
+    static const char *const schemes[] = {"http", "https", NULL};
+    cli_url u;
+    const char *why = cli_parse_url(arg, schemes, true, &u);
+    cli_url_free(&u);
+    if (why)
+        return cli_usage_error("demo", "--webhook-url %s: it must be http(s)://HOST[:PORT][/PATH] "
+                               "(got '%s')", why, arg);
+    a->webhook_url = arg;
+    return 0;
+}
+
 /* One option; returns 0, KGMON_USAGE, or -1 for --help. */
 static int demo_option(demo_args *a, int opt, const char *arg)
 {
     unsigned long long u;
     double d;
+    kg_error_t err = {0};
     if (empty_value(opt, arg))
         return cli_usage_error("demo", "an empty value is not allowed for --%s", option_name(opt));
     switch (opt) {
@@ -176,7 +204,9 @@ static int demo_option(demo_args *a, int opt, const char *arg)
         a->snapshots = false;
         return 0;
     case OPT_CAPTURE:
-        a->capture = arg;
+        if (kg_capture_parse(arg, &a->capture, &err) != 0)
+            return cli_usage_error("demo", "--capture: %s", err.message);
+        a->capture_set = true;
         return 0;
     case OPT_RHOST:
         free(a->redis_host);
@@ -195,8 +225,19 @@ static int demo_option(demo_args *a, int opt, const char *arg)
             return cli_usage_error("demo", "--redis-stream must be 1..100000000 entries (got '%s')", arg);
         a->redis_stream = (long)u;
         return 0;
+    case OPT_RLAYOUT:
+        if (strcmp(arg, "seed") != 0 && strcmp(arg, "lean") != 0)
+            return cli_usage_error("demo", "--redis-layout must be seed or lean (got '%s')", arg);
+        a->redis_lean = strcmp(arg, "lean") == 0;
+        return 0;
     case OPT_URL:
-        a->webhook_url = arg;
+        return webhook_url(a, arg);
+    case OPT_WTIMEOUT:
+    case OPT_WCONNECT:
+        if (!cli_parse_double(arg, 0.01, 3600, &d))
+            return cli_usage_error("demo", "--%s must be 0.01..3600 seconds (got '%s')",
+                                   option_name(opt), arg);
+        *(opt == OPT_WTIMEOUT ? &a->webhook_timeout : &a->webhook_connect_timeout) = d;
         return 0;
     case OPT_FILE:
         a->file = arg;
@@ -301,6 +342,7 @@ static kg_backend_t *demo_backend(const demo_args *a, kg_error_t *err)
         o.host = a->redis_host;
         o.port = a->redis_port;
         o.stream_maxlen = a->redis_stream;
+        o.layout = a->redis_lean ? KG_REDIS_LAYOUT_LEAN : KG_REDIS_LAYOUT_SEED;
         if (a->redis_prefix)
             o.prefix = a->redis_prefix;
         return kg_redis_backend_new(&o, err);
@@ -309,6 +351,10 @@ static kg_backend_t *demo_backend(const demo_args *a, kg_error_t *err)
         kg_http_options o;
         kg_http_options_init(&o);
         o.url = a->webhook_url;
+        if (a->webhook_timeout > 0)
+            o.timeout = a->webhook_timeout;
+        if (a->webhook_connect_timeout > 0)
+            o.connect_timeout = a->webhook_connect_timeout;
         return kg_http_backend_new(&o, err);
     }
     if (strcmp(a->backend, "file") == 0) {
@@ -460,7 +506,17 @@ static void print_backend_report(const demo_args *a, kg_backend_t *mock)
     kg_redis_reader_free(r);
 }
 
-static void print_summary(const demo_args *a, const demo_totals *t, const kg_monitor_stats *s)
+/* Why the webhook's last request failed ("" when it has not), so that a
+ * timeout or a refused redirect reads as such in the summary. */
+static void http_failure(kg_backend_t *http, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (http && !kg_http_backend_last_error(http, buf, size))
+        buf[0] = '\0';
+}
+
+static void print_summary(const demo_args *a, const demo_totals *t, const kg_monitor_stats *s,
+                          const char *failure)
 {
     printf("\n=== Summary ===\n");
     printf("Runs: %u in %.3f s (%u succeeded, %u handled by error_handler, %u failed)\n", t->runs,
@@ -475,6 +531,23 @@ static void print_summary(const demo_args *a, const demo_totals *t, const kg_mon
            (unsigned long long)s->emitted, (unsigned long long)s->sent,
            (unsigned long long)(s->dropped_full + s->dropped_shutdown),
            (unsigned long long)s->failed_batches);
+    if (s->failed_batches && *failure)
+        printf("            last failure: %s\n", failure);
+}
+
+/* How long the final flush may take: what a healthy backend needs many
+ * times over, and for a webhook at least one whole request (its timeout
+ * covers the connection too, plus 0.5 s), so that a request that times out
+ * has been counted as a failed batch when the statistics are printed, and a
+ * slow receiver given a longer --webhook-timeout gets to answer. */
+static double flush_bound(const demo_args *a)
+{
+    if (strcmp(a->backend, "http") != 0)
+        return 3;
+    kg_http_options o;
+    kg_http_options_init(&o);
+    double request = (a->webhook_timeout > 0 ? a->webhook_timeout : o.timeout) + 0.5;
+    return request > 3 ? request : 3;
 }
 
 static int demo_monitor(const demo_args *a, kg_backend_t *backend, kg_monitor_t **mon)
@@ -489,11 +562,9 @@ static int demo_monitor(const demo_args *a, kg_backend_t *backend, kg_monitor_t 
         cfg.flush_interval = 0.05;   /* live view: deliver within 50 ms */
         cfg.metrics_interval = 1;
     }
+    if (a->capture_set)
+        cfg.capture = a->capture;
     kg_error_t err = {0};
-    if (a->capture && kg_capture_parse(a->capture, &cfg.capture, &err) != 0) {
-        kg_backend_free(backend);
-        return cli_usage_error("demo", "--capture: %s", err.message);
-    }
     if (kg_monitor_new(&cfg, mon, &err) != 0) {
         fprintf(stderr, "kgmon demo: cannot start monitoring: %s\n", err.message);
         return KGMON_FAILED;
@@ -508,6 +579,7 @@ static int demo_run(const demo_args *a)
     if (!backend)
         return cli_usage_error("demo", "%s backend: %s", a->backend, err.message);
     kg_backend_t *mock = strcmp(a->backend, "mock") == 0 ? backend : NULL;
+    kg_backend_t *http = strcmp(a->backend, "http") == 0 ? backend : NULL;
     kg_dashboard_t *dash = NULL;
     if (a->dashboard) {
         int rc = start_dashboard(a, &dash);
@@ -542,18 +614,19 @@ static int demo_run(const demo_args *a)
 
     if (a->quiet && cli_is_tty(STDERR_FILENO))
         fputc('\n', stderr);
-    /* Everything emitted so far is delivered, or it is lost: the flush
-     * bound is what a healthy backend needs many times over. */
-    bool lost = kg_monitor_flush(mon, 3) != 0;
+    /* Everything emitted so far is delivered, or it is lost. */
+    bool lost = kg_monitor_flush(mon, flush_bound(a)) != 0;
     kg_monitor_stats s;
     kg_monitor_stats_get(mon, &s);
     lost = lost || s.dropped_full > 0;
-    print_summary(a, &t, &s);
+    char failure[512];
+    http_failure(http, failure, sizeof failure);
+    print_summary(a, &t, &s, failure);
     print_backend_report(a, mock);
     if (lost)
-        fprintf(stderr, "kgmon demo: %llu of %llu monitoring events were not delivered: %s backend %s\n",
+        fprintf(stderr, "kgmon demo: %llu of %llu monitoring events were not delivered: %s backend %s%s%s\n",
                 (unsigned long long)(s.emitted - s.sent), (unsigned long long)s.emitted, a->backend,
-                s.backend_connected ? "failed" : "unreachable");
+                s.backend_connected ? "failed" : "unreachable", *failure ? ": " : "", failure);
     if (dash && !cli_interrupted) {
         print_dashboard_url(a, dash);
         printf("Serving the dashboard; press Ctrl-C to stop.\n");

@@ -418,27 +418,37 @@ enum {
     OPT_LIMIT, OPT_CURSOR, OPT_JSON, OPT_EVENTS, OPT_NESTED, OPT_TIMEOUT
 };
 
-/* http://HOST[:PORT][/prefix][?token=T] -> base URL and token. */
+/* http(s)://HOST[:PORT][/prefix][?token=T] -> base URL and token, checked
+ * by the one URL parser every kgmon command uses (cli.h). */
 static int parse_url(runs_args *a, const char *url)
 {
-    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
-        return cli_usage_error(a->cmd, "--url must be http://HOST[:PORT] (got '%s')", url);
-    const char *q = strchr(url, '?');
-    size_t n = q ? (size_t)(q - url) : strlen(url);
-    while (n > 8 && url[n - 1] == '/')
-        n--;
-    if (n >= sizeof a->base)
-        return cli_usage_error(a->cmd, "--url is too long");
-    snprintf(a->base, sizeof a->base, "%.*s", (int)n, url);
-    if (q) {
-        const char *t = strstr(q, "token=");
-        if (t && (t == q + 1 || t[-1] == '&')) {
-            size_t tl = strcspn(t + 6, "&#");
-            if (tl == 0 || tl >= sizeof a->token)
-                return cli_usage_error(a->cmd, "--url has a bad token= parameter");
+    static const char *const schemes[] = {"http", "https", NULL};
+    cli_url u;
+    const char *why = cli_parse_url(url, schemes, false, &u);
+    if (why)
+        return cli_usage_error(a->cmd, "--url %s: must be http://HOST[:PORT] (got '%s')", why,
+                               url);
+    size_t path_len = strcspn(u.rest, "?#");
+    while (path_len && u.rest[path_len - 1] == '/')
+        path_len--;
+    bool v6 = strchr(u.host, ':') != NULL;
+    int n = snprintf(a->base, sizeof a->base, "%s://%s%s%s:%d%.*s", u.scheme, v6 ? "[" : "",
+                     u.host, v6 ? "]" : "", u.port, (int)path_len, u.rest);
+    const char *q = strchr(u.rest, '?');
+    const char *t = q ? strstr(q, "token=") : NULL;
+    bool bad_token = false;
+    if (t && (t == q + 1 || t[-1] == '&')) {
+        size_t tl = strcspn(t + 6, "&#");
+        if (tl == 0 || tl >= sizeof a->token)
+            bad_token = true;
+        else
             snprintf(a->token, sizeof a->token, "%.*s", (int)tl, t + 6);
-        }
     }
+    cli_url_free(&u);
+    if (n < 0 || (size_t)n >= sizeof a->base)
+        return cli_usage_error(a->cmd, "--url is too long");
+    if (bad_token)
+        return cli_usage_error(a->cmd, "--url has a bad token= parameter");
     return 0;
 }
 

@@ -148,26 +148,28 @@ static int type_bit(const char *s, size_t n)
     return 0;
 }
 
+static bool type_word(const char *w, size_t n, void *ud)
+{
+    int bit = type_bit(w, n);
+    *(unsigned *)ud |= (unsigned)bit;
+    return bit != 0;
+}
+
 /* "error,metric" -> bits added to *types. */
 static int parse_types(const char *arg, unsigned *types)
 {
-    const char *p = arg;
-    do {
-        size_t n = strcspn(p, ",");
-        int bit = type_bit(p, n);
-        if (!bit)
-            return cli_usage_error("tail", "--type must be lifecycle, data, error or metric "
-                                           "(or a comma list of them) (got '%s')", arg);
-        *types |= (unsigned)bit;
-        p += n;
-    } while (*p++ == ',');
+    if (!cli_list_each(arg, type_word, types))
+        return cli_usage_error("tail", "--type must be lifecycle, data, error or metric "
+                                       "(or a comma list of them) (got '%s')", arg);
     return 0;
 }
 
+/* A filter value; a comma list (--name) must not have empty words. */
 static int list_add(tail_list *l, const char *flag, const char *arg, bool comma_list)
 {
-    if (!*arg || (comma_list && (arg[0] == ',' || arg[strlen(arg) - 1] == ',' || strstr(arg, ",,"))))
-        return cli_usage_error("tail", "%s needs a non-empty value (got '%s')", flag, arg);
+    if (!*arg || (comma_list && !cli_list_each(arg, NULL, NULL)))
+        return cli_usage_error("tail", "%s needs a non-empty value without empty list words "
+                                       "(got '%s')", flag, arg);
     if (l->n == TAIL_LIST_MAX)
         return cli_usage_error("tail", "%s given more than %d times", flag, TAIL_LIST_MAX);
     l->v[l->n++] = arg;
@@ -192,45 +194,21 @@ static bool url_take_token(tail_args *a, const char *query)
     return true;
 }
 
-/* "host[:port]" or "[v6addr][:port]" (edited in place) -> url_host, url_port. */
-static bool url_hostport(tail_args *a, char *hp)
-{
-    free(a->url_host);
-    a->url_host = NULL;
-    a->url_port = 80;
-    if (hp[0] != '[')
-        return cli_parse_hostport(hp, 80, &a->url_host, &a->url_port) && !strchr(a->url_host, ':');
-    char *close = strchr(hp, ']');
-    if (!close || close == hp + 1 || (close[1] && close[1] != ':'))
-        return false;
-    *close = '\0';
-    unsigned long long port = 80;
-    if (close[1] && !cli_parse_uint(close + 2, 1, 65535, &port))
-        return false;
-    a->url_port = (int)port;
-    a->url_host = strdup(hp + 1);
-    return a->url_host != NULL;
-}
-
 /* http://HOST[:PORT][/path][?token=T] (ws:// too) -> host, port, "/path/ws". */
 static int parse_url(tail_args *a, const char *url)
 {
-    const char *p = NULL;
-    if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "ws://", 5) == 0)
-        p = strstr(url, "://") + 3;
-    if (!p)
-        return cli_usage_error("tail", "--url must be http://HOST[:PORT] (got '%s'%s)", url,
-                               strncasecmp(url, "https", 5) == 0 || strncasecmp(url, "wss", 3) == 0
-                                   ? "; TLS is not supported" : "");
-    size_t hp_len = strcspn(p, "/?#");
-    char hp[300];
-    if (hp_len == 0 || hp_len >= sizeof hp)
-        return cli_usage_error("tail", "--url has no host (got '%s')", url);
-    memcpy(hp, p, hp_len);
-    hp[hp_len] = '\0';
-    if (!url_hostport(a, hp))
-        return cli_usage_error("tail", "--url has a bad host or port (got '%s')", url);
-    const char *rest = p + hp_len;
+    static const char *const schemes[] = {"http", "ws", NULL};
+    cli_url u;
+    const char *why = cli_parse_url(url, schemes, false, &u);
+    if (why && (strncasecmp(url, "https:", 6) == 0 || strncasecmp(url, "wss:", 4) == 0))
+        return cli_usage_error("tail", "--url must be http://HOST[:PORT] (got '%s'; TLS is not "
+                                       "supported)", url);
+    if (why)
+        return cli_usage_error("tail", "--url %s: must be http://HOST[:PORT] (got '%s')", why, url);
+    free(a->url_host);
+    a->url_host = u.host;
+    a->url_port = u.port;
+    const char *rest = u.rest;
     size_t path_len = strcspn(rest, "?#");
     while (path_len && rest[path_len - 1] == '/')
         path_len--;
@@ -621,6 +599,20 @@ static void redis_message(tail_state *s, const char *text, size_t len)
     json_decref(ev);
 }
 
+/* While Redis is lost the reader retries at 0.1 s doubling to 5 s (and
+ * every call in between fails with the same error): report the first
+ * failure, then after 2, 4, 8... of them or when the error changes kind,
+ * about one line per backoff step. */
+static bool redis_worth_reporting(const kg_redis_reader_status *st, unsigned *reported, int *code)
+{
+    unsigned f = st->failures;
+    if (f == *reported || ((f & (f - 1)) != 0 && st->last_code == *code))
+        return false;
+    *reported = f;
+    *code = st->last_code;
+    return true;
+}
+
 static int tail_redis(tail_state *s)
 {
     const tail_args *a = s->a;
@@ -642,6 +634,8 @@ static int tail_redis(tail_state *s)
         fprintf(stderr, "kgmon tail: following %sall on Redis %s:%d (Ctrl-C to stop)\n",
                 a->prefix ? a->prefix : "kaygraph:monitoring:", a->redis_host, a->redis_port);
     bool lost = false;
+    unsigned reported = 0;
+    int code = 0;
     while (!tail_should_stop(s)) {
         char *text = NULL;
         size_t len = 0;
@@ -653,9 +647,20 @@ static int tail_redis(tail_state *s)
         }
         if (rc == 0) {
             redis_message(s, text, len);
-        } else if (rc == KG_ECONNECT && !lost) {
-            fprintf(stderr, "kgmon tail: lost Redis at %s:%d (%s); reconnecting\n", a->redis_host,
-                    a->redis_port, err.message);
+        } else if (rc != KG_ETIMEOUT) {
+            kg_redis_reader_status st;
+            kg_redis_reader_status_get(r, &st);
+            if (!lost)
+                fprintf(stderr, "kgmon tail: lost Redis at %s:%d (%s); reconnecting (every 0.1 s "
+                        "doubling to 5 s)\n", a->redis_host, a->redis_port, err.message);
+            else if (redis_worth_reporting(&st, &reported, &code))
+                fprintf(stderr, "kgmon tail: Redis at %s:%d: %s (%u failed attempt%s)\n",
+                        a->redis_host, a->redis_port, st.last_error, st.failures,
+                        st.failures == 1 ? "" : "s");
+            if (!lost) {
+                reported = st.failures;
+                code = st.last_code;
+            }
             lost = true;
         }
         free(text);

@@ -10,7 +10,9 @@
  * called concurrently from those threads, each passing its own `worker`
  * index (0..workers-1), so a backend keeps one connection per worker and
  * needs no lock on its send path.  disconnect() and destroy() are called once
- * each, after every worker has stopped. */
+ * each, after every worker has stopped.  The optional not_before() is called
+ * by the workers, set_deadline() by the thread stopping the monitor while
+ * workers may be inside send_batch(). */
 #ifndef KAYGRAPH_BACKEND_H
 #define KAYGRAPH_BACKEND_H
 
@@ -58,6 +60,18 @@ typedef struct kg_backend_ops {
     void (*disconnect)(void *data);
     bool (*is_connected)(void *data);
     void (*destroy)(void *data);   /* free `data` */
+    /* Optional (NULL: no constraint).  The earliest CLOCK_MONOTONIC time, in
+     * nanoseconds, at which `worker` may call send_batch() again, when the
+     * backend's peer asked for a pause (HTTP 429/503 with Retry-After);
+     * 0 or a time past: now.  The dispatcher asks before every send and
+     * waits (the batch is kept, the retry backoff still applies), so the
+     * backend bounds the pause it passes on. */
+    int64_t (*not_before)(void *data, unsigned worker);
+    /* Optional.  The monitor is stopping: a send_batch() in progress, and
+     * every later one, must return by `deadline` (CLOCK_MONOTONIC ns), as a
+     * failure if need be, so that shutdown keeps its bound even when the
+     * backend's own timeouts are longer. */
+    void (*set_deadline)(void *data, int64_t deadline_ns);
 } kg_backend_ops;
 
 typedef struct kg_backend kg_backend_t;
@@ -78,6 +92,9 @@ KG_API int kg_backend_connect(kg_backend_t *b, unsigned workers);
 KG_API int kg_backend_send_batch(kg_backend_t *b, unsigned worker, const kg_batch *batch);
 KG_API void kg_backend_disconnect(kg_backend_t *b);
 KG_API bool kg_backend_is_connected(kg_backend_t *b);
+/* The optional ops; 0 / nothing when the backend has none. */
+KG_API int64_t kg_backend_not_before(kg_backend_t *b, unsigned worker);
+KG_API void kg_backend_set_deadline(kg_backend_t *b, int64_t deadline_ns);
 
 #ifdef __cplusplus
 }

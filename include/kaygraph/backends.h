@@ -64,6 +64,14 @@ KG_API kg_backend_t *kg_file_backend_new(const char *path, kg_error_t *err);
 
 /* ---- redis ----------------------------------------------------------------- */
 
+/* What the Redis backend writes (docs/redis.md).  SEED: the layout of
+ * DESIGN.md that the Python original's consumers read (every event stored
+ * under its own key, indexed per run and per node, published on two
+ * channels).  LEAN: for high rates -- each run's events in one hash, the
+ * "all" channel only, the stream (when on) one entry per batch; the
+ * dashboard, kgmon tail and kg_redis_reader read both. */
+typedef enum kg_redis_layout { KG_REDIS_LAYOUT_SEED = 0, KG_REDIS_LAYOUT_LEAN = 1 } kg_redis_layout;
+
 typedef struct kg_redis_options {
     const char *host;              /* default "127.0.0.1" */
     int port;                      /* default 6379 */
@@ -75,20 +83,47 @@ typedef struct kg_redis_options {
     double connect_timeout;        /* seconds, default 1.0 */
     double command_timeout;        /* seconds, default 2.0 */
     long stream_maxlen;            /* > 0: also XADD to <prefix>stream MAXLEN ~ N */
+    /* Read side only (kaygraph/redis_reader.h): the longest string one reply
+     * element may carry -- one event's JSON text -- in bytes; a reply is also
+     * refused past 16 times this in total.  A peer that sends more fails the
+     * connection with KG_EPROTO.  0 = 16 MiB (16 times the dashboard's
+     * default body limit, i.e. the largest event it accepts). */
+    size_t max_reply;
+    kg_redis_layout layout;        /* write side: default KG_REDIS_LAYOUT_SEED */
 } kg_redis_options;
 
 KG_API void kg_redis_options_init(kg_redis_options *o);
 KG_API kg_backend_t *kg_redis_backend_new(const kg_redis_options *o, kg_error_t *err);
 
-/* ---- http webhook ------------------------------------------------------------ */
+/* ---- http webhook ------------------------------------------------------------
+ *
+ * One POST per batch: {"events":[...],"batch_size":N,"timestamp":"...",
+ * "batch_id":"<uuid>"} with Content-Type: application/json and
+ * Idempotency-Key: <the same uuid>.  The id is derived from the batch's
+ * event_ids (an event is in one batch only), so every resend of a batch carries the same key (a receiver
+ * that stored a batch whose answer timed out can drop the copy) and
+ * different batches different ones.
+ *
+ * Answers: 2xx is success.  307 and 308 are followed (method, body and
+ * headers kept; at most 5 hops; the headers of `headers` only to the same
+ * scheme, host and port, never from https to http).  301, 302 and 303 are not
+ * (they would turn the POST into a GET): the batch fails, the error names the
+ * Location, and the backend asks the dispatcher to wait retry_after_max
+ * before trying that URL again.  429 and 503 with Retry-After (seconds or an
+ * HTTP date) make the dispatcher wait that long, at most retry_after_max.
+ * Everything else >= 300, a connection error or a timeout is a failure the
+ * dispatcher retries with backoff.  A monitor that stops cuts a request in
+ * flight at its shutdown deadline. */
 
 typedef struct kg_http_options {
-    const char *url;               /* required: http:// or https:// */
+    const char *url;               /* required: http:// or https:// with a host */
     const char *const *headers;    /* NULL-terminated "Name: value" list, copied */
     double connect_timeout;        /* seconds, default 2.0 */
     double timeout;                /* whole request, seconds, default 5.0 */
     bool single_as_bare;           /* send a batch of one as the bare event */
     bool verify_tls;               /* default true */
+    double retry_after_max;        /* longest pause a Retry-After (or a redirect
+                                    * not followed) imposes, s; default 60 */
 } kg_http_options;
 
 KG_API void kg_http_options_init(kg_http_options *o);

@@ -64,11 +64,23 @@ typedef struct kg_obs_event {
      * kg_node_path(node), which stays valid while the node lives.  NULL when
      * unknown (out of memory). */
     const char *node_path;
+    /* When the point occurred: CLOCK_MONOTONIC nanoseconds, from the clock
+     * reading the engine takes there anyway (points that follow each other
+     * with no user code between them share one reading).  0 in an event
+     * not made by the engine. */
+    uint64_t time_ns;
 } kg_obs_event;
 
 typedef struct kg_observer {
     void (*on_event)(void *ud, const kg_obs_event *ev);
     void *ud;
+    /* Optional.  Two points that follow each other with no user code
+     * between them (NODE_START then BEFORE_PREP; AFTER_PREP then
+     * BEFORE_EXEC) in one call: `ev` is the first, `then` the second, which
+     * has the same fields except that it carries no `data`.  When NULL the
+     * engine calls on_event twice.  (Monitoring queues both events in one
+     * step this way.) */
+    void (*on_pair)(void *ud, const kg_obs_event *ev, kg_obs_point then);
 } kg_observer;
 
 /* Process-wide observer used by runs whose graph has none of its own.  The

@@ -1,8 +1,8 @@
 /* kaygraph/redis_reader.h - the read side of the Redis backend, for consumers.
  *
- * The Redis backend (kaygraph/backends.h) writes DESIGN.md's layout; this is
- * how a consumer (the dashboard, a tool, a test) reads it back without
- * knowing the key names: subscribe to the live feed, fetch one workflow run's
+ * The Redis backend (kaygraph/backends.h) writes DESIGN.md's layout or the
+ * lean one (docs/redis.md); this is how a consumer (the dashboard, a tool,
+ * a test) reads either back without knowing the key names or the layout: subscribe to the live feed, fetch one workflow run's
  * or one node's stored events, the active node / workflow sets, the per-type
  * counters, and replay the optional capped stream from a given entry id.
  *
@@ -13,7 +13,22 @@
  *
  * Connection loss never fails a reader for good: the call that notices it
  * returns KG_ECONNECT (or KG_ETIMEOUT), and the next call reconnects
- * (AUTH, SELECT and every subscription included).  Pub/Sub keeps nothing
+ * (AUTH, SELECT and every subscription included).
+ *
+ * Peers that misbehave.  A subscription counts only once the server has
+ * confirmed it: a peer that answers SUBSCRIBE with anything else (protocol
+ * garbage, an HTTP server on the port) fails with KG_EPROTO ("not a Redis
+ * server?").  Failed connections -- refused, timed out, protocol errors, and
+ * connections lost before they delivered a message (or a reply) or had been
+ * up 2 s -- are retried with exponential backoff, 0.1 s doubling to 5 s, per
+ * connection (subscriber and command): while a retry is not due, calls fail
+ * at once with the last error, so a broken peer costs at most one connection
+ * attempt per backoff step whatever the caller's loop does.  A connection
+ * that had delivered is re-made at once (Redis restarted, CLIENT KILL): up
+ * to 3 times in a row, then once a second.  Replies are bounded (kg_redis_options.max_reply, and
+ * at most 2^20 elements per array): a longer string (e.g. a bulk declared
+ * "$999999999999") fails the connection with KG_EPROTO once max_reply bytes
+ * of it have arrived, instead of being buffered.  Pub/Sub keeps nothing
  * for an absent subscriber: messages published while the subscriber was
  * reconnecting are lost to it, which kg_redis_reader_reconnects() reveals;
  * replay them from the stream (kg_redis_reader_stream_scan) when the
@@ -52,21 +67,26 @@ KG_API void kg_redis_reader_free(kg_redis_reader_t *r);
  * `channel` is a suffix of the prefix: "all" (the default when NULL) or an
  * event type ("error").  With `pattern` true it is a PSUBSCRIBE glob on the
  * same suffix ("*" gets every channel, so each event twice).  Subscriptions
- * are remembered (at most 16) and restored after a reconnect.  Returns 0,
- * KG_ECONNECT / KG_ETIMEOUT when Redis cannot be reached (the subscription is
- * still remembered and made by the next kg_redis_reader_next), or KG_EFULL. */
+ * are remembered (at most 16) and restored after a reconnect.  A new
+ * connection waits (at most the command timeout) for Redis to confirm the
+ * subscription.  Returns 0, KG_ECONNECT when Redis cannot be reached,
+ * KG_EPROTO when the peer is not Redis (the subscription is still remembered
+ * and made by the next kg_redis_reader_next), or KG_EFULL. */
 KG_API int kg_redis_reader_subscribe(kg_redis_reader_t *r, const char *channel, bool pattern,
                               kg_error_t *err);
 
-/* Wait at most `timeout` seconds for the next published message (0: take one
+/* Wait at most `timeout` seconds for the next published event (0: take one
  * that has already arrived, in the reader's buffer or the socket, without
- * waiting).  Returns 0
+ * waiting).  A lean-layout message carries several events, one per line:
+ * they come out one per call, each with the message's channel.  Returns 0
  * with *json (the event's JSON text, NUL-terminated, malloc'd), *len and,
  * when `channel` is not NULL, *channel (the full channel name, malloc'd).
- * KG_ETIMEOUT when nothing arrived in time, KG_ECONNECT when the connection
- * is down (the call then retries to connect until `timeout` has passed, so
- * a caller looping on it does not spin), KG_EINVAL when nothing was
- * subscribed. */
+ * KG_ETIMEOUT when nothing arrived in time on a confirmed subscription;
+ * KG_ECONNECT when the connection is down and KG_EPROTO when the peer broke
+ * the protocol or a reply bound (the call then retries to connect, as the
+ * backoff allows, until `timeout` has passed, so a caller looping on it does
+ * not spin; a connection attempt may add the connect and command timeouts);
+ * KG_EINVAL when nothing was subscribed. */
 KG_API int kg_redis_reader_next(kg_redis_reader_t *r, double timeout, char **json, size_t *len,
                          char **channel, kg_error_t *err);
 
@@ -74,14 +94,29 @@ KG_API int kg_redis_reader_next(kg_redis_reader_t *r, double timeout, char **jso
  * grows, messages may have been missed. */
 KG_API uint64_t kg_redis_reader_reconnects(const kg_redis_reader_t *r);
 
+/* The subscriber connection's state, for reports ("redis: protocol error
+ * ...; next attempt in 1.6 s").  Call it from the thread that uses the
+ * subscriber functions. */
+typedef struct kg_redis_reader_status {
+    bool subscribed;           /* connected, and Redis confirmed the subscription */
+    unsigned failures;         /* consecutive failed attempts (0 while subscribed) */
+    double retry_in;           /* seconds until the next attempt is allowed (0: now) */
+    int last_code;             /* the last failure's KG_E* code (0: none yet) */
+    char last_error[KG_ERROR_MESSAGE_MAX];
+} kg_redis_reader_status;
+KG_API void kg_redis_reader_status_get(const kg_redis_reader_t *r, kg_redis_reader_status *out);
+
 /* ---- fetch (command connection) --------------------------------------------------
  * Each returns 0 and a new reference in *out, or a negative code with `err`
  * filled (KG_ECONNECT, KG_ETIMEOUT, KG_EBACKEND for a Redis error reply,
  * KG_ENOMEM). */
 
 /* The events of one workflow run (or node), parsed, oldest first (sorted-set
- * order: epoch ms, then event id).  `max` > 0 keeps only the newest `max`.
- * Events whose key has expired, or that are not valid JSON, are skipped. */
+ * order: epoch ms, then event id; in the lean layout: seq).  `max` > 0 keeps
+ * only the newest `max`.  Events whose key has expired, or that are not
+ * valid JSON, are skipped.  The lean layout keeps no per-node index:
+ * kg_redis_reader_node_events is then KG_EINVAL, and kg_redis_reader_event
+ * finds nothing (KG_ENOTFOUND). */
 KG_API int kg_redis_reader_workflow_events(kg_redis_reader_t *r, const char *workflow_id, size_t max,
                                     json_t **out, kg_error_t *err);
 KG_API int kg_redis_reader_node_events(kg_redis_reader_t *r, const char *node_id, size_t max,
@@ -113,8 +148,9 @@ typedef void (*kg_stream_visit_cb)(void *ud, const kg_stream_entry *entry);
 /* Replay: up to `count` (0 = 1000) stream entries strictly after entry id
  * `after` ("0" or NULL: from the oldest kept), oldest first, each passed to
  * `visit` as it is in the reply (no copy, no JSON parsing: a replay pass that
- * only needs ids costs no parsing).  *n (may be NULL) gets the number of
- * entries visited.  Pass the last id back as `after` to go on; 0 entries
+ * only needs ids costs no parsing).  A lean-layout entry holds several
+ * events: each is visited with the entry's id.  *n (may be NULL) gets the
+ * number of events visited.  Pass the last id back as `after` to go on; 0 entries
  * means caught up, and so does a stream that does not exist.  Entries without
  * the expected shape are skipped.  Needs Redis >= 5 (XREAD). */
 KG_API int kg_redis_reader_stream_scan(kg_redis_reader_t *r, const char *after, size_t count,

@@ -1,14 +1,25 @@
 /* redis_reader.c - reading back what the Redis backend wrote (see
  * kaygraph/redis_reader.h for the contract).
  *
- * Two blocking hiredis connections per reader.  The subscriber is driven by
- * hand (poll + redisBufferRead + redisGetReplyFromReader) rather than by
- * redisGetReply with a socket timeout, because in blocking hiredis a read
- * timeout marks the context as failed for good: waiting "at most N seconds
- * for a message" would then cost a reconnect every time nothing arrived.
- * The command connection uses plain redisCommandArgv with the command
- * timeout as its socket timeout, and is checked for a server-side close
- * before each use so a restarted server costs no failed call.
+ * Two blocking hiredis connections per reader, both driven by hand
+ * (redisAppendCommandArgv, then poll + redisBufferRead +
+ * redisGetReplyFromReader) rather than by redisCommand/redisGetReply:
+ *  - in blocking hiredis a read timeout marks the context as failed for
+ *    good, so waiting "at most N seconds for a message" would cost a
+ *    reconnect every time nothing arrived;
+ *  - hiredis buffers a bulk string until all the bytes its header declared
+ *    have arrived, so the only place to bound what a peer makes us buffer is
+ *    between two reads (kg__reply_wait, redis_reply.h).
+ * The command connection is checked for a server-side close before each use
+ * so a restarted server costs no failed call.
+ *
+ * Each connection has a health record (kg__health_fail): failed attempts
+ * (refused, timed out, protocol errors, or a connection lost before it
+ * delivered anything) are retried after 0.1 s doubling to 5 s; a connection
+ * that had proved itself is re-made at once (a few times in a row, then once
+ * a second).  Without it a peer that accepts and then answers garbage (an
+ * HTTP server on the Redis port) was reconnected to thousands of times a
+ * second by a caller looping on kg_redis_reader_next.
  *
  * Key names are built here from the same prefix and suffixes as redis.c; the
  * two files are the only places that know the layout. */
@@ -33,6 +44,25 @@
 /* MGET this many event keys per round trip: big workflows stay bounded in
  * reply size. */
 #define KG__READER_MGET_CHUNK 1000
+#define KG__READER_MAX_REPLY (16u << 20)   /* default max_reply */
+#define KG__REPLY_TOTAL_FACTOR 16          /* one reply: at most 16 x max_reply */
+#define KG__BACKOFF_FIRST_S 0.1
+#define KG__BACKOFF_MAX_S 5.0
+#define KG__HEALTHY_S 2.0   /* a connection up this long was not a failed attempt */
+#define KG__QUICK_BURST 3.0 /* immediate reconnections in a row (then 1/s) */
+
+/* One connection's recent history: when it may be tried again and why the
+ * last attempt failed. */
+typedef struct kg__health {
+    unsigned failures;      /* consecutive failed attempts */
+    double retry_at;        /* monotonic s: no attempt before */
+    double up_since;        /* monotonic s the current connection was made; 0 none */
+    bool proven;            /* the current connection did its job (a message, a reply) */
+    double tokens;          /* immediate retries left (see kg__health_fail) */
+    double tokens_at;
+    int code;
+    char error[KG_ERROR_MESSAGE_MAX];
+} kg__health;
 
 struct kg_redis_reader {
     char *host;
@@ -41,10 +71,13 @@ struct kg_redis_reader {
     char *password;
     int db;
     char *prefix;
+    char where[300];           /* "host:port" or the socket path, for messages */
     struct timeval connect_tv;
-    struct timeval command_tv;
+    double command_s;
     redisContext *cmd;
     redisContext *sub;
+    kg__reply_bounds cmd_bounds, sub_bounds;
+    kg__health cmd_health, sub_health;
     bool sub_had_connection;   /* a later connect is a re-connect */
     _Atomic uint64_t reconnects;
     struct {
@@ -52,6 +85,10 @@ struct kg_redis_reader {
         bool pattern;
     } subs[KG__READER_MAX_SUBS];
     size_t nsubs;
+    /* A lean-layout message carries a batch, one event per line: the lines
+     * not handed out yet (docs/redis.md). */
+    char *pending, *pending_chan;
+    size_t pending_len, pending_at;
 };
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -112,23 +149,167 @@ static void kg__nap(double seconds)
     }
 }
 
+/* ---- connection health ---------------------------------------------------------- */
 
-static int kg__ctx_fail(redisContext *c, int saved_errno, kg_error_t *err, const char *what)
+static void kg__health_up(kg__health *h)
+{
+    h->up_since = kg__now();
+    h->proven = false;
+}
+
+/* The connection did its job (delivered a message, answered a command). */
+static void kg__health_ok(kg__health *h)
+{
+    h->proven = true;
+}
+
+/* An attempt failed, or a connection was lost.  Losing a connection that
+ * proved itself (it delivered something, or stayed up KG__HEALTHY_S) is not
+ * a failed attempt: Redis restarted, or CLIENT KILL, and the reconnection is
+ * tried at once -- at most KG__QUICK_BURST times in a row, then once a
+ * second, so that a peer that sends one good message and then hangs up (or
+ * sends garbage) cannot drive a reconnect storm either.  Otherwise the next
+ * attempt waits 0.1 s x 2^(failures-1), at most 5 s; only a connection that
+ * stayed up KG__HEALTHY_S starts the count again. */
+static int kg__health_fail(kg__health *h, const kg_error_t *err)
+{
+    double now = kg__now();
+    bool stable = h->up_since > 0 && now - h->up_since >= KG__HEALTHY_S;
+    bool proven = h->proven || stable;
+    h->up_since = 0;
+    h->proven = false;
+    h->tokens += now - h->tokens_at;
+    if (h->tokens > KG__QUICK_BURST)
+        h->tokens = KG__QUICK_BURST;
+    h->tokens_at = now;
+    if (stable)
+        h->failures = 0;
+    if (proven && h->tokens >= 1) {
+        h->tokens -= 1;
+        h->retry_at = now;
+    } else {
+        h->failures++;
+        double delay = KG__BACKOFF_FIRST_S;
+        for (unsigned i = 1; i < h->failures && delay < KG__BACKOFF_MAX_S; i++)
+            delay *= 2;
+        h->retry_at = now + (delay < KG__BACKOFF_MAX_S ? delay : KG__BACKOFF_MAX_S);
+    }
+    h->code = err->code;
+    snprintf(h->error, sizeof h->error, "%s", err->message);
+    return err->code;
+}
+
+/* Seconds before the next attempt is allowed (<= 0: now). */
+static double kg__health_wait(const kg__health *h)
+{
+    return h->retry_at - kg__now();
+}
+
+/* The last failure again, for a call made while the next attempt is not due. */
+static int kg__health_error(const kg__health *h, kg_error_t *err)
+{
+    double wait = kg__health_wait(h);
+    return kg_error_set(err, h->code ? h->code : KG_ECONNECT, "RedisError",
+                        "%s; next attempt in %.1f s", h->error, wait > 0 ? wait : 0);
+}
+
+/* ---- replies ------------------------------------------------------------------- */
+
+static int kg__ctx_fail(kg_redis_reader_t *r, redisContext *c, const kg__reply_bounds *b,
+                        int saved_errno, kg_error_t *err, const char *what)
 {
     int code = KG_ECONNECT;
+    if (b && b->over)
+        return kg_error_set(err, KG_EPROTO, "RedisError",
+                            "%s: a reply from %s over the reader's limit (more than %zu bytes "
+                            "of strings, or more than %u elements)",
+                            what, r->where, b->total_max, KG__REPLY_MAX_ELEMENTS);
     if (c->err == REDIS_ERR_IO &&
         (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK || saved_errno == ETIMEDOUT))
         code = KG_ETIMEOUT;
     else if (c->err == REDIS_ERR_OOM)
         code = KG_ENOMEM;
     else if (c->err == REDIS_ERR_PROTOCOL)
-        code = KG_EPROTO;
+        return kg_error_set(err, KG_EPROTO, "RedisError",
+                            "%s: protocol error from %s (not a Redis server?): %s", what,
+                            r->where, c->errstr);
     return kg_error_set(err, code, "RedisError", "%s: %s", what,
                         c->errstr[0] ? c->errstr : kg_strerror(code));
 }
 
+/* Wait until `c` holds one whole reply, at most until `deadline` (monotonic
+ * s); after the deadline the socket is still read once without waiting.
+ * Every read of either connection goes through here, so the reply bounds
+ * hold everywhere.  0 and *out (freeReplyObject it), KG_ETIMEOUT when
+ * nothing whole arrived in time (the connection is still usable), or the
+ * connection's failure (it must be dropped). */
+static int kg__reply_wait(kg_redis_reader_t *r, redisContext *c, kg__reply_bounds *b,
+                          double deadline, void **out, kg_error_t *err, const char *what)
+{
+    bool looked_late = false;
+    *out = NULL;
+    for (;;) {
+        void *v = NULL;
+        if (redisGetReplyFromReader(c, &v) != REDIS_OK)
+            return kg__ctx_fail(r, c, b, errno, err, what);
+        if (v) {
+            b->used = 0;
+            *out = v;
+            return 0;
+        }
+        if (kg__reply_buffer_over(c->reader, b))
+            return kg_error_set(err, KG_EPROTO, "RedisError",
+                                "%s: %s sent a string longer than the %zu-byte limit "
+                                "(max_reply); connection closed",
+                                what, r->where, b->bulk_max);
+        double left = deadline - kg__now();
+        if (left <= 0 && looked_late)
+            return kg_error_set(err, KG_ETIMEOUT, "RedisError", "%s: no reply within the timeout",
+                                what);
+        looked_late = left <= 0;
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        int n = poll(&p, 1, left > 0 ? (int)(left * 1000.0) + 1 : 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0)
+            continue;
+        if (n < 0 || redisBufferRead(c) != REDIS_OK)
+            return kg__ctx_fail(r, c, b, errno, err, what);
+    }
+}
+
+/* Write whatever hiredis has buffered (bounded by the socket's send
+ * timeout). */
+static int kg__flush(redisContext *c)
+{
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(c, &done) != REDIS_OK)
+            return REDIS_ERR;
+    return REDIS_OK;
+}
+
+/* One command and its reply, at most the command timeout. */
+static int kg__ctx_command(kg_redis_reader_t *r, redisContext *c, kg__reply_bounds *b, int argc,
+                           const char **argv, const size_t *lens, redisReply **out,
+                           kg_error_t *err)
+{
+    *out = NULL;
+    if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK)
+        return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+    if (kg__flush(c) != REDIS_OK)
+        return kg__ctx_fail(r, c, b, errno, err, argv[0]);
+    void *v = NULL;
+    int rc = kg__reply_wait(r, c, b, kg__now() + r->command_s, &v, err, argv[0]);
+    *out = v;
+    return rc;
+}
+
+/* ---- connections ----------------------------------------------------------------- */
+
 /* A blocking connection with AUTH and (when `select_db`) SELECT done. */
-static int kg__connect(kg_redis_reader_t *r, bool select_db, redisContext **out, kg_error_t *err)
+static int kg__connect(kg_redis_reader_t *r, bool select_db, kg__reply_bounds *b,
+                       redisContext **out, kg_error_t *err)
 {
     redisContext *c = r->unix_socket ? redisConnectUnixWithTimeout(r->unix_socket, r->connect_tv)
                                      : redisConnectWithTimeout(r->host, r->port, r->connect_tv);
@@ -136,17 +317,19 @@ static int kg__connect(kg_redis_reader_t *r, bool select_db, redisContext **out,
     if (!c)
         return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
     if (c->err) {
-        int rc = kg_error_set(err, KG_ECONNECT, "RedisError", "connect to %s:%d: %s",
-                              r->unix_socket ? r->unix_socket : r->host,
-                              r->unix_socket ? 0 : r->port, c->errstr);
+        int rc = kg_error_set(err, KG_ECONNECT, "RedisError", "connect to %s: %s", r->where,
+                              c->errstr);
         redisFree(c);
         return rc;
     }
-    if (redisSetTimeout(c, r->command_tv) != REDIS_OK) {
+    /* The socket timeouts bound writes; reads wait in poll (kg__reply_wait). */
+    if (redisSetTimeout(c, kg__tv(r->command_s)) != REDIS_OK) {
         redisFree(c);
         return kg_error_set(err, KG_ECONNECT, "RedisError", "cannot set socket timeout");
     }
-    kg__reply_limit(c->reader);
+    b->used = 0;
+    b->over = false;
+    kg__reply_bound(c->reader, b);
     if (!r->unix_socket)
         redisEnableKeepAlive(c);
     for (int step = 0; step < 2; step++) {
@@ -163,20 +346,16 @@ static int kg__connect(kg_redis_reader_t *r, bool select_db, redisContext **out,
             continue;
         }
         size_t lens[2] = {strlen(argv[0]), strlen(argv[1])};
-        redisReply *reply = redisCommandArgv(c, 2, argv, lens);
-        if (!reply) {
-            int rc = kg__ctx_fail(c, errno, err, argv[0]);
-            redisFree(c);
-            return rc;
-        }
-        if (reply->type == REDIS_REPLY_ERROR) {
-            int rc = kg_error_set(err, KG_EBACKEND, "RedisError", "%s: %s", argv[0],
-                                  reply->str);
+        redisReply *reply;
+        int rc = kg__ctx_command(r, c, b, 2, argv, lens, &reply, err);
+        if (rc == 0 && reply->type == REDIS_REPLY_ERROR)
+            rc = kg_error_set(err, KG_EBACKEND, "RedisError", "%s: %s", argv[0], reply->str);
+        if (reply)
             freeReplyObject(reply);
+        if (rc) {
             redisFree(c);
             return rc;
         }
-        freeReplyObject(reply);
     }
     *out = c;
     return 0;
@@ -219,12 +398,23 @@ int kg_redis_reader_new(const kg_redis_options *o, kg_redis_reader_t **out, kg_e
     r->db = o->db;
     r->prefix = kg__dup(o->prefix ? o->prefix : "kaygraph:monitoring:");
     r->connect_tv = kg__tv(o->connect_timeout > 0 ? o->connect_timeout : 1.0);
-    r->command_tv = kg__tv(o->command_timeout > 0 ? o->command_timeout : 2.0);
+    r->command_s = o->command_timeout > 0 ? o->command_timeout : 2.0;
+    size_t bulk = o->max_reply ? o->max_reply : KG__READER_MAX_REPLY;
+    size_t total = bulk <= SIZE_MAX / KG__REPLY_TOTAL_FACTOR ? bulk * KG__REPLY_TOTAL_FACTOR
+                                                             : SIZE_MAX;
+    r->cmd_bounds = r->sub_bounds = (kg__reply_bounds){.bulk_max = bulk, .total_max = total};
+    r->cmd_health.tokens = r->sub_health.tokens = KG__QUICK_BURST;
+    r->cmd_health.tokens_at = r->sub_health.tokens_at = kg__now();
     if (!r->host || !r->prefix || (o->unix_socket && *o->unix_socket && !r->unix_socket) ||
         (o->password && *o->password && !r->password)) {
         kg_redis_reader_free(r);
         return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
     }
+    if (r->unix_socket)
+        snprintf(r->where, sizeof r->where, "%s", r->unix_socket);
+    else
+        snprintf(r->where, sizeof r->where, strchr(r->host, ':') ? "[%s]:%d" : "%s:%d", r->host,
+                 r->port);
     *out = r;
     return 0;
 }
@@ -233,6 +423,8 @@ void kg_redis_reader_free(kg_redis_reader_t *r)
 {
     if (!r)
         return;
+    free(r->pending);
+    free(r->pending_chan);
     if (r->cmd)
         redisFree(r->cmd);
     if (r->sub)
@@ -247,17 +439,6 @@ void kg_redis_reader_free(kg_redis_reader_t *r)
 }
 
 /* ---- subscriber ---------------------------------------------------------------- */
-
-/* Write whatever hiredis has buffered; the subscriber never calls
- * redisGetReply, which would do it for us. */
-static int kg__flush(redisContext *c)
-{
-    int done = 0;
-    while (!done)
-        if (redisBufferWrite(c, &done) != REDIS_OK)
-            return REDIS_ERR;
-    return REDIS_OK;
-}
 
 static int kg__append_sub(redisContext *c, const char *name, bool pattern)
 {
@@ -274,28 +455,98 @@ static void kg__sub_drop(kg_redis_reader_t *r)
     }
 }
 
-static int kg__sub_connect(kg_redis_reader_t *r, kg_error_t *err)
+/* The subscriber connection failed (`err` says how): drop it and schedule
+ * the next attempt.  The subscriber reports only "down" (KG_ECONNECT) or
+ * "not Redis" (KG_EPROTO); KG_ETIMEOUT is kept for a quiet, healthy feed. */
+static int kg__sub_fail(kg_redis_reader_t *r, kg_error_t *err)
 {
-    redisContext *c;
-    /* Pub/Sub channels are global to the server: no SELECT needed. */
-    int rc = kg__connect(r, false, &c, err);
+    if (err && err->code != KG_EPROTO && err->code != KG_ENOMEM && err->code != KG_EBACKEND)
+        err->code = KG_ECONNECT;
+    kg__sub_drop(r);
+    return kg__health_fail(&r->sub_health, err);
+}
+
+/* The first reply on a new subscriber connection must confirm the first
+ * subscription; only then is the connection up. */
+static int kg__sub_handshake(kg_redis_reader_t *r, redisContext *c, kg_error_t *err)
+{
+    void *v = NULL;
+    int rc = kg__reply_wait(r, c, &r->sub_bounds, kg__now() + r->command_s, &v, err,
+                            r->subs[0].pattern ? "PSUBSCRIBE" : "SUBSCRIBE");
+    if (rc == KG_ETIMEOUT)
+        return kg_error_set(err, KG_ECONNECT, "RedisError",
+                            "%s did not answer SUBSCRIBE within %.1f s (not a Redis server?)",
+                            r->where, r->command_s);
     if (rc)
         return rc;
+    redisReply *reply = v;
+    if (reply->type == REDIS_REPLY_ERROR)
+        rc = kg_error_set(err, KG_EBACKEND, "RedisError", "SUBSCRIBE: %s", reply->str);
+    else if (!kg__is_sub_confirmation(reply))
+        rc = kg_error_set(err, KG_EPROTO, "RedisError",
+                          "protocol error from %s (not a Redis server?): it answered "
+                          "SUBSCRIBE with a reply of type %d, not a confirmation",
+                          r->where, reply->type);
+    freeReplyObject(reply);
+    return rc;
+}
+
+/* Connect, subscribe to everything remembered and wait for the
+ * confirmation.  Records the outcome in the subscriber's health. */
+static int kg__sub_connect(kg_redis_reader_t *r, kg_error_t *err)
+{
+    kg_error_t local;
+    if (!err)
+        err = &local;
+    redisContext *c;
+    /* Pub/Sub channels are global to the server: no SELECT needed. */
+    int rc = kg__connect(r, false, &r->sub_bounds, &c, err);
+    if (rc)
+        return kg__sub_fail(r, err);
+    kg__health_up(&r->sub_health);
+    r->sub = c;
     for (size_t i = 0; i < r->nsubs; i++)
         if (kg__append_sub(c, r->subs[i].name, r->subs[i].pattern) != REDIS_OK) {
-            redisFree(c);
-            return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+            kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+            return kg__sub_fail(r, err);
         }
     if (kg__flush(c) != REDIS_OK) {
-        rc = kg__ctx_fail(c, errno, err, "SUBSCRIBE");
-        redisFree(c);
-        return rc;
+        kg__ctx_fail(r, c, &r->sub_bounds, errno, err, "SUBSCRIBE");
+        return kg__sub_fail(r, err);
     }
-    r->sub = c;
+    if (kg__sub_handshake(r, c, err) != 0)
+        return kg__sub_fail(r, err);
     if (r->sub_had_connection)
         atomic_fetch_add_explicit(&r->reconnects, 1, memory_order_relaxed);
     r->sub_had_connection = true;
     return 0;
+}
+
+/* Make sure the subscriber is up: attempt a connection when the backoff
+ * allows, waiting for that at most until `deadline`.  0, or the failure. */
+static int kg__sub_ensure(kg_redis_reader_t *r, double deadline, kg_error_t *err)
+{
+    for (;;) {
+        double wait = kg__health_wait(&r->sub_health);
+        if (wait <= 0) {
+            /* Only (re)subscribing writes to the socket; reading cannot
+             * raise SIGPIPE, so only this part needs the guard. */
+            kg__sigpipe_guard g;
+            kg__sigpipe_block(&g);
+            int rc = kg__sub_connect(r, err);
+            kg__sigpipe_restore(&g);
+            if (rc == 0)
+                return 0;
+            wait = kg__health_wait(&r->sub_health);
+        }
+        double left = deadline - kg__now();
+        if (left <= 0 || wait > left) {
+            if (left > 0)
+                kg__nap(left);
+            return kg__health_error(&r->sub_health, err);
+        }
+        kg__nap(wait);
+    }
 }
 
 int kg_redis_reader_subscribe(kg_redis_reader_t *r, const char *channel, bool pattern,
@@ -313,20 +564,18 @@ int kg_redis_reader_subscribe(kg_redis_reader_t *r, const char *channel, bool pa
     r->subs[r->nsubs].pattern = pattern;
     r->nsubs++;
 
+    if (!r->sub)
+        return kg__sub_ensure(r, 0, err);
     kg__sigpipe_guard g;
     kg__sigpipe_block(&g);
     int rc = 0;
-    if (r->sub) {
-        /* The confirmation is read (and skipped) by kg_redis_reader_next. */
-        if (kg__append_sub(r->sub, name, pattern) != REDIS_OK) {
-            rc = kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
-            kg__sub_drop(r);
-        } else if (kg__flush(r->sub) != REDIS_OK) {
-            rc = kg__ctx_fail(r->sub, errno, err, "SUBSCRIBE");
-            kg__sub_drop(r);
-        }
-    } else {
-        rc = kg__sub_connect(r, err);
+    /* The confirmation is read (and skipped) by kg_redis_reader_next. */
+    if (kg__append_sub(r->sub, name, pattern) != REDIS_OK) {
+        kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+        rc = kg__sub_fail(r, err);
+    } else if (kg__flush(r->sub) != REDIS_OK) {
+        kg__ctx_fail(r, r->sub, &r->sub_bounds, errno, err, "SUBSCRIBE");
+        rc = kg__sub_fail(r, err);
     }
     kg__sigpipe_restore(&g);
     return rc;
@@ -365,6 +614,37 @@ int kg__take_message(const redisReply *reply, char **json, size_t *len, char **c
     return 1;
 }
 
+/* The next line of the pending batch message as an event of its own, or 0
+ * when none is left; negative on allocation failure. */
+static int kg__pending_next(kg_redis_reader_t *r, char **json, size_t *len, char **channel)
+{
+    while (r->pending && r->pending_at < r->pending_len) {
+        const char *line = r->pending + r->pending_at;
+        const char *nl = memchr(line, '\n', r->pending_len - r->pending_at);
+        size_t n = nl ? (size_t)(nl - line) : r->pending_len - r->pending_at;
+        r->pending_at += n + 1;
+        if (n == 0)
+            continue;
+        char *j = kg__dupn(line, n);
+        char *c = channel ? kg__dup(r->pending_chan ? r->pending_chan : "") : NULL;
+        if (!j || (channel && !c)) {
+            free(j);
+            free(c);
+            return KG_ENOMEM;
+        }
+        *json = j;
+        if (len)
+            *len = n;
+        if (channel)
+            *channel = c;
+        return 1;
+    }
+    free(r->pending);
+    free(r->pending_chan);
+    r->pending = r->pending_chan = NULL;
+    return 0;
+}
+
 int kg_redis_reader_next(kg_redis_reader_t *r, double timeout, char **json, size_t *len,
                          char **channel, kg_error_t *err)
 {
@@ -375,65 +655,56 @@ int kg_redis_reader_next(kg_redis_reader_t *r, double timeout, char **json, size
         *channel = NULL;
     if (r->nsubs == 0)
         return kg_error_set(err, KG_EINVAL, "ArgumentError", "nothing subscribed");
+    kg_error_t local;
+    if (!err)
+        err = &local;
+    int got = kg__pending_next(r, json, len, channel);
+    if (got)
+        return got < 0 ? kg_error_set(err, KG_ENOMEM, NULL, "out of memory") : 0;
     double deadline = kg__now() + (timeout > 0 ? timeout : 0);
-    int last = 0;
     for (;;) {
         if (!r->sub) {
-            /* Only (re)subscribing writes to the socket; reading cannot
-             * raise SIGPIPE, so only this part needs the guard. */
-            kg__sigpipe_guard g;
-            kg__sigpipe_block(&g);
-            last = kg__sub_connect(r, err);
-            kg__sigpipe_restore(&g);
-            if (last) {
-                double left = deadline - kg__now();
-                if (left <= 0)
-                    break;
-                /* Redis is away: try again a few times a second until the
-                 * caller's bound, instead of returning at once into a loop. */
-                kg__nap(left < 0.05 ? left : 0.05);
-                continue;
-            }
+            int rc = kg__sub_ensure(r, deadline, err);
+            if (rc)
+                return rc;
         }
         void *v = NULL;
-        if (redisGetReplyFromReader(r->sub, &v) != REDIS_OK) {
-            last = kg__ctx_fail(r->sub, errno, err, "subscriber");
-            kg__sub_drop(r);
-            continue;
+        int rc = kg__reply_wait(r, r->sub, &r->sub_bounds, deadline, &v, err, "subscriber");
+        if (rc == KG_ETIMEOUT)
+            return kg_error_set(err, KG_ETIMEOUT, NULL, "no message within %.3f s", timeout);
+        if (rc) {
+            kg__sub_fail(r, err);
+            continue;   /* kg__sub_ensure waits for the backoff, within the deadline */
         }
-        if (v) {
-            int got = kg__take_message(v, json, len, channel);
-            freeReplyObject(v);
-            if (got < 0) {
-                last = kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
-                break;
-            }
-            if (got == 1) {
-                last = 0;
-                break;
-            }
-            continue;
+        size_t n = 0;
+        char *chan = NULL;
+        got = kg__take_message(v, json, &n, &chan);
+        freeReplyObject(v);
+        if (got < 0)
+            return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+        if (got == 1 && memchr(*json, '\n', n)) {
+            /* A batch (lean layout): hand its events out one by one. */
+            r->pending = *json;
+            r->pending_chan = chan;
+            r->pending_len = n;
+            r->pending_at = 0;
+            *json = NULL;
+            got = kg__pending_next(r, json, len, channel);
+            if (got < 0)
+                return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+        } else if (got == 1) {
+            if (len)
+                *len = n;
+            if (channel)
+                *channel = chan;
+            else
+                free(chan);
         }
-        /* Past the deadline the socket is still looked at once, without
-         * waiting: timeout 0 takes what has arrived, not only what is parsed. */
-        double left = deadline - kg__now();
-        struct pollfd p = {.fd = r->sub->fd, .events = POLLIN};
-        int n = poll(&p, 1, left > 0 ? (int)(left * 1000.0) + 1 : 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0) {
-            if (kg__now() < deadline)
-                continue;
-            last = kg_error_set(err, KG_ETIMEOUT, NULL, "no message within %.3f s", timeout);
-            break;
-        }
-        if (n < 0 || redisBufferRead(r->sub) != REDIS_OK) {
-            last = kg__ctx_fail(r->sub, errno, err, "subscriber");
-            kg__sub_drop(r);
-            continue;
+        if (got == 1) {
+            kg__health_ok(&r->sub_health);
+            return 0;
         }
     }
-    return last;
 }
 
 uint64_t kg_redis_reader_reconnects(const kg_redis_reader_t *r)
@@ -443,33 +714,63 @@ uint64_t kg_redis_reader_reconnects(const kg_redis_reader_t *r)
              : 0;
 }
 
+void kg_redis_reader_status_get(const kg_redis_reader_t *r, kg_redis_reader_status *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!r)
+        return;
+    out->subscribed = r->sub != NULL;
+    out->failures = r->sub ? 0 : r->sub_health.failures;
+    double wait = r->sub ? 0 : kg__health_wait(&r->sub_health);
+    out->retry_in = wait > 0 ? wait : 0;
+    out->last_code = r->sub_health.code;
+    snprintf(out->last_error, sizeof out->last_error, "%s", r->sub_health.error);
+}
+
 /* ---- command connection --------------------------------------------------------- */
 
 /* Run one command; NULL with *rc and `err` set on failure (an error reply is
- * KG_EBACKEND and keeps the connection). */
+ * KG_EBACKEND and keeps the connection).  While a failed connection's retry
+ * is not due, fails at once with the last error. */
 static redisReply *kg__command(kg_redis_reader_t *r, int argc, const char **argv,
                                const size_t *lens, int *rc, kg_error_t *err)
 {
+    kg_error_t local;
+    if (!err)
+        err = &local;
     *rc = 0;
     kg__sigpipe_guard g;
     kg__sigpipe_block(&g);
+    /* A server-side close of an idle connection is not a failed attempt. */
     if (r->cmd && !kg__idle_alive(r->cmd)) {
         redisFree(r->cmd);
         r->cmd = NULL;
     }
     redisReply *reply = NULL;
-    if (!r->cmd)
-        *rc = kg__connect(r, true, &r->cmd, err);
+    if (!r->cmd) {
+        if (kg__health_wait(&r->cmd_health) > 0) {
+            *rc = kg__health_error(&r->cmd_health, err);
+        } else if ((*rc = kg__connect(r, true, &r->cmd_bounds, &r->cmd, err)) != 0) {
+            kg__health_fail(&r->cmd_health, err);
+        } else {
+            kg__health_up(&r->cmd_health);
+        }
+    }
     if (*rc == 0) {
-        reply = redisCommandArgv(r->cmd, argc, argv, lens);
-        if (!reply) {
-            *rc = kg__ctx_fail(r->cmd, errno, err, argv[0]);
+        *rc = kg__ctx_command(r, r->cmd, &r->cmd_bounds, argc, argv, lens, &reply, err);
+        if (*rc) {
+            if (reply)
+                freeReplyObject(reply);
+            reply = NULL;
             redisFree(r->cmd);
             r->cmd = NULL;
+            kg__health_fail(&r->cmd_health, err);
         } else if (reply->type == REDIS_REPLY_ERROR) {
             *rc = kg_error_set(err, KG_EBACKEND, "RedisError", "%s: %s", argv[0], reply->str);
             freeReplyObject(reply);
             reply = NULL;
+        } else {
+            kg__health_ok(&r->cmd_health);
         }
     }
     kg__sigpipe_restore(&g);
@@ -587,15 +888,96 @@ static int kg__indexed_events(kg_redis_reader_t *r, const char *mid, const char 
     return 0;
 }
 
+/* Which layout the producers write: <prefix>layout says "lean" for the
+ * lean one and does not exist for the seed one (docs/redis.md).  1 lean,
+ * 0 seed, negative on failure. */
+static int kg__is_lean(kg_redis_reader_t *r, kg_error_t *err)
+{
+    int rc;
+    redisReply *v = kg__command2(r, "GET", "layout", "", 0, NULL, &rc, err);
+    if (!v)
+        return rc;
+    int lean = v->type == REDIS_REPLY_STRING && strcmp(v->str, "lean") == 0;
+    freeReplyObject(v);
+    return lean;
+}
+
+typedef struct kg__seq_event {
+    unsigned long long seq;
+    const redisReply *json;
+} kg__seq_event;
+
+static int kg__cmp_seq(const void *a, const void *b)
+{
+    unsigned long long x = ((const kg__seq_event *)a)->seq, y = ((const kg__seq_event *)b)->seq;
+    return (x > y) - (x < y);
+}
+
+/* Lean layout: a run's events are the values of its hash, the fields their
+ * seq; oldest first by seq, the newest `max` when max > 0. */
+static int kg__run_hash_events(kg_redis_reader_t *r, const char *workflow_id, size_t max,
+                               json_t **out, kg_error_t *err)
+{
+    int rc;
+    redisReply *v = kg__command2(r, "HGETALL", "run:", workflow_id, 0, NULL, &rc, err);
+    if (!v)
+        return rc;
+    size_t n = v->type == REDIS_REPLY_ARRAY ? v->elements / 2 : 0;
+    kg__seq_event *evs = malloc((n ? n : 1) * sizeof *evs);
+    json_t *arr = json_array();
+    if (!evs || !arr) {
+        free(evs);
+        freeReplyObject(v);
+        return kg__nomem(arr, err);
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *f = v->element[2 * i], *j = v->element[2 * i + 1];
+        if (f->type == REDIS_REPLY_STRING && j->type == REDIS_REPLY_STRING)
+            evs[k++] = (kg__seq_event){strtoull(f->str, NULL, 10), j};
+    }
+    qsort(evs, k, sizeof *evs, kg__cmp_seq);
+    rc = 0;
+    for (size_t i = max > 0 && k > max ? k - max : 0; rc == 0 && i < k; i++) {
+        json_t *ev = json_loadb(evs[i].json->str, evs[i].json->len, 0, NULL);
+        if (ev && json_array_append_new(arr, ev) != 0)
+            rc = kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+    }
+    free(evs);
+    freeReplyObject(v);
+    if (rc) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return 0;
+}
+
 int kg_redis_reader_workflow_events(kg_redis_reader_t *r, const char *workflow_id, size_t max,
                                     json_t **out, kg_error_t *err)
 {
-    return kg__indexed_events(r, "workflow:", workflow_id, max, out, err);
+    if (!r || !workflow_id || !out)
+        return kg_error_set(err, KG_EINVAL, "ArgumentError", "NULL argument");
+    *out = NULL;
+    int lean = kg__is_lean(r, err);
+    if (lean < 0)
+        return lean;
+    return lean ? kg__run_hash_events(r, workflow_id, max, out, err)
+                : kg__indexed_events(r, "workflow:", workflow_id, max, out, err);
 }
 
 int kg_redis_reader_node_events(kg_redis_reader_t *r, const char *node_id, size_t max,
                                 json_t **out, kg_error_t *err)
 {
+    if (!r || !node_id || !out)
+        return kg_error_set(err, KG_EINVAL, "ArgumentError", "NULL argument");
+    *out = NULL;
+    int lean = kg__is_lean(r, err);
+    if (lean < 0)
+        return lean;
+    if (lean)
+        return kg_error_set(err, KG_EINVAL, "ArgumentError",
+                            "the lean Redis layout keeps no per-node index (docs/redis.md)");
     return kg__indexed_events(r, "node:", node_id, max, out, err);
 }
 
@@ -611,6 +993,7 @@ int kg_redis_reader_event(kg_redis_reader_t *r, const char *event_id, json_t **o
         return rc;
     if (v->type != REDIS_REPLY_STRING) {
         freeReplyObject(v);
+        /* (The lean layout stores events per run only: none is found here.) */
         return kg_error_set(err, KG_ENOTFOUND, NULL, "event %s not stored", event_id);
     }
     json_error_t jerr;
@@ -728,16 +1111,40 @@ size_t kg__stream_each(const redisReply *v, kg_stream_visit_cb visit, void *ud)
             continue;
         kg_stream_entry entry = {.id = e->element[0]->str};
         const redisReply *fields = e->element[1];
-        for (size_t f = 0; fields->type == REDIS_REPLY_ARRAY && f + 1 < fields->elements; f += 2)
-            if (fields->element[f]->type == REDIS_REPLY_STRING &&
-                strcmp(fields->element[f]->str, "event") == 0 &&
-                fields->element[f + 1]->type == REDIS_REPLY_STRING) {
+        const redisReply *batch = NULL;
+        for (size_t f = 0; fields->type == REDIS_REPLY_ARRAY && f + 1 < fields->elements; f += 2) {
+            if (fields->element[f]->type != REDIS_REPLY_STRING ||
+                fields->element[f + 1]->type != REDIS_REPLY_STRING)
+                continue;
+            if (strcmp(fields->element[f]->str, "event") == 0) {
                 entry.event = fields->element[f + 1]->str;
                 entry.event_len = fields->element[f + 1]->len;
                 break;
             }
-        visit(ud, &entry);
-        n++;
+            if (strcmp(fields->element[f]->str, "events") == 0) {
+                batch = fields->element[f + 1];
+                break;
+            }
+        }
+        if (!batch) {
+            visit(ud, &entry);
+            n++;
+            continue;
+        }
+        /* A lean-layout entry: a batch, one event per line, each visited as
+         * an entry of its own with the batch's id. */
+        for (size_t at = 0; at < batch->len;) {
+            const char *line = batch->str + at;
+            const char *nl = memchr(line, '\n', batch->len - at);
+            size_t len = nl ? (size_t)(nl - line) : batch->len - at;
+            at += len + 1;
+            if (len == 0)
+                continue;
+            entry.event = line;
+            entry.event_len = len;
+            visit(ud, &entry);
+            n++;
+        }
     }
     return n;
 }

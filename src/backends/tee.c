@@ -81,6 +81,26 @@ static bool tee_is_connected(void *data)
     return true;
 }
 
+/* The latest pause any target asked for: a batch goes to all of them. */
+static int64_t tee_not_before(void *data, unsigned worker)
+{
+    tee *t = data;
+    int64_t nb = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        int64_t v = kg_backend_not_before(t->to[i], worker);
+        if (v > nb)
+            nb = v;
+    }
+    return nb;
+}
+
+static void tee_set_deadline(void *data, int64_t deadline_ns)
+{
+    tee *t = data;
+    for (size_t i = 0; i < t->n; i++)
+        kg_backend_set_deadline(t->to[i], deadline_ns);
+}
+
 static void tee_destroy(void *data)
 {
     tee *t = data;
@@ -97,6 +117,8 @@ static const kg_backend_ops tee_ops = {
     .disconnect = tee_disconnect,
     .is_connected = tee_is_connected,
     .destroy = tee_destroy,
+    .not_before = tee_not_before,
+    .set_deadline = tee_set_deadline,
 };
 
 kg_backend_t *kg_tee_backend_new(kg_backend_t **backends, size_t n, kg_error_t *err)

@@ -46,7 +46,7 @@ static void *batch_worker(void *arg)
             break;
         kg_ctx_t item_ctx = *job->parent;
         item_ctx.item = (long)i;
-        kg_error_clear(&item_ctx.error);
+        kg__error_reset(&item_ctx.error);
         if (kg__exec_item(&item_ctx, json_array_get(job->items, i), &job->results[i]) < 0)
             job_record_failure(job, i, &item_ctx.error);
     }

@@ -51,6 +51,7 @@ struct kg_node {
     _Atomic(json_t *) topology;   /* cached kg_graph_topology() */
     _Atomic(kg_shared_text *) topology_text;   /* ...and its JSON text */
     _Atomic(kg_shared_text *) path_text;       /* cached kg_node_path() (path.c) */
+    _Atomic(struct kg_node_desc *) desc;       /* cached descriptor (desc.c) */
 
     /* Metrics: atomics so concurrent runs of one graph need no lock. */
     atomic_uint_fast64_t executions, successes, errors, retries;
@@ -91,20 +92,50 @@ const char *kg__node_path_at(const kg_node_t *node, size_t skip);   /* NULL: non
 void kg__path_invalidate(kg_node_t *node);   /* the node's and its descendants' */
 
 /* run.c */
-void kg__observe(const kg_ctx_t *ctx, kg_obs_point point, const kg_obs_event *extra);
 int kg__exec_item(kg_ctx_t *ctx, json_t *input, json_t **out);
 
 /* batch.c: exec step of batch and parallel batch nodes. */
 int kg__batch_exec(kg_ctx_t *ctx, json_t *prep_res, json_t **exec_res);
 
+/* What every observer event carries, filled in place (an observed point
+ * builds its event once; `point` is a constant at each call site, so the
+ * conditions fold away). */
+static inline void kg__obs_fill(kg_obs_event *ev, const kg_ctx_t *ctx)
+{
+    ev->node = ctx->node;
+    ev->node_id = ctx->node->id;
+    ev->node_type = ctx->node->type_name;
+    ev->run_id = ctx->run->run_id;
+    ev->parent_run_id = ctx->run->parent_run_id;
+    ev->root_run_id = ctx->run->root_run_id;
+    if (ev->point != KG_OBS_RUN_START && ev->point != KG_OBS_RUN_END)
+        ev->exec_id = ctx->exec_id;
+    ev->max_retries = ctx->node->max_retries;
+    if (ev->point != KG_OBS_RETRY)
+        ev->attempt = ctx->attempt;
+    ev->item = ctx->item;
+    ev->node_path = kg__node_path_at(ctx->node, ctx->run->path_skip);
+}
+
 /* Emit an observer point when (and only when) someone is watching: the
  * one branch that unobserved runs pay. */
 #define KG_OBSERVE(ctx, pt, ...)                                          \
     do {                                                                     \
-        if ((ctx)->run->obs) {                                               \
+        const kg_observer *kg__obs = (ctx)->run->obs;                        \
+        if (kg__obs) {                                                       \
             kg_obs_event kg__ev = {.point = (pt), __VA_ARGS__};              \
-            kg__observe((ctx), (pt), &kg__ev);                               \
+            kg__obs_fill(&kg__ev, (ctx));                                    \
+            kg__obs->on_event(kg__obs->ud, &kg__ev);                         \
         }                                                                    \
     } while (0)
+
+/* kg_error_clear() for the engine's own paths: what every reader of an
+ * error looks at, without clearing its 400 bytes. */
+static inline void kg__error_reset(kg_error_t *err)
+{
+    err->code = 0;
+    err->type[0] = '\0';
+    err->message[0] = '\0';
+}
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/desc.h"
 #include "core/internal.h"
 
 static const kg_node_ops no_ops = {0};
@@ -104,6 +105,7 @@ void kg_node_free(kg_node_t *node)
     json_decref(atomic_load(&node->topology));
     kg_shared_text_unref(atomic_load(&node->topology_text));
     kg_shared_text_unref(atomic_load(&node->path_text));
+    kg__desc_invalidate(node);
     if (node->ops->destroy)
         node->ops->destroy(node->data);
     free(node);
@@ -147,6 +149,7 @@ int kg_node_connect(kg_node_t *from, const char *action, kg_node_t *to)
     if (!from || !to || !*action || strlen(action) >= KG_ACTION_MAX)
         return KG_EINVAL;
     kg__topology_invalidate(from);
+    kg__desc_invalidate(from);   /* its action names change */
     for (size_t i = 0; i < from->n_edges; i++) {
         if (strcmp(from->edges[i].action, action) == 0) {
             kg__log(KG_LOG_WARN, "overwriting successor for action '%s' of node '%s' ('%s' -> '%s')",

@@ -11,6 +11,7 @@
  * same, the run skips its leading part (kg_run_state.path_skip). */
 #include <string.h>
 
+#include "core/desc.h"
 #include "core/internal.h"
 
 /* Components are escaped ("%" -> "%25", "/" -> "%2F") so splitting a path
@@ -105,6 +106,7 @@ const char *kg__node_path_at(const kg_node_t *node, size_t skip)
 void kg__path_invalidate(kg_node_t *node)
 {
     kg_shared_text_unref(atomic_exchange(&node->path_text, NULL));
+    kg__desc_invalidate(node);   /* the descriptor holds the old path */
     for (size_t i = 0; i < node->n_children; i++)
         kg__path_invalidate(node->children[i]);
 }

@@ -43,28 +43,6 @@ const char *kg_obs_point_name(kg_obs_point p)
     return (unsigned)p < KG_OBS_POINT_COUNT ? names[p] : "unknown";
 }
 
-/* Fill in what every observer event carries, then call the observer.  Only
- * reached through KG_OBSERVE, i.e. when an observer is installed. */
-void kg__observe(const kg_ctx_t *ctx, kg_obs_point point, const kg_obs_event *extra)
-{
-    kg_obs_event ev = *extra;
-    ev.point = point;
-    ev.node = ctx->node;
-    ev.node_id = ctx->node->id;
-    ev.node_type = ctx->node->type_name;
-    ev.run_id = ctx->run->run_id;
-    ev.parent_run_id = ctx->run->parent_run_id;
-    ev.root_run_id = ctx->run->root_run_id;
-    if (point != KG_OBS_RUN_START && point != KG_OBS_RUN_END)
-        ev.exec_id = ctx->exec_id;
-    ev.max_retries = ctx->node->max_retries;
-    if (point != KG_OBS_RETRY)
-        ev.attempt = ctx->attempt;
-    ev.item = ctx->item;
-    ev.node_path = kg__node_path_at(ctx->node, ctx->run->path_skip);
-    ctx->run->obs->on_event(ctx->run->obs->ud, &ev);
-}
-
 /* ---- the context API -------------------------------------------------------- */
 
 void *kg_ctx_data(const kg_ctx_t *ctx)
@@ -136,7 +114,7 @@ static int exec_once(kg_ctx_t *ctx, json_t *input, json_t **out)
     kg_node_t *node = ctx->node;
     if (!node->ops->exec)
         return 0;
-    kg_error_clear(&ctx->error);
+    kg__error_reset(&ctx->error);
     int rc = node->ops->exec(ctx, input, out);
     if (rc < 0) {
         json_decref(*out);
@@ -148,9 +126,10 @@ static int exec_once(kg_ctx_t *ctx, json_t *input, json_t **out)
 
 static int exec_fallback(kg_ctx_t *ctx, json_t *input, json_t **out)
 {
-    KG_OBSERVE(ctx, KG_OBS_FALLBACK, .phase = "exec", .error = &ctx->error);
+    KG_OBSERVE(ctx, KG_OBS_FALLBACK, .phase = "exec", .error = &ctx->error,
+               .time_ns = kg__now_ns());
     kg_error_t cause = ctx->error;
-    kg_error_clear(&ctx->error);
+    kg__error_reset(&ctx->error);
     int rc = ctx->node->ops->exec_fallback(ctx, input, &cause, out);
     if (rc >= 0)
         return 0;
@@ -175,7 +154,8 @@ int kg__exec_item(kg_ctx_t *ctx, json_t *input, json_t **out)
         if (attempt + 1 >= node->max_retries)
             break;
         atomic_fetch_add_explicit(&node->retries, 1, memory_order_relaxed);
-        KG_OBSERVE(ctx, KG_OBS_RETRY, .attempt = attempt, .phase = "exec", .error = &ctx->error);
+        KG_OBSERVE(ctx, KG_OBS_RETRY, .attempt = attempt, .phase = "exec", .error = &ctx->error,
+                   .time_ns = kg__now_ns());
         if (node->wait > 0)
             sleep_seconds(node->wait);
     }
@@ -189,9 +169,13 @@ int kg__exec_item(kg_ctx_t *ctx, json_t *input, json_t **out)
 static int node_execute(kg_node_t *node, const kg_run_state *run, json_t *shared, bool quiet,
                         char *action, kg_error_t *err);
 
+/* Copy an action, cut to KG_ACTION_MAX - 1 bytes (was an snprintf: half of
+ * the engine's instructions per node execution). */
 static void copy_action(char *dst, const char *src)
 {
-    snprintf(dst, KG_ACTION_MAX, "%s", src ? src : "");
+    size_t n = src ? strnlen(src, KG_ACTION_MAX - 1) : 0;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
 }
 
 static void warn_unknown_action(const kg_node_t *node, const char *action)
@@ -224,7 +208,7 @@ static int graph_orchestrate(kg_ctx_t *ctx, json_t *shared, json_t *params, bool
     };
     kg_ctx_t run_ctx = {.node = graph, .run = &run, .item = item};
     uint64_t t0 = kg__now_ns();
-    KG_OBSERVE(&run_ctx, KG_OBS_RUN_START);
+    KG_OBSERVE(&run_ctx, KG_OBS_RUN_START, .time_ns = t0);
 
     int rc = 0;
     last_action[0] = '\0';
@@ -237,9 +221,12 @@ static int graph_orchestrate(kg_ctx_t *ctx, json_t *shared, json_t *params, bool
             warn_unknown_action(cur, last_action);
         cur = next;
     }
-    KG_OBSERVE(&run_ctx, KG_OBS_RUN_END, .action = last_action[0] ? last_action : NULL,
-               .error = rc < 0 ? &ctx->error : NULL,
-               .elapsed = (double)(kg__now_ns() - t0) / 1e9);
+    if (run.obs) {
+        uint64_t t1 = kg__now_ns();
+        KG_OBSERVE(&run_ctx, KG_OBS_RUN_END, .action = last_action[0] ? last_action : NULL,
+                   .error = rc < 0 ? &ctx->error : NULL, .elapsed = (double)(t1 - t0) / 1e9,
+                   .time_ns = t1);
+    }
     return rc;
 }
 
@@ -301,22 +288,39 @@ static int node_failed(kg_ctx_t *ctx, json_t *shared, const char *phase, bool qu
                        uint64_t t0, char *action, kg_error_t *err)
 {
     kg_node_t *node = ctx->node;
-    double elapsed = (double)(kg__now_ns() - t0) / 1e9;
+    uint64_t t1 = kg__now_ns();
+    double elapsed = (double)(t1 - t0) / 1e9;
     if (node->ops->on_error && node->ops->on_error(ctx, shared, &ctx->error)) {
         if (!quiet)
             KG_OBSERVE(ctx, KG_OBS_SUPPRESSED, .phase = phase, .error = &ctx->error,
-                       .elapsed = elapsed);
+                       .elapsed = elapsed, .time_ns = t1);
         kg__metrics_record(node, kg__now_ns() - t0, true);
         action[0] = '\0';
         return 0;
     }
     if (!quiet)
         KG_OBSERVE(ctx, KG_OBS_NODE_FAILED, .phase = phase, .error = &ctx->error,
-                   .elapsed = elapsed);
+                   .elapsed = elapsed, .time_ns = t1);
     kg__metrics_record(node, kg__now_ns() - t0, false);
     if (err)
         *err = ctx->error;
     return ctx->error.code;
+}
+
+/* ev->point, then `then` at the same moment: one call when the observer
+ * takes pairs.  The second point carries no data. */
+static void obs_pair(const kg_observer *obs, kg_obs_event *ev, kg_obs_point then)
+{
+    if (obs->on_pair) {
+        obs->on_pair(obs->ud, ev, then);
+    } else {
+        obs->on_event(obs->ud, ev);
+        ev->point = then;
+        ev->data = NULL;
+        obs->on_event(obs->ud, ev);
+    }
+    ev->point = then;
+    ev->data = NULL;
 }
 
 /* prep -> exec -> post for one node, with hooks, metrics and observer points.
@@ -334,33 +338,48 @@ static int node_execute(kg_node_t *node, const kg_run_state *run, json_t *shared
     int rc;
 
     atomic_fetch_add_explicit(&node->executions, 1, memory_order_relaxed);
-    if (!quiet)
-        KG_OBSERVE(&ctx, KG_OBS_NODE_START);
-    if (!quiet)
-        KG_OBSERVE(&ctx, KG_OBS_BEFORE_PREP);
+    /* The clock is read where the engine needs it (t0, the end) and, when
+     * someone is watching, around exec; observer points share the nearest
+     * reading.  So execution_time includes the observer calls between prep
+     * and exec (tens of ns), and an unobserved node reads the clock twice.
+     * A watched execution builds its observer event once and changes only
+     * what differs from point to point. */
+    const kg_observer *obs = quiet ? NULL : run->obs;
+    kg_obs_event ev;
+    if (obs) {
+        ev = (kg_obs_event){.point = KG_OBS_NODE_START, .item = -1, .time_ns = t0};
+        kg__obs_fill(&ev, &ctx);
+        obs_pair(obs, &ev, KG_OBS_BEFORE_PREP);
+    }
     if (ops->before_prep)
         ops->before_prep(&ctx, shared);
     if (ops->prep && (rc = ops->prep(&ctx, shared, &prep_res)) < 0) {
         step_failed(&ctx, rc);
         goto fail;
     }
-    if (!quiet)
-        KG_OBSERVE(&ctx, KG_OBS_AFTER_PREP, .data = prep_res);
-
     phase = "exec";
-    if (!quiet)
-        KG_OBSERVE(&ctx, KG_OBS_BEFORE_EXEC);
-    uint64_t t_exec = kg__now_ns();
+    uint64_t t_exec = obs ? kg__now_ns() : 0;
+    if (obs) {
+        ev.point = KG_OBS_AFTER_PREP;
+        ev.data = prep_res;
+        ev.time_ns = t_exec;
+        obs_pair(obs, &ev, KG_OBS_BEFORE_EXEC);
+    }
     if (exec_step(&ctx, shared, prep_res, !quiet, &exec_res) < 0)
         goto fail;
-    if (!quiet)
-        KG_OBSERVE(&ctx, KG_OBS_AFTER_EXEC, .data = exec_res,
-                   .elapsed = (double)(kg__now_ns() - t_exec) / 1e9);
+    if (obs) {
+        ev.point = KG_OBS_AFTER_EXEC;
+        ev.data = exec_res;
+        ev.time_ns = kg__now_ns();
+        ev.elapsed = (double)(ev.time_ns - t_exec) / 1e9;
+        ev.attempt = ctx.attempt;
+        obs->on_event(obs->ud, &ev);
+    }
     if (ops->after_exec)
         ops->after_exec(&ctx, shared, prep_res, exec_res);
 
     phase = "post";
-    kg_error_clear(&ctx.error);
+    kg__error_reset(&ctx.error);
     if (ops->post) {
         if ((rc = ops->post(&ctx, shared, prep_res, exec_res, &post_action)) < 0) {
             step_failed(&ctx, rc);
@@ -370,10 +389,16 @@ static int node_execute(kg_node_t *node, const kg_run_state *run, json_t *shared
         post_action = json_string_value(exec_res);   /* a graph returns its last action */
     }
     copy_action(action, post_action);
-    kg__metrics_record(node, kg__now_ns() - t0, true);
-    if (!quiet)
-        KG_OBSERVE(&ctx, KG_OBS_AFTER_POST, .action = action[0] ? action : NULL,
-                   .elapsed = (double)(kg__now_ns() - t0) / 1e9);
+    uint64_t t_end = kg__now_ns();
+    kg__metrics_record(node, t_end - t0, true);
+    if (obs) {
+        ev.point = KG_OBS_AFTER_POST;
+        ev.data = NULL;
+        ev.action = action[0] ? action : NULL;
+        ev.elapsed = (double)(t_end - t0) / 1e9;
+        ev.time_ns = t_end;
+        obs->on_event(obs->ud, &ev);
+    }
     json_decref(prep_res);
     json_decref(exec_res);
     return 0;

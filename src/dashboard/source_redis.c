@@ -32,11 +32,21 @@
  * that keep publishing, and a capped stream drops its oldest entries while a
  * slow replay is still on its way to them.  After a reconnect: every entry after the last
  * one read, but not older than KG__REPLAY_SLACK seconds before the last Pub/Sub
- * message received (stream ids are Redis' clock, in ms), so a dashboard that
+ * message received was made (its timestamp; stream ids are Redis' clock, in
+ * ms, so the slack also covers clock skew), so a dashboard that
  * ran for hours re-reads seconds, not the whole capped stream, and stays
  * inside the aggregation's 64-128 K event_id dedup window.  One replay
  * reads at most KG__REPLAY_MAX entries: a producer outrunning it is followed
- * by the subscription anyway. */
+ * by the subscription anyway.
+ *
+ * Replay memory.  XREAD has a count but no byte limit, and a page of 1,000
+ * entries of 900 KB is 900 MB inside hiredis before anything sees it.  So
+ * the page size follows the entries: the next page asks for as many entries
+ * as fit in KG__REPLAY_PAGE_BYTES at the size of the last page's entries
+ * (growing at most 4x a page, starting small), and a page that still came
+ * back over the reader's reply bound (entries suddenly much larger: the
+ * connection fails with KG_EPROTO) is asked for again one entry at a time
+ * after the reconnect. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +57,8 @@
 #include "source_redis.h"
 #include "store.h"
 
-#define KG__REPLAY_PAGE 1000
+#define KG__REPLAY_PAGE 1000                 /* entries per XREAD, at most */
+#define KG__REPLAY_PAGE_BYTES (8u << 20)     /* ...and about this many bytes */
 #define KG__REPLAY_MAX 1000000
 #define KG__REPLAY_SLACK 3.0   /* s; covers clock skew between Redis and us */
 #define KG__SID_MAX 48   /* "<ms>-<seq>": 20 + 1 + 20 digits */
@@ -68,11 +79,12 @@ struct kg__redis_source {
     size_t max_run_events;
     /* Feed thread only. */
     char cursor[KG__SID_MAX];    /* last stream id read; "" before any */
-    double last_msg_wall;        /* Unix time of the last Pub/Sub message */
+    double last_msg_wall;        /* Unix time the last Pub/Sub message was made */
     uint64_t *live;              /* hashes of event_ids received by Pub/Sub
                                   * during a replay (open addressing) */
     size_t live_n;
     bool collecting;
+    size_t page;                 /* entries the next replay page asks for */
     /* Fetch queue. */
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -99,20 +111,45 @@ static void kg__rs_log(kg__redis_source *s, kg_dashboard_log_level lvl, const ch
 
 #define KG__LIVE_SET_CAP (1u << 16)   /* slots; a replay stops when 3/4 full */
 
-/* The event_id in an event's JSON text, or NULL.  Producers write compact
- * JSON; text without this exact key just does not help find the overlap. */
-static const char *kg__text_event_id(const char *json, size_t len, size_t *idlen)
+/* A string member of an event's JSON text (`key` is "\"name\":\""), or
+ * NULL, without parsing.  Producers write compact JSON; text without this
+ * exact key only makes the replay re-read a little more. */
+static const char *kg__text_field(const char *json, size_t len, const char *key, size_t *vlen)
 {
-    static const char key[] = "\"event_id\":\"";
-    const char *p = json ? memmem(json, len, key, sizeof key - 1) : NULL;
+    size_t klen = strlen(key);
+    const char *p = json ? memmem(json, len, key, klen) : NULL;
     if (!p)
         return NULL;
-    p += sizeof key - 1;
+    p += klen;
     const char *q = memchr(p, '"', len - (size_t)(p - json));
     if (!q)
         return NULL;
-    *idlen = (size_t)(q - p);
+    *vlen = (size_t)(q - p);
     return p;
+}
+
+static const char *kg__text_event_id(const char *json, size_t len, size_t *idlen)
+{
+    return kg__text_field(json, len, "\"event_id\":\"", idlen);
+}
+
+/* When the event was made (Unix ms), or now when its text does not say: the
+ * floor of a reconnect replay.  The producer's clock, not the time the
+ * message arrived here: when this dashboard lags behind Pub/Sub, what it
+ * loses on a reconnect was published after the last event it received, not
+ * after the moment it received it. */
+static double kg__text_event_time(const char *json, size_t len)
+{
+    size_t n;
+    const char *ts = kg__text_field(json, len, "\"timestamp\":\"", &n);
+    char buf[64];
+    double now = kg__wall_now();
+    if (!ts || n >= sizeof buf)
+        return now;
+    memcpy(buf, ts, n);
+    buf[n] = '\0';
+    int64_t ms = kg__parse_iso_ms(buf);
+    return ms < 0 || (double)ms / 1000.0 > now ? now : (double)ms / 1000.0;
 }
 
 static void kg__live_note(kg__redis_source *s, const char *json, size_t len)
@@ -152,7 +189,7 @@ static int kg__live_one(kg__redis_source *s, double timeout, kg_error_t *err)
     size_t len = 0;
     int rc = kg_redis_reader_next(s->reader, timeout, &json, &len, NULL, err);
     if (rc == 0) {
-        s->last_msg_wall = kg__wall_now();
+        s->last_msg_wall = kg__text_event_time(json, len);
         atomic_fetch_add(&s->messages, 1);
         if (s->collecting)
             kg__live_note(s, json, len);
@@ -230,11 +267,13 @@ typedef struct kg__walk {
     void *ud;
     char from[KG__SID_MAX];   /* id of the last entry seen */
     bool overlap;             /* an entry that Pub/Sub has delivered too was seen */
+    size_t bytes;             /* of the entries of the current page */
 } kg__walk;
 
 static void kg__walk_entry(void *ud, const kg_stream_entry *e)
 {
     kg__walk *w = ud;
+    w->bytes += e->event_len + strlen(e->id);
     if (strlen(e->id) < KG__SID_MAX)
         snprintf(w->from, sizeof w->from, "%s", e->id);
     size_t n;
@@ -248,6 +287,19 @@ static void kg__walk_entry(void *ud, const kg_stream_entry *e)
         return;
     }
     w->visit(w->s, e, w->ud);
+}
+
+/* The size of the next replay page from the last one: as many entries as
+ * fit in KG__REPLAY_PAGE_BYTES at that page's average size, at most 4x more
+ * than before, between 1 and KG__REPLAY_PAGE. */
+static void kg__page_adapt(kg__redis_source *s, size_t n, size_t bytes)
+{
+    if (!n)
+        return;
+    size_t avg = bytes / n + 1;
+    size_t fit = KG__REPLAY_PAGE_BYTES / avg;
+    size_t next = fit < s->page * 4 ? fit : s->page * 4;
+    s->page = next < 1 ? 1 : next > KG__REPLAY_PAGE ? KG__REPLAY_PAGE : next;
 }
 
 /* Walk the stream after `after` page by page until caught up with the live
@@ -269,20 +321,24 @@ static int kg__stream_walk(kg__redis_source *s, const char *after,
         int rc = kg__live_drain(s);
         if (rc)
             return rc;
-        size_t n = 0;
+        size_t n = 0, asked = s->page;
         kg_error_t err;
         kg_error_clear(&err);
-        rc = kg_redis_reader_stream_scan(s->reader, w.from, KG__REPLAY_PAGE, kg__walk_entry, &w,
-                                         &n, &err);
+        w.bytes = 0;
+        rc = kg_redis_reader_stream_scan(s->reader, w.from, asked, kg__walk_entry, &w, &n, &err);
         kg__hub_wake(s->hub);
-        if (rc)
+        if (rc) {
+            if (rc == KG_EPROTO)
+                s->page = 1;   /* the page was over the reply bound: retry smaller */
             return rc;
+        }
+        kg__page_adapt(s, n, w.bytes);
         if (pages_after_overlap >= 0)
             pages_after_overlap++;
         else if (w.overlap)
             pages_after_overlap = 0;
         total += n;
-        if (n < KG__REPLAY_PAGE)
+        if (n < asked)
             break;
     }
     snprintf(last, KG__SID_MAX, "%s", w.from);
@@ -382,20 +438,61 @@ static int kg__replay(kg__redis_source *s)
     return 0;
 }
 
+/* A failure is logged when it is the first, and then after 2, 4, 8...
+ * consecutive ones (or when the error changes kind): the reader retries at
+ * 0.1 s doubling to 5 s, so this is about one line per backoff step, never
+ * one per attempt. */
+static bool kg__rs_worth_logging(const kg_redis_reader_status *st, unsigned *logged, int *code)
+{
+    unsigned f = st->failures;
+    bool step = f != *logged && (f & (f - 1)) == 0;
+    bool changed = f != *logged && st->last_code != *code;
+    if (!step && !changed)
+        return false;
+    *logged = f;
+    *code = st->last_code;
+    return true;
+}
+
+/* The feed thread's view of the connection after one wait: connected (a
+ * message or a quiet, confirmed subscription) or not. */
+static void kg__rs_track(kg__redis_source *s, int rc, const kg_error_t *err, bool *up,
+                         unsigned *logged, int *code)
+{
+    if (rc == 0 || rc == KG_ETIMEOUT) {
+        if (!*up)
+            kg__rs_log(s, KG_DASH_LOG_INFO, "redis: subscribed at %s", s->where);
+        *up = true;
+        *logged = 0;
+        *code = 0;
+        atomic_store(&s->connected, true);
+        return;
+    }
+    kg_redis_reader_status st;
+    kg_redis_reader_status_get(s->reader, &st);
+    if (*up) {
+        kg__rs_log(s, KG_DASH_LOG_WARN, "redis: connection to %s lost (%s)", s->where,
+                   err->message);
+        *logged = st.failures;
+        *code = st.last_code;
+    } else if (kg__rs_worth_logging(&st, logged, code))
+        kg__rs_log(s, KG_DASH_LOG_WARN, "redis: %s (%u failed attempt%s; retrying every "
+                   "0.1 s doubling to 5 s)", st.last_error, st.failures,
+                   st.failures == 1 ? "" : "s");
+    *up = false;
+    atomic_store(&s->connected, false);
+}
+
 static void *kg__rs_main(void *arg)
 {
     kg__redis_source *s = arg;
     kg_error_t err;
     kg_error_clear(&err);
     bool up = false;
-    if (kg_redis_reader_subscribe(s->reader, "all", false, &err) == 0) {
-        up = true;
-        atomic_store(&s->connected, true);
-        kg__rs_log(s, KG_DASH_LOG_INFO, "redis: subscribed at %s", s->where);
-    } else {
-        kg__rs_log(s, KG_DASH_LOG_WARN, "redis: %s unreachable (%s); retrying", s->where,
-                   err.message);
-    }
+    unsigned logged = 0;
+    int code = 0;
+    int rc = kg_redis_reader_subscribe(s->reader, "all", false, &err);
+    kg__rs_track(s, rc, &err, &up, &logged, &code);
     bool need_replay = s->replay_n > 0;
     uint64_t reconnects = kg_redis_reader_reconnects(s->reader);
     while (!atomic_load(&s->stop)) {
@@ -403,7 +500,7 @@ static void *kg__rs_main(void *arg)
         if (need_replay && up && kg__replay(s) == 0)
             need_replay = false;
         kg_error_clear(&err);
-        int rc = kg__live_burst(s, 0.2, &err);
+        rc = kg__live_burst(s, 0.2, &err);
         uint64_t rn = kg_redis_reader_reconnects(s->reader);
         if (rn != reconnects) {
             reconnects = rn;
@@ -412,19 +509,10 @@ static void *kg__rs_main(void *arg)
                                    : "; events published meanwhile were missed");
             need_replay = s->replay_n > 0;
         }
-        if (rc == 0 || rc == KG_ETIMEOUT) {
-            if (!up)
-                kg__rs_log(s, KG_DASH_LOG_INFO, "redis: connected to %s", s->where);
-            up = true;
-            atomic_store(&s->connected, true);
-        } else {
-            if (up)
-                kg__rs_log(s, KG_DASH_LOG_WARN, "redis: connection to %s lost (%s)", s->where,
-                           err.message);
-            up = false;
+        bool was_up = up;
+        kg__rs_track(s, rc, &err, &up, &logged, &code);
+        if (was_up && !up)
             need_replay = s->replay_n > 0;
-            atomic_store(&s->connected, false);
-        }
     }
     return NULL;
 }
@@ -517,6 +605,7 @@ int kg__redis_source_start(kg__hub *h, const kg_dashboard_options *o, kg__redis_
     s->log = o->log;
     s->log_ud = o->log_ud;
     s->replay_n = o->redis_replay > KG__REPLAY_MAX ? KG__REPLAY_MAX : o->redis_replay;
+    s->page = 8;   /* the first replay page: small until the entries' size is known */
     s->max_run_events = o->max_run_events;
     atomic_init(&s->stop, false);
     atomic_init(&s->connected, false);
@@ -536,6 +625,11 @@ int kg__redis_source_start(kg__hub *h, const kg_dashboard_options *o, kg__redis_
         ro.prefix = o->redis_prefix;
     if (o->redis_password)
         ro.password = o->redis_password;
+    /* An event the webhook route accepts is accepted from Redis too: the
+     * reader's string bound follows max_body when it is raised past the
+     * reader's default. */
+    if (o->max_body > (16u << 20) - 65536)
+        ro.max_reply = o->max_body + 65536;
     snprintf(s->where, sizeof s->where, "%s:%d", o->redis_host, o->redis_port);
     int rc = 0;
     if (s->replay_n && !(s->live = calloc(KG__LIVE_SET_CAP, sizeof *s->live)))

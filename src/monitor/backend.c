@@ -64,3 +64,14 @@ bool kg_backend_is_connected(kg_backend_t *b)
 {
     return b->ops->is_connected ? b->ops->is_connected(b->data) : true;
 }
+
+int64_t kg_backend_not_before(kg_backend_t *b, unsigned worker)
+{
+    return b->ops->not_before ? b->ops->not_before(b->data, worker) : 0;
+}
+
+void kg_backend_set_deadline(kg_backend_t *b, int64_t deadline_ns)
+{
+    if (b->ops->set_deadline)
+        b->ops->set_deadline(b->data, deadline_ns);
+}

@@ -80,19 +80,37 @@ static int capture_word(const char *word, uint32_t *mask)
     return 0;
 }
 
+/* Words are separated by commas; spaces around a word are ignored.  An
+ * empty word (",,,", "error,", " ") is an error: strtok used to skip them,
+ * so "--capture ,,," captured nothing and said nothing. */
 int kg_capture_parse(const char *list, uint32_t *mask, kg_error_t *err)
 {
-    char buf[512];
-    if (!list || strlen(list) >= sizeof buf)
+    char word[64];
+    if (!list || strlen(list) >= 512)
         return kg_error_set(err, KG_EINVAL, "ConfigError", "capture list missing or too long");
-    strcpy(buf, list);
     uint32_t m = 0;
-    char *save = NULL;
-    for (char *w = strtok_r(buf, ", ", &save); w; w = strtok_r(NULL, ", ", &save))
-        if (capture_word(w, &m) < 0)
+    for (const char *p = list;; p++) {
+        size_t n = strcspn(p, ",");
+        const char *w = p, *e = p + n;
+        while (w < e && *w == ' ')
+            w++;
+        while (e > w && e[-1] == ' ')
+            e--;
+        if (e == w)
             return kg_error_set(err, KG_EINVAL, "ConfigError",
-                                "unknown event type or name '%s' (types: lifecycle, data, "
-                                "error, metric; or an event name; or all/none)", w);
+                                "empty word in the capture list '%s' (types: lifecycle, data, "
+                                "error, metric; or an event name; or all/none)", list);
+        size_t wn = (size_t)(e - w) < sizeof word ? (size_t)(e - w) : sizeof word - 1;
+        memcpy(word, w, wn);
+        word[wn] = '\0';
+        if (capture_word(word, &m) < 0)
+            return kg_error_set(err, KG_EINVAL, "ConfigError",
+                                "unknown event type or name '%.*s' (types: lifecycle, data, "
+                                "error, metric; or an event name; or all/none)", (int)(e - w), w);
+        p += n;
+        if (!*p)
+            break;
+    }
     *mask = m;
     return 0;
 }

@@ -1,26 +1,28 @@
 /* monitor.c - the monitor's lifetime, configuration, statistics, and its
  * observer callback: the producer path that runs on node threads.
  *
- * Partitions: the queue is split into one partition per dispatcher worker and
- * a workflow run's events (nested runs included) all go to the partition of
- * its outermost run.  One worker then delivers a run's events in the order
- * they happened, so consumers of Redis Pub/Sub, webhooks or files see each
- * run in order even with several workers; different runs proceed in
- * parallel.  The cost: buffer_size is shared out evenly, so one run alone
- * can fill only its own partition.
+ * Partitions: each record names the partition of its run's outermost run,
+ * one per dispatcher worker, and only that worker takes it.  One worker then
+ * delivers a run's events (nested runs included) in the order they
+ * happened, so consumers of Redis Pub/Sub, webhooks or files see each run
+ * in order even with several workers; different runs proceed in parallel.
  *
  * The producer path is the part of monitoring a workflow pays for, so it does
  * the least possible: check the capture mask, check the run's sampling
- * decision (a hash of the run id, no state), reserve a queue cell, copy ids and
- * a clock reading into it, publish.  No lock, no syscall (clock_gettime is a
- * vDSO call), no allocation -- except for data snapshots and the details of
- * error events, which are opt-in or rare. */
+ * decision (a hash of the run id, no state), reserve a cell (the one locked
+ * instruction), fill its 56 bytes -- a clock reading, ids, a pointer to the
+ * node's descriptor whose reference comes from thread-local credits --
+ * and publish.  No lock, no syscall (clock_gettime is a vDSO call), no
+ * allocation -- except for data snapshots, error details and an action that
+ * is none of the node's edges, which are opt-in or rare. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/internal.h"   /* the node's descriptor slot */
+#include "monitor/credits.h"
 #include "monitor/monitor_internal.h"
 
 int64_t kg__mono_ns(void)
@@ -89,13 +91,6 @@ static bool wanted(const kg_monitor_t *m, kg_event_name name, uint64_t root_run_
            mix64(root_run_id) <= m->sample_threshold;
 }
 
-static void copy_id(char *dst, const char *src)
-{
-    size_t n = strnlen(src, KG_ID_MAX - 1);
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
 static uint8_t phase_code(const char *phase)
 {
     if (!phase)
@@ -103,92 +98,87 @@ static uint8_t phase_code(const char *phase)
     return phase[0] == 'p' ? (phase[1] == 'r' ? KG_PHASE_PREP : KG_PHASE_POST) : KG_PHASE_EXEC;
 }
 
-static void record_set_payload(kg_record *r, uint8_t kind, void *payload)
-{
-    r->payload_kind = kind;
-    if (kind == KG_PAYLOAD_SNAPSHOT)
-        r->payload.text = payload;
-    else if (kind == KG_PAYLOAD_GRAPH)
-        r->payload.shared = payload;
-    else
-        r->payload.json = payload;
-}
-
-/* A reference to the node's cached path text, which the record keeps alive
- * (a graph may be freed while its events are queued), and in *off where
- * this event's path starts in it.  ev->node_path points into that text when
- * the engine made the event; anything else (an event built by hand) has
- * none: NULL. */
-static kg_shared_text *path_ref(const kg_obs_event *ev, uint32_t *off)
-{
-    kg_shared_text *t = ev->node_path ? kg__node_path_text(ev->node) : NULL;
-    uintptr_t p = (uintptr_t)ev->node_path, base = t ? (uintptr_t)t->text : 0;
-    if (!t || p < base || p - base >= t->len || p - base > UINT32_MAX)
-        return NULL;
-    *off = (uint32_t)(p - base);
-    return kg_shared_text_ref(t);
-}
-
+/* A run's partition (its worker) from its outermost run, so that one worker
+ * delivers a whole run, nested runs included, in order.  Multiply-shift
+ * instead of a modulo: no division on the node's path. */
 static unsigned partition_of(const kg_monitor_t *m, uint64_t root_run_id)
 {
-    return m->n_queues == 1 ? 0
-                            : (unsigned)(((root_run_id * 0x9E3779B97F4A7C15u) >> 32) % m->n_queues);
+    uint64_t h = (root_run_id * 0x9E3779B97F4A7C15u) >> 32;
+    return (unsigned)((h * m->n_parts) >> 32);
 }
 
-/* Reserve a cell and fill what every event carries.  NULL when the queue is
- * full (counted).  `payload` is consumed either way.  The sequence number is
- * derived from the partition and the position in it: unique in the process,
- * increasing within a run, and free of a shared counter. */
-static kg_record *record_begin(kg_monitor_t *m, kg_event_name name, const kg_obs_event *ev,
-                               size_t *pos, uint8_t kind, void *payload)
+/* What a record owns beyond the descriptor, so it can be given back when
+ * the queue refuses the record. */
+typedef struct payload {
+    uint8_t kind;
+    void *ptr;
+} payload;
+
+static void payload_drop(payload p)
 {
-    /* The reference is taken before the cell is written: a locked increment
-     * after the writes would wait for all of them to reach the cache (perf
-     * put it at ~14% of a monitored run's node-thread time that way). */
-    uint32_t path_off = 0;
-    kg_shared_text *path = path_ref(ev, &path_off);
-    unsigned part = partition_of(m, ev->root_run_id);
-    kg_record *r = kg_queue_reserve(&m->queues[part], pos);
+    kg_record tmp = {.bits = kg_rec_bits(0, 0, p.kind), .payload.text = p.ptr};
+    kg_record_release_payload(&tmp);
+}
+
+/* The node's descriptor with one reference for the record: the node's own
+ * (through the thread's credits), or, for an event built by hand without a
+ * node, a new one. */
+static kg_node_desc *record_desc(const kg_obs_event *ev)
+{
+    if (ev->node) {
+        kg_node_desc *d = kg__node_desc(ev->node);
+        if (d)
+            kg_credit_take(d);
+        return d;
+    }
+    return kg__desc_new(ev->node_id, ev->node_type, ev->node_path);
+}
+
+/* Where the event's node_path starts in the descriptor's path: the engine's
+ * ev->node_path points into the node's path text (a run started at an
+ * inner graph skips the graphs above); a hand-built event's descriptor holds
+ * a copy of its path. */
+static uint16_t path_offset(const kg_node_desc *d, const kg_obs_event *ev)
+{
+    if (!d || !d->path || !ev->node_path)
+        return KG_REC_NO_PATH;
+    if (!ev->node)
+        return 0;
+    uintptr_t p = (uintptr_t)ev->node_path, base = (uintptr_t)d->path->text;
+    if (p < base || p - base >= d->path->len || p - base >= KG_REC_NO_PATH)
+        return KG_REC_NO_PATH;
+    return (uint16_t)(p - base);
+}
+
+/* Queue one record of `count` events starting with `name`.  Counted as
+ * dropped when the queue is full; `pl` is consumed either way. */
+static void emit(kg_monitor_t *m, kg_event_name name, unsigned count, const kg_obs_event *ev,
+                 uint8_t flags, payload pl)
+{
+    size_t pos = 0;
+    kg_record *r = kg_queue_reserve(&m->queue, count, false, &pos);
     if (!r) {
-        atomic_fetch_add_explicit(&m->dropped_full, 1, memory_order_relaxed);
-        kg_record tmp = {.payload_kind = kind, .path = path};
-        record_set_payload(&tmp, kind, payload);
-        kg_record_release(&tmp);
-        return NULL;
+        atomic_fetch_add_explicit(&m->dropped_full, count, memory_order_relaxed);
+        payload_drop(pl);
+        return;
     }
-    r->seq = (uint64_t)*pos * (m->n_queues + 1) + part + 1;
-    r->ts_ns = kg__real_ns();
-    r->name = (uint8_t)name;
+    /* The engine's own clock reading; an event built by hand has none. */
+    r->ts_ns = ev->time_ns ? (int64_t)ev->time_ns : kg__mono_ns();
     r->run_id = ev->run_id;
-    r->parent_run_id = ev->parent_run_id;
     r->exec_id = ev->exec_id;
-    r->value = ev->elapsed;
-    record_set_payload(r, kind, payload);
-    r->flags = 0;
-    r->phase = phase_code(ev->phase);
-    r->attempt = (uint16_t)(ev->attempt + 1);   /* 1-based in events */
-    r->max_retries = (uint16_t)ev->max_retries;
+    if (name == KG_EV_RETRY_ATTEMPTED || name == KG_EV_FALLBACK_TRIGGERED) {
+        r->v.retry.attempt = (uint16_t)(ev->attempt + 1);   /* 1-based in events */
+        r->v.retry.max_retries = (uint16_t)ev->max_retries;
+    } else {
+        r->v.value = ev->elapsed;
+    }
+    r->desc = record_desc(ev);
+    r->path_off = path_offset(r->desc, ev);
+    r->payload.text = pl.ptr;
     r->item = (int32_t)ev->item;
-    copy_id(r->node_id, ev->node_id);
-    copy_id(r->node_type, ev->node_type);
-    r->path = path;
-    r->path_off = path_off;
-    if (ev->action) {
-        copy_id(r->action, ev->action);
-        r->flags |= KG_REC_HAS_ACTION;
-    }
-    return r;
-}
-
-static void emit(kg_monitor_t *m, kg_event_name name, const kg_obs_event *ev, uint8_t flags,
-                 uint8_t kind, void *payload)
-{
-    size_t pos;
-    kg_record *r = record_begin(m, name, ev, &pos, kind, payload);
-    if (r) {
-        r->flags |= flags;
-        kg_queue_commit(r, pos);
-    }
+    r->name = (uint8_t)name;
+    r->bits = kg_rec_bits(flags, phase_code(ev->phase), pl.kind);
+    kg_queue_commit(r, pos, partition_of(m, ev->root_run_id), count);
 }
 
 /* The error details of an error event, as members of its "data". */
@@ -200,58 +190,120 @@ static json_t *error_fields(const kg_obs_event *ev)
                      ev->error->type, "error_code", ev->error->code);
 }
 
-/* The JSON of a prep/exec value, cut to max_snapshot_size.  malloc'd text
- * (this is the one opt-in allocation on the producer path). */
-static char *snapshot_text(const kg_monitor_t *m, json_t *data, uint8_t *flags,
-                           uint32_t *size)
+static payload fields_payload(const kg_obs_event *ev)
+{
+    json_t *f = error_fields(ev);
+    return (payload){f ? KG_PAYLOAD_FIELDS : KG_PAYLOAD_NONE, f};
+}
+
+/* The JSON of a prep/exec value, cut to max_snapshot_size (this is the one
+ * opt-in allocation on the producer path). */
+static payload snapshot_payload(const kg_monitor_t *m, json_t *data)
 {
     char *text = json_dumps(data ? data : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
     if (!text)
-        return NULL;
+        return (payload){0};
     size_t len = strlen(text);
-    *size = (uint32_t)(len > UINT32_MAX ? UINT32_MAX : len);
-    if (len > m->cfg.max_snapshot_size) {
-        text[m->cfg.max_snapshot_size] = '\0';   /* the serialiser mends a cut UTF-8 tail */
-        *flags |= KG_REC_TRUNCATED;
+    size_t keep = len > m->cfg.max_snapshot_size ? m->cfg.max_snapshot_size : len;
+    kg_snapshot *s = malloc(sizeof *s + keep + 1);
+    if (s) {
+        s->original_size = (uint32_t)(len > UINT32_MAX ? UINT32_MAX : len);
+        s->truncated = keep < len;   /* the serialiser mends a cut UTF-8 tail */
+        memcpy(s->text, text, keep);
+        s->text[keep] = '\0';
     }
-    return text;
+    free(text);
+    return (payload){s ? KG_PAYLOAD_SNAPSHOT : KG_PAYLOAD_NONE, s};
 }
 
-static void emit_data(kg_monitor_t *m, kg_event_name name, const kg_obs_event *ev)
+static uint8_t data_flags(const kg_obs_event *ev)
 {
-    if (!wanted(m, name, ev->root_run_id))
-        return;
-    uint8_t flags = ev->data && !json_is_null(ev->data) ? KG_REC_HAS_DATA : 0;
-    if (!m->cfg.enable_data_snapshots) {
-        emit(m, name, ev, flags, KG_PAYLOAD_NONE, NULL);
-        return;
-    }
-    uint32_t size = 0;
-    char *text = snapshot_text(m, ev->data, &flags, &size);
-    size_t pos;
-    kg_record *r = record_begin(m, name, ev, &pos, text ? KG_PAYLOAD_SNAPSHOT : KG_PAYLOAD_NONE,
-                                text);
-    if (r) {
-        r->flags |= flags;
-        r->snapshot_size = size;
-        kg_queue_commit(r, pos);
-    }
+    return ev->data && !json_is_null(ev->data) ? KG_REC_HAS_DATA : 0;
 }
 
-static void emit_simple(kg_monitor_t *m, kg_event_name name, const kg_obs_event *ev,
-                        uint8_t flags)
+/* data_input, and node_executing with it when `then_exec` (the engine
+ * reported both points in one call) and both are captured. */
+static void emit_data_input(kg_monitor_t *m, const kg_obs_event *ev, bool then_exec)
+{
+    bool exec = then_exec && wanted(m, KG_EV_NODE_EXECUTING, ev->root_run_id);
+    if (!wanted(m, KG_EV_DATA_INPUT, ev->root_run_id)) {
+        if (exec)
+            emit(m, KG_EV_NODE_EXECUTING, 1, ev, 0, (payload){0});
+        return;
+    }
+    payload pl = m->cfg.enable_data_snapshots ? snapshot_payload(m, ev->data) : (payload){0};
+    emit(m, KG_EV_DATA_INPUT, exec ? 2 : 1, ev, data_flags(ev), pl);
+}
+
+/* node_started, and node_preparing with it when `then_prep`. */
+static void emit_node_started(kg_monitor_t *m, const kg_obs_event *ev, bool then_prep)
+{
+    bool prep = then_prep && wanted(m, KG_EV_NODE_PREPARING, ev->root_run_id);
+    if (wanted(m, KG_EV_NODE_STARTED, ev->root_run_id))
+        emit(m, KG_EV_NODE_STARTED, prep ? 2 : 1, ev, 0, (payload){0});
+    else if (prep)
+        emit(m, KG_EV_NODE_PREPARING, 1, ev, 0, (payload){0});
+}
+
+/* After exec: data_output and execution_time, in one record when both are
+ * captured. */
+static void emit_after_exec(kg_monitor_t *m, const kg_obs_event *ev)
+{
+    bool out = wanted(m, KG_EV_DATA_OUTPUT, ev->root_run_id);
+    bool time = wanted(m, KG_EV_EXECUTION_TIME, ev->root_run_id);
+    if (!out) {
+        if (time)
+            emit(m, KG_EV_EXECUTION_TIME, 1, ev, 0, (payload){0});
+        return;
+    }
+    payload pl = m->cfg.enable_data_snapshots ? snapshot_payload(m, ev->data) : (payload){0};
+    emit(m, KG_EV_DATA_OUTPUT, time ? 2 : 1, ev, data_flags(ev), pl);
+}
+
+static void emit_simple(kg_monitor_t *m, kg_event_name name, const kg_obs_event *ev)
 {
     if (wanted(m, name, ev->root_run_id))
-        emit(m, name, ev, flags, KG_PAYLOAD_NONE, NULL);
+        emit(m, name, 1, ev, 0, (payload){0});
 }
 
-static void emit_error(kg_monitor_t *m, kg_event_name name, const kg_obs_event *ev,
-                       uint8_t flags)
+static void emit_error(kg_monitor_t *m, kg_event_name name, const kg_obs_event *ev)
 {
-    if (wanted(m, name, ev->root_run_id)) {
-        json_t *fields = error_fields(ev);
-        emit(m, name, ev, flags, fields ? KG_PAYLOAD_FIELDS : KG_PAYLOAD_NONE, fields);
-    }
+    if (wanted(m, name, ev->root_run_id))
+        emit(m, name, 1, ev, 0, fields_payload(ev));
+}
+
+/* An action the node's descriptor knows (its edges' names) is referenced;
+ * any other is copied -- once per run at most in practice (a graph's last
+ * node). */
+static payload action_payload(const kg_obs_event *ev)
+{
+    if (!ev->action)
+        return (payload){0};
+    kg_node_desc *d = ev->node ? kg__node_desc(ev->node) : NULL;
+    int i = d ? kg__desc_action(d, ev->action) : -1;
+    if (i >= 0)
+        return (payload){KG_PAYLOAD_ACTION, (void *)d->actions[i]};
+    char *copy = strdup(ev->action);
+    return (payload){copy ? KG_PAYLOAD_TEXT : KG_PAYLOAD_NONE, copy};
+}
+
+static void on_node_completed(kg_monitor_t *m, const kg_obs_event *ev)
+{
+    if (wanted(m, KG_EV_NODE_COMPLETED, ev->root_run_id))
+        emit(m, KG_EV_NODE_COMPLETED, 1, ev, 0, action_payload(ev));
+}
+
+/* on_error suppressed the failure: error_suppressed, then node_completed
+ * (no action: the graph follows "default"), in one record when both are
+ * captured. */
+static void on_suppressed(kg_monitor_t *m, const kg_obs_event *ev)
+{
+    bool err = wanted(m, KG_EV_ERROR_SUPPRESSED, ev->root_run_id);
+    bool done = wanted(m, KG_EV_NODE_COMPLETED, ev->root_run_id);
+    if (err)
+        emit(m, KG_EV_ERROR_SUPPRESSED, done ? 2 : 1, ev, KG_REC_SUPPRESSED, fields_payload(ev));
+    else if (done)
+        emit(m, KG_EV_NODE_COMPLETED, 1, ev, KG_REC_SUPPRESSED, (payload){0});
 }
 
 static void on_run_start(kg_monitor_t *m, const kg_obs_event *ev)
@@ -259,9 +311,34 @@ static void on_run_start(kg_monitor_t *m, const kg_obs_event *ev)
     if (!wanted(m, KG_EV_WORKFLOW_STARTED, ev->root_run_id))
         return;
     /* The topology text is cached by the graph: taking a reference is all
-     * the producer does. */
-    kg_shared_text *topo = kg__graph_topology_text(ev->node);
-    emit(m, KG_EV_WORKFLOW_STARTED, ev, 0, topo ? KG_PAYLOAD_GRAPH : KG_PAYLOAD_NONE, topo);
+     * the producer does.  A run's own events carry its parent run in
+     * exec_id (their correlation id is the run's). */
+    kg_shared_text *topo = ev->node ? kg__graph_topology_text(ev->node) : NULL;
+    kg_obs_event e = *ev;
+    e.exec_id = ev->parent_run_id;
+    emit(m, KG_EV_WORKFLOW_STARTED, 1, &e, 0,
+         (payload){topo ? KG_PAYLOAD_GRAPH : KG_PAYLOAD_NONE, topo});
+}
+
+static void on_run_end(kg_monitor_t *m, const kg_obs_event *ev)
+{
+    if (!wanted(m, KG_EV_WORKFLOW_COMPLETED, ev->root_run_id))
+        return;
+    kg_obs_event e = *ev;
+    e.exec_id = 0;
+    uint8_t flags = ev->error ? KG_REC_FAILED : 0;
+    if (!ev->error) {
+        emit(m, KG_EV_WORKFLOW_COMPLETED, 1, &e, flags, action_payload(ev));
+        return;
+    }
+    size_t n = ev->action ? strlen(ev->action) + 1 : 0;
+    kg_run_end *end = malloc(sizeof *end + n);
+    if (end) {
+        end->fields = error_fields(ev);
+        end->action = n ? memcpy((char *)(end + 1), ev->action, n) : NULL;
+    }
+    emit(m, KG_EV_WORKFLOW_COMPLETED, 1, &e, flags,
+         (payload){end ? KG_PAYLOAD_RUN_END : KG_PAYLOAD_NONE, end});
 }
 
 static void on_event(void *ud, const kg_obs_event *ev)
@@ -272,61 +349,71 @@ static void on_event(void *ud, const kg_obs_event *ev)
         on_run_start(m, ev);
         break;
     case KG_OBS_RUN_END:
-        emit_error(m, KG_EV_WORKFLOW_COMPLETED, ev, ev->error ? KG_REC_FAILED : 0);
+        on_run_end(m, ev);
         break;
     case KG_OBS_NODE_START:
-        emit_simple(m, KG_EV_NODE_STARTED, ev, 0);
+        emit_node_started(m, ev, false);
         break;
     case KG_OBS_BEFORE_PREP:
-        emit_simple(m, KG_EV_NODE_PREPARING, ev, 0);
+        emit_simple(m, KG_EV_NODE_PREPARING, ev);
         break;
     case KG_OBS_AFTER_PREP:
-        emit_data(m, KG_EV_DATA_INPUT, ev);
+        emit_data_input(m, ev, false);
         break;
     case KG_OBS_BEFORE_EXEC:
-        emit_simple(m, KG_EV_NODE_EXECUTING, ev, 0);
+        emit_simple(m, KG_EV_NODE_EXECUTING, ev);
         break;
     case KG_OBS_RETRY:
-        emit_error(m, KG_EV_RETRY_ATTEMPTED, ev, 0);
+        emit_error(m, KG_EV_RETRY_ATTEMPTED, ev);
         break;
     case KG_OBS_FALLBACK:
-        emit_error(m, KG_EV_FALLBACK_TRIGGERED, ev, 0);
+        emit_error(m, KG_EV_FALLBACK_TRIGGERED, ev);
         break;
     case KG_OBS_AFTER_EXEC:
-        emit_data(m, KG_EV_DATA_OUTPUT, ev);
-        emit_simple(m, KG_EV_EXECUTION_TIME, ev, 0);
+        emit_after_exec(m, ev);
         break;
     case KG_OBS_AFTER_POST:
-        emit_simple(m, KG_EV_NODE_COMPLETED, ev, 0);
+        on_node_completed(m, ev);
         break;
     case KG_OBS_NODE_FAILED:
-        emit_error(m, KG_EV_NODE_FAILED, ev, 0);
+        emit_error(m, KG_EV_NODE_FAILED, ev);
         break;
     case KG_OBS_SUPPRESSED:
-        emit_error(m, KG_EV_ERROR_SUPPRESSED, ev, 0);
-        emit_simple(m, KG_EV_NODE_COMPLETED, ev, KG_REC_SUPPRESSED);
+        on_suppressed(m, ev);
         break;
     default:
         break;
     }
 }
 
-bool kg__monitor_metric_record(kg_monitor_t *m, kg_record *r, kg_event_name name, double value,
-                               uint32_t extra)
+/* Two points at the same moment (kaygraph/observer.h): one queue record for
+ * both events. */
+static void on_pair(void *ud, const kg_obs_event *ev, kg_obs_point then)
+{
+    kg_monitor_t *m = ud;
+    if (ev->point == KG_OBS_NODE_START && then == KG_OBS_BEFORE_PREP) {
+        emit_node_started(m, ev, true);
+    } else if (ev->point == KG_OBS_AFTER_PREP && then == KG_OBS_BEFORE_EXEC) {
+        emit_data_input(m, ev, true);
+    } else {
+        on_event(ud, ev);
+        kg_obs_event second = *ev;
+        second.point = then;
+        second.data = NULL;
+        on_event(ud, &second);
+    }
+}
+
+bool kg__monitor_metric_record(kg_monitor_t *m, kg_record *r, kg_event_name name, double value)
 {
     if (!(m->cfg.capture & KG_CAPTURE(name)))
         return false;
-    /* Sequence numbers of partition `n_queues`, which no queue uses. */
-    uint64_t k = atomic_fetch_add(&m->metrics_emitted, 1);
     memset(r, 0, sizeof *r);
-    r->seq = k * (m->n_queues + 1) + m->n_queues + 1;
-    r->ts_ns = kg__real_ns();
-    r->name = (uint8_t)name;
-    r->value = value;
+    r->ts_ns = kg__mono_ns();
+    r->v.value = value;
     r->item = -1;
-    r->snapshot_size = extra;
-    copy_id(r->node_id, "dispatcher");
-    copy_id(r->node_type, "EventDispatcher");
+    r->name = (uint8_t)name;
+    r->path_off = KG_REC_NO_PATH;
     return true;
 }
 
@@ -368,37 +455,23 @@ static void source_render(kg_monitor_t *m)
     kg_buf_free(&b);
 }
 
-static void queues_destroy(kg_monitor_t *m)
+/* One queue for all workers; the cells kept for the dispatcher's metric
+ * events exist only in a queue large enough to spare them. */
+static int queue_init(kg_monitor_t *m, const kg_monitor_config *cfg)
 {
-    for (unsigned i = 0; i < m->n_queues; i++)
-        kg_queue_destroy(&m->queues[i]);
-    free(m->queues);
-    m->queues = NULL;
-    m->n_queues = 0;
+    size_t reserve = cfg->buffer_size >= 16 ? KG__METRIC_EVENTS : 0;
+    m->n_parts = cfg->async_workers;
+    return kg_queue_init(&m->queue, cfg->buffer_size, cfg->async_workers, reserve);
 }
 
-static int queues_init(kg_monitor_t *m, const kg_monitor_config *cfg)
-{
-    unsigned n = cfg->async_workers;
-    m->queues = calloc(n, sizeof *m->queues);
-    if (!m->queues)
-        return KG_ENOMEM;
-    size_t each = (cfg->buffer_size + n - 1) / n;
-    for (; m->n_queues < n; m->n_queues++) {
-        if (kg_queue_init(&m->queues[m->n_queues], each) < 0) {
-            queues_destroy(m);
-            return KG_ENOMEM;
-        }
-    }
-    return 0;
-}
-
+/* Events queued and not yet taken by their worker. */
 size_t kg__monitor_queued(kg_monitor_t *m)
 {
-    size_t n = 0;
-    for (unsigned i = 0; i < m->n_queues; i++)
-        n += kg_queue_size(&m->queues[i]);
-    return n;
+    uint64_t taken = 0;
+    for (unsigned i = 0; i < m->n_workers; i++)
+        taken += atomic_load_explicit(&m->workers[i].taken, memory_order_relaxed);
+    size_t head = kg_queue_reserved(&m->queue);
+    return head > taken ? head - (size_t)taken : 0;
 }
 
 int kg_monitor_new(const kg_monitor_config *cfg, kg_monitor_t **out, kg_error_t *err)
@@ -408,7 +481,7 @@ int kg_monitor_new(const kg_monitor_config *cfg, kg_monitor_t **out, kg_error_t 
     kg_monitor_t *m = rc == 0 ? calloc(1, sizeof *m) : NULL;
     if (rc == 0 && !m)
         rc = kg_error_set(err, KG_ENOMEM, NULL, "monitor");
-    if (rc == 0 && queues_init(m, cfg) < 0)
+    if (rc == 0 && queue_init(m, cfg) < 0)
         rc = kg_error_set(err, KG_ENOMEM, NULL, "queue of %zu events", cfg->buffer_size);
     if (rc < 0) {
         free(m);
@@ -419,7 +492,7 @@ int kg_monitor_new(const kg_monitor_config *cfg, kg_monitor_t **out, kg_error_t 
     m->cfg = *cfg;
     m->cfg.source_host = NULL;   /* borrowed only for source_render */
     m->backend = cfg->backend;
-    m->observer = (kg_observer){on_event, m};
+    m->observer = (kg_observer){.on_event = on_event, .ud = m, .on_pair = on_pair};
     m->sample_threshold = cfg->sample_rate >= 1.0 ? UINT64_MAX
                                                   : (uint64_t)(cfg->sample_rate * 18446744073709549568.0);
     m->always_kept = kg_capture_type(KG_TYPE_ERROR);
@@ -440,7 +513,7 @@ int kg_monitor_new(const kg_monitor_config *cfg, kg_monitor_t **out, kg_error_t 
     if ((rc = kg__dispatcher_start(m, err)) < 0) {
         kg__dispatcher_stop(m);
         kg_backend_free(m->backend);
-        queues_destroy(m);
+        kg_queue_destroy(&m->queue);
         pthread_mutex_destroy(&m->lock);
         pthread_cond_destroy(&m->cond);
         free(m);
@@ -481,18 +554,12 @@ int kg_monitor_free(kg_monitor_t *m)
         return 0;
     kg_monitor_detach(m, NULL);
     kg__dispatcher_stop(m);
-    /* Anything the workers could not deliver before the deadline. */
-    kg_record r;
-    for (unsigned i = 0; i < m->n_queues; i++) {
-        while (kg_queue_take(&m->queues[i], &r, 1) == 1) {
-            kg_record_release(&r);
-            atomic_fetch_add(&m->dropped_shutdown, 1);
-        }
-    }
+    /* Anything the workers could not take before the deadline. */
+    atomic_fetch_add(&m->dropped_shutdown, kg_queue_drop_untaken(&m->queue));
     int rc = atomic_load(&m->dropped_shutdown) ? KG_ETIMEOUT : 0;
     kg_backend_disconnect(m->backend);
     kg_backend_free(m->backend);
-    queues_destroy(m);
+    kg_queue_destroy(&m->queue);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->cond);
     free(m);
@@ -505,12 +572,9 @@ void kg_monitor_stats_get(kg_monitor_t *m, kg_monitor_stats *s)
 {
     memset(s, 0, sizeof *s);
     s->dropped_full = atomic_load(&m->dropped_full);
-    s->enqueued = atomic_load(&m->metrics_emitted);   /* straight into a batch */
-    for (unsigned i = 0; i < m->n_queues; i++) {
-        s->enqueued += kg_queue_reserved(&m->queues[i]);
-        s->queue_size += kg_queue_size(&m->queues[i]);
-        s->queue_capacity += kg_queue_capacity(&m->queues[i]);
-    }
+    s->enqueued = kg_queue_reserved(&m->queue);   /* a position per event */
+    s->queue_size = m->workers ? kg__monitor_queued(m) : 0;
+    s->queue_capacity = kg_queue_capacity(&m->queue);
     s->emitted = s->enqueued + s->dropped_full;
     s->sent = atomic_load(&m->sent);
     s->dropped_shutdown = atomic_load(&m->dropped_shutdown);

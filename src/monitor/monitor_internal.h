@@ -12,19 +12,32 @@
 #include "monitor/queue.h"
 #include "monitor/serialize.h"
 
+#define KG__METRIC_EVENTS 3   /* queue_depth, throughput_metric, events_dropped */
+
+/* A record a worker took off the queue, with the seq of its first event. */
+typedef struct kg_taken {
+    kg_record rec;
+    uint64_t seq;
+    unsigned count;            /* events it carries */
+} kg_taken;
+
 typedef struct kg_worker {
     struct kg_monitor *mon;
-    unsigned index;
-    kg_queue *queue;              /* the partition this worker drains */
+    unsigned index;            /* also its partition and its queue cursor */
     pthread_t thread;
     bool started;
-    kg_record *batch;             /* records taken, not yet delivered */
-    size_t count;
-    bool serialized;              /* buf/views describe batch[0..count) */
-    int64_t batch_since_ns;       /* when the first record was taken */
-    unsigned retry;               /* consecutive failures of this batch */
-    atomic_size_t held;           /* == count, readable by stats */
-    atomic_size_t min_pos;        /* lowest position of `queue` held; SIZE_MAX none */
+    size_t cursor;             /* next queue position to read */
+    kg_taken *batch;           /* records taken, not yet delivered */
+    size_t n_taken;
+    size_t count;              /* events in them */
+    size_t first_pos;          /* lowest queue position in the batch */
+    bool serialized;           /* buf/views describe the batch */
+    int64_t batch_since_ns;    /* when the first record was taken */
+    unsigned retry;            /* consecutive failures of this batch */
+    uint64_t taken_total;      /* events ever taken (this thread's copy) */
+    atomic_uint_fast64_t taken;   /* == taken_total, readable by stats */
+    atomic_size_t held;        /* == count, readable by stats */
+    atomic_size_t min_pos;     /* lowest queue position held; SIZE_MAX none */
     kg_serializer ser;
     kg_buf buf;
     kg_event_view *views;
@@ -34,21 +47,20 @@ typedef struct kg_worker {
 struct kg_monitor {
     kg_monitor_config cfg;
     kg_backend_t *backend;
-    kg_queue *queues;             /* one partition per dispatcher worker */
-    unsigned n_queues;
+    kg_queue queue;
+    unsigned n_parts;          /* partitions == workers */
     kg_observer observer;
-    uint64_t sample_threshold;    /* run sampled when hash(root) <= this */
-    uint32_t always_kept;         /* names exempt from sampling (errors) */
-    bool global;                  /* installed process-wide */
+    uint64_t sample_threshold; /* run sampled when hash(root) <= this */
+    uint32_t always_kept;      /* names exempt from sampling (errors) */
+    bool global;               /* installed process-wide */
 
     atomic_uint_fast64_t dropped_full, sent, failed_batches, dropped_shutdown;
-    atomic_uint_fast64_t metrics_emitted;   /* dispatcher metric events */
     kg_breaker breaker;
 
-    pthread_mutex_t lock;         /* only for the condition below */
-    pthread_cond_t cond;          /* stop, flush and "a batch went out" */
+    pthread_mutex_t lock;      /* only for the condition below */
+    pthread_cond_t cond;       /* stop, flush and "a batch went out" */
     atomic_bool stopping;
-    atomic_int flushing;          /* flush callers waiting */
+    atomic_int flushing;       /* flush callers waiting */
     int64_t stop_deadline_ns;
 
     kg_worker *workers;
@@ -58,31 +70,15 @@ struct kg_monitor {
 };
 
 int64_t kg__mono_ns(void);
-
-/* Sequence numbers: seq - 1 = position * (n + 1) + partition, where
- * partition n (no queue) numbers the dispatcher's own metric events. */
-static inline size_t kg__record_pos(const kg_record *r, unsigned n)
-{
-    return (size_t)((r->seq - 1) / (n + 1));
-}
-
-static inline bool kg__record_is_metric(const kg_record *r, unsigned n)
-{
-    return (r->seq - 1) % (n + 1) == n;
-}
-
-size_t kg__monitor_queued(kg_monitor_t *m);   /* events in all partitions */
 int64_t kg__real_ns(void);
+size_t kg__monitor_queued(kg_monitor_t *m);   /* events not yet taken */
 
 /* dispatcher.c */
 int kg__dispatcher_start(kg_monitor_t *m, kg_error_t *err);
 void kg__dispatcher_stop(kg_monitor_t *m);
 void kg__dispatcher_wake(kg_monitor_t *m);
 
-/* monitor.c: fill a dispatcher metric event (false when not captured).  It
- * goes straight into worker 0's batch, not through a queue: when the queue
- * overflows, the events_dropped report is exactly what must not be dropped. */
-bool kg__monitor_metric_record(kg_monitor_t *m, kg_record *r, kg_event_name name, double value,
-                               uint32_t extra);
+/* monitor.c: fill a dispatcher metric event (false when not captured). */
+bool kg__monitor_metric_record(kg_monitor_t *m, kg_record *r, kg_event_name name, double value);
 
 #endif

@@ -1,26 +1,41 @@
-/* queue.c - Vyukov's bounded MPMC queue; see queue.h for why it is ours.
+/* queue.c - the monitor's queue; see queue.h for the design.
  *
- * Cell protocol: a cell at index i is free for the producer of position p
- * (p & mask == i) when cell.seq == p; it holds a committed record for the
- * consumer of position p when cell.seq == p + 1; after taking it the consumer
- * sets cell.seq = p + capacity, freeing it for the next lap. */
-#include <stdint.h>
+ * Producers' side: inline in queue.h.  Memory ordering, in short: a
+ * producer's record writes happen before its release store of the cell's
+ * state, which a consumer's acquire load pairs with.  A consumer's reads of a cell happen before its release store of its
+ * cursor; whoever computes `tail` loads the cursors with acquire and
+ * publishes `tail` with release; a producer loads `tail` with acquire before
+ * writing into a cell below it.  So no cell is rewritten while a consumer
+ * may still be reading it. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "kaygraph/error.h"
 #include "monitor/queue.h"
 
-int kg_queue_init(kg_queue *q, size_t capacity)
+#define POS_BITS KG__QUEUE_POS_BITS
+#define POS_MASK KG__QUEUE_POS_MASK
+
+int kg_queue_init(kg_queue *q, size_t capacity, unsigned consumers, size_t reserve)
 {
     size_t cap = 2;
     while (cap < capacity)
         cap <<= 1;
-    q->cells = aligned_alloc(64, ((cap * sizeof *q->cells) + 63) & ~(size_t)63);
-    if (!q->cells)
+    memset(q, 0, sizeof *q);
+    q->cells = aligned_alloc(64, cap * sizeof *q->cells);
+    q->cursors = aligned_alloc(64, consumers * sizeof *q->cursors);
+    if (!q->cells || !q->cursors) {
+        free(q->cells);
+        free(q->cursors);
         return KG_ENOMEM;
-    for (size_t i = 0; i < cap; i++)
-        atomic_init(&q->cells[i].seq, i);
+    }
+    /* State 0 never matches a position + 1 (positions start at 0). */
+    memset(q->cells, 0, cap * sizeof *q->cells);
     q->mask = cap - 1;
+    q->limit = reserve < cap ? cap - reserve : 1;
+    q->n_cursors = consumers;
+    for (unsigned i = 0; i < consumers; i++)
+        atomic_init(&q->cursors[i].pos, 0);
     atomic_init(&q->head, 0);
     atomic_init(&q->tail, 0);
     return 0;
@@ -28,81 +43,68 @@ int kg_queue_init(kg_queue *q, size_t capacity)
 
 void kg_queue_destroy(kg_queue *q)
 {
-    kg_record r;
-    while (kg_queue_take(q, &r, 1) == 1)
-        kg_record_release(&r);
+    if (!q->cells)
+        return;
+    kg_queue_drop_untaken(q);
     free(q->cells);
+    free(q->cursors);
     q->cells = NULL;
+    q->cursors = NULL;
 }
 
-kg_record *kg_queue_reserve(kg_queue *q, size_t *pos_out)
+/* tail = the lowest cursor.  Several consumers may compute it at once; a
+ * stale (lower) minimum is still safe, and the CAS never moves tail back. */
+static void tail_update(kg_queue *q)
 {
-    size_t pos = atomic_load_explicit(&q->head, memory_order_relaxed);
-    for (;;) {
-        kg_queue_cell *cell = &q->cells[pos & q->mask];
-        /* Acquire pairs with the consumer's release below: once we see the
-         * cell free, the consumer's copy out of it has finished. */
-        size_t seq = atomic_load_explicit(&cell->seq, memory_order_acquire);
-        intptr_t dif = (intptr_t)seq - (intptr_t)pos;
-        if (dif == 0) {
-            /* Relaxed is enough: the CAS only arbitrates between producers;
-             * the record's visibility is published by commit's release. */
-            if (atomic_compare_exchange_weak_explicit(&q->head, &pos, pos + 1,
-                                                      memory_order_relaxed,
-                                                      memory_order_relaxed)) {
-                *pos_out = pos;
-                return &cell->rec;
-            }
-        } else if (dif < 0) {
-            return NULL;   /* the cell still holds last lap's record: full */
-        } else {
-            pos = atomic_load_explicit(&q->head, memory_order_relaxed);
-        }
+    size_t min = SIZE_MAX;
+    for (unsigned i = 0; i < q->n_cursors; i++) {
+        size_t p = atomic_load_explicit(&q->cursors[i].pos, memory_order_acquire);
+        if (p < min)
+            min = p;
+    }
+    size_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    while (tail < min && !atomic_compare_exchange_weak_explicit(&q->tail, &tail, min,
+                                                                memory_order_release,
+                                                                memory_order_relaxed)) {
     }
 }
 
-void kg_queue_commit(kg_record *rec, size_t pos)
+void kg_queue_advance(kg_queue *q, unsigned c, size_t pos)
 {
-    kg_queue_cell *cell = (kg_queue_cell *)((char *)rec - offsetof(kg_queue_cell, rec));
-    /* Release publishes the record's contents to the consumer's acquire. */
-    atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
+    /* seq_cst (a plain store on x86 costs an xchg, once per batch): it and
+     * kg_monitor_flush's loads share one total order with the worker's
+     * announcement of what it holds (dispatcher.c). */
+    atomic_store_explicit(&q->cursors[c].pos, pos, memory_order_seq_cst);
+    tail_update(q);
 }
 
-size_t kg_queue_take(kg_queue *q, kg_record *out, size_t max)
+size_t kg_queue_cursor_of(const kg_queue *q, unsigned c)
 {
-    size_t n = 0;
-    size_t pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
-    while (n < max) {
-        kg_queue_cell *cell = &q->cells[pos & q->mask];
-        /* Acquire pairs with commit's release: the record is complete. */
-        size_t seq = atomic_load_explicit(&cell->seq, memory_order_acquire);
-        intptr_t dif = (intptr_t)seq - (intptr_t)(pos + 1);
-        if (dif == 0) {
-            /* seq_cst (free on x86, where every CAS is a full barrier) so
-             * kg_monitor_flush can order this against a worker's
-             * announcement of what it is about to hold (dispatcher.c). */
-            if (atomic_compare_exchange_weak_explicit(&q->tail, &pos, pos + 1,
-                                                      memory_order_seq_cst,
-                                                      memory_order_relaxed)) {
-                out[n++] = cell->rec;
-                /* Release: our copy is done before a producer reuses the cell. */
-                atomic_store_explicit(&cell->seq, pos + q->mask + 1, memory_order_release);
-                pos++;
-            }
-        } else if (dif < 0) {
-            break;   /* empty, or the producer of `pos` has not committed yet */
-        } else {
-            pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    return atomic_load_explicit(&((kg_queue *)q)->cursors[c].pos, memory_order_seq_cst);
+}
+
+size_t kg_queue_drop_untaken(kg_queue *q)
+{
+    size_t head = atomic_load(&q->head), dropped = 0;
+    size_t pos = SIZE_MAX;
+    for (unsigned i = 0; i < q->n_cursors; i++)
+        if (atomic_load(&q->cursors[i].pos) < pos)
+            pos = atomic_load(&q->cursors[i].pos);
+    unsigned part, count;
+    while (pos < head) {
+        kg_record *r = (kg_record *)kg_queue_peek(q, pos, &part, &count);
+        if (!r)
+            break;   /* a producer never committed: nothing to release */
+        if (part < q->n_cursors && pos >= atomic_load(&q->cursors[part].pos)) {
+            kg_record_release(r);
+            dropped += count;
         }
+        pos += count;
     }
-    return n;
-}
-
-size_t kg_queue_size(const kg_queue *q)
-{
-    size_t tail = atomic_load_explicit(&((kg_queue *)q)->tail, memory_order_relaxed);
-    size_t head = atomic_load_explicit(&((kg_queue *)q)->head, memory_order_relaxed);
-    return head > tail ? head - tail : 0;
+    for (unsigned i = 0; i < q->n_cursors; i++)
+        atomic_store(&q->cursors[i].pos, head);
+    atomic_store(&q->tail, head);
+    return dropped;
 }
 
 size_t kg_queue_capacity(const kg_queue *q)
@@ -113,9 +115,4 @@ size_t kg_queue_capacity(const kg_queue *q)
 size_t kg_queue_reserved(const kg_queue *q)
 {
     return atomic_load_explicit(&((kg_queue *)q)->head, memory_order_relaxed);
-}
-
-size_t kg_queue_taken(const kg_queue *q)
-{
-    return atomic_load_explicit(&((kg_queue *)q)->tail, memory_order_seq_cst);
 }

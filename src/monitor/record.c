@@ -1,11 +1,27 @@
-/* record.c - ownership of a record's payload and path. */
+/* record.c - what a record owns, and which events share a record. */
 #include <stdlib.h>
 
 #include "monitor/record.h"
 
-void kg_record_release(kg_record *r)
+int kg_record_follows(kg_event_name first)
 {
-    switch (r->payload_kind) {
+    switch (first) {
+    case KG_EV_NODE_STARTED:
+        return KG_EV_NODE_PREPARING;
+    case KG_EV_DATA_INPUT:
+        return KG_EV_NODE_EXECUTING;
+    case KG_EV_DATA_OUTPUT:
+        return KG_EV_EXECUTION_TIME;
+    case KG_EV_ERROR_SUPPRESSED:
+        return KG_EV_NODE_COMPLETED;
+    default:
+        return -1;
+    }
+}
+
+void kg_record_release_payload(kg_record *r)
+{
+    switch (kg_rec_kind(r)) {
     case KG_PAYLOAD_GRAPH:
         kg_shared_text_unref(r->payload.shared);
         break;
@@ -13,33 +29,24 @@ void kg_record_release(kg_record *r)
         json_decref(r->payload.json);
         break;
     case KG_PAYLOAD_SNAPSHOT:
+        free(r->payload.snapshot);
+        break;
+    case KG_PAYLOAD_TEXT:
         free(r->payload.text);
+        break;
+    case KG_PAYLOAD_RUN_END:
+        json_decref(r->payload.run_end->fields);
+        free(r->payload.run_end);
         break;
     default:
         break;
     }
-    r->payload_kind = KG_PAYLOAD_NONE;
-    kg_shared_text_unref(r->path);
-    r->path = NULL;
+    r->bits = kg_rec_bits(kg_rec_flags(r), kg_rec_phase(r), KG_PAYLOAD_NONE);
 }
 
-void kg_records_release(kg_record *r, size_t n)
+void kg_record_release(kg_record *r)
 {
-    /* A node execution's events are mostly consecutive in a batch and share
-     * one path text: dropping their references in one step touches the
-     * counter's cache line once per run of them, not once per event, so the
-     * node thread taking references meanwhile rarely finds it gone. */
-    kg_shared_text *path = NULL;
-    size_t refs = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (r[i].path != path) {
-            kg_shared_text_unref_n(path, refs);
-            path = r[i].path;
-            refs = 0;
-        }
-        refs += path != NULL;
-        r[i].path = NULL;
-        kg_record_release(&r[i]);
-    }
-    kg_shared_text_unref_n(path, refs);
+    kg_record_release_payload(r);
+    kg__desc_unref(r->desc, 1);
+    r->desc = NULL;
 }

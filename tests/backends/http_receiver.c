@@ -61,6 +61,11 @@ struct kg_http_receiver {
     void *cb_ud;
     kg_http_request **reqs;
     size_t nreqs, cap;
+    kg_http_request **log;       /* every request, when logging */
+    size_t nlog, log_cap, log_max;
+    int respond_status;          /* kg_http_receiver_respond */
+    char respond_headers[512];
+    unsigned respond_n;
     size_t accepted, events, rejected;
     size_t tls_failures;
     void *tls;                   /* SSL_CTX *, NULL for plain HTTP */
@@ -79,6 +84,12 @@ static double kg__now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void kg__sleep_short(void)
+{
+    struct timespec ts = {0, 20000000};
+    nanosleep(&ts, NULL);
 }
 
 static void kg__request_free(kg_http_request *q)
@@ -223,20 +234,20 @@ static void kg__stall(kg__conn *c)
     }
 }
 
-static bool kg__accept_request(kg__conn *c, const char *buf, size_t line_end, size_t hdr_end,
-                               size_t body_len)
+/* One request (line, headers, body) as a record; NULL when out of memory. */
+static kg_http_request *kg__request_new(kg__conn *c, const char *buf, size_t line_end,
+                                        size_t hdr_end, size_t body_len, double at, int status)
 {
-    kg_http_receiver_t *r = c->r;
     kg_http_request *q = calloc(1, sizeof *q);
     if (!q)
-        return false;
+        return NULL;
     sscanf(buf, "%15s %255s", q->method, q->path);
     size_t hlen = hdr_end + 2 - (line_end + 2);
     q->headers = malloc(hlen + 1);
     q->body = malloc(body_len + 1);
     if (!q->headers || !q->body) {
         kg__request_free(q);
-        return false;
+        return NULL;
     }
     memcpy(q->headers, buf + line_end + 2, hlen);
     q->headers[hlen] = '\0';
@@ -244,6 +255,72 @@ static bool kg__accept_request(kg__conn *c, const char *buf, size_t line_end, si
     q->body[body_len] = '\0';
     q->body_len = body_len;
     q->connection = c->number;
+    q->at = at;
+    q->status = status;
+    return q;
+}
+
+/* Append `q` (owned) to a bounded list; frees it when the list is full. */
+static void kg__list_keep(kg_http_request ***list, size_t *n, size_t *cap, size_t max,
+                          kg_http_request *q)
+{
+    if (*n < max && *n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        kg_http_request **nl = realloc(*list, ncap * sizeof *nl);
+        if (nl) {
+            *list = nl;
+            *cap = ncap;
+        }
+    }
+    if (*n < max && *n < *cap)
+        (*list)[(*n)++] = q;
+    else
+        kg__request_free(q);
+}
+
+/* Log the request (when logging) with the status it is answered. */
+static void kg__log_request(kg__conn *c, const char *buf, size_t line_end, size_t hdr_end,
+                            size_t body_len, double at, int status)
+{
+    kg_http_receiver_t *r = c->r;
+    pthread_mutex_lock(&r->mu);
+    bool on = r->nlog < r->log_max;
+    pthread_mutex_unlock(&r->mu);
+    kg_http_request *q = on ? kg__request_new(c, buf, line_end, hdr_end, body_len, at, status) : NULL;
+    if (!q)
+        return;
+    pthread_mutex_lock(&r->mu);
+    kg__list_keep(&r->log, &r->nlog, &r->log_cap, r->log_max, q);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* SLOW: hold the answer for the stall time.  False when the client hung up
+ * (or the receiver stops) meanwhile: there is nobody to answer. */
+static bool kg__wait_late(kg__conn *c)
+{
+    pthread_mutex_lock(&c->r->mu);
+    double deadline = kg__now() + c->r->stall;
+    pthread_mutex_unlock(&c->r->mu);
+    while (kg__now() < deadline && !atomic_load(&c->r->stopping)) {
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        int n = poll(&p, 1, 20);
+        if (n > 0) {
+            char peek;
+            if (recv(c->fd, &peek, 1, MSG_PEEK) <= 0)
+                return false;
+            kg__sleep_short();   /* a pipelined request: leave it for later */
+        }
+    }
+    return !atomic_load(&c->r->stopping);
+}
+
+static bool kg__accept_request(kg__conn *c, const char *buf, size_t line_end, size_t hdr_end,
+                               size_t body_len, double at, int status)
+{
+    kg_http_receiver_t *r = c->r;
+    kg_http_request *q = kg__request_new(c, buf, line_end, hdr_end, body_len, at, status);
+    if (!q)
+        return false;
     pthread_mutex_lock(&r->mu);
     bool parse = r->parse;
     void (*cb)(void *, const kg_http_request *) = r->cb;
@@ -255,23 +332,24 @@ static bool kg__accept_request(kg__conn *c, const char *buf, size_t line_end, si
     pthread_mutex_lock(&r->mu);
     r->accepted++;
     r->events += q->events;
-    if (r->nreqs < r->keep_max) {
-        if (r->nreqs == r->cap) {
-            size_t ncap = r->cap ? r->cap * 2 : 64;
-            kg_http_request **n = realloc(r->reqs, ncap * sizeof *n);
-            if (n) {
-                r->reqs = n;
-                r->cap = ncap;
-            }
-        }
-        if (r->nreqs < r->cap) {
-            r->reqs[r->nreqs++] = q;
-            q = NULL;
-        }
+    kg__list_keep(&r->reqs, &r->nreqs, &r->cap, r->keep_max, q);
+    pthread_mutex_unlock(&r->mu);
+    return true;
+}
+
+/* A kg_http_receiver_respond answer is due: its status (0: none) and
+ * headers, copied into hdr. */
+static int kg__next_respond(kg_http_receiver_t *r, char *hdr, size_t size)
+{
+    pthread_mutex_lock(&r->mu);
+    int status = 0;
+    if (r->respond_n > 0) {
+        r->respond_n--;
+        status = r->respond_status;
+        snprintf(hdr, size, "%s", r->respond_headers);
     }
     pthread_mutex_unlock(&r->mu);
-    kg__request_free(q);
-    return true;
+    return status;
 }
 
 /* The server side of the TLS handshake; false when it failed. */
@@ -365,17 +443,42 @@ static void *kg__conn_main(void *arg)
         while (len < total)
             if (kg__read_more(c, &buf, &len, &cap) <= 0)
                 goto done;
+        double at = kg__now();
+        char extra[512];
+        int custom = kg__next_respond(r, extra, sizeof extra);
+        if (custom) {
+            char resp[768];
+            int n = snprintf(resp, sizeof resp, "HTTP/1.1 %d Custom\r\n%sContent-Length: 0\r\n\r\n",
+                             custom, extra);
+            kg__log_request(c, buf, line_end, hdr_end, body_len, at, custom);
+            bool ok2xx = custom >= 200 && custom < 300;
+            if (ok2xx)
+                kg__accept_request(c, buf, line_end, hdr_end, body_len, at, custom);
+            else {
+                pthread_mutex_lock(&r->mu);
+                r->rejected++;
+                pthread_mutex_unlock(&r->mu);
+            }
+            if (!kg__send_all(c, resp, (size_t)n))
+                goto done;
+            memmove(buf, buf + total, len - total);
+            len -= total;
+            continue;
+        }
         kg_http_receiver_mode m = kg__next_mode(r);
-        if (m != KG_HTTP_RECEIVER_OK) {
+        if (m != KG_HTTP_RECEIVER_OK && m != KG_HTTP_RECEIVER_SLOW) {
             pthread_mutex_lock(&r->mu);
             r->rejected++;
             pthread_mutex_unlock(&r->mu);
         }
-        if (m == KG_HTTP_RECEIVER_OK) {
-            static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                     "Content-Length: 11\r\n\r\n{\"ok\":true}";
-            static const char oom[] = "HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n";
-            bool stored = kg__accept_request(c, buf, line_end, hdr_end, body_len);
+        static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: 11\r\n\r\n{\"ok\":true}";
+        static const char oom[] = "HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n";
+        if (m == KG_HTTP_RECEIVER_OK || m == KG_HTTP_RECEIVER_SLOW) {
+            kg__log_request(c, buf, line_end, hdr_end, body_len, at, 200);
+            bool stored = kg__accept_request(c, buf, line_end, hdr_end, body_len, at, 200);
+            if (m == KG_HTTP_RECEIVER_SLOW && stored && !kg__wait_late(c))
+                goto done;
             if (!(stored ? kg__send_all(c, ok, sizeof ok - 1)
                          : kg__send_all(c, oom, sizeof oom - 1)))
                 goto done;
@@ -383,12 +486,15 @@ static void *kg__conn_main(void *arg)
             static const char fail[] = "HTTP/1.1 500 Internal Server Error\r\n"
                                        "Content-Type: application/json\r\nContent-Length: 18\r\n"
                                        "\r\n{\"error\":\"nope\"}\r\n";
+            kg__log_request(c, buf, line_end, hdr_end, body_len, at, 500);
             if (!kg__send_all(c, fail, sizeof fail - 1))
                 goto done;
         } else if (m == KG_HTTP_RECEIVER_STALL) {
+            kg__log_request(c, buf, line_end, hdr_end, body_len, at, 0);
             kg__stall(c);
             goto done;
         } else {
+            kg__log_request(c, buf, line_end, hdr_end, body_len, at, 0);
             goto done;
         }
         memmove(buf, buf + total, len - total);
@@ -605,6 +711,9 @@ void kg_http_receiver_stop(kg_http_receiver_t *r)
     for (size_t i = 0; i < r->nreqs; i++)
         kg__request_free(r->reqs[i]);
     free(r->reqs);
+    for (size_t i = 0; i < r->nlog; i++)
+        kg__request_free(r->log[i]);
+    free(r->log);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->idle);
     kg__tls_free(r);
@@ -635,6 +744,30 @@ void kg_http_receiver_misbehave(kg_http_receiver_t *r, kg_http_receiver_mode mod
     r->misbehave_mode = mode;
     r->misbehave_n = n;
     pthread_mutex_unlock(&r->mu);
+}
+
+void kg_http_receiver_respond(kg_http_receiver_t *r, int status, const char *headers, unsigned n)
+{
+    pthread_mutex_lock(&r->mu);
+    r->respond_status = status;
+    snprintf(r->respond_headers, sizeof r->respond_headers, "%s", headers ? headers : "");
+    r->respond_n = n;
+    pthread_mutex_unlock(&r->mu);
+}
+
+void kg_http_receiver_set_log(kg_http_receiver_t *r, size_t max)
+{
+    pthread_mutex_lock(&r->mu);
+    r->log_max = max;
+    pthread_mutex_unlock(&r->mu);
+}
+
+const kg_http_request *kg_http_receiver_log(kg_http_receiver_t *r, size_t i)
+{
+    pthread_mutex_lock(&r->mu);
+    const kg_http_request *q = i < r->nlog ? r->log[i] : NULL;
+    pthread_mutex_unlock(&r->mu);
+    return q;
 }
 
 void kg_http_receiver_set_stall(kg_http_receiver_t *r, double seconds)
@@ -675,6 +808,7 @@ KG__GETTER(kg_http_receiver_rejected, rejected)
 KG__GETTER(kg_http_receiver_connections, connections)
 KG__GETTER(kg_http_receiver_kept, nreqs)
 KG__GETTER(kg_http_receiver_tls_failures, tls_failures)
+KG__GETTER(kg_http_receiver_logged, nlog)
 
 const kg_http_request *kg_http_receiver_request(kg_http_receiver_t *r, size_t i)
 {
@@ -708,6 +842,9 @@ void kg_http_receiver_clear(kg_http_receiver_t *r)
     for (size_t i = 0; i < r->nreqs; i++)
         kg__request_free(r->reqs[i]);
     r->nreqs = 0;
+    for (size_t i = 0; i < r->nlog; i++)
+        kg__request_free(r->log[i]);
+    r->nlog = 0;
     r->accepted = r->events = r->rejected = 0;
     pthread_mutex_unlock(&r->mu);
 }

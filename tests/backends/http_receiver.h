@@ -2,8 +2,11 @@
  *
  * Listens on a free 127.0.0.1 port (loopback only), accepts POSTs (any
  * path), keeps connections alive, records what it received, and can be told
- * to misbehave: answer 500, stall past the client's timeout, or close the
- * connection without answering.  Plain sockets; one accept thread plus one
+ * to misbehave: answer 500, stall past the client's timeout, answer 200 only
+ * after a delay, close the connection without answering, or answer the next
+ * requests with any status and headers (429 + Retry-After, a 3xx with a
+ * Location).  Optionally it logs every request, whatever it answered, with
+ * the time it arrived.  Plain sockets; one accept thread plus one
  * thread per connection, so a stalled connection does not hold up others.
  *
  * Counting: a request answered 200 is "accepted"; its events are counted as
@@ -31,6 +34,9 @@ typedef enum kg_http_receiver_mode {
     KG_HTTP_RECEIVER_STALL,    /* read the request, answer nothing until the stall
                                 * time passed or the client hung up, then close */
     KG_HTTP_RECEIVER_CLOSE,    /* read the request, close without an answer */
+    KG_HTTP_RECEIVER_SLOW,     /* accept (store) the request, then answer 200 only
+                                * after the stall time: a receiver that does the
+                                * work but acknowledges late */
 } kg_http_receiver_mode;
 
 /* One accepted request.  Borrowed from the receiver: valid until
@@ -43,6 +49,8 @@ typedef struct kg_http_request {
     size_t body_len;
     size_t events;         /* as counted above; 0 when the body is not JSON */
     unsigned connection;   /* 1-based number of the connection it came on */
+    double at;             /* CLOCK_MONOTONIC seconds when it had been read whole */
+    int status;            /* the status it was answered (0: none, e.g. stalled) */
 } kg_http_request;
 
 /* Start listening.  NULL on failure. */
@@ -66,7 +74,17 @@ const char *kg_http_receiver_url(const kg_http_receiver_t *r);
 void kg_http_receiver_set_mode(kg_http_receiver_t *r, kg_http_receiver_mode mode);
 /* Behave as `mode` for the next `n` requests, then as set_mode said. */
 void kg_http_receiver_misbehave(kg_http_receiver_t *r, kg_http_receiver_mode mode, unsigned n);
-/* How long STALL holds a request (default 30 s; stop() ends it at once). */
+/* Answer the next `n` requests (0: stop doing so) with `status` and the
+ * header lines `headers` ("Retry-After: 2\r\n", may be NULL) and an empty
+ * body, whatever the mode says.  A 2xx is accepted (stored), others are
+ * rejected. */
+void kg_http_receiver_respond(kg_http_receiver_t *r, int status, const char *headers, unsigned n);
+/* Log every request from now on, whatever it was answered, up to `max`
+ * (0: stop logging).  The log is separate from the accepted requests. */
+void kg_http_receiver_set_log(kg_http_receiver_t *r, size_t max);
+size_t kg_http_receiver_logged(kg_http_receiver_t *r);
+const kg_http_request *kg_http_receiver_log(kg_http_receiver_t *r, size_t i);
+/* How long STALL and SLOW hold a request (default 30 s; stop() ends it at once). */
 void kg_http_receiver_set_stall(kg_http_receiver_t *r, double seconds);
 /* Keep at most `n` accepted requests for inspection (default 100000);
  * later ones are only counted.  Bodies are parsed with jansson to count

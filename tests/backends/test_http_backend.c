@@ -71,8 +71,14 @@ static void test_batch_body_and_headers(void **state)
     json_t *body = json_loadb(q->body, q->body_len, 0, &jerr);
     if (!body)
         fail_msg("body is not JSON: %s: %s", jerr.text, q->body);
-    assert_int_equal(json_object_size(body), 3);
+    assert_int_equal(json_object_size(body), 4);
     assert_int_equal(json_integer_value(json_object_get(body, "batch_size")), 3);
+    /* batch_id (an extra field): a UUID, also sent as the Idempotency-Key. */
+    const char *bid = json_string_value(json_object_get(body, "batch_id"));
+    assert_non_null(bid);
+    assert_int_equal(strlen(bid), 36);
+    assert_true(kg_http_request_header(q, "Idempotency-Key", h, sizeof h));
+    assert_string_equal(h, bid);
     json_t *events = json_object_get(body, "events");
     assert_int_equal(json_array_size(events), 3);
     for (size_t i = 0; i < 3; i++) {
@@ -210,6 +216,17 @@ static void test_bad_options(void **state)
     o.url = "ftp://example.com/";
     assert_null(kg_http_backend_new(&o, &err));
     assert_int_equal(err.code, KG_EINVAL);
+    /* Malformed URLs are refused up front, naming the URL (they used to be
+     * accepted and then fail every batch without a reason). */
+    static const char *const bad_urls[] = {"http://", "https://", "http:///path", "http://a b/",
+                                           "http://host:99999/", "http://host:port/", NULL};
+    for (size_t i = 0; bad_urls[i]; i++) {
+        o.url = bad_urls[i];
+        if (kg_http_backend_new(&o, &err))
+            fail_msg("url '%s' accepted", bad_urls[i]);
+        assert_int_equal(err.code, KG_EINVAL);
+        assert_non_null(strstr(err.message, bad_urls[i]));
+    }
     static const char *const bad[] = {"NoColonHere", NULL};
     o.url = "http://127.0.0.1:1/";
     o.headers = bad;

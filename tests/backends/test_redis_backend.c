@@ -439,6 +439,87 @@ static void test_stream(void **state)
     redisFree(c);
 }
 
+/* ---- the lean layout ----------------------------------------------------------- */
+
+static void tweak_lean(kg_redis_options *o)
+{
+    o->layout = KG_REDIS_LAYOUT_LEAN;
+    o->stream_maxlen = 1000;
+}
+
+/* The lean layout: a run's events in one hash (field = seq) with its TTL;
+ * the batch as one message on "all" only and one stream entry, one event
+ * per line; counters and active sets as in the seed layout; no per-event
+ * keys, no per-node indexes; the layout marker, which a seed-layout writer
+ * removes again. */
+static void test_lean_layout(void **state)
+{
+    (void)state;
+    redisContext *c = client_flushed();
+    redisContext *sub = subscriber(PFX "*");
+    kg_backend_t *b = backend_for(&server, tweak_lean, 1);
+    redisReply *mark = kg_redis_cmd(c, "GET " PFX "layout");
+    assert_string_equal(mark->str, "lean");
+    freeReplyObject(mark);
+
+    kg_test_event ev[KG_TEST_DEMO_EVENTS];
+    kg_event_view views[KG_TEST_DEMO_EVENTS];
+    size_t n = kg_test_demo_run(ev, "wf-lean-1", 500, kg_test_epoch_ms());
+    kg_batch batch = kg_test_batch(ev, n, views);
+    assert_int_equal(kg_backend_send_batch(b, 0, &batch), 0);
+
+    /* One message, on "all", the events in order one per line. */
+    void *v = NULL;
+    assert_int_equal(redisGetReply(sub, &v), REDIS_OK);
+    redisReply *m = v;
+    assert_string_equal(m->element[2]->str, PFX "all");
+    char *text = strdup(m->element[3]->str), *save = NULL;
+    size_t lines = 0;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        assert_string_equal(line, ev[lines++].json);
+    assert_int_equal(lines, n);
+    free(text);
+    freeReplyObject(m);
+
+    /* The run's hash: every event under its seq, with the TTL. */
+    assert_int_equal(kg_redis_int(c, "HLEN " PFX "run:wf-lean-1"), (long long)n);
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = kg_redis_cmd(c, "HGET " PFX "run:wf-lean-1 %llu",
+                                     (unsigned long long)ev[i].seq);
+        assert_string_equal(r->str, ev[i].json);
+        freeReplyObject(r);
+    }
+    long long ttl = kg_redis_int(c, "TTL " PFX "run:wf-lean-1");
+    assert_true(ttl > 3500 && ttl <= 3600);
+
+    /* The stream: the batch as one entry. */
+    redisReply *x = kg_redis_cmd(c, "XRANGE " PFX "stream - +");
+    assert_int_equal(x->elements, 1);
+    assert_string_equal(x->element[0]->element[1]->element[0]->str, "events");
+    assert_non_null(strstr(x->element[0]->element[1]->element[1]->str, ev[n - 1].json));
+    freeReplyObject(x);
+
+    /* As the seed layout: counters, active sets.  Not: event keys, node and
+     * workflow indexes, per-type channels (the subscriber got nothing more). */
+    assert_int_equal(kg_redis_int(c, "GET " PFX "metrics:events:lifecycle"), 22);
+    assert_int_equal(kg_redis_int(c, "SCARD " PFX "active:nodes"), 0);
+    assert_int_equal(kg_redis_int(c, "EXISTS " PFX "event:%s", ev[0].id), 0);
+    assert_int_equal(kg_redis_int(c, "EXISTS " PFX "node:validator"), 0);
+    assert_int_equal(kg_redis_int(c, "EXISTS " PFX "workflow:wf-lean-1"), 0);
+    redisReply *pong = kg_redis_cmd(sub, "PING");   /* answered after any queued message */
+    assert_int_equal(pong->type, REDIS_REPLY_ARRAY);
+    assert_string_equal(pong->element[0]->str, "pong");
+    freeReplyObject(pong);
+
+    /* A seed-layout writer under the same prefix takes the marker away. */
+    kg_backend_t *seed = backend_for(&server, NULL, 1);
+    assert_int_equal(kg_redis_int(c, "EXISTS " PFX "layout"), 0);
+    kg_backend_free(seed);
+    kg_backend_free(b);
+    redisFree(sub);
+    redisFree(c);
+}
+
 /* A Redis error reply fails the batch but keeps the connection. */
 static void test_error_reply(void **state)
 {
@@ -665,6 +746,7 @@ int main(void)
         cmocka_unit_test(test_metric_without_workflow),
         cmocka_unit_test(test_prefix_and_ttl),
         cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_lean_layout),
         cmocka_unit_test(test_error_reply),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_auth_and_db),

@@ -116,8 +116,9 @@ static void test_help_lists_flags(void **state)
     } cases[] = {
         {"demo", {"--backend", "--iterations", "--batch-size", "--parallel", "--workers",
                   "--sample-rate", "--no-snapshots", "--capture", "--redis-host", "--redis-port",
-                  "--redis-prefix", "--redis-stream", "--webhook-url", "--file", "--dashboard", "--bind", "--token", "--node-delay",
-                  "--seed", "--quiet"}},
+                  "--redis-prefix", "--redis-stream", "--webhook-url", "--webhook-timeout",
+                  "--webhook-connect-timeout", "--file", "--dashboard", "--bind", "--token",
+                  "--node-delay", "--seed", "--quiet"}},
         {"dashboard", {"--port", "--bind", "--redis", "--redis-prefix", "--redis-replay", "--stale-after",
                        "--token", "--allow-origin", "--max-connections", "--max-clients",
                        "--max-clients-per-ip", "--body-timeout", "--ws-idle-timeout"}},
@@ -174,6 +175,49 @@ static const bad_case demo_bad[] = {
     {{"demo", "--quiet=1", NULL}, "--quiet"},
     {{"demo", "--bogus", NULL}, "--bogus"},
     {{"demo", "stray", NULL}, "stray"},
+    /* Lists with empty words (they used to capture nothing, silently). */
+    {{"demo", "--capture", ",,,", NULL}, ",,,"},
+    {{"demo", "--capture", "lifecycle,", NULL}, "--capture"},
+    {{"demo", "--capture", " , error", NULL}, "--capture"},
+    /* Numbers that are not written as numbers are (" 1" used to pass). */
+    {{"demo", "--iterations", " 1", NULL}, "' 1'"},
+    {{"demo", "--iterations", "1 ", NULL}, "--iterations"},
+    {{"demo", "--iterations", "01", NULL}, "--iterations"},
+    {{"demo", "--iterations", "+1", NULL}, "--iterations"},
+    {{"demo", "--iterations", "1e2", NULL}, "--iterations"},
+    {{"demo", "--batch-size", "\t5", NULL}, "--batch-size"},
+    {{"demo", "--sample-rate", " 0.5", NULL}, "--sample-rate"},
+    {{"demo", "--sample-rate", "0.5 ", NULL}, "--sample-rate"},
+    {{"demo", "--sample-rate", ".5", NULL}, "--sample-rate"},
+    {{"demo", "--sample-rate", "5e-1", NULL}, "--sample-rate"},
+    {{"demo", "--sample-rate", "0x1p-1", NULL}, "--sample-rate"},
+    {{"demo", "--sample-rate", "+0.5", NULL}, "--sample-rate"},
+    {{"demo", "--sample-rate", "nan", NULL}, "--sample-rate"},
+    {{"demo", "--node-delay", "1e3", NULL}, "--node-delay"},
+    {{"demo", "--node-delay", "1.", NULL}, "--node-delay"},
+    {{"demo", "--seed", "007", NULL}, "--seed"},
+    {{"demo", "--redis-port", "06379", NULL}, "--redis-port"},
+    {{"demo", "--redis-stream", " 10", NULL}, "--redis-stream"},
+    {{"demo", "--dashboard= 8080", NULL}, "--dashboard"},
+    /* URLs that cannot work are refused before anything runs. */
+    {{"demo", "--backend", "http", "--webhook-url", "http://", NULL}, "--webhook-url"},
+    {{"demo", "--webhook-url", "http://", NULL}, "'http://'"},
+    {{"demo", "--webhook-url", "https://", NULL}, "--webhook-url"},
+    {{"demo", "--webhook-url", "http:///ingest", NULL}, "--webhook-url"},
+    {{"demo", "--webhook-url", "http://host:0/", NULL}, "--webhook-url"},
+    {{"demo", "--webhook-url", "http://host:port/", NULL}, "--webhook-url"},
+    {{"demo", "--webhook-url", "http://host:99999/", NULL}, "--webhook-url"},
+    {{"demo", "--webhook-url", "http://ho st/", NULL}, "--webhook-url"},
+    {{"demo", "--webhook-url", "http://[::1/", NULL}, "--webhook-url"},
+    {{"demo", "--webhook-url", "127.0.0.1:8080/api/ingest", NULL}, "--webhook-url"},
+    {{"demo", "--webhook-timeout", "0", NULL}, "--webhook-timeout"},
+    {{"demo", "--webhook-timeout", "-1", NULL}, "--webhook-timeout"},
+    {{"demo", "--webhook-timeout", "5s", NULL}, "--webhook-timeout"},
+    {{"demo", "--webhook-timeout", " 5", NULL}, "--webhook-timeout"},
+    {{"demo", "--webhook-timeout", "3601", NULL}, "--webhook-timeout"},
+    {{"demo", "--webhook-timeout", NULL}, "--webhook-timeout"},
+    {{"demo", "--webhook-connect-timeout", "0.001", NULL}, "--webhook-connect-timeout"},
+    {{"demo", "--webhook-connect-timeout", "soon", NULL}, "--webhook-connect-timeout"},
 };
 
 static void test_demo_bad_flags(void **state)
@@ -219,6 +263,12 @@ static void test_demo_flags_accepted(void **state)
     demo_ok("--redis-prefix", "other:", "Runs: 1 ");
     demo_ok("--redis-stream", "1000", "Runs: 1 ");
     demo_ok("--webhook-url", "http://127.0.0.1:9/ingest", "Runs: 1 ");
+    demo_ok("--webhook-url", "https://user:pw@example.test:8443/hook?x=1#f", "Runs: 1 ");
+    demo_ok("--webhook-url", "http://[::1]:8080/ingest", "Runs: 1 ");
+    demo_ok("--webhook-timeout", "2.5", "Runs: 1 ");
+    demo_ok("--webhook-connect-timeout", "1", "Runs: 1 ");
+    demo_ok("--capture", "lifecycle, error", "node_completed");
+    demo_ok("--sample-rate", "0", "Runs: 1 ");
     demo_ok("--file", "unused.jsonl", "Runs: 1 ");
     demo_ok("--node-delay", "1", "Runs: 1 ");
     demo_ok("--seed", "18446744073709551615", "Runs: 1 ");
@@ -305,6 +355,18 @@ static const bad_case dashboard_bad[] = {
     {{"dashboard", "--ws-idle-timeout", "0.5", NULL}, "--ws-idle-timeout"},
     {{"dashboard", "--bogus", NULL}, "--bogus"},
     {{"dashboard", "stray", NULL}, "stray"},
+    {{"dashboard", "--port", " 8080", NULL}, "--port"},
+    {{"dashboard", "--port", "08080", NULL}, "--port"},
+    {{"dashboard", "--redis", "h: 6379", NULL}, "--redis"},
+    {{"dashboard", "--redis", "h:06379", NULL}, "--redis"},
+    {{"dashboard", "--redis-replay", "+5", NULL}, "--redis-replay"},
+    {{"dashboard", "--stale-after", "1e3", NULL}, "--stale-after"},
+    {{"dashboard", "--stale-after", "inf", NULL}, "--stale-after"},
+    {{"dashboard", "--allow-origin", ",,,", NULL}, "--allow-origin"},
+    {{"dashboard", "--allow-origin", "http://a.test,", NULL}, "--allow-origin"},
+    {{"dashboard", "--allow-origin", "http://a.test/path", NULL}, "--allow-origin"},
+    {{"dashboard", "--allow-origin", "ftp://a.test", NULL}, "--allow-origin"},
+    {{"dashboard", "--allow-origin", "a.test", NULL}, "--allow-origin"},
 };
 
 static void test_dashboard_bad_flags(void **state)
@@ -359,6 +421,8 @@ static const bad_case bench_bad[] = {
     {{"bench", "--quick=1", NULL}, "--quick"},
     {{"bench", "--bogus", NULL}, "--bogus"},
     {{"bench", "stray", NULL}, "stray"},
+    {{"bench", "--seconds", " 1", NULL}, "--seconds"},
+    {{"bench", "--seconds", "1e0", NULL}, "--seconds"},
 };
 
 static void test_bench_bad_flags(void **state)
@@ -456,6 +520,20 @@ static const bad_case tail_bad[] = {
     {{"tail", "--redis", "h", "--timeout", "later", NULL}, "--timeout"},
     {{"tail", "--redis", "h", "--bogus", NULL}, "--bogus"},
     {{"tail", "--redis", "h", "stray", NULL}, "stray"},
+    {{"tail", "--redis", "h: 6379", NULL}, "--redis"},
+    {{"tail", "--redis", "h:+1", NULL}, "--redis"},
+    {{"tail", "--redis", "h", "--count", " 3", NULL}, "--count"},
+    {{"tail", "--redis", "h", "--count", "03", NULL}, "--count"},
+    {{"tail", "--redis", "h", "--timeout", "1e1", NULL}, "--timeout"},
+    {{"tail", "--redis", "h", "--type", ",,,", NULL}, "--type"},
+    {{"tail", "--redis", "h", "--type", "error, ,metric", NULL}, "--type"},
+    {{"tail", "--redis", "h", "--name", ",,,", NULL}, "--name"},
+    {{"tail", "--redis", "h", "--name", "node_failed, ", NULL}, "--name"},
+    {{"tail", "--url", "http:///x", NULL}, "--url"},
+    {{"tail", "--url", "http://h:80x", NULL}, "--url"},
+    {{"tail", "--url", "http://h: 80", NULL}, "--url"},
+    {{"tail", "--url", "http://h:080", NULL}, "--url"},
+    {{"tail", "--url", "http://u@h:80", NULL}, "--url"},
 };
 
 static void test_tail_bad_flags(void **state)

@@ -1,8 +1,9 @@
 /* test_cli_demo.c - `kgmon demo` end to end with each backend but Redis
  * (test_cli_redis.c): mock (report, event breakdown, determinism with
  * --seed), file (the JSON Lines written), HTTP (a real receiver gets the
- * batches), an unreachable Redis (the workflow completes, exit 3) and the
- * embedded dashboard (answers HTTP while it serves, SIGINT stops it). */
+ * batches; a slow receiver with --webhook-timeout), an unreachable Redis (the
+ * workflow completes, exit 3) and the embedded dashboard (answers HTTP while
+ * it serves, SIGINT stops it). */
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -228,6 +229,86 @@ static void test_demo_http(void **state)
     kg_http_receiver_stop(r);
 }
 
+
+/* Every accepted request carries an Idempotency-Key equal to its body's
+ * batch_id; returns how many requests repeated a key seen before. */
+static size_t repeated_keys(kg_http_receiver_t *r)
+{
+    size_t n = kg_http_receiver_kept(r), repeats = 0;
+    for (size_t i = 0; i < n; i++) {
+        const kg_http_request *q = kg_http_receiver_request(r, i);
+        char key[128];
+        assert_true(kg_http_request_header(q, "Idempotency-Key", key, sizeof key));
+        json_t *body = json_loadb(q->body, q->body_len, 0, NULL);
+        const char *id = json_string_value(json_object_get(body, "batch_id"));
+        if (!id || strcmp(id, key) != 0)
+            fail_msg("request %zu: Idempotency-Key %s, batch_id %s", i, key, id ? id : "(none)");
+        json_decref(body);
+        for (size_t k = 0; k < i; k++) {
+            char other[128];
+            if (kg_http_request_header(kg_http_receiver_request(r, k), "Idempotency-Key", other,
+                                       sizeof other) &&
+                strcmp(other, key) == 0) {
+                repeats++;
+                break;
+            }
+        }
+    }
+    return repeats;
+}
+
+/* A receiver that takes 1.5 s to answer: with --webhook-timeout 5 every
+ * batch is acknowledged once; with 0.5 each POST times out, the timeouts
+ * are counted as failed batches and shown so (with the reason), the run
+ * exits 3 within its bounds (flush: 3 s, at least the request timeout +
+ * 0.5 s; then shutdown_timeout 3 s), and the copies the receiver stored carry the same
+ * Idempotency-Key as the batch they repeat. */
+static void test_demo_http_slow_receiver(void **state)
+{
+    (void)state;
+    kg_http_receiver_t *r = kg_http_receiver_start();
+    assert_non_null(r);
+    kg_http_receiver_set_stall(r, 1.5);
+    kg_http_receiver_set_mode(r, KG_HTTP_RECEIVER_SLOW);
+    const char *patient[] = {"demo", "--backend", "http", "--webhook-url", kg_http_receiver_url(r),
+                             "--iterations", "1", "--batch-size", "5", "--webhook-timeout", "5",
+                             NULL};
+    char *out, *err;
+    assert_exit(kgm_run(RUN_TIMEOUT, &out, &err, patient), 0, err);
+    long long sent = number_after(out, ", sent ");
+    assert_true(sent > 0);
+    assert_contains(out, "failed batches 0");
+    assert_int_equal(kg_http_receiver_events(r), (size_t)sent);
+    assert_int_equal(repeated_keys(r), 0);
+    free(out);
+    free(err);
+
+    kg_http_receiver_clear(r);
+    const char *hasty[] = {"demo", "--backend", "http", "--webhook-url", kg_http_receiver_url(r),
+                           "--iterations", "1", "--batch-size", "5", "--webhook-timeout", "0.5",
+                           "--webhook-connect-timeout", "0.5", NULL};
+    double t0 = kg_test_now();
+    int rc = kgm_run(RUN_TIMEOUT, &out, &err, hasty);
+    double took = kg_test_now() - t0;
+    print_message("demo against a 1.5 s receiver with --webhook-timeout 0.5: exit %d after %.1f s\n%s%s",
+                  rc, took, strstr(out, "Dispatcher:") ? strstr(out, "Dispatcher:") : out, err);
+    assert_exit(rc, 3, err);
+    long long failed = number_after(out, "failed batches ");
+    assert_true(failed >= 1);
+    assert_contains(out, "NOT connected");
+    assert_contains(out, "last failure: ");
+    assert_contains(out, "timed out");
+    assert_contains(err, "not delivered");
+    assert_contains(err, "timed out");
+    /* flush 3 s, shutdown 3 s, the run itself and process start. */
+    assert_true(took < 12);
+    assert_true(kg_http_receiver_accepted(r) >= 2);
+    assert_true(repeated_keys(r) >= 1);
+    free(out);
+    free(err);
+    kg_http_receiver_stop(r);
+}
+
 /* Monitoring never stops the workflow: every iteration runs, then the
  * command says events were not delivered and exits 3. */
 static void test_demo_redis_unreachable(void **state)
@@ -300,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_demo_deterministic),
         cmocka_unit_test(test_demo_file),
         cmocka_unit_test(test_demo_http),
+        cmocka_unit_test(test_demo_http_slow_receiver),
         cmocka_unit_test(test_demo_redis_unreachable),
         cmocka_unit_test(test_demo_embedded_dashboard),
     };

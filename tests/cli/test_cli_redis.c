@@ -2,12 +2,14 @@
  * loopback port by the backends' fixture): `demo --backend redis` writes
  * DESIGN.md's layout and prints the counters; `tail --redis` follows what is
  * published (JSON Lines exactly as published, filters, --timeout, Ctrl-C,
- * the coloured terminal line, unreachable Redis). */
+ * the coloured terminal line, unreachable Redis); and `tail --redis` against
+ * peers that are not Redis (tests/backends/fake_peer.c). */
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 
 #include "cli_assert.h"
+#include "fake_peer.h"
 #include "kgmon_run.h"
 #include "redis_server.h"
 #include "wsclient.h"
@@ -371,6 +373,64 @@ static void test_tail_redis_restart(void **state)
     free(ev);
 }
 
+
+/* A peer that is not Redis (garbage, or an HTTP server) from the start: tail
+ * says so at once, as for a closed port (exit 1, one line naming the
+ * protocol error), after one connection; it used to report "following" and
+ * reconnect thousands of times a second. */
+static void test_tail_not_redis(void **state)
+{
+    (void)state;
+    static const kg_fake_script scripts[] = {KG_FAKE_GARBAGE, KG_FAKE_HTTP};
+    for (size_t i = 0; i < 2; i++) {
+        kg_fake_peer *p = kg_fake_peer_start(scripts[i], scripts[i], NULL);
+        assert_non_null(p);
+        char hp[32];
+        snprintf(hp, sizeof hp, "127.0.0.1:%d", kg_fake_peer_port(p));
+        char *out, *err;
+        int rc = kgm_runl(RUN_TIMEOUT, &out, &err, "tail", "--redis", hp, "--timeout", "5", NULL);
+        unsigned conns = kg_fake_peer_connections(p);
+        kg_fake_peer_stop(p);
+        assert_exit(rc, 1, err);
+        assert_contains(err, "cannot reach Redis at ");
+        assert_contains(err, "protocol error");
+        assert_contains(err, "not a Redis server?");
+        assert_int_equal(kgm_count(err, "\n"), 1);
+        assert_int_equal(conns, 1);
+        free(out);
+        free(err);
+    }
+}
+
+/* Redis (one connection: a confirmed subscription and one event) replaced by
+ * a peer that answers garbage: tail prints the event, says the connection
+ * was lost, and then backs off (0.1 s doubling: at most 6 more connections
+ * in 4 s), reporting the protocol error about once per backoff step. */
+static void test_tail_redis_turns_bad(void **state)
+{
+    (void)state;
+    char *ev = event_text("before", "node_started", "lifecycle", "n", "w", "{}");
+    kg_fake_peer *p = kg_fake_peer_start(KG_FAKE_SUB_MESSAGE_CLOSE, KG_FAKE_GARBAGE, ev);
+    assert_non_null(p);
+    char hp[32];
+    snprintf(hp, sizeof hp, "127.0.0.1:%d", kg_fake_peer_port(p));
+    char *out, *err;
+    int rc = kgm_runl(RUN_TIMEOUT, &out, &err, "tail", "--redis", hp, "--json", "--timeout", "4",
+                      NULL);
+    unsigned conns = kg_fake_peer_connections(p);
+    kg_fake_peer_stop(p);
+    print_message("tail: %u connections; stderr:\n%s", conns, err);
+    assert_exit(rc, 1, err);   /* --timeout: nothing matched after the first event */
+    assert_contains(out, "\"event_id\":\"before\"");
+    assert_int_equal(kgm_count(err, "lost Redis at"), 1);
+    assert_true(kgm_count(err, "protocol error") >= 1);
+    assert_true(kgm_count(err, "\n") <= 6);
+    assert_true(conns >= 3 && conns <= 8);
+    free(out);
+    free(err);
+    free(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +444,8 @@ int main(void)
         cmocka_unit_test_setup(test_tail_unreachable, setup),
         cmocka_unit_test_setup(test_tail_terminal, setup),
         cmocka_unit_test_setup(test_tail_redis_restart, setup),
+        cmocka_unit_test(test_tail_not_redis),
+        cmocka_unit_test(test_tail_redis_turns_bad),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -457,8 +457,9 @@ static char obs_log[4096];
 static void log_point(void *ud, const kg_obs_event *ev)
 {
     char line[128];
-    snprintf(line, sizeof line, "%s%s:%s", obs_log[0] ? " " : "", ev->node_id,
-             kg_obs_point_name(ev->point));
+    /* "!" marks an event without the engine's clock reading. */
+    snprintf(line, sizeof line, "%s%s:%s%s", obs_log[0] ? " " : "", ev->node_id,
+             kg_obs_point_name(ev->point), ev->time_ns ? "" : "!");
     strncat(obs_log, line, sizeof obs_log - strlen(obs_log) - 1);
 }
 
@@ -468,7 +469,7 @@ static void test_observer_sees_points_in_order(void **state)
     kg_node_t *g = kg_graph_new("g", NULL, NULL);
     kg_node_t *n = kg_graph_add(g, kg_node_new("n", &flaky_fb_ops, &f));
     kg_node_set_retries(n, 2, 0);
-    kg_observer obs = {log_point, NULL};
+    kg_observer obs = {.on_event = log_point};
     obs_log[0] = '\0';
     kg_node_set_observer(g, &obs);
     assert_int_equal(kg_run(g, NULL, NULL), 0);
@@ -477,6 +478,33 @@ static void test_observer_sees_points_in_order(void **state)
                         "n:retry n:after_exec n:after_post g:run_end");
     json_t *topo = kg_graph_topology(g);
     assert_string_equal(json_string_value(json_object_get(topo, "start")), "n");
+    kg_node_free(g);
+}
+
+static void log_pair(void *ud, const kg_obs_event *ev, kg_obs_point then)
+{
+    log_point(ud, ev);
+    char line[128];
+    snprintf(line, sizeof line, "+%s", kg_obs_point_name(then));
+    strncat(obs_log, line, sizeof obs_log - strlen(obs_log) - 1);
+}
+
+/* An observer that takes pairs gets the points that follow each other
+ * with nothing between them in one call, and the others as before; every
+ * event carries the engine's clock reading. */
+static void test_observer_pairs_and_times(void **state)
+{
+    flaky f = {.fail_times = 1};
+    kg_node_t *g = kg_graph_new("g", NULL, NULL);
+    kg_node_t *n = kg_graph_add(g, kg_node_new("n", &flaky_fb_ops, &f));
+    kg_node_set_retries(n, 2, 0);
+    kg_observer obs = {.on_event = log_point, .on_pair = log_pair};
+    obs_log[0] = '\0';
+    kg_node_set_observer(g, &obs);
+    assert_int_equal(kg_run(g, NULL, NULL), 0);
+    assert_string_equal(obs_log,
+                        "g:run_start n:node_start+before_prep n:after_prep+before_exec "
+                        "n:retry n:after_exec n:after_post g:run_end");
     kg_node_free(g);
 }
 
@@ -500,6 +528,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_graph_runs_once_per_params, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_count_and_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_observer_sees_points_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_observer_pairs_and_times, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -124,7 +124,7 @@ static void test_nested_paths_from_many_threads(void **state)
     kg_monitor_t *mon;
     assert_int_equal(kg_monitor_new(&cfg, &mon, NULL), 0);
     path_check pc = {.next = kg_monitor_observer(mon)};
-    kg_node_set_observer(g, &(kg_observer){check_path, &pc});
+    kg_node_set_observer(g, &(kg_observer){.on_event = check_path, .ud = &pc});
     pthread_t t[THREADS];
     for (int i = 0; i < THREADS; i++)
         pthread_create(&t[i], NULL, runner, g);

@@ -149,7 +149,7 @@ static void record_path(void *ud, const kg_obs_event *ev)
 static void test_observer_gets_paths_and_batch_items(void **state)
 {
     kg_node_t *outer = outer_new();
-    kg_observer obs = {record_path, NULL};
+    kg_observer obs = {.on_event = record_path};
     kg_node_set_observer(outer, &obs);
     seen[0] = '\0';
     assert_int_equal(kg_run(outer, NULL, NULL), 0);
@@ -166,7 +166,7 @@ static void test_run_of_inner_graph_starts_paths_there(void **state)
 {
     kg_node_t *outer = outer_new();
     kg_node_t *inner = kg_graph_find(outer, "inner");
-    kg_observer obs = {record_path, NULL};
+    kg_observer obs = {.on_event = record_path};
     kg_node_set_observer(inner, &obs);
     seen[0] = '\0';
     assert_int_equal(kg_run(inner, NULL, NULL), 0);

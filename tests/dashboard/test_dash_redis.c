@@ -3,7 +3,9 @@
  * subscription survives a server restart, a dashboard restarted while a
  * producer publishes catches up from the stream (exact count), a dropped
  * subscription is replayed, and runs evicted from memory are served from
- * Redis over HTTP and WebSocket. */
+ * Redis over HTTP and WebSocket.  Peers that are not Redis (protocol garbage,
+ * an HTTP server on the port: tests/backends/fake_peer.c) are backed off from
+ * and shown as disconnected. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <jansson.h>
 
 #include "kaygraph/backends.h"
+#include "fake_peer.h"
 #include "kaygraph/dashboard.h"
 #include "redis_server.h"
 #include "testutil.h"
@@ -346,6 +349,98 @@ static void test_redis_replay_bounded(void **state)
     kg_dashboard_free(d);
 }
 
+#ifdef __SANITIZE_ADDRESS__
+/* RSS figures below must be what the process holds, not what ASan keeps in
+ * quarantine after it was freed. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "quarantine_size_mb=0";
+}
+#endif
+
+/* kB of the process' VmHWM (peak RSS since the last reset) or VmRSS. */
+static long proc_status_kb(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    size_t n = strlen(field);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, field, n) == 0)
+            kb = strtol(line + n + 1, NULL, 10);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+static void peak_rss_reset(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);   /* resets VmHWM to the current RSS */
+        fclose(f);
+    }
+}
+
+/* A fresh dashboard replays a stream of 250 events of ~900 KB (225 MB: one
+ * XREAD of 1,000 entries used to pull all of it into hiredis at once).  The
+ * replay completes, every entry is ingested, and the process' peak RSS
+ * grows by the bounded stores plus a bounded page, not by the stream. */
+static void test_redis_replay_of_huge_entries_bounded(void **state)
+{
+    (void)state;
+    if (!kg_redis_server_available())
+        skip();
+    flush_redis();
+    enum { N = 250, BLOB = 900 * 1000 };
+    char *blob = malloc(BLOB + 1);
+    assert_non_null(blob);
+    memset(blob, 'x', BLOB);
+    blob[BLOB] = '\0';
+    redisContext *rc = kg_redis_server_client(&g_redis);
+    assert_non_null(rc);
+    for (int i = 0; i < N; i++) {
+        char *ev = NULL;
+        int len = asprintf(&ev,
+                           "{\"event_id\":\"huge-%d\",\"timestamp\":\"2026-11-30T10:00:00.000000Z\","
+                           "\"node_id\":\"n\",\"node_type\":\"T\",\"event_type\":\"data\","
+                           "\"event_name\":\"data_output\",\"data\":{\"blob\":\"%s\"},"
+                           "\"correlation_id\":\"c%d\",\"workflow_id\":\"w%d\",\"seq\":%d}",
+                           i, blob, i, i % 10, i + 1);
+        assert_true(len > 0);
+        redisReply *r = redisCommand(rc, "XADD kaygraph:monitoring:stream * event %b", ev,
+                                     (size_t)len);
+        assert_non_null(r);
+        assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
+        freeReplyObject(r);
+        free(ev);
+    }
+    redisFree(rc);
+    free(blob);
+
+    peak_rss_reset();
+    long before_kb = proc_status_kb("VmRSS:");
+    kg_dashboard_t *d = start_replaying(1000);
+    kg_dashboard_stats st;
+    bool done = KG_WAIT_UNTIL((kg_dashboard_stats_get(d, &st), st.redis_replays >= 1), 60);
+    kg_dashboard_stats_get(d, &st);
+    long peak_kb = proc_status_kb("VmHWM:");
+    print_message("huge replay: %llu replayed, %llu events, peak RSS +%.1f MB over %.1f MB\n",
+                  (unsigned long long)st.redis_replayed, (unsigned long long)st.events,
+                  (double)(peak_kb - before_kb) / 1024, (double)before_kb / 1024);
+    assert_true(done);
+    assert_int_equal(st.redis_replayed, N);
+    assert_int_equal(st.events, N);
+#ifndef __SANITIZE_THREAD__
+    /* The stores keep at most 64 MiB + the 16 MiB ring; a replay page is
+     * about 8 MiB.  (TSan's shadow memory makes RSS meaningless there.) */
+    assert_true(peak_kb - before_kb < 160 * 1024);
+#endif
+    kg_dashboard_free(d);
+    flush_redis();
+}
+
 /* The subscription is dropped (CLIENT KILL) while a producer publishes: the
  * reconnect replays what Pub/Sub lost; nothing is missing or counted twice. */
 static void test_redis_resubscribe_replays(void **state)
@@ -498,6 +593,89 @@ static void test_redis_history_of_evicted_run(void **state)
     kg_dashboard_free(d);
 }
 
+
+/* ---- peers that are not Redis -------------------------------------------------------- */
+
+typedef struct log_sink {
+    pthread_mutex_t mu;
+    unsigned lines, protocol;   /* log lines; of those, naming the protocol error */
+    char first[512];
+} log_sink;
+
+static void sink_log(void *ud, kg_dashboard_log_level level, const char *msg)
+{
+    log_sink *s = ud;
+    (void)level;
+    pthread_mutex_lock(&s->mu);
+    if (strstr(msg, "redis")) {
+        if (s->lines++ == 0)
+            snprintf(s->first, sizeof s->first, "%s", msg);
+        if (strstr(msg, "protocol error") && strstr(msg, "not a Redis server"))
+            s->protocol++;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* 4 s against a peer that answers SUBSCRIBE with garbage, or an HTTP server:
+ * the dashboard never says "connected" (stats and /api/metrics), connects at
+ * most once per backoff step (0.1 s doubling: 6 attempts in 4 s; it used to
+ * be thousands a second), and logs the protocol error on the first failure
+ * and then after 2, 4, 8... failures, not once per attempt. */
+static void check_dash_not_redis(kg_fake_script script)
+{
+    kg_fake_peer *p = kg_fake_peer_start(script, script, NULL);
+    assert_non_null(p);
+    log_sink sink = {.lines = 0};
+    pthread_mutex_init(&sink.mu, NULL);
+    kg_dashboard_options o;
+    kg_dashboard_options_init(&o);
+    o.port = 0;
+    o.redis_host = "127.0.0.1";
+    o.redis_port = kg_fake_peer_port(p);
+    o.log = sink_log;
+    o.log_ud = &sink;
+    kg_dashboard_t *d = NULL;
+    kg_error_t err;
+    if (kg_dashboard_new(&o, &d, &err) != 0)
+        fail_msg("kg_dashboard_new: %s", err.message);
+    bool ever_connected = false;
+    double until = kg_test_now() + 4.0;
+    while (kg_test_now() < until) {
+        kg_dashboard_stats st;
+        kg_dashboard_stats_get(d, &st);
+        ever_connected |= st.redis_connected;
+        kg_test_sleep(0.01);
+    }
+    kg_thttp_resp r;
+    assert_int_equal(kg_thttp(kg_dashboard_port(d), "GET", "/api/metrics", NULL, NULL, 0, &r), 200);
+    bool metrics_say_down = strstr(r.body, "\"redis_connected\":false") != NULL;
+    kg_thttp_resp_free(&r);
+    unsigned conns = kg_fake_peer_connections(p);
+    kg_dashboard_free(d);
+    kg_fake_peer_stop(p);
+    print_message("%s peer: %u connections in 4 s, %u log lines (%u naming the protocol error); "
+                  "first: %s\n", script == KG_FAKE_HTTP ? "HTTP" : "garbage", conns, sink.lines,
+                  sink.protocol, sink.first);
+    pthread_mutex_destroy(&sink.mu);
+    assert_false(ever_connected);
+    assert_true(metrics_say_down);
+    assert_true(conns >= 2 && conns <= 8);
+    assert_true(sink.protocol >= 1);
+    assert_true(sink.lines <= 5);
+}
+
+static void test_redis_peer_garbage(void **state)
+{
+    (void)state;
+    check_dash_not_redis(KG_FAKE_GARBAGE);
+}
+
+static void test_redis_peer_http(void **state)
+{
+    (void)state;
+    check_dash_not_redis(KG_FAKE_HTTP);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,8 +683,11 @@ int main(void)
         cmocka_unit_test(test_redis_restart),
         cmocka_unit_test_teardown(test_redis_restart_dashboard_catches_up, stop_leftover_producer),
         cmocka_unit_test_teardown(test_redis_replay_bounded, stop_leftover_producer),
+        cmocka_unit_test(test_redis_replay_of_huge_entries_bounded),
         cmocka_unit_test_teardown(test_redis_resubscribe_replays, stop_leftover_producer),
         cmocka_unit_test_teardown(test_redis_history_of_evicted_run, stop_leftover_producer),
+        cmocka_unit_test(test_redis_peer_garbage),
+        cmocka_unit_test(test_redis_peer_http),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

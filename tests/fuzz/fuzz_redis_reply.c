@@ -25,10 +25,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     redisReader *reader = redisReaderCreate();
     if (!reader)
         return 0;
-    kg__reply_limit(reader);   /* as every reader connection of ours */
-    if (redisReaderFeed(reader, (const char *)data, size) == REDIS_OK) {
+    /* As every reader connection of ours, with small bounds so that inputs
+     * of a few KB reach them. */
+    kg__reply_bounds bounds = {.bulk_max = 1024, .total_max = 4096};
+    kg__reply_bound(reader, &bounds);
+    /* Fed in pieces, as reads arrive, with the buffer bound checked between
+     * them as kg__reply_wait does. */
+    for (size_t at = 0; at < size && !kg__reply_buffer_over(reader, &bounds);) {
+        size_t piece = size - at < 512 ? size - at : 512;
+        if (redisReaderFeed(reader, (const char *)data + at, piece) != REDIS_OK)
+            break;
+        at += piece;
         void *reply = NULL;
         while (redisReaderGetReply(reader, &reply) == REDIS_OK && reply) {
+            bounds.used = 0;
+            (void)kg__is_sub_confirmation(reply);
             char *json = NULL, *channel = NULL;
             size_t len = 0;
             if (kg__take_message(reply, &json, &len, &channel) == 1) {
@@ -40,6 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             freeReplyObject(reply);
             reply = NULL;
         }
+        if (reader->err)
+            break;
     }
     redisReaderFree(reader);
     return 0;

@@ -304,6 +304,63 @@ static void test_drops_are_reported_during_overflow(void **state)
     kg_monitor_free(mon);
 }
 
+/* kg_monitor_flush returns once every event emitted before it has reached
+ * the backend: with batches that only leave when full or flushed, over
+ * every partition, many times. */
+static void test_flush_is_exact(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    cfg.async_workers = 4;
+    cfg.batch_size = 7;
+    cfg.flush_interval = 60;
+    kg_backend_t *mock;
+    kg_monitor_t *mon = monitor_new(&cfg, &mock);
+    uint64_t total = 0;
+    for (int i = 0; i < 300; i++) {
+        long n = 1 + i % 23;
+        emit_n(mon, n);
+        total += (uint64_t)n;
+        assert_int_equal(kg_monitor_flush(mon, 10), 0);
+        assert_int_equal(mock_events(mock), total);
+    }
+    kg_monitor_free(mon);
+}
+
+static uint64_t mock_count_of(kg_backend_t *mock, const char *name)
+{
+    json_t *b = kg_mock_backend_breakdown(mock);
+    uint64_t n = (uint64_t)json_integer_value(json_object_get(b, name));
+    json_decref(b);
+    return n;
+}
+
+/* The same while worker 0 keeps adding its metric events (they take queue
+ * positions but go straight into its batch). */
+static void test_flush_is_exact_with_metric_events(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    cfg.async_workers = 3;
+    cfg.batch_size = 7;
+    cfg.flush_interval = 60;
+    cfg.metrics_interval = 0.001;
+    kg_backend_t *mock = kg_mock_backend_new(&(kg_mock_options){.keep_json = false}, NULL);
+    cfg.backend = mock;
+    kg_monitor_t *mon = NULL;
+    assert_int_equal(kg_monitor_new(&cfg, &mon, NULL), 0);
+    uint64_t total = 0;
+    for (int i = 0; i < 300; i++) {
+        long n = 1 + i % 23;
+        emit_n(mon, n);
+        total += (uint64_t)n;
+        assert_int_equal(kg_monitor_flush(mon, 10), 0);
+        assert_int_equal(mock_count_of(mock, "node_started"), total);
+    }
+    assert_true(mock_count_of(mock, "queue_depth") > 0);
+    kg_monitor_free(mon);
+}
+
 #define STRESS_THREADS 8
 
 static void *stress_producer(void *arg)
@@ -344,6 +401,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batches_by_size),
+        cmocka_unit_test(test_flush_is_exact),
+        cmocka_unit_test(test_flush_is_exact_with_metric_events),
         cmocka_unit_test(test_batches_by_interval),
         cmocka_unit_test(test_breaker_opens_probes_and_closes),
         cmocka_unit_test(test_outage_shorter_than_buffer_loses_nothing),

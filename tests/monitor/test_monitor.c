@@ -1,7 +1,9 @@
 /* test_monitor.c - what the monitor emits: names, order, schema, snapshots,
  * verbosity, per-run sampling, and the topology in workflow_started. */
+#include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -634,6 +636,240 @@ static void test_each_run_arrives_in_order(void **state)
     kg_node_free(g);
 }
 
+/* ---- seq ------------------------------------------------------------------------------- */
+
+/* The id a correlation_id (a v8 UUID from the execution id) was made from:
+ * its last 12 hex digits are the id's low 48 bits. */
+static uint64_t corr_id(json_t *ev)
+{
+    const char *c = json_string_value(json_object_get(ev, "correlation_id"));
+    return strtoull(c + 24, NULL, 16);
+}
+
+static json_int_t ev_seq(json_t *ev)
+{
+    return json_integer_value(json_object_get(ev, "seq"));
+}
+
+/* Issue #11 item 12: seq followed the dispatcher partition of each run, so
+ * a run started later could get lower seqs than an earlier one.  Events of
+ * runs spread over 4 partitions, emitted by one thread: seq must follow the
+ * emission order exactly. */
+static void test_seq_follows_emission_order_across_partitions(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    cfg.async_workers = 4;
+    fixture f;
+    fixture_start(&f, &cfg);
+    const kg_observer *o = kg_monitor_observer(f.mon);
+    kg_obs_event ev = {.point = KG_OBS_NODE_START, .node_id = "n", .node_type = "T", .item = -1};
+    enum { N = 4000 };
+    for (uint64_t i = 1; i <= N; i++) {
+        ev.run_id = ev.root_run_id = 1 + i % 13;   /* every partition, mixed */
+        ev.exec_id = i;                            /* the emission order */
+        o->on_event(o->ud, &ev);
+    }
+    json_t *events = sorted(fixture_events(&f));
+    assert_int_equal(json_array_size(events), N);
+    size_t i;
+    json_t *e;
+    json_int_t last = 0;
+    json_array_foreach(events, i, e) {
+        assert_int_equal(corr_id(e), i + 1);
+        assert_true(ev_seq(e) > last);
+        last = ev_seq(e);
+    }
+    json_decref(events);
+    kg_monitor_free(f.mon);
+}
+
+/* The same through the engine: runs one after another on one thread each
+ * occupy one contiguous stretch of seq, in the order they ran. */
+static void test_seq_orders_consecutive_runs(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    cfg.async_workers = 4;
+    fixture f;
+    fixture_start(&f, &cfg);
+    kg_node_t *g = workflow_new(false);
+    kg_monitor_attach(f.mon, g);
+    enum { RUNS = 40 };
+    for (int r = 0; r < RUNS; r++)
+        assert_int_equal(kg_run(g, NULL, NULL), 0);
+    json_t *events = sorted(fixture_events(&f));
+    assert_int_equal(json_array_size(events), RUNS * 24);
+    size_t i;
+    json_t *e;
+    int runs_seen = 0;
+    const char *cur = NULL;
+    json_array_foreach(events, i, e) {
+        const char *wid = json_string_value(json_object_get(e, "workflow_id"));
+        if (cur && strcmp(cur, wid) == 0)
+            continue;
+        /* A new stretch must begin with its run's start. */
+        assert_string_equal(ev_name(e), "workflow_started");
+        cur = wid;
+        runs_seen++;
+    }
+    assert_int_equal(runs_seen, RUNS);
+    json_decref(events);
+    kg_monitor_free(f.mon);
+    kg_node_free(g);
+}
+
+typedef struct seq_thread {
+    kg_monitor_t *mon;
+    uint64_t base;   /* exec ids base + 1 .. base + n */
+    int n;
+} seq_thread;
+
+static void *seq_producer(void *arg)
+{
+    seq_thread *t = arg;
+    const kg_observer *o = kg_monitor_observer(t->mon);
+    kg_obs_event ev = {.point = KG_OBS_NODE_START, .node_id = "n", .node_type = "T", .item = -1};
+    for (int i = 1; i <= t->n; i++) {
+        ev.run_id = ev.root_run_id = t->base + (uint64_t)(i % 5);
+        ev.exec_id = t->base + (uint64_t)i;
+        o->on_event(o->ud, &ev);
+    }
+    return NULL;
+}
+
+/* What holds across threads (queue.h): each thread's events in its own
+ * order, no seq shared, and an event emitted after joining the threads (it
+ * happened after all of theirs) has the highest seq. */
+static void test_seq_across_threads(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    cfg.async_workers = 3;
+    cfg.buffer_size = 1 << 16;
+    fixture f;
+    fixture_start(&f, &cfg);
+    enum { THREADS = 4, PER = 5000 };
+    pthread_t th[THREADS];
+    seq_thread args[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        args[t] = (seq_thread){f.mon, (uint64_t)(t + 1) << 32, PER};
+        pthread_create(&th[t], NULL, seq_producer, &args[t]);
+    }
+    for (int t = 0; t < THREADS; t++)
+        pthread_join(th[t], NULL);
+    seq_thread last = {f.mon, (uint64_t)(THREADS + 1) << 32, 1};
+    seq_producer(&last);
+    json_t *events = sorted(fixture_events(&f));
+    assert_int_equal(json_array_size(events), THREADS * PER + 1);
+    uint64_t next[THREADS + 2] = {0};
+    size_t i;
+    json_t *e;
+    json_int_t prev = 0;
+    json_array_foreach(events, i, e) {
+        assert_true(ev_seq(e) > prev);   /* sorted and unique */
+        prev = ev_seq(e);
+        uint64_t id = corr_id(e), t = id >> 32;
+        assert_true(t >= 1 && t <= THREADS + 1);
+        assert_int_equal(id & 0xFFFFFFFFu, ++next[t]);   /* its thread's order */
+    }
+    assert_int_equal(corr_id(json_array_get(events, THREADS * PER)), last.base + 1);
+    json_decref(events);
+    kg_monitor_free(f.mon);
+}
+
+/* ---- records that carry two events, descriptors ------------------------------------ */
+
+static int oops_exec(kg_ctx_t *ctx, json_t *in, json_t **out)
+{
+    return kg_ctx_fail(ctx, "Oops", "ignored");
+}
+
+static bool oops_suppress(kg_ctx_t *ctx, json_t *shared, const kg_error_t *err)
+{
+    return true;
+}
+
+static const kg_node_ops oops_ops = {.type_name = "OopsNode", .exec = oops_exec,
+                                     .on_error = oops_suppress};
+
+/* A suppressed failure is error_suppressed then node_completed (one queue
+ * record, two seqs), and each filtered alone still works. */
+static void test_suppressed_failure_events(void **state)
+{
+    static const uint32_t masks[] = {KG_CAPTURE_ALL, KG_CAPTURE(KG_EV_ERROR_SUPPRESSED),
+                                     KG_CAPTURE(KG_EV_NODE_COMPLETED)};
+    static const char *const expected[] = {
+        "node_started node_preparing data_input node_executing error_suppressed node_completed",
+        "error_suppressed", "node_completed"};
+    for (int k = 0; k < 3; k++) {
+        kg_monitor_config cfg;
+        kg_monitor_config_init(&cfg);
+        cfg.capture = masks[k];
+        fixture f;
+        fixture_start(&f, &cfg);
+        kg_node_t *g = kg_graph_new("g", NULL, NULL);
+        kg_graph_add(g, kg_node_new("oops", &oops_ops, NULL));
+        kg_monitor_attach(f.mon, g);
+        assert_int_equal(kg_run(g, NULL, NULL), 0);
+        json_t *events = sorted(fixture_events(&f));
+        char names[512];
+        names_of(events, "oops", names, sizeof names);
+        assert_string_equal(names, expected[k]);
+        json_t *done = k != 1 ? find_event(events, "node_completed") : NULL;
+        if (done) {
+            assert_true(json_is_true(json_object_get(ev_data(done), "error_suppressed")));
+            assert_string_equal(json_string_value(json_object_get(ev_data(done), "next_action")),
+                                "default");
+            assert_null(json_object_get(ev_data(done), "error"));   /* the details are the other event's */
+        }
+        json_t *sup = k != 2 ? find_event(events, "error_suppressed") : NULL;
+        if (sup)
+            assert_string_equal(json_string_value(json_object_get(ev_data(sup), "error_type")), "Oops");
+        json_decref(events);
+        kg_monitor_free(f.mon);
+        kg_node_free(g);
+    }
+}
+
+static void *run_fresh_graph(void *arg)
+{
+    kg_node_t *g = arg;
+    kg_run(g, NULL, NULL);
+    return NULL;
+}
+
+/* Node names live in a descriptor that queued events keep alive: graphs
+ * freed before delivery still name their nodes, and threads that exit give
+ * back the references they held in bulk (under ASan a leak fails this). */
+static void test_descriptors_outlive_graphs_and_threads(void **state)
+{
+    kg_monitor_config cfg;
+    kg_monitor_config_init(&cfg);
+    cfg.flush_interval = 60;   /* nothing leaves before the flush */
+    cfg.batch_size = 100000;
+    fixture f;
+    fixture_start(&f, &cfg);
+    enum { THREADS = 6 };
+    for (int t = 0; t < THREADS; t++) {
+        kg_node_t *g = workflow_new(false);
+        kg_monitor_attach(f.mon, g);
+        pthread_t th;
+        pthread_create(&th, NULL, run_fresh_graph, g);
+        pthread_join(th, NULL);
+        kg_node_free(g);   /* its events are still queued */
+    }
+    json_t *events = fixture_events(&f);
+    assert_int_equal(json_array_size(events), THREADS * 24);
+    char names[1024];
+    names_of(events, "save", names, sizeof names);
+    assert_non_null(strstr(names, "node_completed"));
+    json_t *done = find_event(events, "node_completed");
+    assert_string_equal(json_string_value(json_object_get(done, "node_type")), "LoadNode");
+    json_decref(events);
+    kg_monitor_free(f.mon);
+}
+
 static void test_invalid_config_is_refused(void **state)
 {
     kg_monitor_config cfg;
@@ -663,6 +899,11 @@ int main(void)
         cmocka_unit_test(test_nested_events_name_nodes_by_path),
         cmocka_unit_test(test_node_path_outlives_the_graph),
         cmocka_unit_test(test_each_run_arrives_in_order),
+        cmocka_unit_test(test_seq_follows_emission_order_across_partitions),
+        cmocka_unit_test(test_seq_orders_consecutive_runs),
+        cmocka_unit_test(test_seq_across_threads),
+        cmocka_unit_test(test_suppressed_failure_events),
+        cmocka_unit_test(test_descriptors_outlive_graphs_and_threads),
         cmocka_unit_test(test_invalid_config_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
