@@ -8,13 +8,17 @@
  * so it covers ingest parsing, aggregation, fan-out, framing, the kernel and
  * the client's parse.  Prints one JSON object.
  *
- *   bench_dashboard [--clients 50] [--duration 5] [--rates 1000,10000]
+ *   bench_dashboard [--clients 50] [--duration 5] [--rates 1000,10000] [--db PATH]
+ *
+ * --db PATH also writes the run history into that SQLite file (or
+ * postgres://...) while measuring: the live view's latency with history on.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +30,10 @@
 #include <unistd.h>
 
 #include "kaygraph/dashboard.h"
+#include "dash_internal.h"
+#include "store.h"
+
+kg__hub *kg__server_hub(struct kg_dashboard *d);
 
 static uint64_t now_ns(void)
 {
@@ -191,6 +199,8 @@ static void run(int port, kg_dashboard_t *d, int nclients, double rate, double d
         b.cl[i].fd = ws_open(port);
     kg_dashboard_stats st0;
     kg_dashboard_stats_get(d, &st0);
+    kg__store_stats hs0;
+    kg__store_stats_get(kg__server_hub(d)->store, &hs0);
     pthread_t rt;
     pthread_create(&rt, NULL, receiver, &b);
     /* Let every client get its "initial" message first. */
@@ -199,7 +209,7 @@ static void run(int port, kg_dashboard_t *d, int nclients, double rate, double d
     long rss0 = rss_kib();
 
     char ev[768];
-    uint64_t start = now_ns(), sent = 0;
+    uint64_t start = now_ns(), sent = 0, refusals = 0;
     uint64_t total = (uint64_t)(rate * duration);
     while (sent < total) {
         uint64_t due = (uint64_t)((double)(now_ns() - start) / 1e9 * rate) + 1;
@@ -216,7 +226,11 @@ static void run(int port, kg_dashboard_t *d, int nclients, double rate, double d
                              rate, (unsigned long long)sent, (unsigned long long)(sent % 8),
                              (unsigned long long)now_ns(), (unsigned long long)sent,
                              (unsigned long long)(sent / 50), (unsigned long long)sent);
-            kg_dashboard_ingest(d, ev, (size_t)n, NULL);
+            /* With --db the history may push back: retry, as a sender would. */
+            while (kg_dashboard_ingest(d, ev, (size_t)n, NULL) == KG_EFULL) {
+                refusals++;
+                sched_yield();
+            }
         }
         struct timespec tick = {0, 200000};   /* 0.2 ms */
         nanosleep(&tick, NULL);
@@ -234,6 +248,8 @@ static void run(int port, kg_dashboard_t *d, int nclients, double rate, double d
     long rss1 = rss_kib();
     kg_dashboard_stats st1;
     kg_dashboard_stats_get(d, &st1);
+    kg__store_stats hs1;
+    kg__store_stats_get(kg__server_hub(d)->store, &hs1);
     qsort(b.lat, b.nlat, sizeof *b.lat, cmp_d);
     double p50 = b.nlat ? b.lat[b.nlat / 2] : -1;
     double p99 = b.nlat ? b.lat[(size_t)((double)b.nlat * 0.99)] : -1;
@@ -241,11 +257,14 @@ static void run(int port, kg_dashboard_t *d, int nclients, double rate, double d
     printf("%s    {\"rate\": %.0f, \"achieved_rate\": %.0f, \"events\": %llu, \"clients\": %d, "
            "\"deliveries_expected\": %llu, \"deliveries\": %zu, \"p50_ms\": %.3f, "
            "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"ws_dropped\": %llu, \"notices\": %llu, "
-           "\"rss_kib_before\": %ld, \"rss_kib_after\": %ld}",
+           "\"rss_kib_before\": %ld, \"rss_kib_after\": %ld, \"history_refusals\": %llu, "
+           "\"history_commits\": %llu, \"history_writer_cpu_us_per_event\": %.2f}",
            first ? "" : ",\n", rate, (double)total / elapsed, (unsigned long long)total, nclients,
            (unsigned long long)total * (unsigned long long)nclients, b.nlat, p50, p99, mx,
            (unsigned long long)(st1.ws_dropped - st0.ws_dropped),
-           (unsigned long long)b.notices, rss0, rss1);
+           (unsigned long long)b.notices, rss0, rss1, (unsigned long long)refusals,
+           (unsigned long long)(hs1.commits - hs0.commits),
+           (hs1.writer_cpu_s - hs0.writer_cpu_s) * 1e6 / (double)total);
     fflush(stdout);
     for (int i = 0; i < nclients; i++) {
         close(b.cl[i].fd);
@@ -269,6 +288,7 @@ int main(int argc, char **argv)
     int clients = 50;
     double duration = 5;
     char rates[128] = "1000,10000";
+    const char *db = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--clients") == 0)
             clients = atoi(argv[i + 1]);
@@ -276,6 +296,8 @@ int main(int argc, char **argv)
             duration = atof(argv[i + 1]);
         else if (strcmp(argv[i], "--rates") == 0)
             snprintf(rates, sizeof rates, "%s", argv[i + 1]);
+        else if (strcmp(argv[i], "--db") == 0)   /* history */
+            db = argv[i + 1];
     }
     kg_dashboard_options o;
     kg_dashboard_options_init(&o);
@@ -286,6 +308,7 @@ int main(int argc, char **argv)
     o.max_connections = (size_t)clients + 64;
     o.client_queue = 65536;
     o.broadcast_bytes = 256u << 20;
+    o.db = db;
     kg_dashboard_t *d;
     kg_error_t err;
     if (kg_dashboard_new(&o, &d, &err) != 0) {
@@ -293,8 +316,8 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("{\"benchmark\": \"dashboard_event_to_ws_latency\", \"duration_s\": %.1f, "
-           "\"results\": [\n",
-           duration);
+           "\"db\": \"%s\", \"results\": [\n",
+           duration, db ? db : "none");
     bool first = true;
     for (char *tok = strtok(rates, ","); tok; tok = strtok(NULL, ",")) {
         run(kg_dashboard_port(d), d, clients, atof(tok), duration, first);

@@ -2,16 +2,16 @@
 # Install what kaygraph-c needs on Debian 12 (run as root).  Idempotent: only
 # missing packages are installed, and `apt-get update` runs only then.
 #   scripts/deps.sh          build + run (the demo)
-#   scripts/deps.sh --test   also what the tests need (redis-server, Chromium,
-#                            Node.js, clang/libFuzzer, playwright-core)
+#   scripts/deps.sh --test   also what the tests need (redis-server, PostgreSQL,
+#                            Chromium, Node.js, clang/libFuzzer, playwright-core)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(build-essential cmake pkg-config libjansson-dev libhiredis-dev libcurl4-openssl-dev
-      libwebsockets-dev libssl-dev)
+      libwebsockets-dev libssl-dev libsqlite3-dev libpq-dev)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(libcmocka-dev redis-server redis-tools chromium clang libclang-rt-14-dev curl
-         iproute2 valgrind file dpkg-dev)
+         iproute2 valgrind file dpkg-dev postgresql sqlite3)
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi

@@ -62,5 +62,7 @@ int cmd_demo(int argc, char **argv);
 int cmd_dashboard(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tail(int argc, char **argv);
+int cmd_runs(int argc, char **argv);   /* cmd_runs.c: run history */
+int cmd_run(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@
 #include <kaygraph/dashboard.h>
 
 #include "cli.h"
+#include "history_cli.h"
 
 static void dashboard_usage(FILE *out)
 {
@@ -35,6 +36,7 @@ static void dashboard_usage(FILE *out)
           "                       producer that died mid-run; default 300)\n"
           "  --token T            require this token (Authorization: Bearer T, or ?token=T)\n"
           "  --allow-origin O     also accept WebSocket connections from origin O (repeatable list, comma-separated)\n"
+          CLI_HISTORY_USAGE
           "\n"
           "Limits (against clients that misbehave):\n"
           "  --max-connections N  connections open at once, HTTP and WebSocket (default 1024,\n"
@@ -85,6 +87,7 @@ int cmd_dashboard(int argc, char **argv)
         {"redis-replay", required_argument, NULL, OPT_REPLAY},
         {"stale-after", required_argument, NULL, OPT_STALE},
         {"token", required_argument, NULL, OPT_TOKEN}, {"allow-origin", required_argument, NULL, OPT_ORIGIN},
+        CLI_HISTORY_OPTIONS,   /* history */
         {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
         {"max-clients-per-ip", required_argument, NULL, OPT_PER_IP},
@@ -92,6 +95,8 @@ int cmd_dashboard(int argc, char **argv)
         {"ws-idle-timeout", required_argument, NULL, OPT_WS_IDLE},
         {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
     };
+    cli_history hist;
+    cli_history_init(&hist);
     kg_dashboard_options o;
     kg_dashboard_options_init(&o);
     o.log = log_line;
@@ -146,6 +151,11 @@ int cmd_dashboard(int argc, char **argv)
                                      "(got '%s')", optarg);
             o.allowed_origins = optarg;
             break;
+        case CLI_OPT_DB:
+        case CLI_OPT_RETAIN_DAYS:
+        case CLI_OPT_RETAIN_MB:
+            rc = cli_history_option(&hist, "dashboard", opt, optarg);
+            break;
         case OPT_MAX_CONNS:
             if (!cli_parse_uint(optarg, 2, 1000000, &u))
                 rc = cli_usage_error("dashboard", "--max-connections must be 2..1000000 (got '%s')", optarg);
@@ -172,6 +182,7 @@ int cmd_dashboard(int argc, char **argv)
         case 'h':
             dashboard_usage(stdout);
             free(redis_host);
+            cli_history_free(&hist);
             return KGMON_OK;
         default:
             rc = cli_usage_error("dashboard", "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -179,11 +190,14 @@ int cmd_dashboard(int argc, char **argv)
     }
     if (rc == KGMON_OK && optind < argc)
         rc = cli_usage_error("dashboard", "unexpected argument '%s'", argv[optind]);
+    if (rc == KGMON_OK && (rc = cli_history_resolve(&hist, "dashboard")) == KGMON_OK)
+        cli_history_fill(&hist, &o);
     if (rc == KGMON_OK && o.max_clients >= o.max_connections)
         rc = cli_usage_error("dashboard", "--max-clients (%u) must be below --max-connections (%zu)",
                              o.max_clients, o.max_connections);
     if (rc != KGMON_OK) {
         free(redis_host);
+        cli_history_free(&hist);
         return rc;
     }
     cli_catch_signals();
@@ -200,12 +214,16 @@ int cmd_dashboard(int argc, char **argv)
     if (kg_dashboard_new(&o, &dash, &err) != 0) {
         fprintf(stderr, "kgmon dashboard: cannot start: %s\n", err.message);
         free(redis_host);
+        cli_history_free(&hist);
         return KGMON_FAILED;
     }
     printf("Dashboard: http://%s:%d/%s%s\n", strcmp(o.bind, "0.0.0.0") == 0 ? "127.0.0.1" : o.bind,
            kg_dashboard_port(dash), o.token ? "?token=" : "", o.token ? o.token : "");
     if (redis_host)
         printf("Subscribed to Redis at %s:%d\n", redis_host, o.redis_port);
+    char line[1200];
+    cli_history_describe(&o, line, sizeof line);
+    printf("%s\n", line);
     printf("Press Ctrl-C to stop.\n");
     fflush(stdout);
     while (!cli_sleep_interruptible(3600)) {
@@ -213,5 +231,6 @@ int cmd_dashboard(int argc, char **argv)
     fprintf(stderr, "kgmon dashboard: shutting down\n");
     kg_dashboard_free(dash);
     free(redis_host);
+    cli_history_free(&hist);
     return KGMON_OK;
 }

@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "demo_workflow.h"
+#include "history_cli.h"
 
 typedef struct demo_args {
     const char *backend;
@@ -44,6 +45,7 @@ typedef struct demo_args {
     uint32_t capture;
     bool node_delay_set;
     bool quiet;
+    cli_history hist;   /* history: --db, --retain-days, --retain-mb */
 } demo_args;
 
 typedef struct demo_totals {
@@ -86,6 +88,7 @@ static void demo_usage(FILE *out)
           "                       after the run until Ctrl-C\n"
           "  --bind ADDR          dashboard address (default 127.0.0.1)\n"
           "  --token T            require this token on the dashboard\n"
+          CLI_HISTORY_USAGE
           "  --node-delay MS      simulated work per node in ms (default 0; 150 with --dashboard)\n"
           "  --seed N             random seed: same seed, same run (default 42)\n"
           "  --quiet              no per-iteration lines\n"
@@ -124,6 +127,7 @@ static const struct option demo_options_table[] = {
     {"node-delay", required_argument, NULL, OPT_DELAY},
     {"seed", required_argument, NULL, OPT_SEED},
     {"quiet", no_argument, NULL, OPT_QUIET},
+    CLI_HISTORY_OPTIONS,   /* history */
     {"graph", required_argument, NULL, OPT_GRAPH},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -142,7 +146,7 @@ static bool empty_value(int opt, const char *arg)
 {
     return arg && !*arg &&
            (opt == OPT_CAPTURE || opt == OPT_RHOST || opt == OPT_RPREFIX || opt == OPT_URL ||
-            opt == OPT_FILE || opt == OPT_BIND || opt == OPT_TOKEN);
+            opt == OPT_FILE || opt == OPT_BIND || opt == OPT_TOKEN || opt >= CLI_OPT_DB);
 }
 
 /* --webhook-url: checked here, not when the first batch fails. */
@@ -265,6 +269,10 @@ static int demo_option(demo_args *a, int opt, const char *arg)
     case OPT_QUIET:
         a->quiet = true;
         return 0;
+    case CLI_OPT_DB:
+    case CLI_OPT_RETAIN_DAYS:
+    case CLI_OPT_RETAIN_MB:
+        return cli_history_option(&a->hist, "demo", opt, arg);
     case OPT_GRAPH:
         if (strcmp(arg, "pipeline") == 0)
             a->wf.graph = DEMO_GRAPH_PIPELINE;
@@ -289,6 +297,7 @@ static int demo_parse(demo_args *a, int argc, char **argv)
                      .file = "kaygraph-events.jsonl", .dashboard_port = 8080,
                      .bind = "127.0.0.1", .wf = {.batch_size = 100, .workers = 4, .seed = 42}};
     a->redis_host = strdup("127.0.0.1");
+    cli_history_init(&a->hist);
     optind = 1;
     opterr = 0;
     int opt;
@@ -305,6 +314,8 @@ static int demo_parse(demo_args *a, int argc, char **argv)
         return cli_usage_error("demo", "--parallel applies to --graph pipeline only");
     if (a->dashboard && !a->node_delay_set)
         a->wf.node_delay = 0.150;   /* slow enough to watch */
+    if (a->dashboard && cli_history_resolve(&a->hist, "demo") != 0)   /* history */
+        return KGMON_FAILED;
     return 0;
 }
 
@@ -371,6 +382,7 @@ static int start_dashboard(const demo_args *a, kg_dashboard_t **dash)
     o.bind = a->bind;
     o.token = a->token;
     o.log = dashboard_log;
+    cli_history_fill(&a->hist, &o);   /* history */
     kg_error_t err = {0};
     if (kg_dashboard_new(&o, dash, &err) != 0) {
         fprintf(stderr, "kgmon demo: cannot start the dashboard on %s:%d: %s\n", a->bind,
@@ -386,6 +398,17 @@ static void print_dashboard_url(const demo_args *a, kg_dashboard_t *dash)
     printf("Dashboard: http://%s:%d/%s%s\n", host, kg_dashboard_port(dash),
            a->token ? "?token=" : "", a->token ? a->token : "");
     fflush(stdout);
+}
+
+/* history: where the dashboard keeps runs (printed once, at start). */
+static void print_history(const demo_args *a)
+{
+    kg_dashboard_options o;
+    kg_dashboard_options_init(&o);
+    cli_history_fill(&a->hist, &o);
+    char line[1200];
+    cli_history_describe(&o, line, sizeof line);
+    printf("%s\n", line);
 }
 
 /* ---- running -------------------------------------------------------------------------- */
@@ -567,6 +590,7 @@ static int demo_run(const demo_args *a)
         kg_backend_t *both[2] = {backend, kg_dashboard_backend_new(dash)};
         backend = kg_tee_backend_new(both, 2, &err);
         print_dashboard_url(a, dash);
+        print_history(a);
     }
     kg_monitor_t *mon = NULL;
     int rc = backend ? demo_monitor(a, backend, &mon) : KGMON_FAILED;
@@ -628,5 +652,6 @@ int cmd_demo(int argc, char **argv)
         rc = demo_run(&a);
     }
     free(a.redis_host);
+    cli_history_free(&a.hist);
     return rc;
 }

@@ -28,6 +28,8 @@ static void usage(FILE *out)
           "  dashboard   serve the live dashboard (HTTP + WebSocket, web UI built in)\n"
           "  bench       run the overhead and throughput benchmarks, print JSON\n"
           "  tail        follow monitoring events live from Redis or a dashboard\n"
+          "  runs        list the runs a dashboard stored (run history)\n"
+          "  run ID      one stored run: summary, node executions, errors\n"
           "\n"
           "Run `kgmon <command> --help` for a command's options;\n"
           "`kgmon --version` prints the version.\n"
@@ -58,10 +60,12 @@ int main(int argc, char **argv)
         const char *name;
         int (*run)(int, char **);
     } commands[] = {{"demo", cmd_demo}, {"dashboard", cmd_dashboard}, {"bench", cmd_bench},
-                    {"tail", cmd_tail}};
+                    {"tail", cmd_tail},
+                    {"runs", cmd_runs},   /* history */
+                    {"run", cmd_run}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "kgmon: unknown command '%s' (commands: demo, dashboard, bench, tail)\n", cmd);
+    fprintf(stderr, "kgmon: unknown command '%s' (commands: demo, dashboard, bench, tail, runs, run)\n", cmd);
     return KGMON_USAGE;
 }

@@ -23,7 +23,8 @@
  * connection (libwebsockets).  kg_dashboard_ingest and the feed may be called
  * from any thread at any time; they never block on clients (a slow browser
  * loses messages, never slows producers).  The log callback runs on the
- * service thread or, for Redis source messages, on the Redis thread.
+ * service thread or, for Redis source messages, on the Redis thread, or,
+ * for run-history messages, on the history writer thread.
  *
  * Wire contract (DESIGN.md "Dashboard server"), WebSocket messages sent:
  *   {"type":"initial","data":{"events":[last 100: each producer's in seq
@@ -187,6 +188,23 @@ typedef struct kg_dashboard_options {
                                   * an "error" message) */
     kg_dashboard_log_cb log;     /* NULL = silent */
     void *log_ud;
+    /* Run history (docs/history.md; added at the end, docs/abi.md): every
+     * accepted event, a summary per run and per node execution, kept in a
+     * database that outlives the process and served by /api/runs...,
+     * /api/graphs and /api/nodes/<graph>/<node>/stats.  All zero (a program
+     * built before they existed): no history. */
+    const char *db;              /* NULL or "none" = memory only (the default);
+                                  * "postgres://..." / "postgresql://..." =
+                                  * PostgreSQL (libpq conninfo URI); anything
+                                  * else = a SQLite file path */
+    double retain_days;          /* 30: runs with no event for this long are
+                                  * deleted (incrementally); 0 = no age limit */
+    size_t retain_mb;            /* 1024: above this database size the oldest
+                                  * runs are deleted; 0 = no size limit */
+    size_t history_queue;        /* 65536 events accepted but not yet written;
+                                  * when the writer is this far (or 1 s)
+                                  * behind, ingest answers 503, the feed's
+                                  * send fails and the Redis source waits */
 } kg_dashboard_options;
 
 KG_API void kg_dashboard_options_init(kg_dashboard_options *o);
@@ -205,7 +223,9 @@ KG_API int kg_dashboard_port(const kg_dashboard_t *d);
  * never blocks on clients.  Returns 0 when at least one event was accepted
  * (invalid events of a batch are counted as rejected, duplicates by event_id
  * ignored), KG_EPARSE for malformed JSON or when no event was valid, KG_ERANGE
- * for a body over max_body; `err` says why. */
+ * for a body over max_body, KG_EFULL when the run history (`db`) is behind:
+ * events before the first refused one were accepted, the caller retries the
+ * body later (duplicates are dropped by event_id); `err` says why. */
 KG_API int kg_dashboard_ingest(kg_dashboard_t *d, const char *json, size_t len, kg_error_t *err);
 
 /* An in-process feed: a backend whose send_batch ingests each event of the

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "dash_internal.h"
+#include "store.h"
 
 static const char kg__json_type[] = "application/json";
 
@@ -58,7 +59,7 @@ static int kg__hexval(char c)
 
 /* Percent-decode n bytes of `s` into out; false when it does not fit or
  * decodes to a NUL. */
-static bool kg__url_decode(const char *s, size_t n, char *out, size_t outlen, bool plus_space)
+bool kg__url_decode(const char *s, size_t n, char *out, size_t outlen, bool plus_space)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -171,6 +172,7 @@ static void kg__route_metrics(kg__hub *h, struct kg_dashboard *d, kg__http_resp 
         json_object_set_new(srv, "busy_refused", json_integer((json_int_t)st.busy_refused));
         json_object_set_new(m, "server", srv);
     }
+    json_object_set_new(m, "history", kg__store_health_json(h->store, true));   /* history */
     kg__sb_json(&resp->body, m);
     json_decref(m);
 }
@@ -358,6 +360,11 @@ static void kg__route_ingest(kg__hub *h, const kg__http_req *req, kg__http_resp 
         kg__api_error(resp, 413, err.message);
         return;
     }
+    if (rc == KG_EFULL) {   /* history: behind; the sender retries */
+        kg__api_error(resp, 503, err.message);
+        resp->retry_after = 1;
+        return;
+    }
     if (rc != 0) {
         kg__api_error(resp, rc == KG_ENOMEM ? 503 : 400, err.message);
         return;
@@ -382,6 +389,8 @@ void kg__api_handle(kg__hub *h, struct kg_dashboard *d, const kg__http_req *req,
     resp->history_id_set = false;
     resp->retry_after = 0;
     kg__body_free(&resp->stream);
+    resp->deferred = NULL;          /* history */
+    resp->disposition[0] = '\0';
     const char *path = req->path;
     bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     bool post = strcmp(req->method, "POST") == 0;
@@ -397,9 +406,16 @@ void kg__api_handle(kg__hub *h, struct kg_dashboard *d, const kg__http_req *req,
         kg__api_error(resp, 405, "method not allowed");
         return;
     }
+    if (kg__api_runs_handle(h, req, resp))   /* history: the run routes (api_runs.c) */
+        return;
     if (strcmp(path, "/healthz") == 0) {
-        kg__sb_printf(&resp->body, "{\"status\":\"ok\",\"uptime\":%.3f}",
+        kg__sb_printf(&resp->body, "{\"status\":\"ok\",\"uptime\":%.3f",
                       kg__mono_now() - h->started);
+        json_t *hist = kg__store_health_json(h->store, false);   /* history */
+        kg__sb_puts(&resp->body, ",\"history\":");
+        kg__sb_json(&resp->body, hist);
+        json_decref(hist);
+        kg__sb_puts(&resp->body, "}");
     } else if (strcmp(path, "/api/metrics") == 0) {
         kg__route_metrics(h, d, resp);
     } else if (strcmp(path, "/api/events") == 0) {

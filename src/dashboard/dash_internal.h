@@ -249,6 +249,9 @@ typedef struct kg__hub {
      * WebSocket, all connections) and the budget: over it, large new ones
      * are refused.  Service thread only. */
     size_t pending, pending_max;
+    /* Run history (store.h): every accepted event is also queued there.
+     * NULL with --db none.  Set before any source starts. */
+    struct kg__store *store;
 } kg__hub;
 
 int kg__hub_init(kg__hub *h, const kg_dashboard_options *o);
@@ -429,6 +432,10 @@ typedef struct kg__http_resp {
      * server may fetch it (kg__api_history) instead of sending this. */
     bool history_id_set;
     char history_id[KG__ID_MAX + 1];
+    /* Run history (api_runs.c): a query the server hands to the store's
+     * query thread, answering when it comes back (kg__api_runs_answer). */
+    struct kg__squery *deferred;
+    char disposition[KG__ID_MAX + 64];   /* Content-Disposition, "" when none */
 } kg__http_resp;
 
 struct kg_dashboard;
@@ -450,6 +457,9 @@ void kg__api_history(kg__http_resp *resp, const char *workflow_id, json_t *event
  * its events (borrowed array): status from workflow_completed, or
  * "unknown"; "source":"redis".  New reference, NULL on oom. */
 json_t *kg__history_summary(const char *workflow_id, json_t *events);
+/* Percent-decode n bytes of `s` into out; false when it does not fit or
+ * decodes to a NUL. */
+bool kg__url_decode(const char *s, size_t n, char *out, size_t outlen, bool plus_space);
 /* Value of `name` in a query string, URL-decoded into out; false if absent. */
 bool kg__query_get(const char *query, const char *name, char *out, size_t outlen);
 

@@ -28,10 +28,13 @@ static int kg__feed_send(void *data, unsigned worker, const kg_batch *batch)
 {
     kg__feed *f = data;
     kg__hub *h = kg__server_hub(f->dash);
-    for (size_t i = 0; i < batch->count; i++)
-        kg__ingest_event_text(h, batch->events[i].json, batch->events[i].json_len, NULL);
+    int rc = 0;
+    for (size_t i = 0; i < batch->count && rc == 0; i++)
+        if (kg__ingest_event_text(h, batch->events[i].json, batch->events[i].json_len, NULL) ==
+            KG_EFULL)
+            rc = KG_EFULL;   /* history is behind: the dispatcher retries the batch */
     kg__hub_wake(h);
-    return 0;
+    return rc;
 }
 
 static void kg__feed_disconnect(void *data)

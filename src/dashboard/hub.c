@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "dash_internal.h"
+#include "store.h"
 
 int kg__hub_init(kg__hub *h, const kg_dashboard_options *o)
 {
@@ -97,11 +98,17 @@ void kg__hub_wake(kg__hub *h)
 int kg__hub_add(kg__hub *h, const kg__event *ev, kg__msg *msg)
 {
     double now = kg__mono_now();
+    kg__sev *sev = kg__store_prepare(h->store, ev, msg);   /* history: outside the lock */
     pthread_mutex_lock(&h->lock);
-    int rc = kg__agg_add(h->agg, ev, msg, now);
-    if (rc == 0)
+    /* history (store.h): refused before anything changes, so a retry is
+     * not taken for a duplicate; queued in the same hold of the lock. */
+    int rc = kg__store_room(h->store, msg->len) ? kg__agg_add(h->agg, ev, msg, now) : KG_EFULL;
+    if (rc == 0) {
         kg__hub_push_locked(h, msg, KG__B_EVENT);
+        kg__store_put(h->store, &sev);   /* history */
+    }
     pthread_mutex_unlock(&h->lock);
+    kg__store_discard(sev);   /* history: refused or a duplicate */
     if (rc == 0) {
         atomic_fetch_add(&h->events, 1);
     } else if (rc == KG_EEXISTS) {

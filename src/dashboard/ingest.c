@@ -12,6 +12,7 @@
 
 #include "dash_internal.h"
 #include "kaygraph/monitor.h"
+#include "store.h"
 
 /* ---- name tables (from monitor.h's X-macros, no link dependency) ------------- */
 
@@ -216,13 +217,23 @@ int kg__ingest_body(kg__hub *h, const char *body, size_t len, kg__ingest_result 
         }
         ok++;
     }
+    /* history (store.h): its copies are made before the lock. */
+    kg__sev **sevs = h->store && ok ? calloc(ok, sizeof *sevs) : NULL;
+    for (size_t i = 0; sevs && i < ok; i++)
+        sevs[i] = kg__store_prepare(h->store, &evs[i], msgs[i]);
     /* One lock for the whole batch. */
     double now = kg__mono_now();
     pthread_mutex_lock(&h->lock);
+    size_t refused = 0;   /* history (store.h): the store is behind */
     for (size_t i = 0; i < ok; i++) {
+        if (!kg__store_room(h->store, msgs[i]->len)) {
+            refused = ok - i;
+            break;
+        }
         int rc = kg__agg_add(h->agg, &evs[i], msgs[i], now);
         if (rc == 0) {
             kg__hub_push_locked(h, msgs[i], KG__B_EVENT);
+            kg__store_put(h->store, sevs ? &sevs[i] : NULL);   /* history */
             res->accepted++;
         } else if (rc == KG_EEXISTS) {
             res->duplicates++;
@@ -234,13 +245,20 @@ int kg__ingest_body(kg__hub *h, const char *body, size_t len, kg__ingest_result 
     atomic_fetch_add(&h->events, res->accepted);
     atomic_fetch_add(&h->rejected, res->rejected);
     atomic_fetch_add(&h->duplicates, res->duplicates);
-    for (size_t i = 0; i < ok; i++)
+    for (size_t i = 0; i < ok; i++) {
         kg__msg_unref(msgs[i]);
+        kg__store_discard(sevs ? sevs[i] : NULL);   /* history: not queued */
+    }
+    free(sevs);
     free(msgs);
     free(evs);
     json_decref(root);
     if (res->accepted)
         kg__hub_wake(h);
+    if (refused)   /* history: the sender retries the batch; what was accepted is a duplicate then */
+        return kg_error_set(err, KG_EFULL, "Busy",
+                            "the history store is behind: %zu of %zu events accepted; retry",
+                            res->accepted + res->duplicates, n);
     if (res->rejected == n)
         return kg_error_set(err, KG_EPARSE, "SchemaError", "%s", res->first_error);
     return 0;
@@ -262,6 +280,8 @@ int kg__ingest_event_text(kg__hub *h, const char *text, size_t len, kg_error_t *
         kg__msg_unref(m);
         if (rc == KG_EEXISTS)
             rc = 0;   /* at-least-once delivery: a duplicate is not a failure */
+        if (rc == KG_EFULL)   /* history: retry later */
+            kg_error_set(err, KG_EFULL, "Busy", "the history store is behind; retry");
     } else {
         atomic_fetch_add(&h->rejected, 1);
         pthread_mutex_lock(&h->lock);

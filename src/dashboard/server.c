@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "server.h"
+#include "store.h"
 
 #define KG__HTTP_CHUNK (16 * 1024)   /* bytes per HTTP write */
 /* Responses up to this size are always served; larger ones only while the
@@ -193,6 +194,9 @@ static int kg__http_start_response(kg_dashboard_t *d, struct lws *wsi, kg__pss *
         if (kg__add_header(wsi, "retry-after:", ra, &ptr, end))
             return -1;
     }
+    /* history: run exports are downloads */
+    if (r->disposition[0] && kg__add_header(wsi, "content-disposition:", r->disposition, &ptr, end))
+        return -1;
     if (p->set_cookie && d->opt.token && kg__cookie_safe(d->opt.token)) {
         char cookie[512];
         int n = snprintf(cookie, sizeof cookie, "kg_token=%s; Path=/; HttpOnly; SameSite=Strict",
@@ -319,6 +323,19 @@ static int kg__http_dispatch(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
     };
     kg__api_handle(&d->hub, d, &req, &p->resp);
     kg__sb_free(&p->body);
+    if (p->resp.deferred) {
+        /* history: answered when the store's query thread is done (kg__store_answers) */
+        kg__squery *q = p->resp.deferred;
+        q->owner = p;
+        q->wsi = wsi;
+        if (kg__store_query_submit(d->hub.store, q) == 0)
+            return 0;
+        p->resp.deferred = NULL;
+        kg__squery_free(q);
+        kg__api_error(&p->resp, 503, "history busy (too many queries); try again");
+        p->resp.retry_after = 1;
+        return kg__http_start_response(d, wsi, p);
+    }
     if (p->resp.history_id_set && d->redis && !p->fetch) {
         /* A run evicted from memory: answer once Redis has (kg__fetches_done). */
         kg__fetch *f = calloc(1, sizeof *f);
@@ -477,6 +494,27 @@ static void kg__fetches_done(kg_dashboard_t *d)
     }
 }
 
+/* history: answer the requests whose store query has completed (service
+ * thread), as kg__fetches_done does for Redis fetches. */
+static void kg__store_answers(kg_dashboard_t *d)
+{
+    kg__squery *q;
+    while ((q = kg__store_query_done(d->hub.store))) {
+        if (q->cancelled) {
+            kg__squery_free(q);
+            continue;
+        }
+        kg__pss *p = q->owner;
+        struct lws *wsi = q->wsi;
+        p->resp.deferred = NULL;
+        kg__api_runs_answer(&p->resp, q);
+        kg__squery_free(q);
+        kg__http_budget(d, &p->resp);
+        if (kg__http_start_response(d, wsi, p) != 0)
+            lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+}
+
 /* The request goes away while its fetch runs: the fetch is freed when it
  * comes back.  After kg__redis_source_stop every fetch is already freed. */
 static void kg__fetch_cancel(kg_dashboard_t *d, kg__pss *p)
@@ -536,6 +574,8 @@ static int kg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     case LWS_CALLBACK_CLOSED_HTTP:
         if (p && p->kind == KG__PSS_HTTP) {
             kg__fetch_cancel(d, p);
+            kg__store_query_cancel(d->hub.store, p->resp.deferred);   /* history */
+            p->resp.deferred = NULL;
             kg__http_release(d, wsi, p);
             p->kind = KG__PSS_NONE;
         }
@@ -555,6 +595,7 @@ static int kg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         /* Clear first, then look: a push after this point wakes us again. */
         atomic_store(&d->hub.wake_pending, false);
         kg__fetches_done(d);
+        kg__store_answers(d);   /* history */
         kg__ws_kick(d);
         return 0;
     default:
@@ -630,6 +671,9 @@ void kg_dashboard_options_init(kg_dashboard_options *o)
     o->body_min_rate = 1024;
     o->ws_idle_timeout = 60;
     o->max_pending_bytes = 64u << 20;
+    o->retain_days = 30;      /* history (o->db stays NULL: memory only) */
+    o->retain_mb = 1024;
+    o->history_queue = 65536;
 }
 
 int kg_dashboard_port(const kg_dashboard_t *d)
@@ -726,7 +770,8 @@ int kg_dashboard_new(const kg_dashboard_options *o, kg_dashboard_t **out, kg_err
     kg__list_init(&d->conns);
     if (!kg__dup(d, 0, &d->opt.bind) || !kg__dup(d, 1, &d->opt.token) ||
         !kg__dup(d, 2, &d->opt.allowed_origins) || !kg__dup(d, 3, &d->opt.redis_host) ||
-        !kg__dup(d, 4, &d->opt.redis_prefix) || !kg__dup(d, 5, &d->opt.redis_password)) {
+        !kg__dup(d, 4, &d->opt.redis_prefix) || !kg__dup(d, 5, &d->opt.redis_password) ||
+        !kg__dup(d, 6, &d->opt.db)) {
         kg_dashboard_free(d);
         return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
     }
@@ -784,6 +829,11 @@ int kg_dashboard_new(const kg_dashboard_options *o, kg_dashboard_t **out, kg_err
     d->hub.wake = kg__wake;
     d->hub.wake_ud = d;
     d->hub.history = d->opt.redis_host != NULL;
+    /* history: before any source can add an event */
+    if ((rc = kg__store_open(&d->hub, &d->opt, &d->hub.store, err)) != 0) {
+        kg_dashboard_free(d);
+        return rc;
+    }
     lws_sul_schedule(d->ctx, 0, &d->sul, kg__tick, (lws_usec_t)(d->opt.metrics_interval * 1e6));
     lws_sul_schedule(d->ctx, 0, &d->sul_conns, kg__conns_sweep, 250000);
     /* The Redis source first: the service thread reads d->redis. */
@@ -817,6 +867,10 @@ void kg_dashboard_free(kg_dashboard_t *d)
     kg__redis_source_stop(d->redis);
     d->redis = NULL;   /* every fetch is freed: the CLOSED callbacks below
                         * must not touch theirs (kg__fetch_cancel) */
+    /* history: no source is left; write what is queued.  Its queries are
+     * freed, so the CLOSED callbacks must not touch them either. */
+    kg__store_close(d->hub.store);
+    d->hub.store = NULL;
     d->hub.wake = NULL;
     if (d->ctx) {
         lws_sul_cancel(&d->sul);

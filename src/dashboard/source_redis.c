@@ -56,6 +56,7 @@
 #include "dash_internal.h"
 #include "kaygraph/redis_reader.h"
 #include "source_redis.h"
+#include "store.h"
 
 #define KG__REPLAY_PAGE 1000                 /* entries per XREAD, at most */
 #define KG__REPLAY_PAGE_BYTES (8u << 20)     /* ...and about this many bytes */
@@ -198,7 +199,7 @@ static int kg__live_one(kg__redis_source *s, double timeout, kg_error_t *err)
             kg__live_note(s, json, len);
         kg_error_t ierr;
         kg_error_clear(&ierr);
-        kg__ingest_event_text(s->hub, json, len, &ierr);
+        kg__ingest_event_text_wait(s->hub, json, len, &s->stop, &ierr);   /* history: waits when behind */
         free(json);
     }
     return rc;
@@ -357,7 +358,7 @@ static void kg__visit_ingest(kg__redis_source *s, const kg_stream_entry *e, void
     kg_error_clear(&err);
     /* The same path as a Pub/Sub message; an entry that is not JSON is
      * counted as rejected, like such a message. */
-    kg__ingest_event_text(s->hub, e->event ? e->event : "", e->event_len, &err);
+    kg__ingest_event_text_wait(s->hub, e->event ? e->event : "", e->event_len, &s->stop, &err);
 }
 
 typedef struct kg__id_ring {

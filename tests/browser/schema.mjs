@@ -29,7 +29,8 @@ export async function loadSchemas() {
   const event = check('event.schema.json');
   const client = check('ws-client-message.schema.json');
   const routes = {};
-  for (const r of ['metrics', 'events', 'workflows', 'workflow_events', 'ingest', 'healthz', 'error']) routes[r] = check('rest.schema.json#/$defs/' + r);
+  for (const r of ['metrics', 'events', 'workflows', 'workflow_events', 'ingest', 'healthz', 'error',
+    'runs', 'run_page', 'run_events', 'graphs', 'node_stats']) routes[r] = check('rest.schema.json#/$defs/' + r);   // history: the run routes
   return {
     ws, event, client,
     rest: (route, body) => (routes[route] ? routes[route](body) : `no schema for route ${route}`),

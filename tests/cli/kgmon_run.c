@@ -133,6 +133,9 @@ int kgm_start(kgm_proc *p, bool tty, const char *const *argv)
     int out = open(p->out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int err = open(p->err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     char **v = kgm__argv(argv);
+    /* history: the default database (kgmon dashboard / demo --dashboard)
+     * goes in this test's directory, not in the user's home. */
+    setenv("XDG_STATE_HOME", kgm_dir(), 1);
     pid_t pid = out >= 0 && err >= 0 ? kgm__fork(p, out, err, v) : -1;
     free(v);
     if (out >= 0)
