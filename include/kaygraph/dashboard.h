@@ -114,6 +114,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "node.h"
 #include "error.h"
 
 #ifdef __cplusplus
@@ -122,13 +123,16 @@ extern "C" {
 
 typedef struct kg_dashboard kg_dashboard_t;
 
-typedef enum kg_dashboard_log_level {
-    KG_DASH_LOG_ERROR = 0, KG_DASH_LOG_WARN = 1, KG_DASH_LOG_INFO = 2
-} kg_dashboard_log_level;
+/* The engine's log levels and callback type (kaygraph/node.h), under the
+ * names earlier versions of this header gave them. */
+typedef kg_log_level kg_dashboard_log_level;
+#define KG_DASH_LOG_ERROR KG_LOG_ERROR
+#define KG_DASH_LOG_WARN KG_LOG_WARN
+#define KG_DASH_LOG_INFO KG_LOG_INFO
 
 /* One line of log ("client 127.0.0.1 connected (3 clients)").  `msg` is
  * borrowed for the call. */
-typedef void (*kg_dashboard_log_cb)(void *ud, kg_dashboard_log_level level, const char *msg);
+typedef kg_log_fn kg_dashboard_log_cb;
 
 typedef struct kg_dashboard_options {
     const char *bind;            /* "127.0.0.1" */
