@@ -1,6 +1,6 @@
 /* kaygraph/dashboard.h - the live dashboard server: HTTP + WebSocket on one port.
  *
- * The dashboard aggregates monitoring events (DESIGN.md schema) from up to
+ * The dashboard aggregates monitoring events (docs/events.md) from up to
  * three sources - a Redis subscription, POST /api/ingest (the webhook format)
  * and an in-process feed (kg_dashboard_backend_new) - into a bounded state
  * (topology per workflow, per-node status and timings, recent events, recent
@@ -26,7 +26,7 @@
  * service thread or, for Redis source messages, on the Redis thread, or,
  * for run-history messages, on the history writer thread.
  *
- * Wire contract (DESIGN.md "Dashboard server"), WebSocket messages sent:
+ * Wire contract (docs/protocol.md), WebSocket messages sent:
  *   {"type":"initial","data":{"events":[last 100: each producer's in seq
  *        order, producers as they arrived; over 64 KiB as a brief],"metrics":M,
  *        "active_nodes":[ids],"active_workflows":[ids],"network_graph":G,

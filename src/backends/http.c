@@ -1,6 +1,6 @@
 /* http.c - the HTTP webhook backend (libcurl): one POST per batch.
  *
- * Body, as DESIGN.md's webhook format plus an id:
+ * Body, as docs/webhook.md's format plus an id:
  *     {"events":[<ev>,<ev>,...],"batch_size":N,"timestamp":"2026-11-27T17:36:13.123456Z",
  *      "batch_id":"<uuid>"}
  * built by concatenating the events' pre-serialised JSON texts into a

@@ -1,4 +1,4 @@
-/* redis.c - the Redis backend: DESIGN.md's key layout, one pipeline per batch.
+/* redis.c - the Redis backend: the key layout of docs/redis.md, one pipeline per batch.
  *
  * For a batch of events this backend writes one pipeline, in this order:
  *
@@ -15,7 +15,7 @@
  *   XADD    <prefix>stream MAXLEN ~ N * event <json>         per event, when stream_maxlen > 0
  *   PUBLISH <prefix>all <json>; PUBLISH <prefix><type> <json>   per event
  *
- * Readers see exactly DESIGN.md's layout (an event's key, its place in the
+ * Readers see exactly docs/redis.md's layout (an event's key, its place in the
  * workflow and node sorted sets with score = epoch ms, the TTLs, the counters,
  * the active sets, the two channels); only the number of commands differs
  * from a literal reading of it: the sorted-set insertions, EXPIREs and

@@ -78,7 +78,7 @@ static void kg__frame(kg_buf *out, const char *pre, size_t pre_len, const char *
 /* Clients that connect with /ws?batch=1 (the web UI) get runs of consecutive
  * events as one {"type":"events","data":[...]} frame: a browser pays per
  * message, and at 10,000 events/s one message per event costs it more than a
- * core.  Other clients get DESIGN.md's one "event" message per event.
+ * core.  Other clients get docs/protocol.md's one "event" message per event.
  * Returns how many entries from `from` were framed (at least one). */
 static unsigned kg__frame_events(const kg__hub *h, uint64_t from, kg_buf *out)
 {

@@ -309,7 +309,7 @@ static char *w_action(char *o, const char *action, const char *none)
 }
 
 /* The "data" object of event `name` up to (not including) its payload
- * members and closing brace: what each event carries (DESIGN.md's table). */
+ * members and closing brace: what each event carries (docs/events.md). */
 static char *w_data_head(kg_serializer *s, char *o, const kg_record *r, kg_event_name name)
 {
     switch (name) {

@@ -1,4 +1,4 @@
-/* monitor/serialize.h - turning queued records into DESIGN.md's JSON events,
+/* monitor/serialize.h - turning queued records into the JSON events of docs/events.md,
  * on dispatcher threads.
  *
  * The event schema is fixed, so events are written straight into a byte
