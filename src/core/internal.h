@@ -73,11 +73,16 @@ struct kg_ctx {
     uint64_t exec_id;
     unsigned attempt;
     long item;
+    bool unobserved;           /* a top-level graph's own steps: no node events */
     kg_error_t error;          /* what the failing step said */
 };
 
 /* log.c */
-void kg__log(kg_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void kg__engine_log(kg_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Whether node log lines at `level` reach the handler (kg_log_set_level). */
+bool kg__log_wanted(kg_log_level level);
+/* Hand a finished line to the handler. */
+void kg__log_emit(kg_log_level level, const char *msg);
 
 /* node.c */
 uint64_t kg__next_id(void);

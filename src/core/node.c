@@ -152,7 +152,7 @@ int kg_node_connect(kg_node_t *from, const char *action, kg_node_t *to)
     kg__desc_invalidate(from);   /* its action names change */
     for (size_t i = 0; i < from->n_edges; i++) {
         if (strcmp(from->edges[i].action, action) == 0) {
-            kg__log(KG_LOG_WARN, "overwriting successor for action '%s' of node '%s' ('%s' -> '%s')",
+            kg__engine_log(KG_LOG_WARN, "overwriting successor for action '%s' of node '%s' ('%s' -> '%s')",
                     action, from->id, from->edges[i].to->id, to->id);
             from->edges[i].to = to;
             return 1;

@@ -185,7 +185,7 @@ static void warn_unknown_action(const kg_node_t *node, const char *action)
     for (size_t i = 0; i < node->n_edges && len < sizeof avail; i++)
         len += (size_t)snprintf(avail + len, sizeof avail - len, "%s'%s'", i ? ", " : "",
                                 node->edges[i].action);
-    kg__log(KG_LOG_WARN, "graph ends: action '%s' of node '%s' has no successor (available: %s)",
+    kg__engine_log(KG_LOG_WARN, "graph ends: action '%s' of node '%s' has no successor (available: %s)",
             *action ? action : KG_DEFAULT_ACTION, node->id, avail);
 }
 
@@ -329,7 +329,8 @@ static void obs_pair(const kg_observer *obs, kg_obs_event *ev, kg_obs_point then
 static int node_execute(kg_node_t *node, const kg_run_state *run, json_t *shared, bool quiet,
                         char *action, kg_error_t *err)
 {
-    kg_ctx_t ctx = {.node = node, .run = run, .exec_id = kg__next_id(), .item = -1};
+    kg_ctx_t ctx = {.node = node, .run = run, .exec_id = kg__next_id(), .item = -1,
+                 .unobserved = quiet};
     const kg_node_ops *ops = node->ops;
     json_t *prep_res = NULL, *exec_res = NULL;
     const char *post_action = NULL;
