@@ -433,7 +433,8 @@ static const char *level_color(const char *level)
 /* Untrusted JSON (fields, custom data) as compact text, cut. */
 static void lb_json(line_buf *lb, json_t *v, size_t max)
 {
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    /* 15 digits: 0.82 reads as 0.82, not 0.81999999999999995. */
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     if (text)
         lb_text(lb, text, max);
     free(text);
