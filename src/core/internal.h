@@ -72,8 +72,9 @@ struct kg_ctx {
     const kg_run_state *run;
     uint64_t exec_id;
     unsigned attempt;
+    bool unobserved;           /* a top-level graph's own steps: no node events
+                                * (in the hole after `attempt`: no bigger ctx) */
     long item;
-    bool unobserved;           /* a top-level graph's own steps: no node events */
     kg_error_t error;          /* what the failing step said */
 };
 
