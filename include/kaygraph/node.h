@@ -223,8 +223,10 @@ KG_API void kg_node_metrics_reset(kg_node_t *node);
  * log lines when nothing monitors them (kg_ctx_log below) go to this
  * handler; the default writes "kaygraph: warning: ..." to stderr.  NULL
  * restores it.  Process-wide; may be called from any thread.  The handler
- * may be called from several threads at once (parallel batch workers). */
-typedef enum {
+ * may be called from several threads at once (parallel batch workers).  The
+ * dashboard's log lines (kaygraph/dashboard.h) use the same levels and
+ * callback type. */
+typedef enum kg_log_level {
     KG_LOG_ERROR = 0,
     KG_LOG_WARN = 1,
     KG_LOG_INFO = 2,

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "util/log.h"
 
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
 
@@ -59,21 +60,28 @@ bool kg__log_wanted(kg_log_level level)
     return (int)level <= atomic_load_explicit(&max_level, memory_order_relaxed);
 }
 
-void kg__log_emit(kg_log_level level, const char *msg)
+static kg_log_fn handler_get(void **ud)
 {
     pthread_mutex_lock(&handler_lock);
     kg_log_fn fn = handler_fn;
-    void *ud = handler_ud;
+    *ud = handler_ud;
     pthread_mutex_unlock(&handler_lock);
+    return fn;
+}
+
+void kg__log_emit(kg_log_level level, const char *msg)
+{
+    void *ud;
+    kg_log_fn fn = handler_get(&ud);
     fn(ud, level, msg);
 }
 
-void kg__engine_log(kg_log_level level, const char *fmt, ...)
+void kg__log(kg_log_level level, const char *fmt, ...)
 {
-    char msg[512];
+    void *ud;
+    kg_log_fn fn = handler_get(&ud);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    kg_log_tov(fn, ud, level, fmt, ap);
     va_end(ap);
-    kg__log_emit(level, msg);
 }

@@ -7,6 +7,7 @@
 
 #include "core/desc.h"
 #include "core/internal.h"
+#include "util/clock.h"
 
 static const kg_node_ops no_ops = {0};
 static atomic_uint_fast64_t id_counter = 1;
@@ -16,13 +17,6 @@ static atomic_uint_fast64_t id_counter = 1;
 uint64_t kg__next_id(void)
 {
     return atomic_fetch_add_explicit(&id_counter, 1, memory_order_relaxed);
-}
-
-uint64_t kg__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static const char *default_type_name(kg_node_kind kind)
@@ -103,8 +97,8 @@ void kg_node_free(kg_node_t *node)
     free(node->edges);
     json_decref(node->params);
     json_decref(atomic_load(&node->topology));
-    kg_shared_text_unref(atomic_load(&node->topology_text));
-    kg_shared_text_unref(atomic_load(&node->path_text));
+    kg_text_unref(atomic_load(&node->topology_text));
+    kg_text_unref(atomic_load(&node->path_text));
     kg__desc_invalidate(node);
     if (node->ops->destroy)
         node->ops->destroy(node->data);
@@ -152,7 +146,7 @@ int kg_node_connect(kg_node_t *from, const char *action, kg_node_t *to)
     kg__desc_invalidate(from);   /* its action names change */
     for (size_t i = 0; i < from->n_edges; i++) {
         if (strcmp(from->edges[i].action, action) == 0) {
-            kg__engine_log(KG_LOG_WARN, "overwriting successor for action '%s' of node '%s' ('%s' -> '%s')",
+            kg__log(KG_LOG_WARN, "overwriting successor for action '%s' of node '%s' ('%s' -> '%s')",
                     action, from->id, from->edges[i].to->id, to->id);
             from->edges[i].to = to;
             return 1;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "util/clock.h"
 
 typedef enum report_route {
     ROUTE_DROP,       /* filtered out */
@@ -69,7 +70,7 @@ static const char *text_capped(const char *s, size_t max, char *buf, bool *cut)
 static void report_send(const kg_ctx_t *ctx, kg_obs_point point, const kg_obs_user *u)
 {
     const kg_observer *obs = ctx->run->obs;
-    kg_obs_event ev = {.point = point, .time_ns = kg__now_ns(), .user = u};
+    kg_obs_event ev = {.point = point, .time_ns = (uint64_t)kg_clock_mono_ns(), .user = u};
     kg__obs_fill(&ev, ctx);
     obs->on_event(obs->ud, &ev);
 }
