@@ -40,7 +40,7 @@ static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
 static kg_log_fn handler_fn = log_to_stderr;
 static void *handler_ud;
 /* Read on every unmonitored kg_ctx_log call: relaxed, a plain load. */
-static _Atomic int max_level = KG_LOG_INFO;
+_Atomic int kg__log_max_level = KG_LOG_INFO;
 
 void kg_log_set_handler(kg_log_fn fn, void *ud)
 {
@@ -52,12 +52,7 @@ void kg_log_set_handler(kg_log_fn fn, void *ud)
 
 void kg_log_set_level(kg_log_level level)
 {
-    atomic_store_explicit(&max_level, (int)level, memory_order_relaxed);
-}
-
-bool kg__log_wanted(kg_log_level level)
-{
-    return (int)level <= atomic_load_explicit(&max_level, memory_order_relaxed);
+    atomic_store_explicit(&kg__log_max_level, (int)level, memory_order_relaxed);
 }
 
 static kg_log_fn handler_get(void **ud)

@@ -24,7 +24,7 @@ typedef enum report_route {
     ROUTE_OBSERVER,   /* the run's observer takes it */
 } report_route;
 
-static report_route route_of(const kg_ctx_t *ctx, uint32_t bit)
+static inline report_route route_of(const kg_ctx_t *ctx, uint32_t bit)
 {
     const kg_observer *obs = ctx->run->obs;
     if (!obs || !obs->user_mask || ctx->unobserved)
@@ -93,12 +93,17 @@ static void log_to_handler(const kg_ctx_t *ctx, kg_log_level level, const char *
     free(text);
 }
 
-static void log_line(kg_ctx_t *ctx, kg_log_level level, json_t *fields, const char *fmt,
-                     va_list ap)
+/* Where a line at `level` goes, ROUTE_DROP when nowhere: asked before
+ * va_start, so that a filtered call is a few loads and a return. */
+static inline report_route log_route(const kg_ctx_t *ctx, kg_log_level level)
 {
     report_route route = route_of(ctx, KG_USER_LOG(level));
-    if (route == ROUTE_DROP || (route == ROUTE_HANDLER && !kg__log_wanted(level)))
-        return;
+    return route == ROUTE_HANDLER && !kg__log_wanted(level) ? ROUTE_DROP : route;
+}
+
+static void log_line(kg_ctx_t *ctx, report_route route, kg_log_level level, json_t *fields,
+                     const char *fmt, va_list ap)
+{
     /* One byte beyond the limit, so a cut can see whether it splits a
      * UTF-8 sequence. */
     char msg[KG_LOG_MESSAGE_MAX + 2];
@@ -123,35 +128,45 @@ static void log_line(kg_ctx_t *ctx, kg_log_level level, json_t *fields, const ch
 
 void kg_ctx_log(kg_ctx_t *ctx, kg_log_level level, const char *fmt, ...)
 {
+    level = level_clamp(level);
+    report_route route = log_route(ctx, level);
+    if (route == ROUTE_DROP)
+        return;
     va_list ap;
     va_start(ap, fmt);
-    log_line(ctx, level_clamp(level), NULL, fmt, ap);
+    log_line(ctx, route, level, NULL, fmt, ap);
     va_end(ap);
 }
 
 void kg_ctx_log_fields(kg_ctx_t *ctx, kg_log_level level, json_t *fields, const char *fmt, ...)
 {
+    level = level_clamp(level);
+    report_route route = log_route(ctx, level);
+    if (route == ROUTE_DROP)
+        return;
     va_list ap;
     va_start(ap, fmt);
-    log_line(ctx, level_clamp(level), fields, fmt, ap);
+    log_line(ctx, route, level, fields, fmt, ap);
     va_end(ap);
 }
 
 void kg_ctx_log_fields_new(kg_ctx_t *ctx, kg_log_level level, json_t *fields, const char *fmt,
                            ...)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    log_line(ctx, level_clamp(level), fields, fmt, ap);
-    va_end(ap);
+    level = level_clamp(level);
+    report_route route = log_route(ctx, level);
+    if (route != ROUTE_DROP) {
+        va_list ap;
+        va_start(ap, fmt);
+        log_line(ctx, route, level, fields, fmt, ap);
+        va_end(ap);
+    }
     json_decref(fields);
 }
 
 bool kg_ctx_log_enabled(const kg_ctx_t *ctx, kg_log_level level)
 {
-    level = level_clamp(level);
-    report_route route = route_of(ctx, KG_USER_LOG(level));
-    return route == ROUTE_OBSERVER || (route == ROUTE_HANDLER && kg__log_wanted(level));
+    return log_route(ctx, level_clamp(level)) != ROUTE_DROP;
 }
 
 /* ---- metrics, progress, custom events ---------------------------------------------- */
