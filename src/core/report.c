@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "util/buf.h"
 #include "util/clock.h"
 
 typedef enum report_route {
@@ -42,17 +43,6 @@ static kg_log_level level_clamp(kg_log_level level)
     return (unsigned)level > KG_LOG_DEBUG ? KG_LOG_DEBUG : level;
 }
 
-/* The length of the first `max` bytes of `s` (of length n > max) without a
- * UTF-8 sequence cut in two: back up over continuation bytes to the start of
- * the sequence that crosses the limit. */
-static size_t utf8_cut(const char *s, size_t max)
-{
-    size_t n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
-}
-
 /* `s` cut to `max` bytes into `buf` (max + 1 bytes) when longer; returns the
  * text to use (s itself when it fits). */
 static const char *text_capped(const char *s, size_t max, char *buf, bool *cut)
@@ -60,7 +50,7 @@ static const char *text_capped(const char *s, size_t max, char *buf, bool *cut)
     size_t n = strnlen(s, max + 1);
     if (n <= max)
         return s;
-    n = utf8_cut(s, max);
+    n = kg_utf8_prefix(s, n, max);
     memcpy(buf, s, n);
     buf[n] = '\0';
     *cut = true;
@@ -110,8 +100,8 @@ static void log_line(kg_ctx_t *ctx, report_route route, kg_log_level level, json
     int n = vsnprintf(msg, sizeof msg, fmt ? fmt : "", ap);
     size_t len = n < 0 ? 0 : (size_t)n;
     bool cut = len > KG_LOG_MESSAGE_MAX;
-    if (cut)
-        len = utf8_cut(msg, KG_LOG_MESSAGE_MAX);
+    if (cut)   /* msg holds one byte beyond the limit: enough to see a cut sequence */
+        len = kg_utf8_prefix(msg, KG_LOG_MESSAGE_MAX + 1, KG_LOG_MESSAGE_MAX);
     msg[len] = '\0';
     /* Fields must be an object; anything else is kept under "value". */
     json_t *wrapped = fields && !json_is_object(fields) ? json_pack("{s:O}", "value", fields) : NULL;

@@ -381,17 +381,6 @@ static kg_report *report_new(const char *a, size_t a_len, const char *b, size_t 
     return p;
 }
 
-/* The longest prefix of the `n` bytes at `s` that ends on a UTF-8 sequence
- * boundary, at most `max` bytes. */
-static size_t utf8_prefix(const char *s, size_t n, size_t max)
-{
-    if (n <= max)
-        return n;
-    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
-        max--;
-    return max;
-}
-
 /* A log line's fields as JSON text in `out`, at most KG_LOG_FIELDS_MAX
  * bytes: the whole object when it fits (one pass, the usual case), else its
  * members in order while they fit (*cut set), so the text is always a valid
@@ -433,7 +422,7 @@ static void on_log(kg_monitor_t *m, const kg_obs_event *ev, const kg_obs_user *u
     char fields[KG_LOG_FIELDS_MAX];
     bool cut = u->truncated;
     size_t flen = u->fields ? fields_render(u->fields, fields, &cut) : 0;
-    size_t mlen = utf8_prefix(u->message, u->message_len, KG_LOG_MESSAGE_MAX);
+    size_t mlen = kg_utf8_prefix(u->message, u->message_len, KG_LOG_MESSAGE_MAX);
     kg_report *p = report_new(u->message, mlen, fields, flen);
     if (!p)
         return;
@@ -446,8 +435,8 @@ static void on_metric(kg_monitor_t *m, const kg_obs_event *ev, const kg_obs_user
 {
     const char *unit = u->unit ? u->unit : "";
     size_t nlen = strlen(u->name), ulen = strlen(unit);
-    size_t nkeep = utf8_prefix(u->name, nlen, KG_REPORT_NAME_MAX);
-    size_t ukeep = utf8_prefix(unit, ulen, KG_REPORT_UNIT_MAX);
+    size_t nkeep = kg_utf8_prefix(u->name, nlen, KG_REPORT_NAME_MAX);
+    size_t ukeep = kg_utf8_prefix(unit, ulen, KG_REPORT_UNIT_MAX);
     kg_report *p = report_new(u->name, nkeep, unit, ukeep);
     if (!p)
         return;
@@ -486,8 +475,8 @@ static void on_custom(kg_monitor_t *m, const kg_obs_event *ev, const kg_obs_user
      * the preview of a longer text comes from the whole text. */
     char *whole = cut ? json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     const char *text = cut ? whole : buf;
-    size_t keep = cut ? (whole ? utf8_prefix(whole, n, KG_REPORT_DATA_MAX) : 0) : n;
-    size_t nlen = strlen(u->name), nkeep = utf8_prefix(u->name, nlen, KG_REPORT_NAME_MAX);
+    size_t keep = cut ? (whole ? kg_utf8_prefix(whole, n, KG_REPORT_DATA_MAX) : 0) : n;
+    size_t nlen = strlen(u->name), nkeep = kg_utf8_prefix(u->name, nlen, KG_REPORT_NAME_MAX);
     kg_report *p = n && text ? report_new(u->name, nkeep, text, keep) : NULL;
     free(whole);
     if (!p)
