@@ -9,9 +9,9 @@
 int main(int argc, char **argv)
 {
     bench_options o = {.seconds = 2.0, .quick = argc > 1 && strcmp(argv[1], "--quick") == 0};
-    json_t *all = json_pack("{s:o, s:o, s:o, s:o}", "engine", bench_engine(&o), "monitor",
+    json_t *all = json_pack("{s:o, s:o, s:o, s:o, s:o}", "engine", bench_engine(&o), "monitor",
                             bench_monitor_overhead(&o), "throughput", bench_throughput(&o),
-                            "memory", bench_memory(&o));
+                            "memory", bench_memory(&o), "reports", bench_reports(&o));
     json_dumpf(all, stdout, JSON_INDENT(2));
     putchar('\n');
     json_decref(all);

@@ -27,4 +27,10 @@ json_t *bench_throughput(const bench_options *o);
 /* RSS growth with a failing backend offered far more events than fit. */
 json_t *bench_memory(const bench_options *o);
 
+/* ns per call of what a node reports about itself (kg_ctx_log,
+ * kg_ctx_metric, kg_ctx_progress) with no monitor, filtered out by the
+ * monitor (minimum log level, capture list) and captured; and a trivial
+ * library call as the yardstick (bench_reports.c). */
+json_t *bench_reports(const bench_options *o);
+
 #endif

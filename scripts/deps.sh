@@ -3,7 +3,8 @@
 # missing packages are installed, and `apt-get update` runs only then.
 #   scripts/deps.sh          build + run (the demo)
 #   scripts/deps.sh --test   also what the tests need (redis-server, PostgreSQL,
-#                            Chromium, Node.js, clang/libFuzzer, playwright-core)
+#                            Chromium, Node.js, clang/libFuzzer, playwright-core,
+#                            promtool from prometheus)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,7 @@ pkgs=(build-essential cmake pkg-config libjansson-dev libhiredis-dev libcurl4-op
       libwebsockets-dev libssl-dev libsqlite3-dev libpq-dev)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(libcmocka-dev redis-server redis-tools chromium clang libclang-rt-14-dev curl
-         iproute2 valgrind file dpkg-dev postgresql sqlite3 python3)
+         iproute2 valgrind file dpkg-dev postgresql sqlite3 python3 prometheus)
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi

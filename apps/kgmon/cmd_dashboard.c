@@ -47,6 +47,8 @@ static void dashboard_usage(FILE *out)
           "  --body-timeout S     a request body must arrive within S seconds (default 30)\n"
           "  --ws-idle-timeout S  close a WebSocket client that sends nothing, not even a\n"
           "                       pong, for S seconds (default 60)\n"
+          "  --max-user-series N  series of the nodes' own metrics on /metrics (default 1000;\n"
+          "                       more are dropped and counted)\n"
           "  -h, --help           this help\n",
           out);
 }
@@ -77,7 +79,8 @@ static bool origin_word(const char *w, size_t n, void *ud)
 }
 
 enum { OPT_PORT = 256, OPT_BIND, OPT_REDIS, OPT_PREFIX, OPT_REPLAY, OPT_STALE, OPT_TOKEN, OPT_ORIGIN,
-       OPT_MAX_CONNS, OPT_MAX_CLIENTS, OPT_PER_IP, OPT_BODY_TIMEOUT, OPT_WS_IDLE };
+       OPT_MAX_CONNS, OPT_MAX_CLIENTS, OPT_PER_IP, OPT_BODY_TIMEOUT, OPT_WS_IDLE,
+       OPT_USER_SERIES };
 
 int cmd_dashboard(int argc, char **argv)
 {
@@ -93,6 +96,7 @@ int cmd_dashboard(int argc, char **argv)
         {"max-clients-per-ip", required_argument, NULL, OPT_PER_IP},
         {"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
         {"ws-idle-timeout", required_argument, NULL, OPT_WS_IDLE},
+        {"max-user-series", required_argument, NULL, OPT_USER_SERIES},
         {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
     };
     cli_history hist;
@@ -174,6 +178,11 @@ int cmd_dashboard(int argc, char **argv)
         case OPT_BODY_TIMEOUT:
             if (!cli_parse_double(optarg, 0.1, 3600, &o.body_timeout))
                 rc = cli_usage_error("dashboard", "--body-timeout must be 0.1..3600 seconds (got '%s')", optarg);
+            break;
+        case OPT_USER_SERIES:
+            if (!cli_parse_uint(optarg, 1, 10000000, &u))
+                rc = cli_usage_error("dashboard", "--max-user-series must be 1..10000000 (got '%s')", optarg);
+            o.max_user_series = (size_t)u;
             break;
         case OPT_WS_IDLE:
             if (!cli_parse_double(optarg, 1, 86400, &o.ws_idle_timeout))

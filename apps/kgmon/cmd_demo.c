@@ -44,6 +44,7 @@ typedef struct demo_args {
     const char *token;
     bool capture_set;
     uint32_t capture;
+    kg_log_level log_level;
     bool node_delay_set;
     bool quiet;
     cli_history hist;   /* history: --db, --retain-days, --retain-mb */
@@ -73,6 +74,8 @@ static void demo_usage(FILE *out)
           "  --sample-rate R      fraction of runs monitored, 0..1 (default 1.0)\n"
           "  --no-snapshots       do not include data snapshots in events\n"
           "  --capture LIST       event types/names to capture (default all), e.g. lifecycle,error\n"
+          "  --log-level L        the nodes' own log lines captured from level L up: debug\n"
+          "                       (default), info, warning or error\n"
           "  --redis-host H       Redis host (default 127.0.0.1)\n"
           "  --redis-port P       Redis port (default 6379)\n"
           "  --redis-prefix P     Redis key/channel prefix (default kaygraph:monitoring:)\n"
@@ -101,7 +104,7 @@ enum {
     OPT_BACKEND = 256, OPT_ITERATIONS, OPT_BATCH, OPT_PARALLEL, OPT_WORKERS, OPT_SAMPLE,
     OPT_NO_SNAP, OPT_CAPTURE, OPT_RHOST, OPT_RPORT, OPT_URL, OPT_FILE, OPT_DASH, OPT_BIND,
     OPT_TOKEN, OPT_DELAY, OPT_SEED, OPT_QUIET, OPT_RPREFIX, OPT_RSTREAM, OPT_GRAPH,
-    OPT_RLAYOUT, OPT_WTIMEOUT, OPT_WCONNECT,
+    OPT_RLAYOUT, OPT_WTIMEOUT, OPT_WCONNECT, OPT_LOG_LEVEL,
 };
 
 static const struct option demo_options_table[] = {
@@ -113,6 +116,7 @@ static const struct option demo_options_table[] = {
     {"sample-rate", required_argument, NULL, OPT_SAMPLE},
     {"no-snapshots", no_argument, NULL, OPT_NO_SNAP},
     {"capture", required_argument, NULL, OPT_CAPTURE},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"redis-host", required_argument, NULL, OPT_RHOST},
     {"redis-port", required_argument, NULL, OPT_RPORT},
     {"redis-prefix", required_argument, NULL, OPT_RPREFIX},
@@ -169,6 +173,7 @@ static int demo_option(demo_args *a, int opt, const char *arg)
 {
     unsigned long long u;
     double d;
+    int n;
     kg_error_t err = {0};
     if (empty_value(opt, arg))
         return cli_usage_error("demo", "an empty value is not allowed for --%s", option_name(opt));
@@ -208,6 +213,13 @@ static int demo_option(demo_args *a, int opt, const char *arg)
         if (kg_capture_parse(arg, &a->capture, &err) != 0)
             return cli_usage_error("demo", "--capture: %s", err.message);
         a->capture_set = true;
+        return 0;
+    case OPT_LOG_LEVEL:
+        n = kg_log_level_parse(arg);
+        if (n < 0)
+            return cli_usage_error("demo", "--log-level must be debug, info, warning or error "
+                                           "(got '%s')", arg);
+        a->log_level = (kg_log_level)n;
         return 0;
     case OPT_RHOST:
         free(a->redis_host);
@@ -296,7 +308,8 @@ static int demo_parse(demo_args *a, int argc, char **argv)
     *a = (demo_args){.backend = "mock", .iterations = 5, .sample_rate = 1.0, .snapshots = true,
                      .redis_port = 6379, .webhook_url = "http://127.0.0.1:8080/api/ingest",
                      .file = "kaygraph-events.jsonl", .dashboard_port = 8080,
-                     .bind = "127.0.0.1", .wf = {.batch_size = 100, .workers = 4, .seed = 42}};
+                     .bind = "127.0.0.1", .log_level = KG_LOG_DEBUG,
+                     .wf = {.batch_size = 100, .workers = 4, .seed = 42}};
     a->redis_host = strdup("127.0.0.1");
     cli_history_init(&a->hist);
     optind = 1;
@@ -558,6 +571,7 @@ static int demo_monitor(const demo_args *a, kg_backend_t *backend, kg_monitor_t 
     }
     if (a->capture_set)
         cfg.capture = a->capture;
+    cfg.log_level = a->log_level;
     kg_error_t err = {0};
     if (kg_monitor_new(&cfg, mon, &err) != 0) {
         fprintf(stderr, "kgmon demo: cannot start monitoring: %s\n", err.message);

@@ -43,7 +43,7 @@
 #define TAIL_SHORT_ID 8                   /* workflow id characters shown */
 
 /* The event types; bit i of a type filter stands for type_names[i]. */
-static const char *const type_names[] = {"lifecycle", "data", "error", "metric"};
+static const char *const type_names[] = {"lifecycle", "data", "error", "metric", "log"};
 
 /* A repeatable filter: the event matches when its field equals any value.
  * Values point into argv (never freed). */
@@ -103,7 +103,8 @@ static void tail_usage(FILE *out)
           "  --url URL            dashboard, e.g. http://127.0.0.1:8080 (a ?token=T in it is used)\n"
           "  --token T            the dashboard's token (sent as Authorization: Bearer T)\n"
           "filters (all must match; a repeated filter matches any of its values):\n"
-          "  --type T             lifecycle, data, error or metric (repeatable, or a comma list)\n"
+          "  --type T             lifecycle, data, error, metric or log (repeatable, or a comma\n"
+          "                       list)\n"
           "  --name NAME          event name, e.g. node_failed (repeatable, or a comma list)\n"
           "  --node ID            node id (repeatable)\n"
           "  --workflow ID        workflow run id, or the short id shown on a terminal (its\n"
@@ -161,7 +162,7 @@ static bool type_word(const char *w, size_t n, void *ud)
 static int parse_types(const char *arg, unsigned *types)
 {
     if (!cli_list_each(arg, type_word, types))
-        return cli_usage_error("tail", "--type must be lifecycle, data, error or metric "
+        return cli_usage_error("tail", "--type must be lifecycle, data, error, metric or log "
                                        "(or a comma list of them) (got '%s')", arg);
     return 0;
 }
@@ -407,7 +408,110 @@ static const char *type_color(const char *type)
         return "36";   /* cyan */
     if (strcmp(type, "metric") == 0)
         return "35";   /* magenta */
+    if (strcmp(type, "log") == 0)
+        return "32";   /* green */
     return "34";       /* data: blue */
+}
+
+/* A node log line's level: errors red, warnings yellow, debug dim. */
+static const char *level_color(const char *level)
+{
+    if (strcmp(level, "error") == 0)
+        return "1;31";
+    if (strcmp(level, "warning") == 0)
+        return "1;33";
+    if (strcmp(level, "debug") == 0)
+        return "2";
+    return "1;32";
+}
+
+/* Untrusted JSON (fields, custom data) as compact text, cut. */
+static void lb_json(line_buf *lb, json_t *v, size_t max)
+{
+    /* 15 digits: 0.82 reads as 0.82, not 0.81999999999999995. */
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    if (text)
+        lb_text(lb, text, max);
+    free(text);
+}
+
+/* A batch item's report says which item. */
+static void lb_item(line_buf *lb, json_t *d)
+{
+    json_t *item = json_object_get(d, "item");
+    if (json_is_integer(item))
+        lb_printf(lb, " [item %lld]", (long long)json_integer_value(item));
+}
+
+/* node_log: LEVEL message {fields} */
+static void details_log(line_buf *lb, const tail_state *s, json_t *d)
+{
+    const char *level = str_field(d, "level");
+    lb_printf(lb, " ");
+    lb_color(lb, s, level_color(level));
+    char upper[16];
+    size_t n = 0;
+    for (; level[n] && n < sizeof upper - 1; n++)
+        upper[n] = (char)(level[n] >= 'a' && level[n] <= 'z' ? level[n] - 32 : level[n]);
+    upper[n] = '\0';
+    lb_text(lb, upper, 8);
+    lb_color(lb, s, "0");
+    lb_printf(lb, " ");
+    lb_text(lb, str_field(d, "message"), 400);
+    json_t *fields = json_object_get(d, "fields");
+    if (json_object_size(fields)) {
+        lb_color(lb, s, "2");
+        lb_printf(lb, " ");
+        lb_json(lb, fields, 300);
+        lb_color(lb, s, "0");
+    }
+    if (json_is_true(json_object_get(d, "truncated")))
+        lb_printf(lb, " (truncated)");
+    lb_item(lb, d);
+}
+
+/* The numbers of node reports: integers without decimals. */
+static void lb_number(line_buf *lb, json_t *v)
+{
+    if (json_is_integer(v))
+        lb_printf(lb, "%lld", (long long)json_integer_value(v));
+    else
+        lb_printf(lb, "%g", json_number_value(v));
+}
+
+/* custom_metric, node_progress, custom_event. */
+static bool details_report(line_buf *lb, const char *name, json_t *d)
+{
+    if (strcmp(name, "custom_metric") == 0) {
+        lb_printf(lb, " ");
+        lb_text(lb, str_field(d, "name"), 64);
+        lb_printf(lb, " = ");
+        lb_number(lb, json_object_get(d, "value"));
+        if (*str_field(d, "unit")) {
+            lb_printf(lb, " ");
+            lb_text(lb, str_field(d, "unit"), 32);
+        }
+        lb_printf(lb, " (");
+        lb_text(lb, str_field(d, "kind"), 16);
+        lb_printf(lb, ")");
+    } else if (strcmp(name, "node_progress") == 0) {
+        json_t *total = json_object_get(d, "total");
+        lb_printf(lb, " ");
+        lb_number(lb, json_object_get(d, "done"));
+        if (json_number_value(total) > 0) {
+            lb_printf(lb, "/");
+            lb_number(lb, total);
+        }
+    } else if (strcmp(name, "custom_event") == 0) {
+        lb_printf(lb, " ");
+        lb_text(lb, str_field(d, "name"), 64);
+        lb_printf(lb, " ");
+        lb_json(lb, json_object_get(d, "data"), 300);
+    } else {
+        return false;
+    }
+    lb_item(lb, d);
+    return true;
 }
 
 static void details_lifecycle(line_buf *lb, const char *name, json_t *d)
@@ -497,9 +601,14 @@ static void lb_time(line_buf *lb, const char *ts)
     lb_text(lb, hms, sizeof hms);
 }
 
-static void lb_details(line_buf *lb, const char *type, const char *name, json_t *d)
+static void lb_details(line_buf *lb, const tail_state *s, const char *type, const char *name,
+                       json_t *d)
 {
-    if (strcmp(type, "lifecycle") == 0)
+    if (strcmp(type, "log") == 0)
+        details_log(lb, s, d);
+    else if (details_report(lb, name, d))
+        ;
+    else if (strcmp(type, "lifecycle") == 0)
         details_lifecycle(lb, name, d);
     else if (strcmp(type, "error") == 0)
         details_error(lb, d);
@@ -532,7 +641,7 @@ static void print_pretty(const tail_state *s, json_t *ev)
     lb_printf(&lb, " wf ");
     lb_text(&lb, wn > TAIL_SHORT_ID ? wf + wn - TAIL_SHORT_ID : wf, TAIL_SHORT_ID);
     lb_color(&lb, s, "0");
-    lb_details(&lb, type, name, json_object_get(ev, "data"));
+    lb_details(&lb, s, type, name, json_object_get(ev, "data"));
     printf("%s\n", lb.b);
 }
 

@@ -2,7 +2,12 @@
  *
  * Each node keeps its steps small, in the KayGraph manner: prep reads the
  * shared store, exec works only on what prep gave it, post writes back and
- * picks the next action. */
+ * picks the next action.  The nodes also tell what they do (kg_ctx_log,
+ * kg_ctx_metric, kg_ctx_progress): the validator logs each invalid record,
+ * the processor reports progress over its chunks and counts the records it
+ * processed, the aggregator reports the mean value, the storage node logs
+ * where it stored the result. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,13 +39,19 @@ static uint64_t shared_u64(json_t *shared, const char *key)
     return (uint64_t)json_integer_value(json_object_get(shared, key));
 }
 
+/* `fraction` of the node delay (work spread over steps reports progress). */
+static void simulate_work_part(const demo_options *o, double fraction)
+{
+    double s = o->node_delay * fraction;
+    if (s <= 0)
+        return;
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
 static void simulate_work(const demo_options *o)
 {
-    if (o->node_delay <= 0)
-        return;
-    struct timespec ts = {(time_t)o->node_delay,
-                          (long)((o->node_delay - (double)(time_t)o->node_delay) * 1e9)};
-    nanosleep(&ts, NULL);
+    simulate_work_part(o, 1.0);
 }
 
 /* ---- data_source ---------------------------------------------------------------- */
@@ -101,11 +112,20 @@ static int validator_exec(kg_ctx_t *ctx, json_t *records, json_t **out)
     json_t *rec;
     json_array_foreach(records, i, rec) {
         json_t *v = json_object_get(rec, "value");
-        if (json_is_number(v) && json_number_value(v) >= 0)
+        if (json_is_number(v) && json_number_value(v) >= 0) {
             json_array_append(valid, rec);
-        else
-            invalid++;
+            continue;
+        }
+        const char *reason = json_is_number(v) ? "negative value" : "missing value";
+        json_int_t id = json_integer_value(json_object_get(rec, "id"));
+        kg_ctx_log_fields_new(ctx, KG_LOG_WARN,
+                              json_pack("{s:I, s:s, s:O}", "record", id, "reason", reason,
+                                        "category", json_object_get(rec, "category")),
+                              "invalid record %lld: %s", (long long)id, reason);
+        invalid++;
     }
+    kg_ctx_log(ctx, KG_LOG_INFO, "validated %zu records: %zu valid, %zu invalid",
+               json_array_size(records), json_array_size(valid), invalid);
     *out = json_pack("{s:o, s:I}", "valid", valid, "invalid", (json_int_t)invalid);
     return 0;
 }
@@ -128,6 +148,27 @@ static const kg_node_ops validator_ops = {.type_name = "DataValidationNode",
 
 /* ---- processor -------------------------------------------------------------------- */
 
+#define CHUNK_RECORDS 10
+
+/* The processor's data: the options, and how many chunks the current
+ * execution has finished (its parallel items run on several threads).  The
+ * demo runs one workflow at a time; a workflow run concurrently would need
+ * one counter per execution (kg_ctx_exec_id). */
+typedef struct processor_data {
+    const demo_options *opts;
+    atomic_uint chunks_done;
+} processor_data;
+
+static processor_data *processor_of(kg_ctx_t *ctx)
+{
+    return kg_ctx_data(ctx);
+}
+
+static void free_data(void *data)
+{
+    free(data);
+}
+
 /* prep: the valid records, with what exec needs to decide its luck. */
 static int processor_prep(kg_ctx_t *ctx, json_t *shared, json_t **out)
 {
@@ -137,20 +178,24 @@ static int processor_prep(kg_ctx_t *ctx, json_t *shared, json_t **out)
     return 0;
 }
 
-/* Chunks of 10 records for the parallel variant, each a processor input. */
+/* Chunks of 10 records for the parallel variant, each a processor input
+ * that knows how many chunks there are. */
 static int processor_chunks_prep(kg_ctx_t *ctx, json_t *shared, json_t **out)
 {
     json_t *records = json_object_get(shared, "valid_data"), *chunks = json_array();
     size_t n = json_array_size(records);
-    for (size_t start = 0, c = 0; start < n; start += 10, c++) {
+    json_int_t total = (json_int_t)((n + CHUNK_RECORDS - 1) / CHUNK_RECORDS);
+    for (size_t start = 0, c = 0; start < n; start += CHUNK_RECORDS, c++) {
         json_t *part = json_array();
-        for (size_t i = start; i < n && i < start + 10; i++)
+        for (size_t i = start; i < n && i < start + CHUNK_RECORDS; i++)
             json_array_append(part, json_array_get(records, i));
-        json_array_append_new(chunks, json_pack("{s:o, s:O, s:O, s:I}", "records", part, "seed",
-                                                json_object_get(shared, "seed"), "iteration",
-                                                json_object_get(shared, "iteration"), "chunk",
-                                                (json_int_t)c));
+        json_array_append_new(chunks, json_pack("{s:o, s:O, s:O, s:I, s:I}", "records", part,
+                                                "seed", json_object_get(shared, "seed"),
+                                                "iteration", json_object_get(shared, "iteration"),
+                                                "chunk", (json_int_t)c, "chunks", total));
     }
+    atomic_store(&processor_of(ctx)->chunks_done, 0);
+    kg_ctx_progress(ctx, 0, (double)total);
     *out = chunks;
     return 0;
 }
@@ -170,26 +215,68 @@ static json_t *process_records(json_t *records, const char *how)
     return out;
 }
 
+/* Process `in`'s records and report it.  The parallel variant's input is
+ * one chunk (it has "chunks"): count it done among the execution's chunks.
+ * The sequential variant's is every record: go through them in chunks,
+ * reporting progress after each. */
+static json_t *process_reported(kg_ctx_t *ctx, json_t *in, const char *how)
+{
+    processor_data *pd = processor_of(ctx);
+    json_t *records = json_object_get(in, "records");
+    size_t n = json_array_size(records);
+    if (json_object_get(in, "chunks")) {
+        json_t *out = process_records(records, how);
+        kg_ctx_metric(ctx, "records_processed", (double)n, "records", KG_METRIC_COUNTER);
+        unsigned done = atomic_fetch_add(&pd->chunks_done, 1) + 1;
+        kg_ctx_progress(ctx, done, (double)json_integer_value(json_object_get(in, "chunks")));
+        return out;
+    }
+    size_t chunks = (n + CHUNK_RECORDS - 1) / CHUNK_RECORDS;
+    json_t *out = json_array();
+    for (size_t c = 0; c < chunks; c++) {
+        json_t *part = json_array();
+        for (size_t i = c * CHUNK_RECORDS; i < n && i < (c + 1) * CHUNK_RECORDS; i++)
+            json_array_append(part, json_array_get(records, i));
+        simulate_work_part(pd->opts, 1.0 / (double)chunks);
+        json_t *done = process_records(part, how);
+        json_array_extend(out, done);
+        json_decref(done);
+        kg_ctx_metric(ctx, "records_processed", (double)json_array_size(part), "records",
+                      KG_METRIC_COUNTER);
+        kg_ctx_progress(ctx, (double)(c + 1), (double)chunks);
+        json_decref(part);
+    }
+    return out;
+}
+
 static int processor_exec(kg_ctx_t *ctx, json_t *in, json_t **out)
 {
     uint64_t seed = shared_u64(in, "seed"), it = shared_u64(in, "iteration"),
              chunk = shared_u64(in, "chunk");
-    simulate_work(opts_of(ctx));
     double luck = chance(seed, it * 7919 + chunk, 1000);
     unsigned attempt = kg_ctx_attempt(ctx);
+    bool fails = luck < 0.05 || (luck < 0.30 && attempt == 0);
+    /* A parallel chunk always takes the full delay; the sequential node
+     * spreads it over its chunks when it succeeds. */
+    if (fails || json_object_get(in, "chunks"))
+        simulate_work(processor_of(ctx)->opts);
     if (luck < 0.05)   /* a bad chunk: every attempt fails, the fallback takes over */
         return kg_ctx_fail(ctx, "ProcessingError", "chunk %llu of iteration %llu is corrupt",
                            (unsigned long long)chunk, (unsigned long long)it);
     if (luck < 0.30 && attempt == 0)   /* transient: the retry succeeds */
         return kg_ctx_fail(ctx, "TimeoutError", "upstream service timed out (attempt %u)",
                            attempt + 1);
-    *out = process_records(json_object_get(in, "records"), "processed");
+    *out = process_reported(ctx, in, "processed");
     return 0;
 }
 
 static int processor_fallback(kg_ctx_t *ctx, json_t *in, const kg_error_t *error, json_t **out)
 {
-    *out = process_records(json_object_get(in, "records"), "fallback");
+    kg_ctx_log_fields_new(ctx, KG_LOG_WARN, json_pack("{s:s, s:s}", "error", error->message,
+                                                      "error_type", error->type),
+                          "passing %zu records through unprocessed",
+                          json_array_size(json_object_get(in, "records")));
+    *out = process_reported(ctx, in, "fallback");
     return 0;
 }
 
@@ -216,12 +303,14 @@ static const kg_node_ops processor_ops = {.type_name = "DataProcessingNode",
                                           .prep = processor_prep,
                                           .exec = processor_exec,
                                           .exec_fallback = processor_fallback,
-                                          .post = processor_post};
+                                          .post = processor_post,
+                                          .destroy = free_data};
 static const kg_node_ops parallel_processor_ops = {.type_name = "ParallelProcessingNode",
                                                    .prep = processor_chunks_prep,
                                                    .exec = processor_exec,
                                                    .exec_fallback = processor_fallback,
-                                                   .post = processor_chunks_post};
+                                                   .post = processor_chunks_post,
+                                                   .destroy = free_data};
 
 /* ---- aggregator ------------------------------------------------------------------- */
 
@@ -247,9 +336,10 @@ static int aggregator_exec(kg_ctx_t *ctx, json_t *records, json_t **out)
         fallback += strcmp(json_string_value(json_object_get(rec, "processing")), "fallback") == 0;
     }
     size_t n = json_array_size(records);
+    double mean = n ? sum / (double)n : 0.0;
+    kg_ctx_metric(ctx, "mean_value", mean, "", KG_METRIC_GAUGE);
     *out = json_pack("{s:I, s:f, s:f, s:I, s:o}", "count", (json_int_t)n, "sum", sum, "mean",
-                     n ? sum / (double)n : 0.0, "fallback_records", (json_int_t)fallback,
-                     "by_category", by_category);
+                     mean, "fallback_records", (json_int_t)fallback, "by_category", by_category);
     return 0;
 }
 
@@ -280,12 +370,15 @@ static int storage_exec(kg_ctx_t *ctx, json_t *in, json_t **out)
     uint64_t seed = shared_u64(in, "seed"), it = shared_u64(in, "iteration");
     simulate_work(opts_of(ctx));
     if (chance(seed, it, 2000) < 0.08) {
+        kg_ctx_log(ctx, KG_LOG_ERROR, "not stored: storage quota exceeded");
         *out = json_pack("{s:b, s:s}", "stored", 0, "reason", "storage quota exceeded");
         return 0;
     }
     char id[48];
     snprintf(id, sizeof id, "st-%04llu-%06llx", (unsigned long long)it,
              (unsigned long long)(mix(seed ^ it) & 0xFFFFFF));
+    kg_ctx_log_fields_new(ctx, KG_LOG_INFO, json_pack("{s:s}", "storage_id", id),
+                          "stored the aggregates as %s", id);
     *out = json_pack("{s:b, s:s}", "stored", 1, "storage_id", id);
     return 0;
 }
@@ -354,10 +447,18 @@ kg_node_t *demo_workflow_new(const demo_options *opts)
     }
     kg_node_t *source = kg_graph_add(g, kg_node_new("data_source", &source_ops, o));
     kg_node_t *validator = kg_graph_add(g, kg_node_new("validator", &validator_ops, o));
-    kg_node_t *processor =
-        kg_graph_add(g, o->parallel ? kg_parallel_batch_node_new("processor", &parallel_processor_ops,
-                                                                 o, o->workers ? o->workers : 4)
-                                    : kg_node_new("processor", &processor_ops, o));
+    /* The processor owns its data (freed with it) once it exists. */
+    processor_data *pd = calloc(1, sizeof *pd);
+    kg_node_t *processor = NULL;
+    if (pd) {
+        pd->opts = o;
+        processor = o->parallel ? kg_parallel_batch_node_new("processor", &parallel_processor_ops,
+                                                             pd, o->workers ? o->workers : 4)
+                                : kg_node_new("processor", &processor_ops, pd);
+        if (!processor)
+            free(pd);
+        processor = kg_graph_add(g, processor);
+    }
     kg_node_t *aggregator = kg_graph_add(g, kg_node_new("aggregator", &aggregator_ops, o));
     kg_node_t *storage = kg_graph_add(g, kg_node_new("storage", &storage_ops, o));
     kg_node_t *reporter = kg_graph_add(g, kg_node_new("reporter", &reporter_ops, o));

@@ -37,7 +37,7 @@ extern "C" {
 /* ---- Event names ------------------------------------------------------------ */
 
 #define KG_EVENT_TYPE_MAP(X) \
-    X(LIFECYCLE, "lifecycle") X(DATA, "data") X(ERROR, "error") X(METRIC, "metric")
+    X(LIFECYCLE, "lifecycle") X(DATA, "data") X(ERROR, "error") X(METRIC, "metric") X(LOG, "log")
 
 typedef enum kg_event_type {
 #define KG__TYPE_ENUM(name, str) KG_TYPE_##name,
@@ -46,7 +46,9 @@ typedef enum kg_event_type {
     KG_EVENT_TYPE_COUNT
 } kg_event_type;
 
-/* X(enum, "name", type) in docs/events.md's order. */
+/* X(enum, "name", type) in docs/events.md's order; new names go at the end.
+ * The last four are what a node reports about itself (node.h, kg_ctx_log
+ * & co.). */
 #define KG_EVENT_NAME_MAP(X)                                   \
     X(WORKFLOW_STARTED, "workflow_started", LIFECYCLE)         \
     X(NODE_STARTED, "node_started", LIFECYCLE)                 \
@@ -63,7 +65,11 @@ typedef enum kg_event_type {
     X(EXECUTION_TIME, "execution_time", METRIC)                \
     X(QUEUE_DEPTH, "queue_depth", METRIC)                      \
     X(THROUGHPUT_METRIC, "throughput_metric", METRIC)          \
-    X(EVENTS_DROPPED, "events_dropped", METRIC)
+    X(EVENTS_DROPPED, "events_dropped", METRIC)                \
+    X(NODE_LOG, "node_log", LOG)                               \
+    X(CUSTOM_METRIC, "custom_metric", METRIC)                  \
+    X(NODE_PROGRESS, "node_progress", LIFECYCLE)               \
+    X(CUSTOM_EVENT, "custom_event", DATA)
 
 typedef enum kg_event_name {
 #define KG__NAME_ENUM(name, str, type) KG_EV_##name,
@@ -105,6 +111,11 @@ typedef struct kg_monitor_config {
     double shutdown_timeout;            /* 5.0 s: kg_monitor_free's flush bound */
     double retry_backoff_max;           /* 1.0 s: cap of the retry backoff */
     const char *source_host;            /* NULL = gethostname() */
+    /* Added at the end.  The most verbose node log level captured (node_log
+     * events, kg_ctx_log): KG_LOG_DEBUG (the default kg_monitor_config_init
+     * sets) captures every line, KG_LOG_WARN warnings and errors.  Lines
+     * below it are dropped before they are formatted. */
+    kg_log_level log_level;
 } kg_monitor_config;
 
 KG_API void kg_monitor_config_init(kg_monitor_config *cfg);

@@ -226,13 +226,105 @@ KG_API void kg_node_metrics_get(const kg_node_t *node, kg_node_metrics *out);
 KG_API void kg_node_metrics_reset(kg_node_t *node);
 
 /* ---- Logging ---------------------------------------------------------------
- * Warnings (unknown action, replaced successor) go to this handler; the
- * default writes "kaygraph: warning: ..." to stderr.  NULL restores it.
- * Process-wide; may be called from any thread.  The dashboard's log lines
- * (kaygraph/dashboard.h) use the same levels and callback type. */
-typedef enum kg_log_level { KG_LOG_ERROR = 0, KG_LOG_WARN = 1, KG_LOG_INFO = 2 } kg_log_level;
+ * The engine's warnings (unknown action, replaced successor) and a node's own
+ * log lines when nothing monitors them (kg_ctx_log below) go to this
+ * handler; the default writes "kaygraph: warning: ..." to stderr.  NULL
+ * restores it.  Process-wide; may be called from any thread.  The handler
+ * may be called from several threads at once (parallel batch workers).  The
+ * dashboard's log lines (kaygraph/dashboard.h) use the same levels and
+ * callback type. */
+typedef enum kg_log_level {
+    KG_LOG_ERROR = 0,
+    KG_LOG_WARN = 1,
+    KG_LOG_INFO = 2,
+    KG_LOG_DEBUG = 3,
+} kg_log_level;
 typedef void (*kg_log_fn)(void *ud, kg_log_level level, const char *msg);
 KG_API void kg_log_set_handler(kg_log_fn fn, void *ud);
+
+/* The most verbose level the handler receives from node log lines
+ * (KG_LOG_INFO by default: debug lines are dropped before they are
+ * formatted).  The engine's own warnings always reach it.  Process-wide. */
+KG_API void kg_log_set_level(kg_log_level level);
+
+/* "error", "warning", "info", "debug" (static), or "unknown". */
+KG_API const char *kg_log_level_name(kg_log_level level);
+/* The level named `s` (the names above; "warn" too), or -1. */
+KG_API int kg_log_level_parse(const char *s);
+
+/* ---- Inside a step: what the node reports about itself -------------------
+ * A node tells its own story with these: log lines, custom metrics,
+ * progress, custom events (docs/events.md: node_log, custom_metric,
+ * node_progress, custom_event).  They may be called from prep, exec, post,
+ * the hooks and from parallel batch workers (each item has its own ctx), and
+ * they never fail the node, never block and return nothing:
+ *
+ *  - under a monitor (or any observer that takes them, kaygraph/observer.h)
+ *    they become events of the current node execution, between its
+ *    node_started and its node_completed / node_failed, with `data.item`
+ *    inside a batch item;
+ *  - what the monitor filters out (capture list, minimum log level, a run
+ *    not sampled) returns before anything is formatted: a few loads and a
+ *    branch;
+ *  - with no monitor, log lines go to the log handler above (when their
+ *    level is within kg_log_set_level's), the rest is dropped;
+ *  - everything is bounded: longer texts are cut (at a UTF-8 boundary) and
+ *    the event says `"truncated": true`.
+ *
+ * The events of a top-level graph's own prep/post (a graph run on its own
+ * is the workflow run, not a node inside one) are not monitored: its log
+ * lines go to the log handler. */
+#define KG_LOG_MESSAGE_MAX 2048   /* bytes of a log message kept */
+#define KG_LOG_FIELDS_MAX 4096    /* bytes of a log line's fields, as JSON text */
+#define KG_REPORT_NAME_MAX 128    /* bytes of a metric or custom event name */
+#define KG_REPORT_UNIT_MAX 32     /* bytes of a metric unit */
+#define KG_REPORT_DATA_MAX 8192   /* bytes of a custom event's data, as JSON text */
+
+/* A printf-style log line.  Nothing is formatted when the line is filtered
+ * out. */
+KG_API void kg_ctx_log(kg_ctx_t *ctx, kg_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The same with structured fields: `fields` is an object (anything else is
+ * sent as {"value": fields}) and is *borrowed*: it is read (serialised) during
+ * the call, not kept.  NULL means none. */
+KG_API void kg_ctx_log_fields(kg_ctx_t *ctx, kg_log_level level, json_t *fields,
+                              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* As kg_ctx_log_fields, but `fields` is *stolen* (released by the call,
+ * whatever happens), so `kg_ctx_log_fields_new(ctx, KG_LOG_WARN,
+ * json_pack("{s:i}", "record", 17), "skipped")` cannot leak. */
+KG_API void kg_ctx_log_fields_new(kg_ctx_t *ctx, kg_log_level level, json_t *fields,
+                                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Whether a line at `level` would go anywhere: lets a caller skip building
+ * costly fields.  As cheap as a filtered call. */
+KG_API bool kg_ctx_log_enabled(const kg_ctx_t *ctx, kg_log_level level);
+
+typedef enum kg_metric_kind {
+    KG_METRIC_COUNTER = 0,     /* `value` is an increment (>= 0) */
+    KG_METRIC_GAUGE = 1,       /* `value` is the current value */
+    KG_METRIC_HISTOGRAM = 2,   /* `value` is one observation */
+} kg_metric_kind;
+
+/* "counter", "gauge", "histogram" (static), or "unknown". */
+KG_API const char *kg_metric_kind_name(kg_metric_kind kind);
+
+/* A custom metric.  `name` (required) and `unit` (NULL means "") are
+ * borrowed and copied; a value that is not finite, or a negative counter
+ * increment, is dropped. */
+KG_API void kg_ctx_metric(kg_ctx_t *ctx, const char *name, double value, const char *unit,
+                          kg_metric_kind kind);
+
+/* Progress of this node execution: `done` of `total` (0 when unknown).
+ * Not finite or negative values are dropped. */
+KG_API void kg_ctx_progress(kg_ctx_t *ctx, double done, double total);
+
+/* A custom event: `name` (required, borrowed, copied) and `data`, any JSON
+ * value, *borrowed* (serialised during the call); NULL means null. */
+KG_API void kg_ctx_event(kg_ctx_t *ctx, const char *name, json_t *data);
+/* The same, `data` *stolen*. */
+KG_API void kg_ctx_event_new(kg_ctx_t *ctx, const char *name, json_t *data);
 
 #ifdef __cplusplus
 }

@@ -18,7 +18,8 @@
 extern "C" {
 #endif
 
-/* The lifecycle points, in the order they occur in one node execution. */
+/* The lifecycle points, in the order they occur in one node execution,
+ * then the points a node's own code reports (any time during it). */
 #define KG_OBS_POINT_MAP(X)   \
     X(RUN_START, "run_start")   /* a graph run begins: `node` is the graph */     \
     X(RUN_END, "run_end")       /* ...ends: `action`, `error`, `elapsed` */       \
@@ -31,7 +32,13 @@ extern "C" {
     X(AFTER_EXEC, "after_exec")         /* `data` = exec_res, `elapsed` = exec */  \
     X(AFTER_POST, "after_post")         /* `action`, `elapsed` = whole node */     \
     X(NODE_FAILED, "node_failed")       /* `error`, `phase`, `elapsed` */          \
-    X(SUPPRESSED, "suppressed")         /* `error`, `phase`: on_error said so */
+    X(SUPPRESSED, "suppressed")         /* `error`, `phase`: on_error said so */     \
+    /* What the node's own code reports (kg_ctx_log & co., node.h): only to    \
+     * an observer whose user_mask asks for them; `user` says what. */         \
+    X(LOG, "log")                       /* kg_ctx_log*: a log line */              \
+    X(METRIC, "metric")                 /* kg_ctx_metric */                        \
+    X(PROGRESS, "progress")             /* kg_ctx_progress */                      \
+    X(CUSTOM, "custom")                 /* kg_ctx_event* */
 
 typedef enum kg_obs_point {
 #define KG__OBS_ENUM(name, str) KG_OBS_##name,
@@ -41,6 +48,38 @@ typedef enum kg_obs_point {
 } kg_obs_point;
 
 KG_API const char *kg_obs_point_name(kg_obs_point p);   /* static string */
+
+/* What a node reported (the LOG, METRIC, PROGRESS and CUSTOM points).
+ * Borrowed for the call, like the rest of the event; texts are already
+ * cut to the limits of node.h (KG_LOG_MESSAGE_MAX, ...) and NUL-terminated. */
+typedef struct kg_obs_user {
+    kg_log_level level;         /* LOG */
+    const char *message;        /* LOG: the formatted line */
+    size_t message_len;
+    bool truncated;             /* LOG: message cut; METRIC/CUSTOM: name or unit cut */
+    json_t *fields;             /* LOG: an object, or NULL */
+    const char *name;           /* METRIC, CUSTOM */
+    double value;               /* METRIC; PROGRESS: done */
+    double total;               /* PROGRESS: 0 when unknown */
+    const char *unit;           /* METRIC: "" when none */
+    kg_metric_kind kind;        /* METRIC */
+    json_t *data;               /* CUSTOM: any JSON value (never NULL) */
+} kg_obs_user;
+
+/* kg_observer.user_mask: which of a node's reports an observer takes.  A
+ * log line's bit depends on its level, so the mask is also the minimum
+ * level; the engine checks it before it formats anything. */
+#define KG_USER_LOG(level) (UINT32_C(1) << (level))   /* KG_LOG_ERROR..KG_LOG_DEBUG */
+#define KG_USER_LOG_UPTO(level) ((UINT32_C(2) << (level)) - 1)   /* that level and more severe */
+#define KG_USER_METRIC (UINT32_C(1) << 4)
+#define KG_USER_PROGRESS (UINT32_C(1) << 5)
+#define KG_USER_CUSTOM (UINT32_C(1) << 6)
+/* Set by an observer that is in charge of node reports, alone or with the
+ * bits above: what its mask leaves out is dropped.  An observer whose mask
+ * is 0 (the default, and every observer written before reports existed)
+ * receives none, and a node's log lines then go to the log handler as when
+ * nothing watches. */
+#define KG_USER_CLAIM (UINT32_C(1) << 31)
 
 typedef struct kg_obs_event {
     kg_obs_point point;
@@ -69,6 +108,8 @@ typedef struct kg_obs_event {
      * with no user code between them share one reading).  0 in an event
      * not made by the engine. */
     uint64_t time_ns;
+    /* LOG, METRIC, PROGRESS, CUSTOM: what the node reported; else NULL. */
+    const kg_obs_user *user;
 } kg_obs_event;
 
 typedef struct kg_observer {
@@ -81,6 +122,15 @@ typedef struct kg_observer {
      * engine calls on_event twice.  (Monitoring queues both events in one
      * step this way.) */
     void (*on_pair)(void *ud, const kg_obs_event *ev, kg_obs_point then);
+    /* Added at the end (additive: zero is the old behaviour).  Which node reports (LOG,
+     * METRIC, PROGRESS, CUSTOM points) on_event receives: KG_USER_* bits,
+     * 0 for none (see KG_USER_CLAIM). */
+    uint32_t user_mask;
+    /* Optional.  Asked after user_mask accepted a report and before it is
+     * formatted, with the outermost run's id (kg_obs_event.root_run_id):
+     * false drops it.  The monitor's per-run sampling decision.  Runs on the
+     * node's thread, concurrently: must be quick and thread-safe. */
+    bool (*user_accept)(void *ud, uint64_t root_run_id);
 } kg_observer;
 
 /* Process-wide observer used by runs whose graph has none of its own.  The

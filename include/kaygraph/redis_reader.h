@@ -130,8 +130,8 @@ KG_API int kg_redis_reader_event(kg_redis_reader_t *r, const char *event_id, jso
 KG_API int kg_redis_reader_active_nodes(kg_redis_reader_t *r, json_t **out, kg_error_t *err);
 KG_API int kg_redis_reader_active_workflows(kg_redis_reader_t *r, json_t **out, kg_error_t *err);
 
-/* The per-type counters as {"lifecycle":n,"data":n,"error":n,"metric":n}
- * (0 for a counter that does not exist). */
+/* The per-type counters as {"lifecycle":n,"data":n,"error":n,"metric":n,
+ * "log":n}: every event type (0 for a counter that does not exist). */
 KG_API int kg_redis_reader_counters(kg_redis_reader_t *r, json_t **out, kg_error_t *err);
 
 /* One entry of the stream, as kg_redis_reader_stream_scan passes it to its

@@ -39,6 +39,7 @@
 #include "backends/redis_keys.h"
 #include "backends/redis_reply.h"
 #include "backends/sigpipe.h"
+#include "kaygraph/monitor.h"
 #include "kaygraph/redis_reader.h"
 #include "util/clock.h"
 
@@ -1042,35 +1043,36 @@ int kg_redis_reader_active_workflows(kg_redis_reader_t *r, json_t **out, kg_erro
 
 int kg_redis_reader_counters(kg_redis_reader_t *r, json_t **out, kg_error_t *err)
 {
-    static const char *const types[4] = {"lifecycle", "data", "error", "metric"};
+    /* Every event type (kaygraph/monitor.h), "log" included. */
+    enum { N = KG_EVENT_TYPE_COUNT };
     if (!r || !out)
         return kg_error_set(err, KG_EINVAL, "ArgumentError", "NULL argument");
     *out = NULL;
-    char *keys[4] = {NULL, NULL, NULL, NULL};
-    const char *argv[5] = {"MGET"};
-    size_t lens[5] = {4};
+    char *keys[N] = {NULL};
+    const char *argv[N + 1] = {"MGET"};
+    size_t lens[N + 1] = {4};
     int rc = 0;
-    for (int i = 0; i < 4; i++) {
-        keys[i] = kg__join(r->prefix, KG_REDIS_KEY_COUNTER, types[i]);
+    for (int i = 0; i < N; i++) {
+        keys[i] = kg__join(r->prefix, KG_REDIS_KEY_COUNTER, kg_event_type_str((kg_event_type)i));
         if (!keys[i])
             rc = KG_ENOMEM;
         argv[1 + i] = keys[i];
         lens[1 + i] = keys[i] ? strlen(keys[i]) : 0;
     }
-    redisReply *v = rc ? NULL : kg__command(r, 5, argv, lens, &rc, err);
-    for (int i = 0; i < 4; i++)
+    redisReply *v = rc ? NULL : kg__command(r, N + 1, argv, lens, &rc, err);
+    for (int i = 0; i < N; i++)
         free(keys[i]);
     if (rc == KG_ENOMEM && !v)
         return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
     if (!v)
         return rc;
     json_t *obj = json_object();
-    for (int i = 0; obj && i < 4; i++) {
+    for (int i = 0; obj && i < N; i++) {
         long long n = 0;
         if (v->type == REDIS_REPLY_ARRAY && (size_t)i < v->elements &&
             v->element[i]->type == REDIS_REPLY_STRING)
             n = strtoll(v->element[i]->str, NULL, 10);
-        if (json_object_set_new(obj, types[i], json_integer(n)) != 0) {
+        if (json_object_set_new(obj, kg_event_type_str((kg_event_type)i), json_integer(n)) != 0) {
             json_decref(obj);
             obj = NULL;
         }

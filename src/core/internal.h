@@ -72,12 +72,23 @@ struct kg_ctx {
     const kg_run_state *run;
     uint64_t exec_id;
     unsigned attempt;
+    bool unobserved;           /* a top-level graph's own steps: no node events
+                                * (in the hole after `attempt`: no bigger ctx) */
     long item;
     kg_error_t error;          /* what the failing step said */
 };
 
 /* log.c */
 void kg__log(kg_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Whether node log lines at `level` reach the handler (kg_log_set_level):
+ * inline, because an unmonitored kg_ctx_log asks it on every call. */
+extern _Atomic int kg__log_max_level;
+static inline bool kg__log_wanted(kg_log_level level)
+{
+    return (int)level <= atomic_load_explicit(&kg__log_max_level, memory_order_relaxed);
+}
+/* Hand a finished line to the handler. */
+void kg__log_emit(kg_log_level level, const char *msg);
 
 /* node.c */
 uint64_t kg__next_id(void);

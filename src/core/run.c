@@ -330,7 +330,8 @@ static void obs_pair(const kg_observer *obs, kg_obs_event *ev, kg_obs_point then
 static int node_execute(kg_node_t *node, const kg_run_state *run, json_t *shared, bool quiet,
                         char *action, kg_error_t *err)
 {
-    kg_ctx_t ctx = {.node = node, .run = run, .exec_id = kg__next_id(), .item = -1};
+    kg_ctx_t ctx = {.node = node, .run = run, .exec_id = kg__next_id(), .item = -1,
+                 .unobserved = quiet};
     const kg_node_ops *ops = node->ops;
     json_t *prep_res = NULL, *exec_res = NULL;
     const char *post_action = NULL;

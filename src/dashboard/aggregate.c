@@ -68,9 +68,19 @@ typedef struct kg__node {
     uint64_t time_n;
     double times[KG__P95_WINDOW];
     unsigned times_pos, times_len;
+    uint64_t time_buckets[KG__DURATION_BUCKETS];
     double last_seen;
     bool in_topology;
+    /* The latest node_progress of the running execution (status_run),
+     * shown while the node runs. */
+    bool has_progress;
+    double progress_done, progress_total;
+    uint64_t progress_seq;
 } kg__node;
+
+const double kg__duration_bounds[KG__DURATION_BUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+    0.5,    1,     2.5,    5,     10,   30,    60,   120, 300};
 
 typedef struct kg__run {
     kg_link lru;            /* least recently active first */
@@ -161,6 +171,8 @@ struct kg__agg {
 
     kg__idset dedup;          /* event_ids seen lately */
     kg__idset ended;          /* runs evicted after they ended (workflow_id hashes) */
+
+    kg__umetrics *user;       /* custom_metric events as Prometheus families */
 };
 
 /* ---- small helpers ------------------------------------------------------------- */
@@ -340,13 +352,16 @@ kg__agg *kg__agg_new(const kg__agg_limits *lim, double now)
         a->lim.max_store_bytes = 64u << 20;
     if (!a->lim.max_edges)
         a->lim.max_edges = 4096;
+    if (!a->lim.max_user_series)
+        a->lim.max_user_series = 1000;
     a->started = now;
     kg_list_init(&a->node_lru);
     kg_list_init(&a->run_lru);
     a->recent = calloc(a->lim.recent_events, sizeof *a->recent);
+    a->user = kg__umetrics_new(a->lim.max_user_series);
     int rc_dedup = kg__idset_init(&a->dedup, KG__DEDUP_GEN);
     int rc_ended = kg__idset_init(&a->ended, KG__ENDED_GEN);
-    if (!a->recent || rc_dedup || rc_ended) {
+    if (!a->recent || !a->user || rc_dedup || rc_ended) {
         kg__agg_free(a);
         return NULL;
     }
@@ -384,6 +399,7 @@ void kg__agg_free(kg__agg *a)
     free(a->recent);
     kg__idset_free(&a->dedup);
     kg__idset_free(&a->ended);
+    kg__umetrics_free(a->user);
     free(a->latest_run);
     free(a->latest_start);
     free(a);
@@ -456,6 +472,9 @@ static void kg__node_time(kg__node *n, double t)
         return;
     n->time_sum += t;
     n->time_n++;
+    for (size_t b = 0; b < KG__DURATION_BUCKETS; b++)
+        if (t <= kg__duration_bounds[b])
+            n->time_buckets[b]++;
     n->times[n->times_pos] = t;
     n->times_pos = (n->times_pos + 1) % KG__P95_WINDOW;
     if (n->times_len < KG__P95_WINDOW)
@@ -795,6 +814,74 @@ static void kg__run_nodes_idle(kg__agg *a, uint64_t run_hash)
     }
 }
 
+/* node_progress: the latest (by seq) of the execution that set the node's
+ * status, while it runs; parallel batch items report into one execution. */
+static void kg__node_progress(kg__node *n, uint64_t run, const kg__event *ev)
+{
+    bool running = n->status == KG__NS_RUNNING || n->status == KG__NS_RETRYING;
+    if (!running || run != n->status_run || (n->has_progress && ev->seq < n->progress_seq))
+        return;
+    double done = kg__json_num(ev->data, "done", NAN);
+    double total = kg__json_num(ev->data, "total", 0);
+    if (!isfinite(done) || done < 0 || !isfinite(total) || total < 0)
+        return;
+    n->has_progress = true;
+    n->progress_done = done;
+    n->progress_total = total;
+    n->progress_seq = ev->seq;
+}
+
+/* A number as JSON: an integer when it is one ("40", not "40.0"). */
+static json_t *kg__json_number(double v)
+{
+    if (fabs(v) < 9007199254740992.0 && v == floor(v))
+        return json_integer((json_int_t)v);
+    return json_real(v);
+}
+
+/* What the renderings show of a node's progress: {"done","total"} while it
+ * runs, else nothing. */
+static void kg__progress_json(json_t *o, const kg__node *n)
+{
+    if (n->has_progress && (n->status == KG__NS_RUNNING || n->status == KG__NS_RETRYING))
+        json_object_set_new(o, "progress", json_pack("{s:o,s:o}", "done",
+                                                     kg__json_number(n->progress_done), "total",
+                                                     kg__json_number(n->progress_total)));
+}
+
+/* custom_metric: into the Prometheus families, labelled with the node's
+ * top-level graph (the first component of its path) and its key. */
+static void kg__agg_user_metric(kg__agg *a, const kg__event *ev)
+{
+    /* A malformed one (no name, an unknown kind, a value that is not a
+     * number) goes through too, to be refused and counted with the rest. */
+    const char *name = kg__json_str(ev->data, "name");
+    const char *kind = kg__json_str(ev->data, "kind");
+    const json_t *value = json_object_get(ev->data, "value");
+    int k = !kind                          ? -1
+          : strcmp(kind, "counter") == 0   ? KG_METRIC_COUNTER
+          : strcmp(kind, "gauge") == 0     ? KG_METRIC_GAUGE
+          : strcmp(kind, "histogram") == 0 ? KG_METRIC_HISTOGRAM
+                                           : -1;
+    char graph[KG__ID_MAX * 3 + 1] = "";
+    if (*ev->node_path) {
+        size_t g = strcspn(ev->node_path, "/");
+        snprintf(graph, sizeof graph, "%.*s", (int)(g < sizeof graph ? g : sizeof graph - 1),
+                 ev->node_path);
+    }
+    kg__user_update u = {.name = name ? name : "", .unit = kg__json_str(ev->data, "unit"),
+                         .kind = (kg_metric_kind)k,
+                         .value = json_is_number(value) ? json_number_value(value) : NAN,
+                         .graph = graph, .node = *ev->node_path ? ev->node_path : ev->node_id,
+                         .ts_ms = ev->ts_ms, .seq = ev->seq};
+    kg__umetrics_add(a->user, &u);   /* refused updates are counted there */
+}
+
+kg__umetrics *kg__agg_user_metrics(kg__agg *a)
+{
+    return kg__umetrics_copy(a->user);
+}
+
 /* `run_over`: the event belongs to a run that has ended (late). */
 static void kg__agg_node_event(kg__agg *a, const kg__event *ev, kg__run *r, bool run_over,
                                double now)
@@ -809,10 +896,15 @@ static void kg__agg_node_event(kg__agg *a, const kg__event *ev, kg__run *r, bool
     if (!n)
         return;
     int status = -1;
+    uint64_t run = r ? r->id_hash : 1;
     switch (ev->name) {
     case KG_EV_NODE_STARTED:
         n->started++;
         status = KG__NS_RUNNING;
+        break;
+    case KG_EV_NODE_PROGRESS:
+        if (!run_over)
+            kg__node_progress(n, run, ev);
         break;
     case KG_EV_NODE_PREPARING:
     case KG_EV_NODE_EXECUTING:
@@ -846,11 +938,14 @@ static void kg__agg_node_event(kg__agg *a, const kg__event *ev, kg__run *r, bool
     }
     if (ev->type == KG_TYPE_ERROR)
         n->errors++;
-    uint64_t run = r ? r->id_hash : 1;
     if (status >= 0 && kg__node_status_newer(n, run, ev)) {
         /* A late event of a run that already ended must not bring the node
          * back to life. */
         if (!(run_over && (status == KG__NS_RUNNING || status == KG__NS_RETRYING))) {
+            /* A new execution (another run, or node_started again) starts
+             * without progress. */
+            if (ev->name == KG_EV_NODE_STARTED || run != n->status_run)
+                n->has_progress = false;
             n->status = status;
             n->status_run = run;
             n->status_seq = ev->seq;
@@ -976,6 +1071,8 @@ int kg__agg_add(kg__agg *a, const kg__event *ev, kg_text *msg, double now)
     bool run_over = r ? r->status != KG__RS_RUNNING
                       : *ev->workflow_id && kg__idset_has(&a->ended, kg__id_hash(ev->workflow_id));
     kg__agg_node_event(a, ev, r, run_over, now);
+    if (ev->name == KG_EV_CUSTOM_METRIC)
+        kg__agg_user_metric(a, ev);
     kg__agg_sources(a, ev);
     kg__agg_enforce_budget(a, r);
     return 0;
@@ -1080,6 +1177,7 @@ json_t *kg__agg_metrics(kg__agg *a, double now)
                               kg__node_p95(n));
         if (o) {
             json_object_set_new(o, "id", json_string(n->id));
+            kg__progress_json(o, n);
             json_object_set_new(nodes, n->key, o);
         }
     }
@@ -1136,6 +1234,8 @@ static json_t *kg__graph_node_json(const kg__node *n)
     json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:b}", "id", n->id, "path", n->key, "type", n->type,
                           "status", kg__node_status_str[n->status], "in_topology",
                           n->in_topology);
+    if (o)
+        kg__progress_json(o, n);
     if (o && n->is_graph) {
         json_object_set_new(o, "nodes", json_array());
         json_object_set_new(o, "edges", json_array());
@@ -1514,6 +1614,7 @@ kg__node_view *kg__agg_nodes(kg__agg *a, size_t *n)
         o->p95 = nd->times_len ? kg__node_p95(nd) : NAN;
         o->time_sum = nd->time_sum;
         o->time_n = nd->time_n;
+        memcpy(o->time_buckets, nd->time_buckets, sizeof o->time_buckets);
         (*n)++;
     }
     return v;

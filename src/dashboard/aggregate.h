@@ -11,6 +11,7 @@
 
 #include "body.h"
 #include "event.h"
+#include "user_metrics.h"
 #include "kaygraph/monitor.h"
 #include "util/buf.h"
 #include "util/text.h"
@@ -20,6 +21,7 @@ typedef struct kg__agg kg__agg;
 typedef struct kg__agg_limits {
     size_t recent_events, max_runs, max_run_events, max_nodes, max_store_bytes;
     size_t max_edges, max_topologies;
+    size_t max_user_series;    /* custom metric series (user_metrics.h); 0: 1000 */
     double stale_after;
 } kg__agg_limits;
 
@@ -74,6 +76,11 @@ typedef struct kg__agg_counts {
 } kg__agg_counts;
 void kg__agg_counts_get(kg__agg *a, kg__agg_counts *out);
 
+/* Upper bounds (seconds) of the node duration histogram's buckets; +Inf is
+ * implicit. */
+#define KG__DURATION_BUCKETS 18
+extern const double kg__duration_bounds[KG__DURATION_BUCKETS];
+
 /* One node's figures as the renderings show them, copied out of the model
  * so that they can be written without the hub's lock. */
 typedef struct kg__node_view {
@@ -83,6 +90,7 @@ typedef struct kg__node_view {
     double p95;                /* seconds; NaN before any observation */
     double time_sum;           /* seconds over time_n executions */
     uint64_t time_n;
+    uint64_t time_buckets[KG__DURATION_BUCKETS];   /* executions <= each bound */
 } kg__node_view;
 
 /* Every node, least recently active first: a new array of *n views (free
@@ -90,5 +98,9 @@ typedef struct kg__node_view {
  * ran out. */
 kg__node_view *kg__agg_nodes(kg__agg *a, size_t *n);
 void kg__agg_nodes_free(kg__node_view *v, size_t n);
+
+/* The nodes' custom metrics (custom_metric events), copied out of the model
+ * as kg__node_view is: free with kg__umetrics_free; NULL on oom. */
+kg__umetrics *kg__agg_user_metrics(kg__agg *a);
 
 #endif

@@ -111,7 +111,7 @@ int kg__event_check(json_t *root, kg__event *ev, kg_error_t *err)
     ev->type = kg__event_type_index(ev->event_type);
     if (ev->type < 0)
         return kg_error_set(err, KG_EPARSE, "SchemaError",
-                            "unknown event_type \"%.32s\" (lifecycle, data, error, metric)",
+                            "unknown event_type \"%.32s\" (lifecycle, data, error, metric, log)",
                             ev->event_type);
     ev->name = kg__event_name_index(ev->event_name);
     json_t *seq = json_object_get(root, "seq");

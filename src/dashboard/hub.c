@@ -24,6 +24,7 @@ int kg__hub_init(kg__hub *h, const kg_dashboard_options *o)
         .max_run_events = o->max_run_events,
         .max_nodes = o->max_nodes,
         .max_store_bytes = o->max_store_bytes,
+        .max_user_series = o->max_user_series,
         .stale_after = o->stale_after,
     };
     h->started = kg_clock_mono();

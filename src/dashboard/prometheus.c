@@ -10,6 +10,7 @@
 
 #include "event.h"
 #include "prometheus.h"
+#include "user_metrics.h"
 
 void kg__prom_label(kg_buf *sb, const char *v)
 {
@@ -80,8 +81,8 @@ static void prom_nodes(kg_buf *sb, const kg__node_view *v, size_t n)
         {"kaygraph_dashboard_node_failures_total", "counter", "Node executions failed."},
         {"kaygraph_dashboard_node_retries_total", "counter", "Retry attempts."},
         {"kaygraph_dashboard_node_running", "gauge", "1 when the node is running or retrying."},
-        {"kaygraph_dashboard_node_duration_seconds", "summary",
-         "Node execution time (p95 over the last 256 executions)."},
+        {"kaygraph_dashboard_node_duration_seconds", "histogram",
+         "Node execution time (prep, exec and post), seconds."},
     };
     for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
         kg_buf_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", fam[f][0], fam[f][2], fam[f][0],
@@ -94,19 +95,94 @@ static void prom_nodes(kg_buf *sb, const kg__node_view *v, size_t n)
                 kg_buf_printf(sb, "} %llu\n", (unsigned long long)val);
                 continue;
             }
-            /* No observation: NaN, as Prometheus client libraries do (0 would
-             * read as "instant"). */
-            prom_node_series(sb, fam[f][0], "", &v[i]);
-            if (isnan(v[i].p95))
-                kg_buf_puts(sb, ",quantile=\"0.95\"} NaN\n");
-            else
-                kg_buf_printf(sb, ",quantile=\"0.95\"} %.9g\n", v[i].p95);
+            /* Cumulative buckets, as the format wants (each count is of the
+             * executions at most that long). */
+            for (size_t b = 0; b < KG__DURATION_BUCKETS; b++) {
+                prom_node_series(sb, fam[f][0], "_bucket", &v[i]);
+                kg_buf_printf(sb, ",le=\"%g\"} %llu\n", kg__duration_bounds[b],
+                              (unsigned long long)v[i].time_buckets[b]);
+            }
+            prom_node_series(sb, fam[f][0], "_bucket", &v[i]);
+            kg_buf_printf(sb, ",le=\"+Inf\"} %llu\n", (unsigned long long)v[i].time_n);
             prom_node_series(sb, fam[f][0], "_sum", &v[i]);
             kg_buf_printf(sb, "} %.9g\n", v[i].time_sum);
             prom_node_series(sb, fam[f][0], "_count", &v[i]);
             kg_buf_printf(sb, "} %llu\n", (unsigned long long)v[i].time_n);
         }
     }
+}
+
+/* HELP text: backslash and newline escaped, as the format asks. */
+static void prom_help(kg_buf *sb, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\')
+            kg_buf_append(sb, "\\\\", 2);
+        else if (*s == '\n')
+            kg_buf_append(sb, "\\n", 2);
+        else
+            kg_buf_append(sb, s, 1);
+    }
+}
+
+/* `name{graph="…",node="…"`: the caller writes the rest. */
+static void prom_user_series(kg_buf *sb, const char *name, const char *suffix,
+                             const kg__user_series *s)
+{
+    kg_buf_printf(sb, "%s%s{graph=", name, suffix);
+    kg__prom_label(sb, s->graph);
+    kg_buf_puts(sb, ",node=");
+    kg__prom_label(sb, s->node);
+}
+
+static void prom_user_histogram(kg_buf *sb, const kg__user_family *f, const kg__user_series *s)
+{
+    for (size_t b = 0; b < KG__USER_BUCKETS; b++) {
+        prom_user_series(sb, f->name, "_bucket", s);
+        kg_buf_printf(sb, ",le=\"%g\"} %llu\n", kg__user_bucket_bounds[b],
+                      (unsigned long long)s->buckets[b]);
+    }
+    prom_user_series(sb, f->name, "_bucket", s);
+    kg_buf_printf(sb, ",le=\"+Inf\"} %llu\n", (unsigned long long)s->count);
+    prom_user_series(sb, f->name, "_sum", s);
+    kg_buf_printf(sb, "} %.17g\n", s->value);
+    prom_user_series(sb, f->name, "_count", s);
+    kg_buf_printf(sb, "} %llu\n", (unsigned long long)s->count);
+}
+
+/* The nodes' own metrics (custom_metric events): kaygraph_user_<name>
+ * families, and how many updates the series bound dropped. */
+static void prom_user(kg_buf *sb, const kg__umetrics *u)
+{
+    static const char *const kinds[] = {"counter", "gauge", "histogram"};
+    size_t n = 0;
+    const kg__user_family *const *fams = u ? kg__umetrics_families(u, &n) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        const kg__user_family *f = fams[i];
+        const char *suffix = f->kind == KG_METRIC_COUNTER ? "_total" : "";
+        kg_buf_printf(sb, "# HELP %s%s A node's own %s: ", f->name, suffix, kinds[f->kind]);
+        prom_help(sb, f->help);
+        kg_buf_printf(sb, ".\n# TYPE %s%s %s\n", f->name, suffix, kinds[f->kind]);
+        for (size_t k = 0; k < f->n_series; k++) {
+            if (f->kind == KG_METRIC_HISTOGRAM) {
+                prom_user_histogram(sb, f, f->series[k]);
+                continue;
+            }
+            prom_user_series(sb, f->name, suffix, f->series[k]);
+            kg_buf_printf(sb, "} %.17g\n", f->series[k]->value);
+        }
+    }
+    kg_buf_printf(sb,
+                  "# HELP kaygraph_dashboard_user_series_dropped_total Custom metric updates "
+                  "dropped: a new series past max_user_series, or a kind or name that clashes "
+                  "with another family.\n"
+                  "# TYPE kaygraph_dashboard_user_series_dropped_total counter\n"
+                  "kaygraph_dashboard_user_series_dropped_total %llu\n"
+                  "# HELP kaygraph_dashboard_user_series Custom metric series kept.\n"
+                  "# TYPE kaygraph_dashboard_user_series gauge\n"
+                  "kaygraph_dashboard_user_series %zu\n",
+                  (unsigned long long)(u ? kg__umetrics_dropped(u) : 0),
+                  u ? kg__umetrics_series(u) : 0);
 }
 
 static void prom_uptime(kg_buf *sb, const kg__agg_counts *c, double now)
@@ -130,9 +206,12 @@ void kg__prom_render_agg(kg__agg *a, double now, kg_buf *sb)
     size_t n;
     kg__agg_counts_get(a, &c);
     kg__node_view *nodes = kg__agg_nodes(a, &n);
+    kg__umetrics *user = kg__agg_user_metrics(a);
     prom_events(sb, &c);
     prom_nodes(sb, nodes, n);
     kg__agg_nodes_free(nodes, n);
+    prom_user(sb, user);
+    kg__umetrics_free(user);
     prom_uptime(sb, &c, now);
 }
 
@@ -143,6 +222,7 @@ void kg__prom_render(kg__hub *h, double now, kg_buf *sb)
     pthread_mutex_lock(&h->lock);
     kg__agg_counts_get(h->agg, &c);
     kg__node_view *nodes = kg__agg_nodes(h->agg, &n);
+    kg__umetrics *user = kg__agg_user_metrics(h->agg);
     uint64_t ring = h->head - h->tail;
     size_t ring_bytes = h->ring_bytes;
     pthread_mutex_unlock(&h->lock);
@@ -150,6 +230,8 @@ void kg__prom_render(kg__hub *h, double now, kg_buf *sb)
     prom_events(sb, &c);
     prom_nodes(sb, nodes, n);
     kg__agg_nodes_free(nodes, n);
+    prom_user(sb, user);
+    kg__umetrics_free(user);
     prom_uptime(sb, &c, now);
     kg_buf_printf(sb,
                   "# HELP kaygraph_dashboard_broadcast_messages Messages held for WebSocket clients.\n"

@@ -619,6 +619,7 @@ void kg_dashboard_options_init(kg_dashboard_options *o)
     o->retain_days = 30;      /* history (o->db stays NULL: memory only) */
     o->retain_mb = 1024;
     o->history_queue = 65536;
+    o->max_user_series = 1000;
 }
 
 int kg_dashboard_port(const kg_dashboard_t *d)

@@ -99,14 +99,14 @@ int kg_capture_parse(const char *list, uint32_t *mask, kg_error_t *err)
         if (e == w)
             return kg_error_set(err, KG_EINVAL, "ConfigError",
                                 "empty word in the capture list '%s' (types: lifecycle, data, "
-                                "error, metric; or an event name; or all/none)", list);
+                                "error, metric, log; or an event name; or all/none)", list);
         size_t wn = (size_t)(e - w) < sizeof word ? (size_t)(e - w) : sizeof word - 1;
         memcpy(word, w, wn);
         word[wn] = '\0';
         if (capture_word(word, &m) < 0)
             return kg_error_set(err, KG_EINVAL, "ConfigError",
                                 "unknown event type or name '%.*s' (types: lifecycle, data, "
-                                "error, metric; or an event name; or all/none)", (int)(e - w), w);
+                                "error, metric, log; or an event name; or all/none)", (int)(e - w), w);
         p += n;
         if (!*p)
             break;

@@ -40,6 +40,7 @@ void kg_monitor_config_init(kg_monitor_config *c)
     c->metrics_interval = 5.0;
     c->shutdown_timeout = 5.0;
     c->retry_backoff_max = 1.0;
+    c->log_level = KG_LOG_DEBUG;
 }
 
 const char *kg_circuit_state_str(kg_circuit_state s)
@@ -136,6 +137,19 @@ static uint16_t path_offset(const kg_node_desc *d, const kg_obs_event *ev)
     return (uint16_t)(p - base);
 }
 
+/* What every record of a node event holds: when, which run and execution,
+ * which node and batch item. */
+static inline void record_fill(kg_record *r, const kg_obs_event *ev)
+{
+    /* The engine's own clock reading; an event built by hand has none. */
+    r->ts_ns = ev->time_ns ? (int64_t)ev->time_ns : kg_clock_mono_ns();
+    r->run_id = ev->run_id;
+    r->exec_id = ev->exec_id;
+    r->desc = record_desc(ev);
+    r->path_off = path_offset(r->desc, ev);
+    r->item = (int32_t)ev->item;
+}
+
 /* Queue one record of `count` events starting with `name`.  Counted as
  * dropped when the queue is full; `pl` is consumed either way. */
 static void emit(kg_monitor_t *m, kg_event_name name, unsigned count, const kg_obs_event *ev,
@@ -148,20 +162,14 @@ static void emit(kg_monitor_t *m, kg_event_name name, unsigned count, const kg_o
         payload_drop(pl);
         return;
     }
-    /* The engine's own clock reading; an event built by hand has none. */
-    r->ts_ns = ev->time_ns ? (int64_t)ev->time_ns : kg_clock_mono_ns();
-    r->run_id = ev->run_id;
-    r->exec_id = ev->exec_id;
+    record_fill(r, ev);
     if (name == KG_EV_RETRY_ATTEMPTED || name == KG_EV_FALLBACK_TRIGGERED) {
         r->v.retry.attempt = (uint16_t)(ev->attempt + 1);   /* 1-based in events */
         r->v.retry.max_retries = (uint16_t)ev->max_retries;
     } else {
         r->v.value = ev->elapsed;
     }
-    r->desc = record_desc(ev);
-    r->path_off = path_offset(r->desc, ev);
     r->payload.text = pl.ptr;
-    r->item = (int32_t)ev->item;
     r->name = (uint8_t)name;
     r->bits = kg_rec_bits(flags, phase_code(ev->phase), pl.kind);
     kg_queue_commit(r, pos, partition_of(m, ev->root_run_id), count);
@@ -327,6 +335,210 @@ static void on_run_end(kg_monitor_t *m, const kg_obs_event *ev)
          (payload){end ? KG_PAYLOAD_RUN_END : KG_PAYLOAD_NONE, end});
 }
 
+/* ---- what a node reports (kg_ctx_log & co.) ---------------------------------------- */
+
+/* One event of a node report: `value` and the payload as the name needs
+ * them (record.h).  The engine has applied the capture mask and sampling
+ * (kg_observer.user_mask, user_accept) before formatting; they are checked
+ * again for observers called by hand. */
+static void emit_report(kg_monitor_t *m, kg_event_name name, const kg_obs_event *ev, double value,
+                        payload pl)
+{
+    if (!wanted(m, name, ev->root_run_id)) {
+        payload_drop(pl);
+        return;
+    }
+    size_t pos = 0;
+    kg_record *r = kg_queue_reserve(&m->queue, 1, false, &pos);
+    if (!r) {
+        atomic_fetch_add_explicit(&m->dropped_full, 1, memory_order_relaxed);
+        payload_drop(pl);
+        return;
+    }
+    record_fill(r, ev);
+    r->v.value = value;
+    r->payload.text = pl.ptr;
+    r->name = (uint8_t)name;
+    r->bits = kg_rec_bits(0, KG_PHASE_NONE, pl.kind);
+    kg_queue_commit(r, pos, partition_of(m, ev->root_run_id), 1);
+}
+
+/* A report's two texts in one allocation (record.h); NULL when out of
+ * memory, and the report is then not sent. */
+static kg_report *report_new(const char *a, size_t a_len, const char *b, size_t b_len)
+{
+    kg_report *p = malloc(sizeof *p + a_len + b_len + 2);
+    if (!p)
+        return NULL;
+    memset(p, 0, sizeof *p);
+    p->a_len = (uint32_t)a_len;
+    p->b_len = (uint32_t)b_len;
+    memcpy(p->text, a, a_len);
+    p->text[a_len] = '\0';
+    if (b_len)
+        memcpy(p->text + a_len + 1, b, b_len);
+    p->text[a_len + 1 + b_len] = '\0';
+    return p;
+}
+
+/* A log line's fields as JSON text in `out`, at most KG_LOG_FIELDS_MAX
+ * bytes: the whole object when it fits (one pass, the usual case), else its
+ * members in order while they fit (*cut set), so the text is always a valid
+ * object.  Returns its length (0: none). */
+static size_t fields_render(json_t *fields, char out[KG_LOG_FIELDS_MAX], bool *cut)
+{
+    size_t n = json_dumpb(fields, out, KG_LOG_FIELDS_MAX, JSON_COMPACT);
+    if (n <= KG_LOG_FIELDS_MAX)
+        return n;
+    *cut = true;
+    kg_buf b = {0};
+    kg_buf_puts(&b, "{");
+    const char *key;
+    json_t *v;
+    json_object_foreach(fields, key, v) {
+        size_t before = b.len;
+        size_t vn = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (before > 1)
+            kg_buf_puts(&b, ",");
+        kg_buf_json_string(&b, key, strlen(key));
+        kg_buf_puts(&b, ":");
+        char *text = vn && b.len + vn + 1 <= KG_LOG_FIELDS_MAX ? malloc(vn) : NULL;
+        if (text && json_dumpb(v, text, vn, JSON_COMPACT | JSON_ENCODE_ANY) == vn)
+            kg_buf_append(&b, text, vn);
+        else if (!b.failed)   /* this member does not fit: try the next ones */
+            b.len = before;
+        free(text);
+    }
+    kg_buf_puts(&b, "}");
+    n = b.failed || b.len > KG_LOG_FIELDS_MAX ? 0 : b.len;
+    if (n)
+        memcpy(out, b.data, n);
+    kg_buf_free(&b);
+    return n;
+}
+
+static void on_log(kg_monitor_t *m, const kg_obs_event *ev, const kg_obs_user *u)
+{
+    char fields[KG_LOG_FIELDS_MAX];
+    bool cut = u->truncated;
+    size_t flen = u->fields ? fields_render(u->fields, fields, &cut) : 0;
+    size_t mlen = kg_utf8_prefix(u->message, u->message_len, KG_LOG_MESSAGE_MAX);
+    kg_report *p = report_new(u->message, mlen, fields, flen);
+    if (!p)
+        return;
+    p->code = (uint8_t)(u->level > KG_LOG_DEBUG ? KG_LOG_DEBUG : u->level);
+    p->truncated = cut || mlen < u->message_len;
+    emit_report(m, KG_EV_NODE_LOG, ev, 0, (payload){KG_PAYLOAD_REPORT, p});
+}
+
+static void on_metric(kg_monitor_t *m, const kg_obs_event *ev, const kg_obs_user *u)
+{
+    const char *unit = u->unit ? u->unit : "";
+    size_t nlen = strlen(u->name), ulen = strlen(unit);
+    size_t nkeep = kg_utf8_prefix(u->name, nlen, KG_REPORT_NAME_MAX);
+    size_t ukeep = kg_utf8_prefix(unit, ulen, KG_REPORT_UNIT_MAX);
+    kg_report *p = report_new(u->name, nkeep, unit, ukeep);
+    if (!p)
+        return;
+    p->code = (uint8_t)(u->kind > KG_METRIC_HISTOGRAM ? KG_METRIC_GAUGE : u->kind);
+    p->truncated = u->truncated || nkeep < nlen || ukeep < ulen;
+    emit_report(m, KG_EV_CUSTOM_METRIC, ev, u->value, (payload){KG_PAYLOAD_REPORT, p});
+}
+
+static void on_progress(kg_monitor_t *m, const kg_obs_event *ev, const kg_obs_user *u)
+{
+    if (!wanted(m, KG_EV_NODE_PROGRESS, ev->root_run_id))
+        return;
+    size_t pos = 0;
+    kg_record *r = kg_queue_reserve(&m->queue, 1, false, &pos);
+    if (!r) {
+        atomic_fetch_add_explicit(&m->dropped_full, 1, memory_order_relaxed);
+        return;
+    }
+    record_fill(r, ev);
+    r->v.value = u->value;
+    r->payload.number = u->total;
+    r->name = (uint8_t)KG_EV_NODE_PROGRESS;
+    r->bits = kg_rec_bits(0, KG_PHASE_NONE, KG_PAYLOAD_NONE);
+    kg_queue_commit(r, pos, partition_of(m, ev->root_run_id), 1);
+}
+
+/* custom_event: the data's JSON text, or its first KG_REPORT_DATA_MAX bytes
+ * as a preview when longer. */
+static void on_custom(kg_monitor_t *m, const kg_obs_event *ev, const kg_obs_user *u)
+{
+    char buf[KG_REPORT_DATA_MAX];
+    json_t *data = u->data ? u->data : json_null();
+    size_t n = json_dumpb(data, buf, sizeof buf, JSON_COMPACT | JSON_ENCODE_ANY);
+    bool cut = n > sizeof buf;
+    /* json_dumpb stops copying at the first piece that does not fit, so
+     * the preview of a longer text comes from the whole text. */
+    char *whole = cut ? json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    const char *text = cut ? whole : buf;
+    size_t keep = cut ? (whole ? kg_utf8_prefix(whole, n, KG_REPORT_DATA_MAX) : 0) : n;
+    size_t nlen = strlen(u->name), nkeep = kg_utf8_prefix(u->name, nlen, KG_REPORT_NAME_MAX);
+    kg_report *p = n && text ? report_new(u->name, nkeep, text, keep) : NULL;
+    free(whole);
+    if (!p)
+        return;
+    p->truncated = u->truncated || cut || nkeep < nlen;
+    p->data_cut = cut;
+    p->original_size = (uint32_t)(n > UINT32_MAX ? UINT32_MAX : n);
+    emit_report(m, KG_EV_CUSTOM_EVENT, ev, 0, (payload){KG_PAYLOAD_REPORT, p});
+}
+
+static void on_report(kg_monitor_t *m, const kg_obs_event *ev)
+{
+    const kg_obs_user *u = ev->user;
+    if (!u)
+        return;
+    switch (ev->point) {
+    case KG_OBS_LOG:
+        if (u->message)
+            on_log(m, ev, u);
+        break;
+    case KG_OBS_METRIC:
+        if (u->name && isfinite(u->value))
+            on_metric(m, ev, u);
+        break;
+    case KG_OBS_PROGRESS:
+        if (isfinite(u->value) && isfinite(u->total))
+            on_progress(m, ev, u);
+        break;
+    case KG_OBS_CUSTOM:
+        if (u->name)
+            on_custom(m, ev, u);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Per-run sampling for node reports, asked by the engine before it formats
+ * them (installed only when sample_rate < 1). */
+static bool report_accept(void *ud, uint64_t root_run_id)
+{
+    const kg_monitor_t *m = ud;
+    return mix64(root_run_id) <= m->sample_threshold;
+}
+
+/* Which reports the engine should hand over: the captured names, log lines
+ * down to log_level.  KG_USER_CLAIM: the monitor is in charge, so what it
+ * leaves out is dropped rather than logged to stderr. */
+static uint32_t report_mask(const kg_monitor_config *c)
+{
+    uint32_t mask = KG_USER_CLAIM;
+    if (c->capture & KG_CAPTURE(KG_EV_NODE_LOG))
+        mask |= KG_USER_LOG_UPTO(c->log_level);
+    if (c->capture & KG_CAPTURE(KG_EV_CUSTOM_METRIC))
+        mask |= KG_USER_METRIC;
+    if (c->capture & KG_CAPTURE(KG_EV_NODE_PROGRESS))
+        mask |= KG_USER_PROGRESS;
+    if (c->capture & KG_CAPTURE(KG_EV_CUSTOM_EVENT))
+        mask |= KG_USER_CUSTOM;
+    return mask;
+}
+
 static void on_event(void *ud, const kg_obs_event *ev)
 {
     kg_monitor_t *m = ud;
@@ -366,6 +578,12 @@ static void on_event(void *ud, const kg_obs_event *ev)
         break;
     case KG_OBS_SUPPRESSED:
         on_suppressed(m, ev);
+        break;
+    case KG_OBS_LOG:
+    case KG_OBS_METRIC:
+    case KG_OBS_PROGRESS:
+    case KG_OBS_CUSTOM:
+        on_report(m, ev);
         break;
     default:
         break;
@@ -421,6 +639,7 @@ static int config_check(const kg_monitor_config *c, kg_error_t *err)
     KG__REQUIRE(c->metrics_interval >= 0 && isfinite(c->metrics_interval), "metrics_interval must be >= 0 s");
     KG__REQUIRE(c->shutdown_timeout >= 0 && isfinite(c->shutdown_timeout), "shutdown_timeout must be >= 0 s");
     KG__REQUIRE(c->retry_backoff_max > 0 && isfinite(c->retry_backoff_max), "retry_backoff_max must be > 0 s");
+    KG__REQUIRE((unsigned)c->log_level <= KG_LOG_DEBUG, "log_level must be KG_LOG_ERROR..KG_LOG_DEBUG (got %d)", (int)c->log_level);
 #undef KG__REQUIRE
     return 0;
 }
@@ -478,9 +697,12 @@ int kg_monitor_new(const kg_monitor_config *cfg, kg_monitor_t **out, kg_error_t 
     m->cfg = *cfg;
     m->cfg.source_host = NULL;   /* borrowed only for source_render */
     m->backend = cfg->backend;
-    m->observer = (kg_observer){.on_event = on_event, .ud = m, .on_pair = on_pair};
     m->sample_threshold = cfg->sample_rate >= 1.0 ? UINT64_MAX
                                                   : (uint64_t)(cfg->sample_rate * 18446744073709549568.0);
+    m->observer = (kg_observer){.on_event = on_event, .ud = m, .on_pair = on_pair,
+                                .user_mask = report_mask(cfg),
+                                .user_accept = m->sample_threshold == UINT64_MAX ? NULL
+                                                                                 : report_accept};
     m->always_kept = kg_capture_type(KG_TYPE_ERROR);
     kg_breaker_init(&m->breaker, cfg->circuit_breaker_threshold, cfg->circuit_breaker_reset);
     pthread_mutex_init(&m->lock, NULL);

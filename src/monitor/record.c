@@ -34,6 +34,9 @@ void kg_record_release_payload(kg_record *r)
     case KG_PAYLOAD_TEXT:
         free(r->payload.text);
         break;
+    case KG_PAYLOAD_REPORT:
+        free(r->payload.report);
+        break;
     case KG_PAYLOAD_RUN_END:
         json_decref(r->payload.run_end->fields);
         free(r->payload.run_end);

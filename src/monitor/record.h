@@ -33,7 +33,11 @@ typedef enum kg_payload_kind {
     KG_PAYLOAD_ACTION,     /* action: one of desc->actions (borrowed from desc) */
     KG_PAYLOAD_TEXT,       /* text: an action matching none of them, owned */
     KG_PAYLOAD_RUN_END,    /* run_end: workflow_completed's action and error, owned */
+    KG_PAYLOAD_REPORT,     /* report: what a node reported (kg_report), owned */
 } kg_payload_kind;
+
+/* node_progress carries its total in `payload.number` with kind NONE: a
+ * number owns nothing, and the event name says how to read it. */
 
 typedef enum kg_phase { KG_PHASE_NONE, KG_PHASE_PREP, KG_PHASE_EXEC, KG_PHASE_POST } kg_phase;
 
@@ -49,6 +53,26 @@ typedef struct kg_run_end {
     json_t *fields;        /* NULL, or error/error_type/error_code */
     char *action;          /* points into the same allocation, or NULL */
 } kg_run_end;
+
+/* What a node reported (node_log, custom_metric, custom_event), in one
+ * allocation: two texts, each NUL-terminated, `a` then `b`.
+ *   node_log:      a = message, b = fields as JSON text (b_len 0: none)
+ *   custom_metric: a = name, b = unit
+ *   custom_event:  a = name, b = data as JSON text, or its first bytes
+ *                  (a UTF-8 prefix) when data_cut */
+typedef struct kg_report {
+    uint8_t code;              /* node_log: kg_log_level; custom_metric: kg_metric_kind */
+    bool truncated;            /* a text was cut: the event says so */
+    bool data_cut;             /* custom_event: b is a preview of the data */
+    uint32_t original_size;    /* custom_event with data_cut: the data's JSON size */
+    uint32_t a_len, b_len;
+    char text[];
+} kg_report;
+
+static inline const char *kg_report_b(const kg_report *p)
+{
+    return p->text + p->a_len + 1;
+}
 
 typedef struct kg_record {
     int64_t ts_ns;             /* CLOCK_MONOTONIC ns: the dispatcher makes it wall time */
@@ -68,6 +92,8 @@ typedef struct kg_record {
         const char *action;
         char *text;
         kg_run_end *run_end;
+        kg_report *report;
+        double number;         /* node_progress: total (kind NONE) */
     } payload;
     int32_t item;              /* batch item or -1 */
     uint8_t name;              /* kg_event_name of the first event */
@@ -83,7 +109,7 @@ _Static_assert(sizeof(kg_record) == 56, "a record and the cell's state word make
 #define KG_REC_HAS_DATA 0x04     /* data_input/output: the value was not none */
 #define KG_REC_NO_PATH UINT16_MAX
 
-/* The flags (3 bits), phase (2) and payload kind (3) share one byte, written
+/* The flags (3 bits), phase (2) and payload kind (3: all eight used) share one byte, written
  * at once by the producer. */
 static inline uint8_t kg_rec_bits(unsigned flags, unsigned phase, unsigned kind)
 {

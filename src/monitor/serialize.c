@@ -255,8 +255,10 @@ static void snapshot_member(kg_buf *b, const kg_snapshot *snap)
     }
 }
 
+static void report_members(kg_buf *b, const kg_record *r);
+
 /* Free-form members of the record's first event: the topology, error
- * details, a data snapshot. */
+ * details, a data snapshot, what a node reported. */
 static void payload_members(kg_buf *b, const kg_record *r)
 {
     switch (kg_rec_kind(r)) {
@@ -273,6 +275,9 @@ static void payload_members(kg_buf *b, const kg_record *r)
         break;
     case KG_PAYLOAD_SNAPSHOT:
         snapshot_member(b, r->payload.snapshot);
+        break;
+    case KG_PAYLOAD_REPORT:
+        report_members(b, r);
         break;
     default:
         break;
@@ -306,6 +311,105 @@ static char *w_action(char *o, const char *action, const char *none)
     size_t n = strlen(none);
     memcpy(o, none, n);
     return o + n;
+}
+
+/* A number as JSON: integers exactly, others in the shortest of %.15g and
+ * %.17g that reads back as the same double (at most 24 bytes).  Not finite
+ * numbers are not JSON; reports never carry them (node.h), 0 stands in. */
+static char *w_number(char *o, double v)
+{
+    if (!isfinite(v))
+        v = 0;
+    if (fabs(v) < 9007199254740992.0 && v == (double)(int64_t)v) {
+        if (v < 0) {
+            *o++ = '-';
+            return kg_write_u64(o, (uint64_t)(-(int64_t)v));
+        }
+        return kg_write_u64(o, (uint64_t)v);
+    }
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%.15g", v);
+    if (strtod(tmp, NULL) != v)
+        n = snprintf(tmp, sizeof tmp, "%.17g", v);
+    memcpy(o, tmp, (size_t)n);
+    return o + n;
+}
+
+static const kg_report *record_report(const kg_record *r)
+{
+    return kg_rec_kind(r) == KG_PAYLOAD_REPORT ? r->payload.report : NULL;
+}
+
+static char *w_plain(char *o, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(o, s, n);
+    return o + n;
+}
+
+/* The head of a node report's data: the bounded members (a metric's name
+ * and unit are capped at KG_REPORT_NAME_MAX / KG_REPORT_UNIT_MAX bytes). */
+static char *w_report_head(char *o, const kg_record *r, kg_event_name name)
+{
+    const kg_report *p = record_report(r);
+    switch (name) {
+    case KG_EV_NODE_LOG:
+        W_LIT(o, "{\"level\":\"");
+        o = w_plain(o, kg_log_level_name(p ? (kg_log_level)p->code : KG_LOG_INFO));
+        *o++ = '"';
+        break;
+    case KG_EV_CUSTOM_METRIC:
+        W_LIT(o, "{\"name\":");
+        o = kg_write_json_string(o, p ? p->text : "", p ? p->a_len : 0);
+        W_LIT(o, ",\"value\":");
+        o = w_number(o, r->v.value);
+        W_LIT(o, ",\"unit\":");
+        o = kg_write_json_string(o, p ? kg_report_b(p) : "", p ? p->b_len : 0);
+        W_LIT(o, ",\"kind\":\"");
+        o = w_plain(o, kg_metric_kind_name(p ? (kg_metric_kind)p->code : KG_METRIC_GAUGE));
+        *o++ = '"';
+        if (p && p->truncated)
+            W_LIT(o, ",\"truncated\":true");
+        break;
+    case KG_EV_NODE_PROGRESS:
+        W_LIT(o, "{\"done\":");
+        o = w_number(o, r->v.value);
+        W_LIT(o, ",\"total\":");
+        o = w_number(o, r->payload.number);
+        break;
+    default:   /* custom_event */
+        W_LIT(o, "{\"name\":");
+        o = kg_write_json_string(o, p ? p->text : "", p ? p->a_len : 0);
+        break;
+    }
+    return o;
+}
+
+/* The unbounded members of a log line or custom event, through the growing
+ * buffer: the message and fields, the data. */
+static void report_members(kg_buf *b, const kg_record *r)
+{
+    const kg_report *p = r->payload.report;
+    if (r->name == KG_EV_NODE_LOG) {
+        kg_buf_puts(b, ",\"message\":");
+        kg_buf_json_string(b, p->text, p->a_len);
+        if (p->b_len) {
+            kg_buf_puts(b, ",\"fields\":");
+            kg_buf_append(b, kg_report_b(p), p->b_len);
+        }
+    } else if (r->name == KG_EV_CUSTOM_EVENT) {
+        kg_buf_puts(b, ",\"data\":");
+        if (p->data_cut) {
+            kg_buf_json_string(b, kg_report_b(p), p->b_len);
+            kg_buf_printf(b, ",\"original_size\":%u", p->original_size);
+        } else {
+            kg_buf_append(b, kg_report_b(p), p->b_len);
+        }
+    } else {
+        return;   /* custom_metric: all in the head */
+    }
+    if (p->truncated)
+        kg_buf_puts(b, ",\"truncated\":true");
 }
 
 /* The "data" object of event `name` up to (not including) its payload
@@ -390,6 +494,12 @@ static char *w_data_head(kg_serializer *s, char *o, const kg_record *r, kg_event
         W_LIT(o, "{\"value\":");
         o = w_seconds(o, r->v.value);
         W_LIT(o, ",\"unit\":\"events\"");
+        break;
+    case KG_EV_NODE_LOG:
+    case KG_EV_CUSTOM_METRIC:
+    case KG_EV_NODE_PROGRESS:
+    case KG_EV_CUSTOM_EVENT:
+        o = w_report_head(o, r, name);
         break;
     default:
         *o++ = '{';
@@ -590,6 +700,8 @@ void kg_serialize_event(kg_serializer *s, const kg_record *r, kg_event_name name
     /* The path below an inner graph is escaped here: 6 bytes a byte at most. */
     size_t path = r->desc && r->desc->path && r->path_off != KG_REC_NO_PATH ? r->desc->path->len : 0;
     size_t need = KG__EVENT_FIXED_MAX + s->source_len + (node ? node->len : 0) + 6 * path;
+    if (kg_rec_kind(r) == KG_PAYLOAD_REPORT)   /* a metric's name and unit in the head */
+        need += 6 * (KG_REPORT_NAME_MAX + KG_REPORT_UNIT_MAX) + 64;
     if (!kg_buf_reserve(b, need))
         return;
     char *o = w_head(s, b->data + b->len, r, wall_ns, name, str, node);

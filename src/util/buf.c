@@ -283,3 +283,14 @@ char *kg_buf_steal(kg_buf *b, size_t *len)
     memset(b, 0, sizeof *b);
     return p;
 }
+
+size_t kg_utf8_prefix(const char *s, size_t n, size_t max)
+{
+    if (n <= max)
+        return n;
+    /* s[max] is the first byte left out: back up while it continues the
+     * sequence before it. */
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    return max;
+}

@@ -46,6 +46,10 @@ void kg_buf_json_string(kg_buf *b, const char *s, size_t n);
 void kg_buf_json_cstr(kg_buf *b, const char *s);   /* the same for a C string */
 /* A jansson value as compact JSON; NULL writes null. */
 void kg_buf_json(kg_buf *b, const json_t *j);
+/* The length of the longest prefix of `s[0..n)` that is at most `max` bytes
+ * and does not end inside a UTF-8 sequence (a text cut to a limit stays
+ * valid UTF-8 when it was). */
+size_t kg_utf8_prefix(const char *s, size_t n, size_t max);
 /* Take the contents (malloc'd, NUL-terminated; *len when not NULL) and leave
  * the buffer empty.  NULL when an allocation failed. */
 char *kg_buf_steal(kg_buf *b, size_t *len);

@@ -115,13 +115,15 @@ static void test_help_lists_flags(void **state)
         const char *flags[28];
     } cases[] = {
         {"demo", {"--backend", "--iterations", "--batch-size", "--parallel", "--workers",
-                  "--sample-rate", "--no-snapshots", "--capture", "--redis-host", "--redis-port",
+                  "--sample-rate", "--no-snapshots", "--capture", "--log-level", "--redis-host",
+                  "--redis-port",
                   "--redis-prefix", "--redis-stream", "--webhook-url", "--webhook-timeout",
                   "--webhook-connect-timeout", "--file", "--dashboard", "--bind", "--token",
                   "--node-delay", "--seed", "--quiet"}},
         {"dashboard", {"--port", "--bind", "--redis", "--redis-prefix", "--redis-replay", "--stale-after",
                        "--token", "--allow-origin", "--max-connections", "--max-clients",
-                       "--max-clients-per-ip", "--body-timeout", "--ws-idle-timeout"}},
+                       "--max-clients-per-ip", "--body-timeout", "--ws-idle-timeout",
+                       "--max-user-series"}},
         {"bench", {"--only", "--seconds", "--quick"}},
         {"tail", {"--redis", "--redis-prefix", "--url", "--token", "--type", "--name", "--node",
                   "--workflow", "--json", "--no-color", "--count", "--timeout"}},
@@ -153,6 +155,8 @@ static const bad_case demo_bad[] = {
     {{"demo", "--sample-rate", "half", NULL}, "--sample-rate"},
     {{"demo", "--no-snapshots=1", NULL}, "--no-snapshots"},
     {{"demo", "--capture", "bogus", "--iterations", "1", NULL}, "--capture"},
+    {{"demo", "--log-level", "loud", NULL}, "--log-level"},
+    {{"demo", "--log-level", NULL}, "--log-level"},
     {{"demo", "--redis-host", NULL}, "--redis-host"},
     {{"demo", "--redis-port", "0", NULL}, "--redis-port"},
     {{"demo", "--redis-port", "65536", NULL}, "--redis-port"},
@@ -314,6 +318,27 @@ static void test_demo_flag_effects(void **state)
     assert_not_contains(out, "execution_time");
     free(out);
     free(err);
+    /* --capture lifecycle includes node_progress (the processor's), not
+     * node_log; --log-level warning: only warnings and errors of the nodes'
+     * own lines (the validator warns about invalid records). */
+    assert_exit(kgm_runl(RUN_TIMEOUT, &out, &err, "demo", "--iterations", "1", "--capture",
+                         "lifecycle", NULL), 0, err);
+    assert_contains(out, "node_progress");
+    assert_not_contains(out, "node_log");
+    free(out);
+    free(err);
+    const char *path = kgm_path("levels.jsonl");
+    assert_exit(kgm_runl(RUN_TIMEOUT, &out, &err, "demo", "--iterations", "2", "--backend", "file",
+                         "--file", path, "--log-level", "warning", NULL), 0, err);
+    free(out);
+    free(err);
+    char *text = kgm_read_file(path, NULL);
+    assert_non_null(text);
+    assert_true(kgm_count(text, "\"event_name\":\"node_log\"") >= 1);
+    assert_true(kgm_count(text, "\"level\":\"warning\"") >= 1);
+    assert_int_equal(kgm_count(text, "\"level\":\"info\""), 0);
+    assert_int_equal(kgm_count(text, "\"level\":\"debug\""), 0);
+    free(text);
     /* --sample-rate 0: no run is monitored (no lifecycle events at all). */
     assert_exit(kgm_runl(RUN_TIMEOUT, &out, &err, "demo", "--iterations", "3", "--sample-rate", "0",
                          NULL), 0, err);
@@ -337,6 +362,7 @@ static const bad_case dashboard_bad[] = {
     {{"dashboard", "--redis", NULL}, "--redis"},
     {{"dashboard", "--redis-prefix", NULL}, "--redis-prefix"},
     {{"dashboard", "--redis-replay", "1000001", NULL}, "--redis-replay"},
+    {{"dashboard", "--max-user-series", "0", NULL}, "--max-user-series"},
     {{"dashboard", "--redis-replay", "-1", NULL}, "--redis-replay"},
     {{"dashboard", "--redis-replay", "many", NULL}, "--redis-replay"},
     {{"dashboard", "--redis-replay", NULL}, "--redis-replay"},

@@ -139,7 +139,7 @@ static void check_event(json_t *ev, size_t line, bool want_snapshots, size_t *sn
     const char *type = json_string_value(json_object_get(ev, "event_type"));
     assert_non_null(type);
     if (strcmp(type, "lifecycle") && strcmp(type, "data") && strcmp(type, "error") &&
-        strcmp(type, "metric"))
+        strcmp(type, "metric") && strcmp(type, "log"))
         fail_msg("line %zu: event_type \"%s\"", line, type);
     if (json_object_get(json_object_get(ev, "data"), "snapshot"))
         (*snapshots)++;

@@ -87,9 +87,9 @@ static void test_demo_redis(void **state)
     long long sent = number_after(out, ", sent ");
     assert_true(sent > 0);
     /* The counters printed are the ones in Redis, and add up to what was sent. */
-    static const char *const types[] = {"lifecycle", "data", "error", "metric"};
+    static const char *const types[] = {"lifecycle", "data", "error", "metric", "log"};
     long long sum = 0;
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 5; i++) {
         char line[64];
         redisReply *r = kg_redis_cmd(rc_, "GET kaygraph:monitoring:metrics:events:%s", types[i]);
         long long v = r && r->type == REDIS_REPLY_STRING ? atoll(r->str) : 0;
@@ -349,6 +349,59 @@ static void test_tail_terminal(void **state)
     free(ev);
 }
 
+/* What nodes report about themselves: `--type log` follows the demo's log
+ * lines only (published on <prefix>all and <prefix>log), and on a terminal
+ * a log line shows its level coloured, its message and fields; metrics,
+ * progress and custom events get a line of their own. */
+static void test_tail_node_reports(void **state)
+{
+    (void)state;
+    kgm_proc t;
+    const char *extra[] = {"--type", "log", "--count", "4", NULL};
+    start_tail(&t, false, "kaygraph:monitoring:all", extra);
+    char *out, *err;
+    int rc = kgm_runl(RUN_TIMEOUT, &out, &err, "demo", "--backend", "redis", "--redis-port",
+                      portstr, "--iterations", "2", "--batch-size", "50", NULL);
+    assert_exit(rc, 0, err);
+    free(out);
+    free(err);
+    out = finish(&t, 0);
+    assert_int_equal(kgm_count(out, "\n"), 4);
+    assert_int_equal(kgm_count(out, "\"event_type\":\"log\""), 4);
+    assert_int_equal(kgm_count(out, "\"event_name\":\"node_log\""), 4);
+    free(out);
+
+    char *log = event_text("l1", "node_log", "log", "validator", "wf-dddd-44444444",
+                           "{\"level\":\"warning\",\"message\":\"invalid record 12: bad\\u001b[2J\","
+                           "\"fields\":{\"record\":12}}");
+    char *metric = event_text("m1", "custom_metric", "metric", "processor", "wf-dddd-44444444",
+                              "{\"name\":\"records_processed\",\"value\":10,\"unit\":\"records\","
+                              "\"kind\":\"counter\",\"item\":3}");
+    char *progress = event_text("p1", "node_progress", "lifecycle", "processor",
+                                "wf-dddd-44444444", "{\"done\":4,\"total\":10}");
+    char *custom = event_text("c1", "custom_event", "data", "processor", "wf-dddd-44444444",
+                              "{\"name\":\"cache\",\"data\":{\"hit_rate\":0.82}}");
+    const char *all[] = {"--count", "4", NULL};
+    start_tail(&t, true, "kaygraph:monitoring:all", all);
+    publish("kaygraph:monitoring:all", log);
+    publish("kaygraph:monitoring:all", metric);
+    publish("kaygraph:monitoring:all", progress);
+    publish("kaygraph:monitoring:all", custom);
+    out = finish(&t, 0);
+    assert_contains(out, "\033[1;33mWARNING\033[0m invalid record 12: bad?[2J");
+    assert_not_contains(out, "\033[2J");
+    assert_contains(out, "{\"record\":12}");
+    assert_contains(out, "records_processed = 10 records (counter) [item 3]");
+    assert_contains(out, "node_progress");
+    assert_contains(out, " 4/10");
+    assert_contains(out, "cache {\"hit_rate\":0.82}");
+    free(out);
+    free(log);
+    free(metric);
+    free(progress);
+    free(custom);
+}
+
 /* Redis restarts under a running tail: it says so, reconnects (its
  * subscription included) and goes on. */
 static void test_tail_redis_restart(void **state)
@@ -443,6 +496,7 @@ int main(void)
         cmocka_unit_test_setup(test_tail_interrupt, setup),
         cmocka_unit_test_setup(test_tail_unreachable, setup),
         cmocka_unit_test_setup(test_tail_terminal, setup),
+        cmocka_unit_test_setup(test_tail_node_reports, setup),
         cmocka_unit_test_setup(test_tail_redis_restart, setup),
         cmocka_unit_test(test_tail_not_redis),
         cmocka_unit_test(test_tail_redis_turns_bad),
