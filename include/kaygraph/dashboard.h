@@ -209,12 +209,15 @@ typedef struct kg_dashboard_options {
                                   * when the writer is this far (or 1 s)
                                   * behind, ingest answers 503, the feed's
                                   * send fails and the Redis source waits */
-    /* Added at the end (docs/abi.md).  Custom metric series (a metric name,
+    /* Custom metric series (a metric name,
      * graph and node that nodes report with kg_ctx_metric) exposed on
      * /metrics as kaygraph_user_<name>; past it, updates that would start a
      * new series are dropped and counted in
      * kaygraph_dashboard_user_series_dropped_total.  0 = 1000. */
     size_t max_user_series;
+    /* Room for members added in later minor releases (docs/abi.md);
+     * kg_dashboard_options_init zeroes it. */
+    uint64_t reserved[8];
 } kg_dashboard_options;
 
 KG_API void kg_dashboard_options_init(kg_dashboard_options *o);

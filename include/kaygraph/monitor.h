@@ -111,11 +111,14 @@ typedef struct kg_monitor_config {
     double shutdown_timeout;            /* 5.0 s: kg_monitor_free's flush bound */
     double retry_backoff_max;           /* 1.0 s: cap of the retry backoff */
     const char *source_host;            /* NULL = gethostname() */
-    /* Added at the end.  The most verbose node log level captured (node_log
-     * events, kg_ctx_log): KG_LOG_DEBUG (the default kg_monitor_config_init
-     * sets) captures every line, KG_LOG_WARN warnings and errors.  Lines
-     * below it are dropped before they are formatted. */
+    /* The most verbose node log level captured (node_log events,
+     * kg_ctx_log): KG_LOG_DEBUG (the default kg_monitor_config_init sets)
+     * captures every line, KG_LOG_WARN warnings and errors.  Lines below it
+     * are dropped before they are formatted. */
     kg_log_level log_level;
+    /* Room for members added in later minor releases (docs/abi.md);
+     * kg_monitor_config_init zeroes it. */
+    uint64_t reserved[8];
 } kg_monitor_config;
 
 KG_API void kg_monitor_config_init(kg_monitor_config *cfg);

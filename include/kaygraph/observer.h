@@ -122,15 +122,17 @@ typedef struct kg_observer {
      * engine calls on_event twice.  (Monitoring queues both events in one
      * step this way.) */
     void (*on_pair)(void *ud, const kg_obs_event *ev, kg_obs_point then);
-    /* Added at the end (additive: zero is the old behaviour).  Which node reports (LOG,
-     * METRIC, PROGRESS, CUSTOM points) on_event receives: KG_USER_* bits,
-     * 0 for none (see KG_USER_CLAIM). */
+    /* Which node reports (LOG, METRIC, PROGRESS, CUSTOM points) on_event
+     * receives: KG_USER_* bits, 0 (none) by default (see KG_USER_CLAIM). */
     uint32_t user_mask;
     /* Optional.  Asked after user_mask accepted a report and before it is
      * formatted, with the outermost run's id (kg_obs_event.root_run_id):
      * false drops it.  The monitor's per-run sampling decision.  Runs on the
      * node's thread, concurrently: must be quick and thread-safe. */
     bool (*user_accept)(void *ud, uint64_t root_run_id);
+    /* Room for members added in later minor releases (docs/abi.md): zero
+     * it (`= {0}` or a designated initialiser does). */
+    void (*reserved[4])(void);
 } kg_observer;
 
 /* Process-wide observer used by runs whose graph has none of its own.  The
