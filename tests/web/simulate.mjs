@@ -11,7 +11,10 @@
 //   seed, choose(node, actions, rnd) -> action, fail(path, rnd) -> bool,
 //   retry(path, rnd) -> bool, items(path, rnd) -> n (batch graphs),
 //   reason(path) -> text put in the data_output snapshot when an error action is taken,
-//   t0 (ms), host, pid, pace (delay scale).
+//   t0 (ms), host, pid, pace (delay scale),
+//   report: true to have leaf nodes tell their own story as the demo's nodes
+//   do (issue 14: node_log lines with fields, node_progress, custom_metric,
+//   custom_event), or a function (node, path, rnd) -> [{type, name, data, delay}].
 
 const esc = (id) => id.replace(/%/g, '%25').replace(/\//g, '%2F');
 
@@ -35,6 +38,7 @@ export function* runEvents(graph, opts = {}) {
   const items = opts.items || (() => 3);
   const reason = opts.reason || (() => 'quota exceeded');
   const source = { host: opts.host || 'sim', pid: opts.pid || 4242 };
+  const report = opts.report === true ? demoReport : opts.report || null;
 
   function* ev(delay, f) {
     t += delay * pace;
@@ -98,6 +102,7 @@ export function* runEvents(graph, opts = {}) {
       action = pickAction(n, actions, lastAction);
     } else {
       let work = 20 + Math.floor(rnd() * 60);   // the node's own work, before its next event
+      if (report) for (const r of report(n, path, rnd)) yield* ev(r.delay ?? 3, { ...base, type: r.type, name: r.name, data: r.data });
       if (retry(path, rnd)) {
         yield* ev(work, { ...base, type: 'error', name: 'retry_attempted', data: noItem({ attempt: 1, max_retries: 3, phase: 'exec', error: 'upstream service timed out (attempt 1)', error_type: 'TimeoutError' }) });
         work = 30;
@@ -133,6 +138,39 @@ export function* runEvents(graph, opts = {}) {
     data: Object.assign({ status: r.ok ? 'success' : 'failed', final_action: r.ok ? r.action || null : null, duration: (t - t0) / 1000 },
       r.ok ? {} : { error: 'storage unavailable', error_type: 'IOError', error_code: -5 }) });
   return wf;
+}
+
+/**
+ * What the demo's own nodes report (issue 14, "Demo"): a node logs what it
+ * does; the validator logs each invalid record at warning with the reason,
+ * the processor reports progress over its chunks and a records_processed
+ * counter, the aggregator a mean_value gauge, the storage node its storage
+ * id (and a custom event).
+ */
+export function demoReport(n, path, rnd) {
+  const log = (level, message, fields) => ({ type: 'log', name: 'node_log', data: fields ? { level, message, fields } : { level, message } });
+  const out = [log('info', `${n.id}: starting`, { node: n.id })];
+  if (/valid/.test(n.id)) {
+    const bad = 1 + Math.floor(rnd() * 3);
+    for (let i = 0; i < bad; i++) {
+      const rec = 3 + Math.floor(rnd() * 90);
+      out.push(log('warning', `invalid record ${rec}: bad date`, { record: rec, reason: 'bad date', value: '2026-13-45' }));
+    }
+    out.push(log('debug', 'validation rules loaded', { rules: 12 }));
+  } else if (/process|transform/.test(n.id)) {
+    const chunks = 4;
+    for (let c = 1; c <= chunks; c++) {
+      out.push({ type: 'lifecycle', name: 'node_progress', data: { done: c * 25, total: 100 }, delay: 12 });
+      out.push({ type: 'metric', name: 'custom_metric', data: { name: 'records_processed', value: 25, unit: 'records', kind: 'counter' }, delay: 0.5 });
+    }
+  } else if (/aggregat|report/.test(n.id)) {
+    out.push({ type: 'metric', name: 'custom_metric', data: { name: 'mean_value', value: Math.round(rnd() * 10000) / 100, unit: '', kind: 'gauge' } });
+  } else if (/stor/.test(n.id)) {
+    const id = 'st-' + Math.floor(rnd() * 1e6).toString(16);
+    out.push(log('info', `stored as ${id}`, { storage_id: id }));
+    out.push({ type: 'data', name: 'custom_event', data: { name: 'stored', data: { storage_id: id, rows: 93 } } });
+  }
+  return out;
 }
 
 /** All events of one run as an array (no pacing). */
