@@ -11,6 +11,8 @@
  *
  * States are told apart by colour, glyph and words (○ idle, ▶ running,
  * ↻ retrying, ✓ completed, ✕ failed), so they read without colour vision.
+ * A running node that reports its progress (node_progress) shows a bar along
+ * its bottom edge and "40/100" in its status line.
  */
 import { s, setText, setAttr, clear } from './dom.js';
 import { layout, routePath } from './layout.js';
@@ -18,6 +20,7 @@ import { groupState, descendants } from './model.js';
 import { statusOf } from './store.js';
 import { fmtDur, clip } from './fmt.js';
 import { pathLeaf } from './protocol.js';
+import { progressText } from './node-output.js';
 import { layoutQuality } from './layout-metrics.js';
 
 export const GLYPH = { idle: '○', running: '▶', retrying: '↻', completed: '✓', failed: '✕' };
@@ -34,7 +37,7 @@ export class GraphView {
     this.mini = mini;
     this.empty = empty;
     this.cb = cb;
-    this.root = svg.querySelector('#graph-root');
+    this.root = svg.querySelector('.graph-root');
     this.key = null;
     this.run = null;
     this.lay = null;
@@ -133,6 +136,12 @@ export class GraphView {
       s('text', { class: 'nid', x: 14, y: 21 }, this.fitText(n.id, 'title', b.w - 40)),
       s('text', { class: 'ntype', x: 14, y: 37 }, this.fitText(collapsedGroup ? `${n.type || 'Graph'}${n.batch ? ' per item' : ''} · ${kids} inside` : n.type, 'mono', b.w - 22)),
       glyph, stat);
+    let ptrack = null, pfill = null;
+    if (!collapsedGroup) {
+      ptrack = s('rect', { class: 'ptrack', x: 12, y: b.h - 5, width: b.w - 24, height: 3, rx: 1.5 });
+      pfill = s('rect', { class: 'pfill', x: 12, y: b.h - 5, width: 0, height: 3, rx: 1.5 });
+      children.push(ptrack, pfill);
+    }
     let toggle = null;
     if (collapsedGroup) {
       toggle = this.toggleButton(b.w - 34, b.h - 24, true, path);
@@ -145,7 +154,7 @@ export class GraphView {
       'data-kind': collapsedGroup ? 'group' : 'node', 'data-collapsed': collapsedGroup ? 'true' : null, 'data-status': 'idle',
       transform: `translate(${b.x.toFixed(1)},${b.y.toFixed(1)})`, tabindex: '-1', role: 'button', 'aria-label': n.id,
     }, ...children);
-    this.views.set(path, { el, n, b, stat, glyph, tip, group: collapsedGroup, c: {} });
+    this.views.set(path, { el, n, b, stat, glyph, tip, pfill, group: collapsedGroup, c: {} });
     return el;
   }
 
@@ -235,6 +244,17 @@ export class GraphView {
       else if (status === 'completed') text = 'completed' + (n.count > 1 ? ` · ×${n.count}` : '') + (n.lastDur !== undefined ? ' · ' + fmtDur(n.lastDur) : '');
       else if (status === 'running' && n.items.size) text = `running · ${n.items.size} items`;
       if (status === 'completed' && n.items.size > 1) text = `completed · ${n.items.size} items`;
+    }
+    const prog = n && n.progress && (status === 'running' || status === 'retrying') ? n.progress : null;
+    if (prog) text += ' · ' + progressText(prog);
+    const pk = prog ? `${prog.done}/${prog.total}` : '';
+    if (c.prog !== pk && v.pfill) {
+      c.prog = pk;
+      if (!prog) v.el.removeAttribute('data-progress');
+      else {
+        v.el.setAttribute('data-progress', pk);
+        v.pfill.setAttribute('width', (Math.max(0, Math.min(1, prog.done / prog.total)) * (v.b.w - 24)).toFixed(1));
+      }
     }
     const maxChars = Math.max(8, Math.floor((v.b.w - 24) / 6.3));
     if (c.status !== status) {
@@ -489,7 +509,7 @@ export class GraphView {
   buildMini() {
     clear(this.mini);
     this.miniRects = [];
-    if (!this.lay) { this.mini.hidden = true; return; }
+    if (!this.lay || !(this.lay.bbox.w > 0 && this.lay.bbox.h > 0)) { this.mini.hidden = true; this.miniRects = null; this.miniView = null; return; }
     const bb = this.lay.bbox;
     const sc = Math.min(MINI_W / bb.w, MINI_H / bb.h);
     this.miniScale = sc;

@@ -7,11 +7,16 @@
  * spacer as tall as the whole log and refilled on scroll or when events
  * arrive, so a frame costs ~20 rows of text whatever the event rate.
  * Keyboard: the log is one tab stop; ↑/↓ (PgUp/PgDn, Home/End) select a row
- * and show it in the detail pane, Enter opens its node.
+ * and show it in the detail pane, Enter opens its node.  Nodes' own log
+ * lines (node_log) show their level as a word and a colour, and the log can
+ * be filtered to lines at or above a level.  The same class lists a stored
+ * run's events on the run page.
  */
 import { h, setText, clear } from './dom.js';
 import { fmtClock, fmtDateTime, fmtDur, clip, zoneLabel } from './fmt.js';
 import { pathLeaf } from './protocol.js';
+import { LEVELS } from './store.js';
+import { LEVEL_GLYPH, progressText, fmtNum } from './node-output.js';
 
 export const LOG_ROWS = 500, LOG_BUFFER = 5000;
 
@@ -38,6 +43,22 @@ export function summarize(ev) {
       break;
     case 'execution_time':
       if (typeof d.value === 'number') parts.push(fmtDur(d.value));
+      break;
+    case 'node_log':
+      if (LEVELS.includes(d.level)) parts.push(`${LEVEL_GLYPH[d.level]} ${d.level.toUpperCase()}`);
+      parts.push(str(d.message));
+      if (d.fields && typeof d.fields === 'object') parts.push(clip(JSON.stringify(d.fields), 120));
+      break;
+    case 'custom_metric':
+      parts.push(`${str(d.name)} = ${fmtNum(d.value)}${d.unit ? ' ' + str(d.unit) : ''}`);
+      if (d.kind) parts.push(str(d.kind));
+      break;
+    case 'node_progress':
+      if (typeof d.done === 'number' && typeof d.total === 'number' && d.total > 0) parts.push(progressText({ done: d.done, total: d.total }));
+      break;
+    case 'custom_event':
+      parts.push(str(d.name));
+      if (d.data !== undefined) parts.push(clip(JSON.stringify(d.data), 120));
       break;
     case 'data_input': case 'data_output': {
       const sn = d.snapshot;
@@ -69,7 +90,7 @@ export class EventLog {
     this.items = [];
     this.pendingPaused = 0;
     this.paused = false;
-    this.filter = { type: '', node: '', wf: '', text: '' };
+    this.filter = { type: '', level: '', node: '', wf: '', text: '' };
     this.totalSeen = 0;
     this.selectedEv = null;
     this.dirty = true;
@@ -168,6 +189,8 @@ export class EventLog {
   matches(ev) {
     const f = this.filter;
     if (f.type && ev.type !== f.type) return false;
+    // A level keeps the nodes' own log lines at or above it (and nothing else).
+    if (f.level && !(ev.name === 'node_log' && LEVELS.indexOf(ev.data.level) >= LEVELS.indexOf(f.level))) return false;
     if (f.node && ev.rpath !== f.node && !(ev.rpath || '').startsWith(f.node + '/')) return false;
     if (f.wf && ev.root !== f.wf) return false;
     if (f.text) {
@@ -203,6 +226,8 @@ export class EventLog {
     const c = row.children;
     row.kgEvent = ev;
     row.setAttribute('data-t', ev.type);
+    if (ev.name === 'node_log' && LEVELS.includes(ev.data.level)) row.setAttribute('data-level', ev.data.level);
+    else row.removeAttribute('data-level');
     setText(c[0], fmtClock(Number.isFinite(ev.tsMs) ? ev.tsMs : ev.recv, this.cb.utc()));
     setText(c[1], ev.type);
     c[1].setAttribute('data-t', ev.type);

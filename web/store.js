@@ -473,7 +473,7 @@ export function runFromEvents(id, events, graph) {
 }
 
 export const OUTCOME_TEXT = { running: 'running', success: 'succeeded', handled: 'handled error', failed: 'failed', stale: 'stale', unknown: 'unknown' };
-export const OUTCOME_ICON = { running: '▶', success: '✓', handled: '⚠', failed: '✕', stale: '⏸', unknown: '?' };
+export const OUTCOME_ICON = { running: '▶', success: '✓', handled: '⚠', failed: '✕', stale: '‖', unknown: '?' };
 
 /** One line naming a run: number, outcome, error count, start time, the id's distinct tail. */
 export function runLabel(run, tail, clock) {
