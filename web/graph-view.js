@@ -170,6 +170,7 @@ export class GraphView {
       s('text', { class: 'gtitle', x: 40, y: 25 }, n.id),
       s('text', { class: 'gtype', x: 46 + this.cb.measure(n.id, 'title'), y: 25 }, (n.type || 'Graph') + (n.batch ? ' · per item' : '')),
       gstat];
+    const gtype = children[children.length - 2];
     let strip = null;
     if (n.batch) {
       strip = s('g', { class: 'items', transform: 'translate(14,36)' });
@@ -182,7 +183,7 @@ export class GraphView {
       'data-collapsed': 'false', 'data-status': 'idle', transform: `translate(${b.x.toFixed(1)},${b.y.toFixed(1)})`,
       tabindex: '-1', role: 'group', 'aria-label': `${n.id} (sub-graph)`,
     }, ...children);
-    this.views.set(path, { el, n, b, gstat, tip, strip, group: true, open: true, c: {} });
+    this.views.set(path, { el, n, b, gstat, gtype, tip, strip, group: true, open: true, c: {} });
     return el;
   }
 
@@ -287,10 +288,25 @@ export class GraphView {
     const c = v.c;
     if (c.status !== g.status) { c.status = g.status; v.el.setAttribute('data-status', g.status); if (v.glyph) setText(v.glyph, GLYPH[g.status]); }
     if (v.stat) { const t = clip(text, Math.floor((v.b.w - 24) / 6.3)); if (c.text !== t) { c.text = t; setText(v.stat, t); } }
-    if (v.gstat && c.text !== text) { c.text = text; setText(v.gstat, text); }
+    if (v.gstat && c.text !== text) { c.text = text; this.fitGroupHead(v, text); }
     const tip = `${path} (${v.n.batch ? 'batch graph: its sub-graph runs once per item' : 'sub-graph'})\n${text}`;
     if (c.tip !== tip) { c.tip = tip; setText(v.tip, tip); v.el.setAttribute('aria-label', `${v.n.id} (sub-graph): ${text}`); }
     if (v.strip) this.drawItems(v, items);
+  }
+
+  /**
+   * A group's header holds its title and type at the left and what runs
+   * inside at the right: on a narrow group the type gives way first, then
+   * the right-hand text is shortened, so they never overlap.
+   */
+  fitGroupHead(v, text) {
+    const m = this.cb.measure;
+    const left = 46 + m(v.n.id, 'title') + 10, right = v.b.w - 12;
+    const typeW = m(v.gtype.textContent, 'mono');
+    const fits = (t) => left + typeW + 8 + m(t, 'text') * 1.1 <= right;
+    v.gtype.style.display = fits(text) ? '' : 'none';
+    const room = right - (fits(text) ? left + typeW + 8 : left);
+    setText(v.gstat, m(text, 'text') * 1.1 <= room ? text : this.fitText(text, 'text', room / 1.1));
   }
 
   /** A batch graph's per-item runs: one small square per item, by status. */

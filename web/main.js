@@ -56,6 +56,8 @@ const collapsedByTopo = new Map();
 const pending = new Map();      // workflow_id -> 'hydrate' | 'replay'
 const hydrated = new Set();     // runs whose stored events were fetched (and finished then)
 let setRoute = () => {};
+let currentPage = '';           // 'live' | 'runs' | 'run'
+let graphStale = false;         // the live graph is not drawn while another page is shown
 
 let viewsReady = false;
 const prefs = new Preferences((what) => {
@@ -125,7 +127,8 @@ function pickRun(id) {
 function redrawRun() {
   const run = shownRun();
   shownRunId = run ? run.id : '';
-  graph.show(run, collapsedFor(run));
+  // Another page in front: the live graph is laid out when it is shown again.
+  if (currentPage === 'live' || !currentPage) { graph.show(run, collapsedFor(run)); graphStale = false; } else graphStale = true;
   if (run && !replay) ensureLoaded(run);
   // A run picked by address that this tab has not heard of: ask the server
   // (its memory, then Redis, then the run history).
@@ -396,9 +399,9 @@ function render(frame) {
   if (!replay) {
     const run = st.runs.get(displayedRunId()) || null;
     const ch = run && frame.byRun.get(run.id);
-    if (frame.redraw || (ch && ch.topo) || (run ? run.id : '') !== shownRunId || (run && graph.run !== run)) redrawRun();
-    else if (ch && ch.paths.size) graph.update(ch.paths);
-    if (ch) for (const k of ch.edges) graph.lightEdge(k, now);
+    if (frame.redraw || (ch && ch.topo) || (run ? run.id : '') !== shownRunId || (run && graph.run !== run && !graphStale)) redrawRun();
+    else if (ch && ch.paths.size && !graphStale) graph.update(ch.paths);
+    if (ch && !graphStale) for (const k of ch.edges) graph.lightEdge(k, now);
     if (ch && ch.paths.size && panel.open) panelDirty = true;
   }
   graph.tick(now);
@@ -838,7 +841,6 @@ let onLocation = () => {};
 const navigate = (loc, replace) => { setRoute(loc, replace); onLocation(parseLocation(formatLocation(loc))); };
 runsPage = new RunsPage({ api, utc: () => prefs.utc, setRoute: navigate, notice: showNotice });
 runPage = new RunPage({ api, utc: () => prefs.utc, setRoute: (loc, replace) => setRoute(loc, replace), notice: showNotice });
-let currentPage = '';
 function showPage(name) {
   if (name === currentPage) return;
   const was = currentPage;
@@ -852,7 +854,7 @@ function showPage(name) {
   if (was === 'run' && name !== 'run') runPage.hide();
   if (name === 'live') {
     document.title = 'kaygraph · live monitor';
-    graph.fit();
+    if (graphStale) redrawRun(); else graph.fit();
   }
   if (was) window.scrollTo(0, 0);
 }

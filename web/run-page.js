@@ -121,34 +121,55 @@ export class RunPage {
     this.page = parseRunPage(r.body);
     if (!this.page) { this.note('The server\'s answer is not a run page.', true); return; }
     this.perf.fetched = performance.now() - this.perf.start;
-    this.build();
+    this.build(true);
     this.perf.firstRender = performance.now() - this.perf.start;
+    this.perf.firstAt = performance.now();   // since the page's navigation began
     this.applyLocation(loc);
     await this.loadEvents(gen);
     if (gen !== this.gen) return;
     this.perf.complete = performance.now() - this.perf.start;
+    this.perf.completeAt = performance.now();
     this.scheduleRefresh(gen);
   }
 
   /** Everything drawn from the run page (and the events read so far). */
-  build() {
+  /**
+   * Everything drawn from the run page (and the events read so far).  The
+   * first time, the facts and the timeline are painted before the graph is
+   * laid out (the graph of a large run takes a few hundred ms to draw).
+   */
+  build(first) {
+    const tb = performance.now();
     const page = this.page;
     const own = this.events.get(this.id) || [];
     const run = runFromHistory(page, { events: own });
     for (const [rid, evs] of this.events) if (rid !== this.id) addEvents(run, evs);
     this.run = run;
-    if (!this.collapsed && run.model) this.collapsed = defaultCollapsed(run.model, 400);
-    this.graph.show(run, this.collapsed || new Set());
-    this.fitGraphHeight();
+    const t0 = performance.now();
     this.drawTimeline();
+    const t1 = performance.now();
     this.drawSummary();
     this.drawErrors();
-    if (this.panel.open) this.panel.render(run, null);
+    if (first) {
+      Object.assign(this.perf, { modelMs: t0 - tb, timelineMs: t1 - t0 });
+      const gen = this.gen;
+      requestAnimationFrame(() => setTimeout(() => { if (gen === this.gen && this.run === run) this.drawGraph(); }, 0));   // after the next paint
+    } else this.drawGraph();
     if (this.selected) this.showExec(this.selected.x, this.selected.item, false);
     const parts = [];
     if (!run.model) parts.push('The run\'s topology is not stored (no workflow_started): the graph cannot be drawn.');
     if (page.truncated) parts.push('Only the first 10,000 node executions are shown.');
     this.note(parts.join(' '), false);
+  }
+
+  drawGraph() {
+    const run = this.run;
+    const t0 = performance.now();
+    if (!this.collapsed && run.model) this.collapsed = defaultCollapsed(run.model, 400);
+    this.graph.show(run, this.collapsed || new Set());
+    this.fitGraphHeight();
+    if (this.panel.open) this.panel.render(run, null);
+    if (this.perf.graphMs === undefined) Object.assign(this.perf, { graphMs: performance.now() - t0, layoutMs: this.graph.layoutMs, graphAt: performance.now() });
   }
 
   /**

@@ -111,7 +111,7 @@ export class RunsPage {
     if (!r.ok) { p.fail(url, r.error); this.updateFooter(); return; }
     const added = p.accept(url, r.body, parseRun);
     this.append(added);
-    if (p.pages === 1) this.perf.firstRender = performance.now() - this.perf.start;
+    if (p.pages === 1) { this.perf.firstRender = performance.now() - this.perf.start; this.perf.firstAt = performance.now(); }
     this.updateFooter();
     if (fromKey && added.length) this.focusRow(this.tbody.children[this.tbody.children.length - added.length]);
     // Short pages on a tall window: keep reading until the footer leaves the view.

@@ -250,6 +250,7 @@ describe('run history pages against the real kgmon (kgmon demo --dashboard --db)
         .catch(async (e) => { throw new Error(`${e.message}: ${JSON.stringify(await barsOnPage(page))}`); });
       checkTimeline(await barsOnPage(page), body);
       assert.equal(await page.textContent('#rp-id'), id, 'the run id, as text');
+      await page.waitForFunction(() => window.kgDashboard.pages().run.graphAt > 0, null, { timeout: 10000 });
       // The graph is coloured from the executions: every node that ran shows its latest execution's status.
       const byPath = {};
       const root = body.run.topology.id.replace(/%/g, '%25').replace(/\//g, '%2F');
