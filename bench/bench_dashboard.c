@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "kaygraph/dashboard.h"
-#include "dash_internal.h"
+#include "hub.h"
 #include "store.h"
 
 kg__hub *kg__server_hub(struct kg_dashboard *d);

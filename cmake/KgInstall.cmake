@@ -5,6 +5,10 @@ include(CMakePackageConfigHelpers)
 
 set(KG_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/kaygraph)
 set(KG_INSTALL_TARGETS kaygraph)
+if(NOT BUILD_SHARED_LIBS)
+  # Static libraries need the support layer at the user's link.
+  list(APPEND KG_INSTALL_TARGETS kaygraph_util)
+endif()
 if(TARGET kaygraph_dashboard)
   list(APPEND KG_INSTALL_TARGETS kaygraph_dashboard)
 endif()

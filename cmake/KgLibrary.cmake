@@ -12,6 +12,7 @@
 #                     a static link)
 # DEPENDS names another kg_library: <name> links it, <name>_internal links its
 # _internal twin, so a test never mixes the two copies.
+# Both link the support layer (src/util, kaygraph_util) privately.
 # Sources are added to <name>_objects with target_sources() by each source
 # directory.
 function(kg_library name)
@@ -23,7 +24,8 @@ function(kg_library name)
   target_include_directories(${name}_objects
     PUBLIC ${PROJECT_SOURCE_DIR}/include
     PRIVATE ${PROJECT_SOURCE_DIR}/src)
-  target_link_libraries(${name}_objects PUBLIC ${L_PUBLIC_LIBS} PRIVATE ${L_PRIVATE_LIBS})
+  target_link_libraries(${name}_objects PUBLIC ${L_PUBLIC_LIBS}
+                        PRIVATE kaygraph_util ${L_PRIVATE_LIBS})
 
   add_library(${name} $<TARGET_OBJECTS:${name}_objects>)
   add_library(kaygraph::${L_EXPORT_NAME} ALIAS ${name})
@@ -37,7 +39,8 @@ function(kg_library name)
   target_include_directories(${name} PUBLIC
     $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
-  target_link_libraries(${name} PUBLIC ${L_DEPENDS} ${L_PUBLIC_LIBS} PRIVATE ${L_PRIVATE_LIBS})
+  target_link_libraries(${name} PUBLIC ${L_DEPENDS} ${L_PUBLIC_LIBS}
+                        PRIVATE kaygraph_util ${L_PRIVATE_LIBS})
 
   add_library(${name}_internal STATIC $<TARGET_OBJECTS:${name}_objects>)
   target_include_directories(${name}_internal PUBLIC ${PROJECT_SOURCE_DIR}/include
@@ -45,5 +48,5 @@ function(kg_library name)
   if(L_DEPENDS)
     target_link_libraries(${name}_internal PUBLIC ${L_DEPENDS}_internal)
   endif()
-  target_link_libraries(${name}_internal PUBLIC ${L_PUBLIC_LIBS} ${L_PRIVATE_LIBS})
+  target_link_libraries(${name}_internal PUBLIC kaygraph_util ${L_PUBLIC_LIBS} ${L_PRIVATE_LIBS})
 endfunction()

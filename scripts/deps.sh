@@ -11,7 +11,7 @@ pkgs=(build-essential cmake pkg-config libjansson-dev libhiredis-dev libcurl4-op
       libwebsockets-dev libssl-dev libsqlite3-dev libpq-dev)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(libcmocka-dev redis-server redis-tools chromium clang libclang-rt-14-dev curl
-         iproute2 valgrind file dpkg-dev postgresql sqlite3)
+         iproute2 valgrind file dpkg-dev postgresql sqlite3 python3)
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi

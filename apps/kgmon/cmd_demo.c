@@ -18,6 +18,7 @@
 #include <kaygraph/redis_reader.h>
 
 #include "cli.h"
+#include "util/clock.h"
 #include "demo_workflow.h"
 #include "history_cli.h"
 
@@ -413,13 +414,6 @@ static void print_history(const demo_args *a)
 
 /* ---- running -------------------------------------------------------------------------- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static long long shared_int(json_t *shared, const char *key)
 {
     return (long long)json_integer_value(json_object_get(shared, key));
@@ -429,9 +423,9 @@ static void run_once(kg_node_t *graph, const demo_args *a, unsigned i, demo_tota
 {
     json_t *shared = demo_shared_new(a->wf.seed, i);
     kg_result_t res;
-    double t0 = now_s();
+    double t0 = kg_clock_mono();
     int rc = kg_run(graph, shared, &res);
-    double dt = now_s() - t0;
+    double dt = kg_clock_mono() - t0;
     const char *status = json_string_value(json_object_get(shared, "status"));
     json_t *agg = json_object_get(shared, "aggregates");
     t->runs++;

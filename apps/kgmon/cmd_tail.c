@@ -33,6 +33,8 @@
 #include <kaygraph/redis_reader.h>
 
 #include "cli.h"
+#include "util/buf.h"
+#include "util/clock.h"
 
 #define TAIL_LIST_MAX 16                  /* values per repeatable filter */
 #define TAIL_WS_MSG_MAX (32u << 20)       /* largest WebSocket message reassembled */
@@ -310,13 +312,6 @@ static int tail_parse(tail_args *a, int argc, char **argv)
 
 /* ---- filtering ------------------------------------------------------------------------ */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static const char *str_field(json_t *o, const char *key)
 {
     const char *s = json_string_value(json_object_get(o, key));
@@ -559,7 +554,7 @@ static void tail_event(tail_state *s, const char *raw, size_t n, json_t *ev)
     if (fflush(stdout) != 0 || ferror(stdout))
         s->done = true;
     s->matched++;
-    s->last_match = now_s();
+    s->last_match = kg_clock_mono();
     if (s->a->count && s->matched >= s->a->count)
         s->done = true;
 }
@@ -569,7 +564,7 @@ static bool tail_should_stop(tail_state *s)
 {
     if (s->done || cli_interrupted)
         return true;
-    if (s->a->timeout > 0 && now_s() - s->last_match >= s->a->timeout) {
+    if (s->a->timeout > 0 && kg_clock_mono() - s->last_match >= s->a->timeout) {
         fprintf(stderr, "kgmon tail: no matching event in %g s\n", s->a->timeout);
         s->rc = KGMON_FAILED;
         s->done = true;
@@ -582,7 +577,7 @@ static double tail_step(const tail_state *s)
 {
     double step = TAIL_TICK_S;
     if (s->a->timeout > 0) {
-        double left = s->last_match + s->a->timeout - now_s();
+        double left = s->last_match + s->a->timeout - kg_clock_mono();
         if (left < step)
             step = left > 0.001 ? left : 0.001;
     }
@@ -792,8 +787,7 @@ typedef struct ws_conn {
     struct lws_context *ctx;
     struct lws *wsi;              /* NULL while not connected */
     lws_sorted_usec_list_t tick;  /* wakes lws_service so Ctrl-C and timers are seen */
-    char *buf;                    /* the message being reassembled */
-    size_t len, cap;
+    kg_buf msg;                   /* the message being reassembled */
     bool overflow;                /* the current message is too big: skip it */
     bool ever_connected, lost, refused;
     double retry_at;
@@ -803,31 +797,19 @@ typedef struct ws_conn {
 
 static void ws_rx(ws_conn *c, const void *in, size_t len, bool final)
 {
-    if (!c->overflow && c->len + len > TAIL_WS_MSG_MAX)
+    if (!c->overflow && c->msg.len + len > TAIL_WS_MSG_MAX)
         c->overflow = true;
-    if (!c->overflow && c->len + len > c->cap) {
-        size_t cap = c->cap ? c->cap : 65536;
-        while (cap < c->len + len)
-            cap *= 2;
-        char *nb = realloc(c->buf, cap);
-        if (!nb)
-            c->overflow = true;
-        else {
-            c->buf = nb;
-            c->cap = cap;
-        }
-    }
-    if (!c->overflow && len) {
-        memcpy(c->buf + c->len, in, len);
-        c->len += len;
+    if (!c->overflow) {
+        kg_buf_append(&c->msg, in, len);
+        c->overflow = c->msg.failed;
     }
     if (!final)
         return;
     if (c->overflow)
         fprintf(stderr, "kgmon tail: skipped a dashboard message over %u MiB\n", TAIL_WS_MSG_MAX >> 20);
     else
-        ws_message(c->s, c->buf, c->len);
-    c->len = 0;
+        ws_message(c->s, c->msg.data, c->msg.len);
+    kg_buf_reset(&c->msg);
     c->overflow = false;
 }
 
@@ -856,9 +838,9 @@ static void ws_closed(ws_conn *c, const char *why, size_t len)
     if (c->ever_connected)
         c->lost = true;
     c->wsi = NULL;
-    c->len = 0;
+    kg_buf_reset(&c->msg);
     c->overflow = false;
-    c->retry_at = now_s() + TAIL_RECONNECT_S;
+    c->retry_at = kg_clock_mono() + TAIL_RECONNECT_S;
 }
 
 static void ws_established(ws_conn *c)
@@ -929,7 +911,7 @@ static void ws_connect(ws_conn *c)
         if (!c->error[0])
             snprintf(c->error, sizeof c->error, "cannot connect to %s:%d", a->url_host, a->url_port);
         c->wsi = NULL;
-        c->retry_at = now_s() + TAIL_RECONNECT_S;
+        c->retry_at = kg_clock_mono() + TAIL_RECONNECT_S;
     }
 }
 
@@ -972,7 +954,7 @@ static int ws_loop(ws_conn *c)
     while (!tail_should_stop(c->s)) {
         if (!c->wsi && !c->ever_connected && (c->error[0] || c->retry_at > 0))
             return ws_first_failure(c);
-        if (!c->wsi && now_s() >= c->retry_at)
+        if (!c->wsi && kg_clock_mono() >= c->retry_at)
             ws_connect(c);
         if (lws_service(c->ctx, 0) < 0)
             break;
@@ -994,7 +976,7 @@ static int tail_ws(tail_state *s)
     int rc = ws_loop(&c);
     lws_sul_cancel(&c.tick);
     lws_context_destroy(c.ctx);
-    free(c.buf);
+    kg_buf_free(&c.msg);
     return rc;
 }
 
@@ -1015,7 +997,7 @@ int cmd_tail(int argc, char **argv)
         rc = KGMON_OK;
     } else if (rc == 0) {
         cli_catch_signals();
-        tail_state s = {.a = &a, .rc = KGMON_OK, .last_match = now_s()};
+        tail_state s = {.a = &a, .rc = KGMON_OK, .last_match = kg_clock_mono()};
         s.json = a.json || !cli_is_tty(STDOUT_FILENO);
         s.color = !s.json && want_color(&a);
         rc = a.redis_host ? tail_redis(&s) : tail_ws(&s);

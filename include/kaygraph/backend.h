@@ -30,7 +30,7 @@ extern "C" {
  * backend has to parse the JSON.  Every pointer is borrowed for the duration
  * of send_batch() and NUL-terminated. */
 typedef struct kg_event_view {
-    const char *json;          /* the whole event, DESIGN.md schema */
+    const char *json;          /* the whole event, docs/events.md schema */
     size_t json_len;
     const char *event_id;      /* UUID text, 36 chars */
     const char *event_type;    /* "lifecycle", "data", "error", "metric" */

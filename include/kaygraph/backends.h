@@ -3,7 +3,7 @@
  *   mock   in memory, inspectable, can be told to fail or to be slow: a
  *          product feature (dry runs, the demo) and the fault-injection tool.
  *   file   JSON Lines, one event per line, to a path or stdout.
- *   redis  Redis Pub/Sub + key layout of DESIGN.md (hiredis), with a read side.
+ *   redis  Redis Pub/Sub + key layout of docs/redis.md (hiredis), with a read side.
  *   http   webhook POSTs of batches (libcurl).
  *   tee    the same events to several backends (e.g. Redis and the embedded
  *          dashboard).
@@ -65,7 +65,7 @@ KG_API kg_backend_t *kg_file_backend_new(const char *path, kg_error_t *err);
 /* ---- redis ----------------------------------------------------------------- */
 
 /* What the Redis backend writes (docs/redis.md).  SEED: the layout of
- * DESIGN.md that the Python original's consumers read (every event stored
+ * docs/redis.md that the Python original's consumers read (every event stored
  * under its own key, indexed per run and per node, published on two
  * channels).  LEAN: for high rates -- each run's events in one hash, the
  * "all" channel only, the stream (when on) one entry per batch; the

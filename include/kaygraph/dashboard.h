@@ -1,6 +1,6 @@
 /* kaygraph/dashboard.h - the live dashboard server: HTTP + WebSocket on one port.
  *
- * The dashboard aggregates monitoring events (DESIGN.md schema) from up to
+ * The dashboard aggregates monitoring events (docs/events.md) from up to
  * three sources - a Redis subscription, POST /api/ingest (the webhook format)
  * and an in-process feed (kg_dashboard_backend_new) - into a bounded state
  * (topology per workflow, per-node status and timings, recent events, recent
@@ -26,7 +26,7 @@
  * service thread or, for Redis source messages, on the Redis thread, or,
  * for run-history messages, on the history writer thread.
  *
- * Wire contract (DESIGN.md "Dashboard server"), WebSocket messages sent:
+ * Wire contract (docs/protocol.md), WebSocket messages sent:
  *   {"type":"initial","data":{"events":[last 100: each producer's in seq
  *        order, producers as they arrived; over 64 KiB as a brief],"metrics":M,
  *        "active_nodes":[ids],"active_workflows":[ids],"network_graph":G,
@@ -114,6 +114,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "node.h"
 #include "error.h"
 
 #ifdef __cplusplus
@@ -122,13 +123,16 @@ extern "C" {
 
 typedef struct kg_dashboard kg_dashboard_t;
 
-typedef enum kg_dashboard_log_level {
-    KG_DASH_LOG_ERROR = 0, KG_DASH_LOG_WARN = 1, KG_DASH_LOG_INFO = 2
-} kg_dashboard_log_level;
+/* The engine's log levels and callback type (kaygraph/node.h), under the
+ * names earlier versions of this header gave them. */
+typedef kg_log_level kg_dashboard_log_level;
+#define KG_DASH_LOG_ERROR KG_LOG_ERROR
+#define KG_DASH_LOG_WARN KG_LOG_WARN
+#define KG_DASH_LOG_INFO KG_LOG_INFO
 
 /* One line of log ("client 127.0.0.1 connected (3 clients)").  `msg` is
  * borrowed for the call. */
-typedef void (*kg_dashboard_log_cb)(void *ud, kg_dashboard_log_level level, const char *msg);
+typedef kg_log_fn kg_dashboard_log_cb;
 
 typedef struct kg_dashboard_options {
     const char *bind;            /* "127.0.0.1" */

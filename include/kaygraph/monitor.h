@@ -1,7 +1,7 @@
 /* kaygraph/monitor.h - real-time monitoring of workflows.
  *
  * A monitor is an engine observer (kaygraph/observer.h) that turns every
- * lifecycle point into an event of DESIGN.md's schema and delivers it to a
+ * lifecycle point into an event of docs/events.md's schema and delivers it to a
  * backend, without ever slowing or failing the workflow:
  *
  *   node thread:  filter -> sample -> stamp -> copy a fixed-size record into a
@@ -46,7 +46,7 @@ typedef enum kg_event_type {
     KG_EVENT_TYPE_COUNT
 } kg_event_type;
 
-/* X(enum, "name", type) in DESIGN.md's order. */
+/* X(enum, "name", type) in docs/events.md's order. */
 #define KG_EVENT_NAME_MAP(X)                                   \
     X(WORKFLOW_STARTED, "workflow_started", LIFECYCLE)         \
     X(NODE_STARTED, "node_started", LIFECYCLE)                 \

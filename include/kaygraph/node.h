@@ -221,8 +221,9 @@ KG_API void kg_node_metrics_reset(kg_node_t *node);
 /* ---- Logging ---------------------------------------------------------------
  * Warnings (unknown action, replaced successor) go to this handler; the
  * default writes "kaygraph: warning: ..." to stderr.  NULL restores it.
- * Process-wide; may be called from any thread. */
-typedef enum { KG_LOG_WARN = 1, KG_LOG_INFO = 2 } kg_log_level;
+ * Process-wide; may be called from any thread.  The dashboard's log lines
+ * (kaygraph/dashboard.h) use the same levels and callback type. */
+typedef enum kg_log_level { KG_LOG_ERROR = 0, KG_LOG_WARN = 1, KG_LOG_INFO = 2 } kg_log_level;
 typedef void (*kg_log_fn)(void *ud, kg_log_level level, const char *msg);
 KG_API void kg_log_set_handler(kg_log_fn fn, void *ud);
 

@@ -1,6 +1,6 @@
 /* kaygraph/redis_reader.h - the read side of the Redis backend, for consumers.
  *
- * The Redis backend (kaygraph/backends.h) writes DESIGN.md's layout or the
+ * The Redis backend (kaygraph/backends.h) writes docs/redis.md's layout or the
  * lean one (docs/redis.md); this is how a consumer (the dashboard, a tool,
  * a test) reads either back without knowing the key names or the layout: subscribe to the live feed, fetch one workflow run's
  * or one node's stored events, the active node / workflow sets, the per-type

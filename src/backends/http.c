@@ -1,6 +1,6 @@
 /* http.c - the HTTP webhook backend (libcurl): one POST per batch.
  *
- * Body, as DESIGN.md's webhook format plus an id:
+ * Body, as docs/webhook.md's format plus an id:
  *     {"events":[<ev>,<ev>,...],"batch_size":N,"timestamp":"2026-11-27T17:36:13.123456Z",
  *      "batch_id":"<uuid>"}
  * built by concatenating the events' pre-serialised JSON texts into a
@@ -75,10 +75,10 @@
 #include "backends/sigpipe.h"
 #include "kaygraph/backends.h"
 #include "monitor/serialize.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/iso8601.h"
 
-/* A worker's body buffer above this is freed after the send, so one huge
- * batch does not pin its memory for the life of the process. */
-#define KG__HTTP_KEEP_BODY (8u << 20)
 #define KG__HTTP_MAX_HOPS 5          /* 307/308 followed per batch */
 #define KG__HTTP_POLL_MS 100         /* longest wait between deadline checks */
 #define KG__HTTP_URL_MAX 2048
@@ -93,8 +93,7 @@ typedef struct kg__http_worker {
      * the same without the user's headers (other origins). */
     struct curl_slist *hdr_all, *hdr_min;
     char *idem_all, *idem_min;    /* the key's text in each list */
-    char *body;
-    size_t cap;
+    kg_buf body;                  /* the batch body being sent */
     atomic_bool up;
     char errbuf[CURL_ERROR_SIZE];
     char retry_after[64];         /* the Retry-After of the last response */
@@ -133,20 +132,6 @@ static void kg__curl_init(void)
 }
 
 /* ---- helpers ------------------------------------------------------------------------ */
-
-static int64_t kg__mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static double kg__wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Responses are not used; reading them keeps the connection reusable. */
 static size_t kg__discard(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -193,20 +178,8 @@ static double kg__retry_after_s(const char *v)
     time_t t = curl_getdate(v, NULL);
     if (t == (time_t)-1)
         return 0;
-    double d = (double)t - kg__wall();
+    double d = (double)t - kg_clock_real();
     return d > 0 ? d : 0;
-}
-
-/* "2026-11-27T17:36:13.123456Z" into buf[28]; returns its length. */
-static size_t kg__iso_now(char *buf, size_t size)
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-    int m = snprintf(buf + n, size - n, ".%06ldZ", ts.tv_nsec / 1000);
-    return n + (m > 0 ? (size_t)m : 0);
 }
 
 /* splitmix64's finaliser: every input bit reaches every output bit. */
@@ -371,9 +344,7 @@ static void kg__worker_free(kg__http_worker *w)
     w->hdr_all = w->hdr_min = NULL;
     w->curl = NULL;
     w->multi = NULL;
-    free(w->body);
-    w->body = NULL;
-    w->cap = 0;
+    kg_buf_free(&w->body);
     atomic_store_explicit(&w->up, false, memory_order_relaxed);
 }
 
@@ -381,36 +352,23 @@ static void kg__worker_free(kg__http_worker *w)
  * when out of memory. */
 static size_t kg__build_body(kg__http_worker *w, const kg_batch *batch, const char *id)
 {
-    static const char head[] = "{\"events\":[";
-    char tail[160];
-    char ts[40];
-    kg__iso_now(ts, sizeof ts);
-    size_t tail_len = (size_t)snprintf(tail, sizeof tail,
-                                       "],\"batch_size\":%zu,\"timestamp\":\"%s\",\"batch_id\":\"%s\"}",
-                                       batch->count, ts, id);
-    size_t need = sizeof head - 1 + tail_len + 1;
+    char ts[32];
+    kg_iso8601_format(ts, kg_clock_real_ns());
+    kg_buf *b = &w->body;
+    kg_buf_reset(b);   /* gives back a buffer a huge batch grew past 1 MiB */
+    size_t need = 160;
     for (size_t i = 0; i < batch->count; i++)
         need += batch->events[i].json_len + 1;
-    if (need > w->cap) {
-        char *b = realloc(w->body, need);
-        if (!b)
-            return 0;
-        w->body = b;
-        w->cap = need;
-    }
-    char *p = w->body;
-    memcpy(p, head, sizeof head - 1);
-    p += sizeof head - 1;
+    kg_buf_reserve(b, need);   /* one allocation, not one per event */
+    kg_buf_puts(b, "{\"events\":[");
     for (size_t i = 0; i < batch->count; i++) {
         if (i)
-            *p++ = ',';
-        memcpy(p, batch->events[i].json, batch->events[i].json_len);
-        p += batch->events[i].json_len;
+            kg_buf_append(b, ",", 1);
+        kg_buf_append(b, batch->events[i].json, batch->events[i].json_len);
     }
-    memcpy(p, tail, tail_len);
-    p += tail_len;
-    *p = '\0';
-    return (size_t)(p - w->body);
+    kg_buf_printf(b, "],\"batch_size\":%zu,\"timestamp\":\"%s\",\"batch_id\":\"%s\"}",
+                  batch->count, ts, id);
+    return b->failed ? 0 : b->len;
 }
 
 /* One transfer on the worker's handle, cut when the shutdown deadline
@@ -428,7 +386,7 @@ static CURLcode kg__perform(kg__http *h, kg__http_worker *w, bool *cut)
         if (!running)
             break;
         int64_t dl = atomic_load_explicit(&h->deadline, memory_order_acquire);
-        int64_t now = kg__mono();
+        int64_t now = kg_clock_mono_ns();
         if (dl && now >= dl) {
             *cut = true;
             break;
@@ -543,7 +501,7 @@ static void kg__post_failed(kg__http *h, kg__http_worker *w, kg__post *p)
         pause_ns = h->retry_after_max_ns;
     }
     if (pause_ns > 0) {
-        int64_t until = kg__mono() + pause_ns;
+        int64_t until = kg_clock_mono_ns() + pause_ns;
         int64_t cur = atomic_load(&h->not_before);
         while (cur < until && !atomic_compare_exchange_weak(&h->not_before, &cur, until)) {
         }
@@ -623,7 +581,7 @@ static int http_send_batch(void *data, unsigned worker, const kg_batch *batch)
         len = kg__build_body(w, batch, id);
         if (len == 0)
             return KG_ENOMEM;
-        body = w->body;
+        body = w->body.data;
     }
     curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -641,11 +599,6 @@ static int http_send_batch(void *data, unsigned worker, const kg_batch *batch)
     /* The handle keeps a pointer to the body until the next send; point it
      * away before the buffer can be freed. */
     curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, "");
-    if (w->cap > KG__HTTP_KEEP_BODY) {
-        free(w->body);
-        w->body = NULL;
-        w->cap = 0;
-    }
     return p.rc;
 }
 

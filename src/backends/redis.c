@@ -1,4 +1,4 @@
-/* redis.c - the Redis backend: DESIGN.md's key layout, one pipeline per batch.
+/* redis.c - the Redis backend: the key layout of docs/redis.md, one pipeline per batch.
  *
  * For a batch of events this backend writes one pipeline, in this order:
  *
@@ -15,7 +15,7 @@
  *   XADD    <prefix>stream MAXLEN ~ N * event <json>         per event, when stream_maxlen > 0
  *   PUBLISH <prefix>all <json>; PUBLISH <prefix><type> <json>   per event
  *
- * Readers see exactly DESIGN.md's layout (an event's key, its place in the
+ * Readers see exactly docs/redis.md's layout (an event's key, its place in the
  * workflow and node sorted sets with score = epoch ms, the TTLs, the counters,
  * the active sets, the two channels); only the number of commands differs
  * from a literal reading of it: the sorted-set insertions, EXPIREs and
@@ -110,6 +110,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "backends/redis_keys.h"
 #include "backends/sigpipe.h"
 #include "kaygraph/backends.h"
 
@@ -385,9 +386,9 @@ static int kg__worker_connect(kg__redis *r, kg__redis_worker *w)
         /* Readers look here to know which layout they read: "lean", or no
          * key at all for the seed layout (which so keeps its exact key set;
          * a marker a lean writer left under the same prefix goes). */
-        char *key = kg__concat(r->prefix, "layout");
+        char *key = kg__concat(r->prefix, KG_REDIS_KEY_LAYOUT);
         bool lean = r->layout == KG_REDIS_LAYOUT_LEAN;
-        const char *argv[3] = {lean ? "SET" : "DEL", key, "lean"};
+        const char *argv[3] = {lean ? "SET" : "DEL", key, KG_REDIS_LAYOUT_LEAN_MARK};
         rc = key ? kg__handshake_cmd(c, lean ? 3 : 2, argv) : KG_ENOMEM;
         free(key);
     }
@@ -638,7 +639,7 @@ static void kg__lean_run(kg__redis *r, kg__scratch *s, const kg__group *g,
 {
     kg__out_cmd(s, 2 + 2 * (size_t)g->n);
     kg__out_arg(s, "HSET", 4);
-    kg__out_arg3(s, r->prefix, r->prefix_len, "run:", 4, g->id, g->id_len);
+    kg__out_arg3(s, r->prefix, r->prefix_len, KG_REDIS_KEY_RUN, KG_REDIS_LEN(KG_REDIS_KEY_RUN), g->id, g->id_len);
     for (uint32_t i = g->head; i != UINT32_MAX; i = s->next[KG__G_WF][i]) {
         char seq[24];
         kg__out_arg(s, seq, kg__utoa(seq, ev[i].seq));
@@ -646,7 +647,7 @@ static void kg__lean_run(kg__redis *r, kg__scratch *s, const kg__group *g,
     }
     kg__out_cmd(s, 3);
     kg__out_arg(s, "EXPIRE", 6);
-    kg__out_arg3(s, r->prefix, r->prefix_len, "run:", 4, g->id, g->id_len);
+    kg__out_arg3(s, r->prefix, r->prefix_len, KG_REDIS_KEY_RUN, KG_REDIS_LEN(KG_REDIS_KEY_RUN), g->id, g->id_len);
     kg__out_str(s, r->ttl_text);
 }
 
@@ -752,7 +753,7 @@ static size_t kg__pipe_build(kg__redis *r, kg__redis_worker *w, const kg_batch *
         } else if (*id) {
             kg__out_cmd(s, 4);
             kg__out_arg(s, "SETEX", 5);
-            kg__out_arg3(s, pfx, pl, "event:", 6, id, strlen(id));
+            kg__out_arg3(s, pfx, pl, KG_REDIS_KEY_EVENT, KG_REDIS_LEN(KG_REDIS_KEY_EVENT), id, strlen(id));
             kg__out_arg(s, r->ttl_text, ttl_len);
             kg__out_arg(s, e->json, e->json_len);
             commands++;
@@ -782,7 +783,7 @@ static size_t kg__pipe_build(kg__redis *r, kg__redis_worker *w, const kg_batch *
             kg__lean_run(r, s, g, ev);
             commands += 2;
         } else if (g->kind == KG__G_WF || g->kind == KG__G_NODE) {
-            const char *mid = g->kind == KG__G_WF ? "workflow:" : "node:";
+            const char *mid = g->kind == KG__G_WF ? KG_REDIS_KEY_WORKFLOW : KG_REDIS_KEY_NODE;
             size_t ml = g->kind == KG__G_WF ? 9 : 5;
             kg__out_cmd(s, 2 + 2 * (size_t)g->n);
             kg__out_arg(s, "ZADD", 4);
@@ -799,7 +800,7 @@ static size_t kg__pipe_build(kg__redis *r, kg__redis_worker *w, const kg_batch *
         } else if (g->kind == KG__G_TYPE) {
             kg__out_cmd(s, 3);
             kg__out_arg(s, "INCRBY", 6);
-            kg__out_arg3(s, pfx, pl, "metrics:events:", 15, g->id, g->id_len);
+            kg__out_arg3(s, pfx, pl, KG_REDIS_KEY_COUNTER, KG_REDIS_LEN(KG_REDIS_KEY_COUNTER), g->id, g->id_len);
             kg__out_int(s, g->n);
             commands++;
         } else if (g->kind == KG__G_ACT_NODE) {
@@ -814,7 +815,7 @@ static size_t kg__pipe_build(kg__redis *r, kg__redis_worker *w, const kg_batch *
         kg__out_str(s, w->sha);
         kg__out_arg(s, "2", 1);
         kg__out_str(s, r->set_nodes);
-        kg__out_arg3(s, pfx, pl, "active:clock:nodes", 18, NULL, 0);
+        kg__out_arg3(s, pfx, pl, KG_REDIS_KEY_ACTIVE_CLOCK, KG_REDIS_LEN(KG_REDIS_KEY_ACTIVE_CLOCK), NULL, 0);
         kg__out_arg(s, r->ttl_text, ttl_len);
         for (size_t gi = 0; gi < s->ngroups; gi++) {
             kg__group *g = &s->groups[gi];
@@ -859,7 +860,7 @@ static size_t kg__pipe_build(kg__redis *r, kg__redis_worker *w, const kg_batch *
         kg__out_arg(s, "~", 1);
         kg__out_str(s, r->maxlen_text);
         kg__out_arg(s, "*", 1);
-        kg__out_arg(s, "event", 5);
+        kg__out_arg(s, KG_REDIS_STREAM_FIELD, KG_REDIS_LEN(KG_REDIS_STREAM_FIELD));
         kg__out_arg(s, ev[i].json, ev[i].json_len);
         commands++;
     }
@@ -1039,7 +1040,7 @@ void kg_redis_options_init(kg_redis_options *o)
     memset(o, 0, sizeof *o);
     o->host = "127.0.0.1";
     o->port = 6379;
-    o->prefix = "kaygraph:monitoring:";
+    o->prefix = KG_REDIS_PREFIX_DEFAULT;
     o->ttl = 3600;
     o->connect_timeout = 1.0;
     o->command_timeout = 2.0;
@@ -1071,7 +1072,7 @@ kg_backend_t *kg_redis_backend_new(const kg_redis_options *o, kg_error_t *err)
         return NULL;
     }
     atomic_init(&r->nworkers, 0);
-    const char *prefix = o->prefix ? o->prefix : "kaygraph:monitoring:";
+    const char *prefix = o->prefix ? o->prefix : KG_REDIS_PREFIX_DEFAULT;
     r->host = kg__strdup(o->host && *o->host ? o->host : "127.0.0.1");
     r->port = o->port;
     r->unix_socket = o->unix_socket && *o->unix_socket ? kg__strdup(o->unix_socket) : NULL;
@@ -1079,10 +1080,10 @@ kg_backend_t *kg_redis_backend_new(const kg_redis_options *o, kg_error_t *err)
     r->db = o->db;
     r->prefix = kg__strdup(prefix);
     r->prefix_len = strlen(prefix);
-    r->chan_all = kg__concat(prefix, "all");
-    r->stream_key = kg__concat(prefix, "stream");
-    r->set_nodes = kg__concat(prefix, "active:nodes");
-    r->set_workflows = kg__concat(prefix, "active:workflows");
+    r->chan_all = kg__concat(prefix, KG_REDIS_CHANNEL_ALL);
+    r->stream_key = kg__concat(prefix, KG_REDIS_KEY_STREAM);
+    r->set_nodes = kg__concat(prefix, KG_REDIS_KEY_ACTIVE_NODES);
+    r->set_workflows = kg__concat(prefix, KG_REDIS_KEY_ACTIVE_WORKFLOWS);
     r->stream_maxlen = o->stream_maxlen;
     r->layout = o->layout;
     snprintf(r->ttl_text, sizeof r->ttl_text, "%d", o->ttl);

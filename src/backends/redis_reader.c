@@ -36,9 +36,11 @@
 
 #include <hiredis/hiredis.h>
 
+#include "backends/redis_keys.h"
 #include "backends/redis_reply.h"
 #include "backends/sigpipe.h"
 #include "kaygraph/redis_reader.h"
+#include "util/clock.h"
 
 #define KG__READER_MAX_SUBS 16
 /* MGET this many event keys per round trip: big workflows stay bounded in
@@ -134,26 +136,11 @@ static struct timeval kg__tv(double seconds)
     return tv;
 }
 
-static double kg__now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void kg__nap(double seconds)
-{
-    struct timespec ts = {(time_t)seconds,
-                          (long)((seconds - (double)(time_t)seconds) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* ---- connection health ---------------------------------------------------------- */
 
 static void kg__health_up(kg__health *h)
 {
-    h->up_since = kg__now();
+    h->up_since = kg_clock_mono();
     h->proven = false;
 }
 
@@ -173,7 +160,7 @@ static void kg__health_ok(kg__health *h)
  * stayed up KG__HEALTHY_S starts the count again. */
 static int kg__health_fail(kg__health *h, const kg_error_t *err)
 {
-    double now = kg__now();
+    double now = kg_clock_mono();
     bool stable = h->up_since > 0 && now - h->up_since >= KG__HEALTHY_S;
     bool proven = h->proven || stable;
     h->up_since = 0;
@@ -202,7 +189,7 @@ static int kg__health_fail(kg__health *h, const kg_error_t *err)
 /* Seconds before the next attempt is allowed (<= 0: now). */
 static double kg__health_wait(const kg__health *h)
 {
-    return h->retry_at - kg__now();
+    return h->retry_at - kg_clock_mono();
 }
 
 /* The last failure again, for a call made while the next attempt is not due. */
@@ -262,7 +249,7 @@ static int kg__reply_wait(kg_redis_reader_t *r, redisContext *c, kg__reply_bound
                                 "%s: %s sent a string longer than the %zu-byte limit "
                                 "(max_reply); connection closed",
                                 what, r->where, b->bulk_max);
-        double left = deadline - kg__now();
+        double left = deadline - kg_clock_mono();
         if (left <= 0 && looked_late)
             return kg_error_set(err, KG_ETIMEOUT, "RedisError", "%s: no reply within the timeout",
                                 what);
@@ -300,7 +287,7 @@ static int kg__ctx_command(kg_redis_reader_t *r, redisContext *c, kg__reply_boun
     if (kg__flush(c) != REDIS_OK)
         return kg__ctx_fail(r, c, b, errno, err, argv[0]);
     void *v = NULL;
-    int rc = kg__reply_wait(r, c, b, kg__now() + r->command_s, &v, err, argv[0]);
+    int rc = kg__reply_wait(r, c, b, kg_clock_mono() + r->command_s, &v, err, argv[0]);
     *out = v;
     return rc;
 }
@@ -396,7 +383,7 @@ int kg_redis_reader_new(const kg_redis_options *o, kg_redis_reader_t **out, kg_e
     r->unix_socket = o->unix_socket && *o->unix_socket ? kg__dup(o->unix_socket) : NULL;
     r->password = o->password && *o->password ? kg__dup(o->password) : NULL;
     r->db = o->db;
-    r->prefix = kg__dup(o->prefix ? o->prefix : "kaygraph:monitoring:");
+    r->prefix = kg__dup(o->prefix ? o->prefix : KG_REDIS_PREFIX_DEFAULT);
     r->connect_tv = kg__tv(o->connect_timeout > 0 ? o->connect_timeout : 1.0);
     r->command_s = o->command_timeout > 0 ? o->command_timeout : 2.0;
     size_t bulk = o->max_reply ? o->max_reply : KG__READER_MAX_REPLY;
@@ -404,7 +391,7 @@ int kg_redis_reader_new(const kg_redis_options *o, kg_redis_reader_t **out, kg_e
                                                              : SIZE_MAX;
     r->cmd_bounds = r->sub_bounds = (kg__reply_bounds){.bulk_max = bulk, .total_max = total};
     r->cmd_health.tokens = r->sub_health.tokens = KG__QUICK_BURST;
-    r->cmd_health.tokens_at = r->sub_health.tokens_at = kg__now();
+    r->cmd_health.tokens_at = r->sub_health.tokens_at = kg_clock_mono();
     if (!r->host || !r->prefix || (o->unix_socket && *o->unix_socket && !r->unix_socket) ||
         (o->password && *o->password && !r->password)) {
         kg_redis_reader_free(r);
@@ -471,7 +458,7 @@ static int kg__sub_fail(kg_redis_reader_t *r, kg_error_t *err)
 static int kg__sub_handshake(kg_redis_reader_t *r, redisContext *c, kg_error_t *err)
 {
     void *v = NULL;
-    int rc = kg__reply_wait(r, c, &r->sub_bounds, kg__now() + r->command_s, &v, err,
+    int rc = kg__reply_wait(r, c, &r->sub_bounds, kg_clock_mono() + r->command_s, &v, err,
                             r->subs[0].pattern ? "PSUBSCRIBE" : "SUBSCRIBE");
     if (rc == KG_ETIMEOUT)
         return kg_error_set(err, KG_ECONNECT, "RedisError",
@@ -539,13 +526,13 @@ static int kg__sub_ensure(kg_redis_reader_t *r, double deadline, kg_error_t *err
                 return 0;
             wait = kg__health_wait(&r->sub_health);
         }
-        double left = deadline - kg__now();
+        double left = deadline - kg_clock_mono();
         if (left <= 0 || wait > left) {
             if (left > 0)
-                kg__nap(left);
+                kg_clock_sleep(left);
             return kg__health_error(&r->sub_health, err);
         }
-        kg__nap(wait);
+        kg_clock_sleep(wait);
     }
 }
 
@@ -557,7 +544,7 @@ int kg_redis_reader_subscribe(kg_redis_reader_t *r, const char *channel, bool pa
     if (r->nsubs == KG__READER_MAX_SUBS)
         return kg_error_set(err, KG_EFULL, NULL, "at most %d subscriptions",
                             KG__READER_MAX_SUBS);
-    char *name = kg__join(r->prefix, channel ? channel : "all", "");
+    char *name = kg__join(r->prefix, channel ? channel : KG_REDIS_CHANNEL_ALL, "");
     if (!name)
         return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
     r->subs[r->nsubs].name = name;
@@ -661,7 +648,7 @@ int kg_redis_reader_next(kg_redis_reader_t *r, double timeout, char **json, size
     int got = kg__pending_next(r, json, len, channel);
     if (got)
         return got < 0 ? kg_error_set(err, KG_ENOMEM, NULL, "out of memory") : 0;
-    double deadline = kg__now() + (timeout > 0 ? timeout : 0);
+    double deadline = kg_clock_mono() + (timeout > 0 ? timeout : 0);
     for (;;) {
         if (!r->sub) {
             int rc = kg__sub_ensure(r, deadline, err);
@@ -825,7 +812,7 @@ static int kg__events_by_ids(kg_redis_reader_t *r, const redisReply *ids, json_t
         lens[0] = 4;
         for (size_t i = 0; i < m; i++) {
             const redisReply *id = ids->element[at + i];
-            keys[i] = kg__join(r->prefix, "event:", id->type == REDIS_REPLY_STRING ? id->str : "");
+            keys[i] = kg__join(r->prefix, KG_REDIS_KEY_EVENT, id->type == REDIS_REPLY_STRING ? id->str : "");
             if (!keys[i]) {
                 rc = kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
                 m = i;
@@ -894,10 +881,10 @@ static int kg__indexed_events(kg_redis_reader_t *r, const char *mid, const char 
 static int kg__is_lean(kg_redis_reader_t *r, kg_error_t *err)
 {
     int rc;
-    redisReply *v = kg__command2(r, "GET", "layout", "", 0, NULL, &rc, err);
+    redisReply *v = kg__command2(r, "GET", KG_REDIS_KEY_LAYOUT, "", 0, NULL, &rc, err);
     if (!v)
         return rc;
-    int lean = v->type == REDIS_REPLY_STRING && strcmp(v->str, "lean") == 0;
+    int lean = v->type == REDIS_REPLY_STRING && strcmp(v->str, KG_REDIS_LAYOUT_LEAN_MARK) == 0;
     freeReplyObject(v);
     return lean;
 }
@@ -919,7 +906,7 @@ static int kg__run_hash_events(kg_redis_reader_t *r, const char *workflow_id, si
                                json_t **out, kg_error_t *err)
 {
     int rc;
-    redisReply *v = kg__command2(r, "HGETALL", "run:", workflow_id, 0, NULL, &rc, err);
+    redisReply *v = kg__command2(r, "HGETALL", KG_REDIS_KEY_RUN, workflow_id, 0, NULL, &rc, err);
     if (!v)
         return rc;
     size_t n = v->type == REDIS_REPLY_ARRAY ? v->elements / 2 : 0;
@@ -963,7 +950,7 @@ int kg_redis_reader_workflow_events(kg_redis_reader_t *r, const char *workflow_i
     if (lean < 0)
         return lean;
     return lean ? kg__run_hash_events(r, workflow_id, max, out, err)
-                : kg__indexed_events(r, "workflow:", workflow_id, max, out, err);
+                : kg__indexed_events(r, KG_REDIS_KEY_WORKFLOW, workflow_id, max, out, err);
 }
 
 int kg_redis_reader_node_events(kg_redis_reader_t *r, const char *node_id, size_t max,
@@ -978,7 +965,7 @@ int kg_redis_reader_node_events(kg_redis_reader_t *r, const char *node_id, size_
     if (lean)
         return kg_error_set(err, KG_EINVAL, "ArgumentError",
                             "the lean Redis layout keeps no per-node index (docs/redis.md)");
-    return kg__indexed_events(r, "node:", node_id, max, out, err);
+    return kg__indexed_events(r, KG_REDIS_KEY_NODE, node_id, max, out, err);
 }
 
 int kg_redis_reader_event(kg_redis_reader_t *r, const char *event_id, json_t **out,
@@ -988,7 +975,7 @@ int kg_redis_reader_event(kg_redis_reader_t *r, const char *event_id, json_t **o
         return kg_error_set(err, KG_EINVAL, "ArgumentError", "NULL argument");
     *out = NULL;
     int rc;
-    redisReply *v = kg__command2(r, "GET", "event:", event_id, 0, NULL, &rc, err);
+    redisReply *v = kg__command2(r, "GET", KG_REDIS_KEY_EVENT, event_id, 0, NULL, &rc, err);
     if (!v)
         return rc;
     if (v->type != REDIS_REPLY_STRING) {
@@ -1045,12 +1032,12 @@ static int kg__members(kg_redis_reader_t *r, const char *set, json_t **out, kg_e
 
 int kg_redis_reader_active_nodes(kg_redis_reader_t *r, json_t **out, kg_error_t *err)
 {
-    return kg__members(r, "active:nodes", out, err);
+    return kg__members(r, KG_REDIS_KEY_ACTIVE_NODES, out, err);
 }
 
 int kg_redis_reader_active_workflows(kg_redis_reader_t *r, json_t **out, kg_error_t *err)
 {
-    return kg__members(r, "active:workflows", out, err);
+    return kg__members(r, KG_REDIS_KEY_ACTIVE_WORKFLOWS, out, err);
 }
 
 int kg_redis_reader_counters(kg_redis_reader_t *r, json_t **out, kg_error_t *err)
@@ -1064,7 +1051,7 @@ int kg_redis_reader_counters(kg_redis_reader_t *r, json_t **out, kg_error_t *err
     size_t lens[5] = {4};
     int rc = 0;
     for (int i = 0; i < 4; i++) {
-        keys[i] = kg__join(r->prefix, "metrics:events:", types[i]);
+        keys[i] = kg__join(r->prefix, KG_REDIS_KEY_COUNTER, types[i]);
         if (!keys[i])
             rc = KG_ENOMEM;
         argv[1 + i] = keys[i];
@@ -1116,7 +1103,7 @@ size_t kg__stream_each(const redisReply *v, kg_stream_visit_cb visit, void *ud)
             if (fields->element[f]->type != REDIS_REPLY_STRING ||
                 fields->element[f + 1]->type != REDIS_REPLY_STRING)
                 continue;
-            if (strcmp(fields->element[f]->str, "event") == 0) {
+            if (strcmp(fields->element[f]->str, KG_REDIS_STREAM_FIELD) == 0) {
                 entry.event = fields->element[f + 1]->str;
                 entry.event_len = fields->element[f + 1]->len;
                 break;
@@ -1158,7 +1145,7 @@ int kg_redis_reader_stream_scan(kg_redis_reader_t *r, const char *after, size_t 
         return kg_error_set(err, KG_EINVAL, "ArgumentError", "NULL argument");
     char num[32];
     snprintf(num, sizeof num, "%zu", count ? count : 1000);
-    char *key = kg__join(r->prefix, "stream", "");
+    char *key = kg__join(r->prefix, KG_REDIS_KEY_STREAM, "");
     if (!key)
         return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
     /* XREAD's id is exclusive, which is what "go on after the last entry"
@@ -1185,7 +1172,7 @@ int kg_redis_reader_stream_length(kg_redis_reader_t *r, unsigned long long *len,
         return kg_error_set(err, KG_EINVAL, "ArgumentError", "NULL argument");
     *len = 0;
     int rc;
-    redisReply *v = kg__command2(r, "XLEN", "stream", "", 0, NULL, &rc, err);
+    redisReply *v = kg__command2(r, "XLEN", KG_REDIS_KEY_STREAM, "", 0, NULL, &rc, err);
     if (!v)
         return rc;
     if (v->type == REDIS_REPLY_INTEGER && v->integer > 0)

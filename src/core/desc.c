@@ -6,7 +6,7 @@
 #include "core/internal.h"
 
 /* `path` is a reference the descriptor takes over (NULL: none). */
-static kg_node_desc *desc_build(const char *id, const char *type, kg_shared_text *path,
+static kg_node_desc *desc_build(const char *id, const char *type, kg_text *path,
                                 const kg_edge *edges, size_t n_edges)
 {
     size_t id_len = strlen(id), type_len = strlen(type), size = sizeof(kg_node_desc);
@@ -15,7 +15,7 @@ static kg_node_desc *desc_build(const char *id, const char *type, kg_shared_text
         size += strlen(edges[i].action) + 1;
     kg_node_desc *d = calloc(1, size);
     if (!d) {
-        kg_shared_text_unref(path);
+        kg_text_unref(path);
         return NULL;
     }
     atomic_init(&d->refs, 1);
@@ -40,7 +40,7 @@ static kg_node_desc *desc_build(const char *id, const char *type, kg_shared_text
 
 kg_node_desc *kg__desc_new(const char *id, const char *type, const char *path)
 {
-    kg_shared_text *p = path ? kg_shared_text_new(path, strlen(path)) : NULL;
+    kg_text *p = path ? kg_text_new(path, strlen(path)) : NULL;
     if (path && !p)
         return NULL;
     return desc_build(id ? id : "", type ? type : "", p, NULL, 0);
@@ -50,9 +50,9 @@ kg_node_desc *kg__node_desc_build(const kg_node_t *node)
 {
     kg_node_t *n = (kg_node_t *)node;   /* only the cache slot changes */
     kg_node_desc *cached = NULL;
-    kg_shared_text *path = kg__node_path_text(node);
+    kg_text *path = kg__node_path_text(node);
     kg_node_desc *built = desc_build(node->id, node->type_name,
-                                     path ? kg_shared_text_ref(path) : NULL, node->edges,
+                                     path ? kg_text_ref(path) : NULL, node->edges,
                                      node->n_edges);
     if (!built)
         return NULL;
@@ -75,8 +75,8 @@ void kg__desc_unref(kg_node_desc *d, size_t n)
 {
     /* acq_rel: the thread that frees sees every other holder's reads done. */
     if (d && atomic_fetch_sub_explicit(&d->refs, n, memory_order_acq_rel) == n) {
-        kg_shared_text_unref(atomic_load_explicit(&d->rendered, memory_order_acquire));
-        kg_shared_text_unref(d->path);
+        kg_text_unref(atomic_load_explicit(&d->rendered, memory_order_acquire));
+        kg_text_unref(d->path);
         free(d);
     }
 }

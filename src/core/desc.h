@@ -23,10 +23,10 @@
 
 typedef struct kg_node_desc {
     atomic_size_t refs;
-    _Atomic(kg_shared_text *) rendered;   /* monitor's rendering, or NULL */
+    _Atomic(kg_text *) rendered;   /* monitor's rendering, or NULL */
     const char *id, *type;
     uint32_t id_len, type_len;
-    kg_shared_text *path;                 /* a reference to the node's path text, or NULL */
+    kg_text *path;                 /* a reference to the node's path text, or NULL */
     uint32_t n_actions;
     const char *const *actions;           /* the edges' action names */
     char storage[];

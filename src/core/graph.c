@@ -79,7 +79,7 @@ kg_node_t *kg_graph_find(const kg_node_t *graph, const char *id)
 static void topology_drop(kg_node_t *graph)
 {
     json_decref(atomic_exchange(&graph->topology, NULL));
-    kg_shared_text_unref(atomic_exchange(&graph->topology_text, NULL));
+    kg_text_unref(atomic_exchange(&graph->topology_text, NULL));
 }
 
 /* A change to a node or its edges changes the topology of its graph and,
@@ -137,49 +137,16 @@ json_t *kg_graph_topology(const kg_node_t *graph)
 
 /* ---- shared text ------------------------------------------------------------- */
 
-kg_shared_text *kg_shared_text_new(const char *s, size_t len)
-{
-    /* aligned_alloc: the struct's cache-line alignment must hold. */
-    size_t size = (sizeof(kg_shared_text) + len + 1 + 63) & ~(size_t)63;
-    kg_shared_text *t = aligned_alloc(64, size);
-    if (!t)
-        return NULL;
-    atomic_init(&t->refs, 1);
-    t->len = len;
-    memcpy(t->text, s, len);
-    t->text[len] = '\0';
-    return t;
-}
-
-kg_shared_text *kg_shared_text_ref(kg_shared_text *t)
-{
-    if (t)
-        atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
-    return t;
-}
-
-void kg_shared_text_unref(kg_shared_text *t)
-{
-    kg_shared_text_unref_n(t, 1);
-}
-
-void kg_shared_text_unref_n(kg_shared_text *t, size_t n)
-{
-    /* acq_rel: the last owner sees every other owner's reads finished. */
-    if (t && n && atomic_fetch_sub_explicit(&t->refs, n, memory_order_acq_rel) == n)
-        free(t);
-}
-
-kg_shared_text *kg__graph_topology_text(const kg_node_t *graph)
+kg_text *kg__graph_topology_text(const kg_node_t *graph)
 {
     if (!kg_node_is_graph(graph))
         return NULL;
     kg_node_t *g = (kg_node_t *)graph;
-    kg_shared_text *cached = atomic_load_explicit(&g->topology_text, memory_order_acquire);
+    kg_text *cached = atomic_load_explicit(&g->topology_text, memory_order_acquire);
     if (!cached) {
         json_t *topo = kg_graph_topology(graph);
         char *text = topo ? json_dumps(topo, JSON_COMPACT) : NULL;
-        kg_shared_text *built = text ? kg_shared_text_new(text, strlen(text)) : NULL;
+        kg_text *built = text ? kg_text_new(text, strlen(text)) : NULL;
         free(text);
         if (!built)
             return NULL;
@@ -188,7 +155,7 @@ kg_shared_text *kg__graph_topology_text(const kg_node_t *graph)
                                                     memory_order_acq_rel, memory_order_acquire))
             cached = built;
         else
-            kg_shared_text_unref(built);
+            kg_text_unref(built);
     }
-    return kg_shared_text_ref(cached);
+    return kg_text_ref(cached);
 }

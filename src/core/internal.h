@@ -49,8 +49,8 @@ struct kg_node {
     kg_node_t *start;
     kg_node_t *owner;          /* the graph that owns this node, if any */
     _Atomic(json_t *) topology;   /* cached kg_graph_topology() */
-    _Atomic(kg_shared_text *) topology_text;   /* ...and its JSON text */
-    _Atomic(kg_shared_text *) path_text;       /* cached kg_node_path() (path.c) */
+    _Atomic(kg_text *) topology_text;   /* ...and its JSON text */
+    _Atomic(kg_text *) path_text;       /* cached kg_node_path() (path.c) */
     _Atomic(struct kg_node_desc *) desc;       /* cached descriptor (desc.c) */
 
     /* Metrics: atomics so concurrent runs of one graph need no lock. */
@@ -81,7 +81,6 @@ void kg__log(kg_log_level level, const char *fmt, ...) __attribute__((format(pri
 
 /* node.c */
 uint64_t kg__next_id(void);
-uint64_t kg__now_ns(void);
 void kg__metrics_record(kg_node_t *node, uint64_t elapsed_ns, bool ok);
 void kg__topology_invalidate(kg_node_t *node);
 

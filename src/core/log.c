@@ -8,11 +8,13 @@
 #include <stdio.h>
 
 #include "core/internal.h"
+#include "util/log.h"
 
 static void log_to_stderr(void *ud, kg_log_level level, const char *msg)
 {
     (void)ud;
-    fprintf(stderr, "kaygraph: %s: %s\n", level == KG_LOG_WARN ? "warning" : "info", msg);
+    static const char *const names[] = {"error", "warning", "info"};
+    fprintf(stderr, "kaygraph: %s: %s\n", names[level <= KG_LOG_INFO ? level : KG_LOG_INFO], msg);
 }
 
 /* Warnings are rare, so a mutex is the simplest way to swap the function and
@@ -31,14 +33,12 @@ void kg_log_set_handler(kg_log_fn fn, void *ud)
 
 void kg__log(kg_log_level level, const char *fmt, ...)
 {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     pthread_mutex_lock(&handler_lock);
     kg_log_fn fn = handler_fn;
     void *ud = handler_ud;
     pthread_mutex_unlock(&handler_lock);
-    fn(ud, level, msg);
+    va_list ap;
+    va_start(ap, fmt);
+    kg_log_tov(fn, ud, level, fmt, ap);
+    va_end(ap);
 }

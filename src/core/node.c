@@ -7,6 +7,7 @@
 
 #include "core/desc.h"
 #include "core/internal.h"
+#include "util/clock.h"
 
 static const kg_node_ops no_ops = {0};
 static atomic_uint_fast64_t id_counter = 1;
@@ -16,13 +17,6 @@ static atomic_uint_fast64_t id_counter = 1;
 uint64_t kg__next_id(void)
 {
     return atomic_fetch_add_explicit(&id_counter, 1, memory_order_relaxed);
-}
-
-uint64_t kg__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static const char *default_type_name(kg_node_kind kind)
@@ -103,8 +97,8 @@ void kg_node_free(kg_node_t *node)
     free(node->edges);
     json_decref(node->params);
     json_decref(atomic_load(&node->topology));
-    kg_shared_text_unref(atomic_load(&node->topology_text));
-    kg_shared_text_unref(atomic_load(&node->path_text));
+    kg_text_unref(atomic_load(&node->topology_text));
+    kg_text_unref(atomic_load(&node->path_text));
     kg__desc_invalidate(node);
     if (node->ops->destroy)
         node->ops->destroy(node->data);

@@ -37,7 +37,7 @@ static char *escape_into(char *out, const char *id)
     return out;
 }
 
-static kg_shared_text *path_build(const kg_node_t *node)
+static kg_text *path_build(const kg_node_t *node)
 {
     size_t len = 0;
     for (const kg_node_t *n = node; n; n = n->owner)
@@ -54,27 +54,27 @@ static kg_shared_text *path_build(const kg_node_t *node)
         if (n->owner)
             *--end = '/';
     }
-    kg_shared_text *t = kg_shared_text_new(buf, len);
+    kg_text *t = kg_text_new(buf, len);
     free(buf);
     return t;
 }
 
-kg_shared_text *kg__node_path_text(const kg_node_t *node)
+kg_text *kg__node_path_text(const kg_node_t *node)
 {
     if (!node)
         return NULL;
     kg_node_t *n = (kg_node_t *)node;   /* only the cache slot changes */
-    kg_shared_text *cached = atomic_load_explicit(&n->path_text, memory_order_acquire);
+    kg_text *cached = atomic_load_explicit(&n->path_text, memory_order_acquire);
     if (cached)
         return cached;
-    kg_shared_text *built = path_build(node);
+    kg_text *built = path_build(node);
     if (!built)
         return NULL;
     /* As with the topology: concurrent first uses may both build it, one
      * wins, and release publishes the finished text. */
     if (!atomic_compare_exchange_strong_explicit(&n->path_text, &cached, built,
                                                  memory_order_acq_rel, memory_order_acquire)) {
-        kg_shared_text_unref(built);
+        kg_text_unref(built);
         return cached;
     }
     return built;
@@ -82,22 +82,22 @@ kg_shared_text *kg__node_path_text(const kg_node_t *node)
 
 const char *kg_node_path(const kg_node_t *node)
 {
-    kg_shared_text *t = kg__node_path_text(node);
-    return t ? t->text : NULL;
+    kg_text *t = kg__node_path_text(node);
+    return t ? t->data : NULL;
 }
 
 size_t kg__path_skip(const kg_node_t *root)
 {
     if (!root->owner)
         return 0;
-    kg_shared_text *t = kg__node_path_text(root->owner);
+    kg_text *t = kg__node_path_text(root->owner);
     return t ? t->len + 1 : SIZE_MAX;
 }
 
 const char *kg__node_path_at(const kg_node_t *node, size_t skip)
 {
-    kg_shared_text *t = kg__node_path_text(node);
-    return t && skip < t->len ? t->text + skip : NULL;
+    kg_text *t = kg__node_path_text(node);
+    return t && skip < t->len ? t->data + skip : NULL;
 }
 
 /* A node's path changes when it (or a graph above it) joins a graph.
@@ -105,7 +105,7 @@ const char *kg__node_path_at(const kg_node_t *node, size_t skip)
  * exchange is enough. */
 void kg__path_invalidate(kg_node_t *node)
 {
-    kg_shared_text_unref(atomic_exchange(&node->path_text, NULL));
+    kg_text_unref(atomic_exchange(&node->path_text, NULL));
     kg__desc_invalidate(node);   /* the descriptor holds the old path */
     for (size_t i = 0; i < node->n_children; i++)
         kg__path_invalidate(node->children[i]);

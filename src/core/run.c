@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/internal.h"
+#include "util/clock.h"
 
 static kg_observer global_observer;
 static atomic_bool global_observer_set;
@@ -127,7 +128,7 @@ static int exec_once(kg_ctx_t *ctx, json_t *input, json_t **out)
 static int exec_fallback(kg_ctx_t *ctx, json_t *input, json_t **out)
 {
     KG_OBSERVE(ctx, KG_OBS_FALLBACK, .phase = "exec", .error = &ctx->error,
-               .time_ns = kg__now_ns());
+               .time_ns = (uint64_t)kg_clock_mono_ns());
     kg_error_t cause = ctx->error;
     kg__error_reset(&ctx->error);
     int rc = ctx->node->ops->exec_fallback(ctx, input, &cause, out);
@@ -155,7 +156,7 @@ int kg__exec_item(kg_ctx_t *ctx, json_t *input, json_t **out)
             break;
         atomic_fetch_add_explicit(&node->retries, 1, memory_order_relaxed);
         KG_OBSERVE(ctx, KG_OBS_RETRY, .attempt = attempt, .phase = "exec", .error = &ctx->error,
-                   .time_ns = kg__now_ns());
+                   .time_ns = (uint64_t)kg_clock_mono_ns());
         if (node->wait > 0)
             sleep_seconds(node->wait);
     }
@@ -207,7 +208,7 @@ static int graph_orchestrate(kg_ctx_t *ctx, json_t *shared, json_t *params, bool
         .path_skip = ctx->run->path_skip,
     };
     kg_ctx_t run_ctx = {.node = graph, .run = &run, .item = item};
-    uint64_t t0 = kg__now_ns();
+    uint64_t t0 = (uint64_t)kg_clock_mono_ns();
     KG_OBSERVE(&run_ctx, KG_OBS_RUN_START, .time_ns = t0);
 
     int rc = 0;
@@ -222,7 +223,7 @@ static int graph_orchestrate(kg_ctx_t *ctx, json_t *shared, json_t *params, bool
         cur = next;
     }
     if (run.obs) {
-        uint64_t t1 = kg__now_ns();
+        uint64_t t1 = (uint64_t)kg_clock_mono_ns();
         KG_OBSERVE(&run_ctx, KG_OBS_RUN_END, .action = last_action[0] ? last_action : NULL,
                    .error = rc < 0 ? &ctx->error : NULL, .elapsed = (double)(t1 - t0) / 1e9,
                    .time_ns = t1);
@@ -288,20 +289,20 @@ static int node_failed(kg_ctx_t *ctx, json_t *shared, const char *phase, bool qu
                        uint64_t t0, char *action, kg_error_t *err)
 {
     kg_node_t *node = ctx->node;
-    uint64_t t1 = kg__now_ns();
+    uint64_t t1 = (uint64_t)kg_clock_mono_ns();
     double elapsed = (double)(t1 - t0) / 1e9;
     if (node->ops->on_error && node->ops->on_error(ctx, shared, &ctx->error)) {
         if (!quiet)
             KG_OBSERVE(ctx, KG_OBS_SUPPRESSED, .phase = phase, .error = &ctx->error,
                        .elapsed = elapsed, .time_ns = t1);
-        kg__metrics_record(node, kg__now_ns() - t0, true);
+        kg__metrics_record(node, (uint64_t)kg_clock_mono_ns() - t0, true);
         action[0] = '\0';
         return 0;
     }
     if (!quiet)
         KG_OBSERVE(ctx, KG_OBS_NODE_FAILED, .phase = phase, .error = &ctx->error,
                    .elapsed = elapsed, .time_ns = t1);
-    kg__metrics_record(node, kg__now_ns() - t0, false);
+    kg__metrics_record(node, (uint64_t)kg_clock_mono_ns() - t0, false);
     if (err)
         *err = ctx->error;
     return ctx->error.code;
@@ -334,7 +335,7 @@ static int node_execute(kg_node_t *node, const kg_run_state *run, json_t *shared
     json_t *prep_res = NULL, *exec_res = NULL;
     const char *post_action = NULL;
     const char *phase = "prep";
-    uint64_t t0 = kg__now_ns();
+    uint64_t t0 = (uint64_t)kg_clock_mono_ns();
     int rc;
 
     atomic_fetch_add_explicit(&node->executions, 1, memory_order_relaxed);
@@ -358,7 +359,7 @@ static int node_execute(kg_node_t *node, const kg_run_state *run, json_t *shared
         goto fail;
     }
     phase = "exec";
-    uint64_t t_exec = obs ? kg__now_ns() : 0;
+    uint64_t t_exec = obs ? (uint64_t)kg_clock_mono_ns() : 0;
     if (obs) {
         ev.point = KG_OBS_AFTER_PREP;
         ev.data = prep_res;
@@ -370,7 +371,7 @@ static int node_execute(kg_node_t *node, const kg_run_state *run, json_t *shared
     if (obs) {
         ev.point = KG_OBS_AFTER_EXEC;
         ev.data = exec_res;
-        ev.time_ns = kg__now_ns();
+        ev.time_ns = (uint64_t)kg_clock_mono_ns();
         ev.elapsed = (double)(ev.time_ns - t_exec) / 1e9;
         ev.attempt = ctx.attempt;
         obs->on_event(obs->ud, &ev);
@@ -389,7 +390,7 @@ static int node_execute(kg_node_t *node, const kg_run_state *run, json_t *shared
         post_action = json_string_value(exec_res);   /* a graph returns its last action */
     }
     copy_action(action, post_action);
-    uint64_t t_end = kg__now_ns();
+    uint64_t t_end = (uint64_t)kg_clock_mono_ns();
     kg__metrics_record(node, t_end - t0, true);
     if (obs) {
         ev.point = KG_OBS_AFTER_POST;

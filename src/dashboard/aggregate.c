@@ -24,7 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dash_internal.h"
+#include "aggregate.h"
+#include "util/clock.h"
+#include "util/iso8601.h"
+#include "util/list.h"
+#include "util/map.h"
 #include "kaygraph/monitor.h"
 
 enum { KG__NS_IDLE, KG__NS_RUNNING, KG__NS_COMPLETED, KG__NS_FAILED, KG__NS_RETRYING };
@@ -48,7 +52,7 @@ static const char *const kg__run_status_str[] = {"running", "success", "failed",
 #define KG__INITIAL_EVENTS 100
 
 typedef struct kg__node {
-    kg__link lru;
+    kg_link lru;
     char *key;               /* node_path, or node_id when the producer sends no path */
     char *id;
     char *type;
@@ -69,7 +73,7 @@ typedef struct kg__node {
 } kg__node;
 
 typedef struct kg__run {
-    kg__link lru;            /* least recently active first */
+    kg_link lru;            /* least recently active first */
     char *id;
     uint64_t id_hash;
     uint64_t ordinal;        /* order of first sight */
@@ -80,7 +84,7 @@ typedef struct kg__run {
     char *parent;            /* parent_workflow_id of a nested run, or NULL */
     json_t *graph;
     struct kg__stored {
-        kg__msg *m;
+        kg_text *m;
         uint64_t seq;
     } *ev;                   /* ring sorted by seq */
     size_t ev_cap, ev_head, ev_len;
@@ -133,27 +137,27 @@ struct kg__agg {
 
     /* Ring of the last lim.recent_events, in arrival order. */
     struct kg__recent {
-        kg__msg *m;
-        kg__msg *brief;       /* NULL unless m is over KG__BRIEF_OVER */
+        kg_text *m;
+        kg_text *brief;       /* NULL unless m is over KG__BRIEF_OVER */
         uint64_t seq, src;    /* src: hash of the producer (source host/pid) */
         bool has_seq;
     } *recent;
     size_t recent_head, recent_len;
     size_t recent_bytes;
 
-    kg__map nodes;            /* id -> kg__node */
-    kg__link node_lru;
-    kg__map runs;             /* workflow_id -> kg__run */
-    kg__link run_lru;
+    kg_map nodes;            /* id -> kg__node */
+    kg_link node_lru;
+    kg_map runs;             /* workflow_id -> kg__run */
+    kg_link run_lru;
     uint64_t next_ordinal;
     size_t store_bytes;       /* event text held by runs */
     char *latest_run;
     char *latest_start;
 
-    kg__map edges;            /* "from\x1fto\x1faction" -> kg__edge */
+    kg_map edges;            /* "from\x1fto\x1faction" -> kg__edge */
     uint64_t edges_dropped;
 
-    kg__map sources;          /* "host/pid" -> kg__source */
+    kg_map sources;          /* "host/pid" -> kg__source */
 
     kg__idset dedup;          /* event_ids seen lately */
     kg__idset ended;          /* runs evicted after they ended (workflow_id hashes) */
@@ -238,7 +242,7 @@ static void kg__idset_free(kg__idset *s)
 /* 0 marks an empty slot. */
 static uint64_t kg__id_hash(const char *id)
 {
-    return kg__hash(id, strlen(id)) | 1;
+    return kg_hash(id, strlen(id)) | 1;
 }
 
 static bool kg__idset_has(const kg__idset *s, uint64_t h)
@@ -273,7 +277,7 @@ static bool kg__agg_seen(kg__agg *a, const char *id)
 static void kg__run_free(kg__agg *a, kg__run *r)
 {
     for (size_t i = 0; i < r->ev_len; i++)
-        kg__msg_unref(r->ev[(r->ev_head + i) % r->ev_cap].m);
+        kg_text_unref(r->ev[(r->ev_head + i) % r->ev_cap].m);
     a->store_bytes -= r->bytes;
     free(r->ev);
     json_decref(r->graph);
@@ -306,8 +310,8 @@ static void kg__recent_drop_oldest(kg__agg *a)
 {
     struct kg__recent *e = &a->recent[a->recent_head];
     a->recent_bytes -= e->m->len;
-    kg__msg_unref(e->m);
-    kg__msg_unref(e->brief);
+    kg_text_unref(e->m);
+    kg_text_unref(e->brief);
     memset(e, 0, sizeof *e);
     a->recent_head = (a->recent_head + 1) % a->lim.recent_events;
     a->recent_len--;
@@ -337,8 +341,8 @@ kg__agg *kg__agg_new(const kg__agg_limits *lim, double now)
     if (!a->lim.max_edges)
         a->lim.max_edges = 4096;
     a->started = now;
-    kg__list_init(&a->node_lru);
-    kg__list_init(&a->run_lru);
+    kg_list_init(&a->node_lru);
+    kg_list_init(&a->run_lru);
     a->recent = calloc(a->lim.recent_events, sizeof *a->recent);
     int rc_dedup = kg__idset_init(&a->dedup, KG__DEDUP_GEN);
     int rc_ended = kg__idset_init(&a->ended, KG__ENDED_GEN);
@@ -355,26 +359,26 @@ void kg__agg_free(kg__agg *a)
 {
     if (!a)
         return;
-    while (!kg__list_empty(&a->run_lru)) {
-        kg__run *r = KG__CONTAINER(a->run_lru.next, kg__run, lru);
-        kg__list_remove(&r->lru);
+    while (!kg_list_empty(&a->run_lru)) {
+        kg__run *r = KG_CONTAINER_OF(a->run_lru.next, kg__run, lru);
+        kg_list_remove(&r->lru);
         kg__run_free(a, r);
     }
-    while (!kg__list_empty(&a->node_lru)) {
-        kg__node *n = KG__CONTAINER(a->node_lru.next, kg__node, lru);
-        kg__list_remove(&n->lru);
+    while (!kg_list_empty(&a->node_lru)) {
+        kg__node *n = KG_CONTAINER_OF(a->node_lru.next, kg__node, lru);
+        kg_list_remove(&n->lru);
         kg__node_free(n);
     }
     for (size_t i = 0; i < a->edges.nb; i++)
-        for (kg__mapent *e = a->edges.b[i]; e; e = e->next)
+        for (kg_map_entry *e = a->edges.b[i]; e; e = e->next)
             kg__edge_free(e->val);
     for (size_t i = 0; i < a->sources.nb; i++)
-        for (kg__mapent *e = a->sources.b[i]; e; e = e->next)
+        for (kg_map_entry *e = a->sources.b[i]; e; e = e->next)
             free(e->val);
-    kg__map_free(&a->edges);
-    kg__map_free(&a->sources);
-    kg__map_free(&a->nodes);
-    kg__map_free(&a->runs);
+    kg_map_free(&a->edges);
+    kg_map_free(&a->sources);
+    kg_map_free(&a->nodes);
+    kg_map_free(&a->runs);
     while (a->recent && a->recent_len)
         kg__recent_drop_oldest(a);
     free(a->recent);
@@ -401,10 +405,10 @@ static size_t kg__parent_len(const char *key, bool is_path)
 static kg__node *kg__node_get(kg__agg *a, const char *key, bool is_path, const char *id,
                               const char *type, double now)
 {
-    kg__node *n = kg__map_get(&a->nodes, key);
+    kg__node *n = kg_map_get(&a->nodes, key);
     if (n) {
-        kg__list_remove(&n->lru);
-        kg__list_push_back(&a->node_lru, &n->lru);
+        kg_list_remove(&n->lru);
+        kg_list_push_back(&a->node_lru, &n->lru);
         n->last_seen = now;
         if (type && *type && (!n->type || strcmp(n->type, type) != 0))
             kg__set_str(&n->type, type);
@@ -412,9 +416,9 @@ static kg__node *kg__node_get(kg__agg *a, const char *key, bool is_path, const c
     }
     if (a->nodes.n >= a->lim.max_nodes) {
         /* Full: forget the node seen least recently. */
-        kg__node *old = KG__CONTAINER(a->node_lru.next, kg__node, lru);
-        kg__map_del(&a->nodes, old->key);
-        kg__list_remove(&old->lru);
+        kg__node *old = KG_CONTAINER_OF(a->node_lru.next, kg__node, lru);
+        kg_map_del(&a->nodes, old->key);
+        kg_list_remove(&old->lru);
         kg__node_free(old);
     }
     n = calloc(1, sizeof *n);
@@ -423,13 +427,13 @@ static kg__node *kg__node_get(kg__agg *a, const char *key, bool is_path, const c
     n->key = kg__strdup(key);
     n->id = kg__strdup(id && *id ? id : key);
     n->type = kg__strdup(type ? type : "");
-    if (!n->key || !n->id || !n->type || kg__map_put(&a->nodes, key, n) != 0) {
+    if (!n->key || !n->id || !n->type || kg_map_put(&a->nodes, key, n) != 0) {
         kg__node_free(n);
         return NULL;
     }
     n->parent_len = kg__parent_len(key, is_path);
-    kg__list_init(&n->lru);
-    kg__list_push_back(&a->node_lru, &n->lru);
+    kg_list_init(&n->lru);
+    kg_list_push_back(&a->node_lru, &n->lru);
     n->last_seen = now;
     return n;
 }
@@ -483,18 +487,18 @@ static kg__edge *kg__edge_get(kg__agg *a, const char *from_key, const char *to_k
                               const char *action, const char *from, const char *to,
                               bool is_path, bool create)
 {
-    kg__sb key;
-    kg__sb_init(&key);
-    kg__sb_puts(&key, from_key);
-    kg__sb_add(&key, "\x1f", 1);
-    kg__sb_puts(&key, to_key);
-    kg__sb_add(&key, "\x1f", 1);
-    kg__sb_puts(&key, action);
-    if (key.oom) {
-        kg__sb_free(&key);
+    kg_buf key;
+    kg_buf_init(&key);
+    kg_buf_puts(&key, from_key);
+    kg_buf_append(&key, "\x1f", 1);
+    kg_buf_puts(&key, to_key);
+    kg_buf_append(&key, "\x1f", 1);
+    kg_buf_puts(&key, action);
+    if (key.failed) {
+        kg_buf_free(&key);
         return NULL;
     }
-    kg__edge *e = kg__map_get(&a->edges, key.buf);
+    kg__edge *e = kg_map_get(&a->edges, key.data);
     if (!e && create) {
         if (a->edges.n >= a->lim.max_edges) {
             a->edges_dropped++;
@@ -506,13 +510,13 @@ static kg__edge *kg__edge_get(kg__agg *a, const char *from_key, const char *to_k
             e->action = kg__strdup(action);
             e->parent_len = kg__parent_len(from_key, is_path);
             if (!e->from || !e->to || !e->from_key || !e->to_key || !e->action ||
-                kg__map_put(&a->edges, key.buf, e) != 0) {
+                kg_map_put(&a->edges, key.data, e) != 0) {
                 kg__edge_free(e);
                 e = NULL;
             }
         }
     }
-    kg__sb_free(&key);
+    kg_buf_free(&key);
     return e;
 }
 
@@ -520,7 +524,7 @@ static kg__edge *kg__edge_get(kg__agg *a, const char *from_key, const char *to_k
 static void kg__edge_taken(kg__agg *a, const char *from_key, const char *action)
 {
     for (size_t i = 0; i < a->edges.nb; i++)
-        for (kg__mapent *m = a->edges.b[i]; m; m = m->next) {
+        for (kg_map_entry *m = a->edges.b[i]; m; m = m->next) {
             kg__edge *e = m->val;
             if (strcmp(e->from_key, from_key) == 0 && strcmp(e->action, action) == 0)
                 e->count++;
@@ -533,25 +537,25 @@ static void kg__edge_taken(kg__agg *a, const char *from_key, const char *action)
  * the id escaped as node paths escape it ("%" -> "%25", "/" -> "%2F"), or
  * the bare id when the producer sends no paths (prefix NULL).  False when
  * over KG__PATH_MAX. */
-static bool kg__child_key(kg__sb *sb, const char *prefix, const char *id)
+static bool kg__child_key(kg_buf *sb, const char *prefix, const char *id)
 {
-    kg__sb_reset(sb);
+    kg_buf_reset(sb);
     if (!prefix) {
-        kg__sb_puts(sb, id);
+        kg_buf_puts(sb, id);
     } else {
-        kg__sb_puts(sb, prefix);
-        kg__sb_add(sb, "/", 1);
+        kg_buf_puts(sb, prefix);
+        kg_buf_append(sb, "/", 1);
         for (const char *p = id; *p; p++) {
             if (*p == '%')
-                kg__sb_add(sb, "%25", 3);
+                kg_buf_append(sb, "%25", 3);
             else if (*p == '/')
-                kg__sb_add(sb, "%2F", 3);
+                kg_buf_append(sb, "%2F", 3);
             else
-                kg__sb_add(sb, p, 1);
+                kg_buf_append(sb, p, 1);
         }
     }
-    kg__sb_add(sb, "", 1);   /* NUL-terminated in place */
-    return !sb->oom && sb->len - 1 <= KG__PATH_MAX;
+    kg_buf_append(sb, "", 1);   /* NUL-terminated in place */
+    return !sb->failed && sb->len - 1 <= KG__PATH_MAX;
 }
 
 /* Register the nodes and edges of one level of a topology object, the
@@ -560,16 +564,16 @@ static bool kg__child_key(kg__sb *sb, const char *prefix, const char *id)
 static void kg__topology_level(kg__agg *a, json_t *graph, const char *prefix, int depth,
                                double now)
 {
-    kg__sb key, to_key;
-    kg__sb_init(&key);
-    kg__sb_init(&to_key);
+    kg_buf key, to_key;
+    kg_buf_init(&key);
+    kg_buf_init(&to_key);
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(graph, "nodes"), i, v) {
         const char *id = kg__json_str(v, "id");
         if (!id || !*id || strlen(id) > KG__ID_MAX || !kg__child_key(&key, prefix, id))
             continue;
-        kg__node *n = kg__node_get(a, key.buf, prefix != NULL, id, kg__json_str(v, "type"), now);
+        kg__node *n = kg__node_get(a, key.data, prefix != NULL, id, kg__json_str(v, "type"), now);
         if (!n)
             continue;
         n->in_topology = true;
@@ -583,18 +587,18 @@ static void kg__topology_level(kg__agg *a, json_t *graph, const char *prefix, in
             kg__set_str(&n->start, start);
         /* Below the top, nodes can only be told apart by path. */
         if (prefix && depth < KG__TOPO_DEPTH_MAX)
-            kg__topology_level(a, v, key.buf, depth + 1, now);
+            kg__topology_level(a, v, key.data, depth + 1, now);
     }
     json_array_foreach(json_object_get(graph, "edges"), i, v) {
         const char *from = kg__json_str(v, "from"), *to = kg__json_str(v, "to");
         const char *action = kg__json_str(v, "action");
         if (from && to && strlen(from) <= KG__ID_MAX && strlen(to) <= KG__ID_MAX &&
             kg__child_key(&key, prefix, from) && kg__child_key(&to_key, prefix, to))
-            kg__edge_get(a, key.buf, to_key.buf, action ? action : "default", from, to,
+            kg__edge_get(a, key.data, to_key.data, action ? action : "default", from, to,
                          prefix != NULL, true);
     }
-    kg__sb_free(&key);
-    kg__sb_free(&to_key);
+    kg_buf_free(&key);
+    kg_buf_free(&to_key);
 }
 
 /* A workflow_started's topology.  Its nodes' paths start with the run's own
@@ -640,8 +644,8 @@ static void kg__run_evict(kg__agg *a, kg__run *r)
 {
     if (r->status != KG__RS_RUNNING)
         kg__idset_add(&a->ended, r->id_hash);
-    kg__map_del(&a->runs, r->id);
-    kg__list_remove(&r->lru);
+    kg_map_del(&a->runs, r->id);
+    kg_list_remove(&r->lru);
     kg__run_free(a, r);
 }
 
@@ -657,20 +661,20 @@ static void kg__run_evict(kg__agg *a, kg__run *r)
 static kg__run *kg__run_victim(kg__agg *a)
 {
     unsigned k = 0;
-    for (kg__link *l = a->run_lru.next; l != &a->run_lru && k < KG__EVICT_SCAN; l = l->next, k++) {
-        kg__run *r = KG__CONTAINER(l, kg__run, lru);
+    for (kg_link *l = a->run_lru.next; l != &a->run_lru && k < KG__EVICT_SCAN; l = l->next, k++) {
+        kg__run *r = KG_CONTAINER_OF(l, kg__run, lru);
         if (r->status == KG__RS_SUCCESS || r->status == KG__RS_FAILED)
             return r;
     }
-    return KG__CONTAINER(a->run_lru.next, kg__run, lru);
+    return KG_CONTAINER_OF(a->run_lru.next, kg__run, lru);
 }
 
 static kg__run *kg__run_get(kg__agg *a, const char *id, double now)
 {
-    kg__run *r = kg__map_get(&a->runs, id);
+    kg__run *r = kg_map_get(&a->runs, id);
     if (r) {
-        kg__list_remove(&r->lru);
-        kg__list_push_back(&a->run_lru, &r->lru);
+        kg_list_remove(&r->lru);
+        kg_list_push_back(&a->run_lru, &r->lru);
         r->last_activity = now;
         return r;
     }
@@ -684,7 +688,7 @@ static kg__run *kg__run_get(kg__agg *a, const char *id, double now)
     r->id = kg__strdup(id);
     r->ev_cap = 16;
     r->ev = calloc(r->ev_cap, sizeof *r->ev);
-    if (!r->id || !r->ev || kg__map_put(&a->runs, id, r) != 0) {
+    if (!r->id || !r->ev || kg_map_put(&a->runs, id, r) != 0) {
         free(r->ev);
         free(r->id);
         free(r);
@@ -694,8 +698,8 @@ static kg__run *kg__run_get(kg__agg *a, const char *id, double now)
     r->ordinal = a->next_ordinal++;
     r->duration = -1;
     r->last_activity = now;
-    kg__list_init(&r->lru);
-    kg__list_push_back(&a->run_lru, &r->lru);
+    kg_list_init(&r->lru);
+    kg_list_push_back(&a->run_lru, &r->lru);
     a->runs_total++;
     kg__set_str(&a->latest_run, id);
     return r;
@@ -703,18 +707,18 @@ static kg__run *kg__run_get(kg__agg *a, const char *id, double now)
 
 static void kg__run_drop_oldest(kg__agg *a, kg__run *r)
 {
-    kg__msg *m = r->ev[r->ev_head].m;
+    kg_text *m = r->ev[r->ev_head].m;
     r->ev[r->ev_head].m = NULL;
     r->ev_head = (r->ev_head + 1) % r->ev_cap;
     r->ev_len--;
     r->bytes -= m->len;
     a->store_bytes -= m->len;
     r->truncated++;
-    kg__msg_unref(m);
+    kg_text_unref(m);
 }
 
 /* Insert in seq order: almost always an append; a late event walks back. */
-static void kg__run_store(kg__agg *a, kg__run *r, kg__msg *msg, uint64_t seq)
+static void kg__run_store(kg__agg *a, kg__run *r, kg_text *msg, uint64_t seq)
 {
     if (r->ev_len == r->ev_cap) {
         if (r->ev_cap >= a->lim.max_run_events) {
@@ -741,7 +745,7 @@ static void kg__run_store(kg__agg *a, kg__run *r, kg__msg *msg, uint64_t seq)
         r->ev[(r->ev_head + pos) % r->ev_cap] = r->ev[(r->ev_head + pos - 1) % r->ev_cap];
         pos--;
     }
-    r->ev[(r->ev_head + pos) % r->ev_cap].m = kg__msg_ref(msg);
+    r->ev[(r->ev_head + pos) % r->ev_cap].m = kg_text_ref(msg);
     r->ev[(r->ev_head + pos) % r->ev_cap].seq = seq;
     r->ev_len++;
     r->bytes += msg->len;
@@ -753,11 +757,11 @@ static void kg__run_store(kg__agg *a, kg__run *r, kg__msg *msg, uint64_t seq)
 static void kg__agg_enforce_budget(kg__agg *a, kg__run *keep)
 {
     while (a->store_bytes + a->recent_bytes > a->lim.max_store_bytes) {
-        kg__link *l = a->run_lru.next;
-        while (l != &a->run_lru && KG__CONTAINER(l, kg__run, lru) == keep)
+        kg_link *l = a->run_lru.next;
+        while (l != &a->run_lru && KG_CONTAINER_OF(l, kg__run, lru) == keep)
             l = l->next;
         if (l != &a->run_lru) {
-            kg__run_evict(a, KG__CONTAINER(l, kg__run, lru));
+            kg__run_evict(a, KG_CONTAINER_OF(l, kg__run, lru));
         } else if (keep && keep->ev_len > 1) {
             kg__run_drop_oldest(a, keep);
         } else if (a->recent_len > 1) {
@@ -783,8 +787,8 @@ static void kg__rate_count(kg__agg *a, double now)
 
 static void kg__run_nodes_idle(kg__agg *a, uint64_t run_hash)
 {
-    for (kg__link *l = a->node_lru.next; l != &a->node_lru; l = l->next) {
-        kg__node *n = KG__CONTAINER(l, kg__node, lru);
+    for (kg_link *l = a->node_lru.next; l != &a->node_lru; l = l->next) {
+        kg__node *n = KG_CONTAINER_OF(l, kg__node, lru);
         if (n->status_run == run_hash &&
             (n->status == KG__NS_RUNNING || n->status == KG__NS_RETRYING))
             n->status = KG__NS_IDLE;
@@ -865,11 +869,11 @@ static void kg__agg_sources(kg__agg *a, const kg__event *ev)
     const char *host = kg__json_str(src, "host");
     snprintf(key, sizeof key, "%.*s/%lld", KG__ID_MAX, host ? host : ev->node_id,
              (long long)kg__json_num(src, "pid", 0));
-    kg__source *s = kg__map_get(&a->sources, key);
+    kg__source *s = kg_map_get(&a->sources, key);
     if (!s) {
         if (a->sources.n >= KG__SOURCES_MAX || !(s = calloc(1, sizeof *s)))
             return;
-        if (kg__map_put(&a->sources, key, s) != 0) {
+        if (kg_map_put(&a->sources, key, s) != 0) {
             free(s);
             return;
         }
@@ -885,7 +889,7 @@ static void kg__agg_sources(kg__agg *a, const kg__event *ev)
 
 /* The brief of an oversized event (see KG__BRIEF_OVER): the schema fields
  * that are short, and a marker for the data.  NULL on oom. */
-static kg__msg *kg__event_brief(const kg__event *ev, size_t len)
+static kg_text *kg__event_brief(const kg__event *ev, size_t len)
 {
     static const char *const keep[] = {"event_id", "timestamp", "node_id", "node_type",
                                        "event_type", "event_name", "correlation_id",
@@ -900,21 +904,21 @@ static kg__msg *kg__event_brief(const kg__event *ev, size_t len)
     json_object_set_new(b, "data", json_pack("{s:b,s:I,s:I}", "truncated", 1, "original_size",
                                              (json_int_t)data_size, "event_size",
                                              (json_int_t)len));
-    kg__sb sb;
-    kg__sb_init(&sb);
-    kg__sb_json(&sb, b);
+    kg_buf sb;
+    kg_buf_init(&sb);
+    kg_buf_json(&sb, b);
     json_decref(b);
-    kg__msg *m = b && !sb.oom ? kg__msg_new(sb.buf, sb.len) : NULL;
-    kg__sb_free(&sb);
+    kg_text *m = b && !sb.failed ? kg_text_new(sb.data, sb.len) : NULL;
+    kg_buf_free(&sb);
     return m;
 }
 
-static void kg__recent_push(kg__agg *a, const kg__event *ev, kg__msg *msg)
+static void kg__recent_push(kg__agg *a, const kg__event *ev, kg_text *msg)
 {
     if (a->recent_len == a->lim.recent_events)
         kg__recent_drop_oldest(a);
     struct kg__recent *e = kg__recent_at(a, a->recent_len);
-    e->m = kg__msg_ref(msg);
+    e->m = kg_text_ref(msg);
     e->brief = msg->len > KG__BRIEF_OVER ? kg__event_brief(ev, msg->len) : NULL;
     e->seq = ev->seq;
     e->has_seq = ev->has_seq;
@@ -923,12 +927,12 @@ static void kg__recent_push(kg__agg *a, const kg__event *ev, kg__msg *msg)
     const char *host = kg__json_str(src, "host");
     int n = snprintf(key, sizeof key, "%.*s/%lld", KG__ID_MAX, host ? host : "",
                      (long long)kg__json_num(src, "pid", 0));
-    e->src = kg__hash(key, (size_t)n < sizeof key ? (size_t)n : sizeof key - 1);
+    e->src = kg_hash(key, (size_t)n < sizeof key ? (size_t)n : sizeof key - 1);
     a->recent_len++;
     a->recent_bytes += msg->len;
 }
 
-int kg__agg_add(kg__agg *a, const kg__event *ev, kg__msg *msg, double now)
+int kg__agg_add(kg__agg *a, const kg__event *ev, kg_text *msg, double now)
 {
     if (kg__agg_seen(a, ev->event_id)) {
         a->duplicates++;
@@ -981,8 +985,8 @@ void kg__agg_tick(kg__agg *a, double now)
 {
     if (a->lim.stale_after <= 0)
         return;
-    for (kg__link *l = a->run_lru.next; l != &a->run_lru; l = l->next) {
-        kg__run *r = KG__CONTAINER(l, kg__run, lru);
+    for (kg_link *l = a->run_lru.next; l != &a->run_lru; l = l->next) {
+        kg__run *r = KG_CONTAINER_OF(l, kg__run, lru);
         /* LRU order: the first recently active run ends the scan. */
         if (now - r->last_activity < a->lim.stale_after)
             break;
@@ -992,8 +996,8 @@ void kg__agg_tick(kg__agg *a, double now)
             kg__run_nodes_idle(a, r->id_hash);
         }
     }
-    for (kg__link *l = a->node_lru.next; l != &a->node_lru; l = l->next) {
-        kg__node *n = KG__CONTAINER(l, kg__node, lru);
+    for (kg_link *l = a->node_lru.next; l != &a->node_lru; l = l->next) {
+        kg__node *n = KG_CONTAINER_OF(l, kg__node, lru);
         if (now - n->last_seen < a->lim.stale_after)
             break;
         if (n->status == KG__NS_RUNNING || n->status == KG__NS_RETRYING)
@@ -1033,8 +1037,8 @@ static uint64_t kg__rate_at(const kg__agg *a, int64_t sec)
 static size_t kg__active_runs(kg__agg *a)
 {
     size_t n = 0;
-    for (kg__link *l = a->run_lru.next; l != &a->run_lru; l = l->next)
-        n += KG__CONTAINER(l, kg__run, lru)->status == KG__RS_RUNNING;
+    for (kg_link *l = a->run_lru.next; l != &a->run_lru; l = l->next)
+        n += KG_CONTAINER_OF(l, kg__run, lru)->status == KG__RS_RUNNING;
     return n;
 }
 
@@ -1064,8 +1068,8 @@ json_t *kg__agg_metrics(kg__agg *a, double now)
     json_object_set_new(m, "events_by_name", bn);
 
     size_t active_nodes = 0;
-    for (kg__link *l = a->node_lru.next; l != &a->node_lru; l = l->next) {
-        kg__node *n = KG__CONTAINER(l, kg__node, lru);
+    for (kg_link *l = a->node_lru.next; l != &a->node_lru; l = l->next) {
+        kg__node *n = KG_CONTAINER_OF(l, kg__node, lru);
         active_nodes += n->status == KG__NS_RUNNING || n->status == KG__NS_RETRYING;
         json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:f,s:f}", "type", n->type, "status",
                               kg__node_status_str[n->status], "count", (json_int_t)n->started,
@@ -1103,7 +1107,7 @@ json_t *kg__agg_metrics(kg__agg *a, double now)
 
     double dropped = 0, qdepth = 0;
     for (size_t i = 0; i < a->sources.nb; i++)
-        for (kg__mapent *e = a->sources.b[i]; e; e = e->next) {
+        for (kg_map_entry *e = a->sources.b[i]; e; e = e->next) {
             dropped += ((kg__source *)e->val)->dropped;
             qdepth += ((kg__source *)e->val)->queue_depth;
         }
@@ -1122,7 +1126,7 @@ json_t *kg__agg_metrics(kg__agg *a, double now)
     json_object_set_new(m, "clients", json_integer(a->clients));
     json_object_set_new(m, "uptime", json_real(now - a->started));
     char ts[32];
-    kg__iso_time(kg__wall_now(), ts);
+    kg_iso8601_format(ts, (int64_t)((kg_clock_real()) * 1e9));
     json_object_set_new(m, "timestamp", json_string(ts));
     return m;
 }
@@ -1144,21 +1148,21 @@ static json_t *kg__graph_node_json(const kg__node *n)
 
 /* The entry of the sub-graph that holds what is keyed `key` (its first
  * `parent_len` bytes), or NULL: it belongs at the top. */
-static json_t *kg__graph_parent(const kg__map *entries, const char *key, size_t parent_len)
+static json_t *kg__graph_parent(const kg_map *entries, const char *key, size_t parent_len)
 {
     if (!parent_len || parent_len > KG__PATH_MAX)
         return NULL;
     char parent[KG__PATH_MAX + 1];
     memcpy(parent, key, parent_len);
     parent[parent_len] = '\0';
-    json_t *o = kg__map_get(entries, parent);
+    json_t *o = kg_map_get(entries, parent);
     return o && json_object_get(o, "nodes") ? o : NULL;
 }
 
 json_t *kg__agg_network_graph(kg__agg *a)
 {
     json_t *g = json_object(), *nodes = json_array(), *edges = json_array();
-    kg__map entries = {0};   /* node key -> its entry (borrowed) */
+    kg_map entries = {0};   /* node key -> its entry (borrowed) */
     if (!g || !nodes || !edges) {
         json_decref(g);
         json_decref(nodes);
@@ -1170,12 +1174,12 @@ json_t *kg__agg_network_graph(kg__agg *a)
     json_t **made = malloc((a->nodes.n ? a->nodes.n : 1) * sizeof *made);
     size_t count = 0;
     for (int pass = 0; order && made && pass < 2; pass++)
-        for (kg__link *l = a->node_lru.next; l != &a->node_lru; l = l->next) {
-            kg__node *n = KG__CONTAINER(l, kg__node, lru);
+        for (kg_link *l = a->node_lru.next; l != &a->node_lru; l = l->next) {
+            kg__node *n = KG_CONTAINER_OF(l, kg__node, lru);
             if (n->in_topology != (pass == 0))
                 continue;
             json_t *o = kg__graph_node_json(n);
-            if (!o || kg__map_put(&entries, n->key, o) != 0) {
+            if (!o || kg_map_put(&entries, n->key, o) != 0) {
                 json_decref(o);
                 continue;
             }
@@ -1188,7 +1192,7 @@ json_t *kg__agg_network_graph(kg__agg *a)
         json_array_append_new(parent ? json_object_get(parent, "nodes") : nodes, made[i]);
     }
     for (size_t i = 0; i < a->edges.nb; i++)
-        for (kg__mapent *m = a->edges.b[i]; m; m = m->next) {
+        for (kg_map_entry *m = a->edges.b[i]; m; m = m->next) {
             kg__edge *e = m->val;
             json_t *parent = kg__graph_parent(&entries, e->from_key, e->parent_len);
             json_array_append_new(parent ? json_object_get(parent, "edges") : edges,
@@ -1199,7 +1203,7 @@ json_t *kg__agg_network_graph(kg__agg *a)
         }
     free(order);
     free(made);
-    kg__map_free(&entries);
+    kg_map_free(&entries);
     json_object_set_new(g, "nodes", nodes);
     json_object_set_new(g, "edges", edges);
     json_object_set_new(g, "start", a->latest_start ? json_string(a->latest_start) : json_null());
@@ -1210,8 +1214,8 @@ json_t *kg__agg_network_graph(kg__agg *a)
 json_t *kg__agg_active_nodes(kg__agg *a)
 {
     json_t *arr = json_array();
-    for (kg__link *l = a->node_lru.next; arr && l != &a->node_lru; l = l->next) {
-        kg__node *n = KG__CONTAINER(l, kg__node, lru);
+    for (kg_link *l = a->node_lru.next; arr && l != &a->node_lru; l = l->next) {
+        kg__node *n = KG_CONTAINER_OF(l, kg__node, lru);
         if (n->status == KG__NS_RUNNING || n->status == KG__NS_RETRYING)
             json_array_append_new(arr, json_string(n->key));
     }
@@ -1221,8 +1225,8 @@ json_t *kg__agg_active_nodes(kg__agg *a)
 json_t *kg__agg_active_workflows(kg__agg *a)
 {
     json_t *arr = json_array();
-    for (kg__link *l = a->run_lru.next; arr && l != &a->run_lru; l = l->next) {
-        kg__run *r = KG__CONTAINER(l, kg__run, lru);
+    for (kg_link *l = a->run_lru.next; arr && l != &a->run_lru; l = l->next) {
+        kg__run *r = KG_CONTAINER_OF(l, kg__run, lru);
         if (r->status == KG__RS_RUNNING)
             json_array_append_new(arr, json_string(r->id));
     }
@@ -1260,6 +1264,57 @@ static int kg__run_ord_cmp(const void *x, const void *y)
     return (a->ordinal > b->ordinal) - (a->ordinal < b->ordinal);
 }
 
+json_t *kg__run_summary_of_events(const char *workflow_id, json_t *events)
+{
+    size_t n = json_array_size(events), errors = 0;
+    json_t *graph = NULL;
+    const char *status = "unknown", *started = NULL, *ended = NULL, *final_action = NULL;
+    json_t *duration = NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(events, i);
+        const char *name = json_string_value(json_object_get(e, "event_name"));
+        const char *type = json_string_value(json_object_get(e, "event_type"));
+        json_t *data = json_object_get(e, "data");
+        if (type && strcmp(type, "error") == 0)
+            errors++;
+        if (!name)
+            continue;
+        if (strcmp(name, "workflow_started") == 0) {
+            if (!graph && json_is_object(json_object_get(data, "graph")))
+                graph = json_object_get(data, "graph");
+            started = json_string_value(json_object_get(e, "timestamp"));
+            if (strcmp(status, "unknown") == 0)
+                status = "running";
+        } else if (strcmp(name, "workflow_completed") == 0) {
+            const char *st = json_string_value(json_object_get(data, "status"));
+            status = st && strcmp(st, "success") == 0 ? "success" : "failed";
+            ended = json_string_value(json_object_get(e, "timestamp"));
+            final_action = json_string_value(json_object_get(data, "final_action"));
+            duration = json_is_number(json_object_get(data, "duration"))
+                           ? json_object_get(data, "duration")
+                           : NULL;
+        }
+    }
+    /* Evicted from memory and never completed: no one can say it still runs. */
+    if (strcmp(status, "running") == 0)
+        status = "unknown";
+    json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:s}", "workflow_id", workflow_id, "status",
+                          status, "event_count", (json_int_t)n, "stored_events", (json_int_t)n,
+                          "error_count", (json_int_t)errors, "truncated", (json_int_t)0,
+                          "source", "redis");
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "started_at", started ? json_string(started) : json_null());
+    json_object_set_new(o, "ended_at", ended ? json_string(ended) : json_null());
+    json_object_set(o, "duration", duration ? duration : json_null());
+    json_object_set_new(o, "final_action", final_action ? json_string(final_action) : json_null());
+    json_object_set_new(o, "nodes", json_integer(graph ? (json_int_t)json_array_size(
+                                                             json_object_get(graph, "nodes"))
+                                                       : 0));
+    json_object_set(o, "graph", graph ? graph : json_null());
+    return o;
+}
+
 json_t *kg__agg_runs(kg__agg *a, size_t max)
 {
     json_t *arr = json_array();
@@ -1269,8 +1324,8 @@ json_t *kg__agg_runs(kg__agg *a, size_t max)
     if (!v)
         return arr;
     size_t n = 0;
-    for (kg__link *l = a->run_lru.next; l != &a->run_lru; l = l->next)
-        v[n++] = KG__CONTAINER(l, kg__run, lru);
+    for (kg_link *l = a->run_lru.next; l != &a->run_lru; l = l->next)
+        v[n++] = KG_CONTAINER_OF(l, kg__run, lru);
     qsort(v, n, sizeof *v, kg__run_ord_cmp);
     size_t from = max && n > max ? n - max : 0;
     for (size_t i = from; i < n; i++)
@@ -1288,7 +1343,7 @@ void kg__agg_recent_refs(kg__agg *a, size_t limit, kg__body *b)
 
 int kg__agg_run_events_refs(kg__agg *a, const char *workflow_id, kg__body *b, json_t **summary)
 {
-    kg__run *r = kg__map_get(&a->runs, workflow_id);
+    kg__run *r = kg_map_get(&a->runs, workflow_id);
     if (!r)
         return KG_ENOTFOUND;
     for (size_t i = 0; i < r->ev_len; i++)
@@ -1298,17 +1353,17 @@ int kg__agg_run_events_refs(kg__agg *a, const char *workflow_id, kg__body *b, js
     return 0;
 }
 
-static void kg__body_to_sb(kg__body *b, kg__sb *sb)
+static void kg__body_to_sb(kg__body *b, kg_buf *sb)
 {
-    kg__sb_add(sb, "[", 1);
+    kg_buf_append(sb, "[", 1);
     kg__body_copy(b, sb, SIZE_MAX);
-    kg__sb_add(sb, "]", 1);
+    kg_buf_append(sb, "]", 1);
     if (b->oom)
-        sb->oom = true;
+        sb->failed = true;
     kg__body_free(b);
 }
 
-void kg__agg_recent_json(kg__agg *a, size_t limit, kg__sb *sb)
+void kg__agg_recent_json(kg__agg *a, size_t limit, kg_buf *sb)
 {
     kg__body b;
     kg__body_init(&b);
@@ -1316,7 +1371,7 @@ void kg__agg_recent_json(kg__agg *a, size_t limit, kg__sb *sb)
     kg__body_to_sb(&b, sb);
 }
 
-int kg__agg_run_events_json(kg__agg *a, const char *workflow_id, kg__sb *sb, json_t **summary)
+int kg__agg_run_events_json(kg__agg *a, const char *workflow_id, kg_buf *sb, json_t **summary)
 {
     kg__body b;
     kg__body_init(&b);
@@ -1360,7 +1415,7 @@ static int kg__ord_by_seq(const void *x, const void *y)
 
 /* The last `n` recent events (n <= KG__INITIAL_EVENTS), briefs for the
  * oversized, in the order above. */
-static void kg__initial_events(kg__agg *a, size_t n, kg__sb *sb)
+static void kg__initial_events(kg__agg *a, size_t n, kg_buf *sb)
 {
     struct kg__ord by_arrival[KG__INITIAL_EVENTS], by_seq[KG__INITIAL_EVENTS];
     size_t first = a->recent_len - n;
@@ -1377,20 +1432,20 @@ static void kg__initial_events(kg__agg *a, size_t n, kg__sb *sb)
     size_t order[KG__INITIAL_EVENTS];
     for (size_t k = 0; k < n; k++)
         order[by_arrival[k].pos] = by_seq[k].pos;
-    kg__sb_add(sb, "[", 1);
+    kg_buf_append(sb, "[", 1);
     for (size_t k = 0; k < n; k++) {
         const struct kg__recent *e = kg__recent_at(a, first + order[k]);
-        const kg__msg *m = e->brief ? e->brief : e->m;
+        const kg_text *m = e->brief ? e->brief : e->m;
         if (k)
-            kg__sb_add(sb, ",", 1);
-        kg__sb_add(sb, m->data, m->len);
+            kg_buf_append(sb, ",", 1);
+        kg_buf_append(sb, m->data, m->len);
     }
-    kg__sb_add(sb, "]", 1);
+    kg_buf_append(sb, "]", 1);
 }
 
-void kg__agg_initial_json(kg__agg *a, double now, kg__sb *sb)
+void kg__agg_initial_json(kg__agg *a, double now, kg_buf *sb)
 {
-    kg__sb_puts(sb, "{\"type\":\"initial\",\"data\":{\"events\":");
+    kg_buf_puts(sb, "{\"type\":\"initial\",\"data\":{\"events\":");
     kg__initial_events(a, a->recent_len < KG__INITIAL_EVENTS ? a->recent_len : KG__INITIAL_EVENTS,
                        sb);
     json_t *parts[5] = {kg__agg_metrics(a, now), kg__agg_active_nodes(a),
@@ -1399,11 +1454,11 @@ void kg__agg_initial_json(kg__agg *a, double now, kg__sb *sb)
     static const char *const keys[5] = {"metrics", "active_nodes", "active_workflows",
                                         "network_graph", "workflows"};
     for (int i = 0; i < 5; i++) {
-        kg__sb_printf(sb, ",\"%s\":", keys[i]);
-        kg__sb_json(sb, parts[i]);
+        kg_buf_printf(sb, ",\"%s\":", keys[i]);
+        kg_buf_json(sb, parts[i]);
         json_decref(parts[i]);
     }
-    kg__sb_puts(sb, "}}");
+    kg_buf_puts(sb, "}}");
 }
 
 void kg__agg_counts_get(kg__agg *a, kg__agg_counts *out)
@@ -1413,100 +1468,54 @@ void kg__agg_counts_get(kg__agg *a, kg__agg_counts *out)
     out->rejected = a->rejected;
     out->duplicates = a->duplicates;
     out->errors = a->errors;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < KG_EVENT_TYPE_COUNT; i++)
         out->by_type[i] = a->by_type[i];
     out->runs = a->runs.n;
     out->nodes = a->nodes.n;
     out->store_bytes = a->store_bytes + a->recent_bytes;
     out->recent = a->recent_len;
-}
-
-/* ---- Prometheus ------------------------------------------------------------------------ */
-
-void kg__agg_prometheus(kg__agg *a, double now, kg__sb *sb)
-{
-    kg__sb_puts(sb, "# HELP kaygraph_dashboard_events_total Events accepted, by event type.\n"
-                    "# TYPE kaygraph_dashboard_events_total counter\n");
-    for (int i = 0; i < KG_EVENT_TYPE_COUNT; i++)
-        kg__sb_printf(sb, "kaygraph_dashboard_events_total{event_type=\"%s\"} %llu\n",
-                      kg__event_type_at(i), (unsigned long long)a->by_type[i]);
-    kg__sb_printf(sb,
-                  "# HELP kaygraph_dashboard_events_rejected_total Invalid events refused.\n"
-                  "# TYPE kaygraph_dashboard_events_rejected_total counter\n"
-                  "kaygraph_dashboard_events_rejected_total %llu\n"
-                  "# HELP kaygraph_dashboard_events_duplicate_total Events seen twice (same event_id).\n"
-                  "# TYPE kaygraph_dashboard_events_duplicate_total counter\n"
-                  "kaygraph_dashboard_events_duplicate_total %llu\n"
-                  "# HELP kaygraph_dashboard_ws_messages_dropped_total Messages dropped for slow WebSocket clients.\n"
-                  "# TYPE kaygraph_dashboard_ws_messages_dropped_total counter\n"
-                  "kaygraph_dashboard_ws_messages_dropped_total %llu\n"
-                  "# HELP kaygraph_dashboard_ws_clients WebSocket clients connected.\n"
-                  "# TYPE kaygraph_dashboard_ws_clients gauge\n"
-                  "kaygraph_dashboard_ws_clients %u\n"
-                  "# HELP kaygraph_dashboard_workflows_active Runs in progress.\n"
-                  "# TYPE kaygraph_dashboard_workflows_active gauge\n"
-                  "kaygraph_dashboard_workflows_active %zu\n",
-                  (unsigned long long)a->rejected, (unsigned long long)a->duplicates,
-                  (unsigned long long)a->ws_dropped, a->clients, kg__active_runs(a));
-    kg__sb_printf(sb,
-                  "# HELP kaygraph_dashboard_workflows_total Runs finished, by status.\n"
-                  "# TYPE kaygraph_dashboard_workflows_total counter\n"
-                  "kaygraph_dashboard_workflows_total{status=\"success\"} %llu\n"
-                  "kaygraph_dashboard_workflows_total{status=\"failed\"} %llu\n"
-                  "kaygraph_dashboard_workflows_total{status=\"stale\"} %llu\n",
-                  (unsigned long long)a->runs_success, (unsigned long long)a->runs_failed,
-                  (unsigned long long)a->runs_stale);
-    double dropped = 0;
+    out->ws_dropped = a->ws_dropped;
+    out->clients = a->clients;
+    out->active_runs = kg__active_runs(a);
+    out->runs_success = a->runs_success;
+    out->runs_failed = a->runs_failed;
+    out->runs_stale = a->runs_stale;
     for (size_t i = 0; i < a->sources.nb; i++)
-        for (kg__mapent *e = a->sources.b[i]; e; e = e->next)
-            dropped += ((kg__source *)e->val)->dropped;
-    kg__sb_printf(sb,
-                  "# HELP kaygraph_dashboard_producer_events_dropped Events producers report dropped.\n"
-                  "# TYPE kaygraph_dashboard_producer_events_dropped gauge\n"
-                  "kaygraph_dashboard_producer_events_dropped %.0f\n",
-                  dropped);
-    static const char *const fam[][3] = {
-        {"kaygraph_dashboard_node_executions_total", "counter", "Node executions started."},
-        {"kaygraph_dashboard_node_failures_total", "counter", "Node executions failed."},
-        {"kaygraph_dashboard_node_retries_total", "counter", "Retry attempts."},
-        {"kaygraph_dashboard_node_duration_seconds", "summary",
-         "Node execution time (p95 over the last 256 executions)."},
-        {"kaygraph_dashboard_node_running", "gauge", "1 when the node is running or retrying."},
-    };
-    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
-        kg__sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", fam[f][0], fam[f][2], fam[f][0],
-                      fam[f][1]);
-        for (kg__link *l = a->node_lru.next; l != &a->node_lru; l = l->next) {
-            kg__node *n = KG__CONTAINER(l, kg__node, lru);
-            if (f == 3) {
-                kg__sb_printf(sb, "%s{node=", fam[f][0]);
-                kg__prom_label(sb, n->key);
-                /* No observation: NaN, as Prometheus client libraries do
-                 * (0 would read as "instant"). */
-                if (n->times_len)
-                    kg__sb_printf(sb, ",quantile=\"0.95\"} %.9g\n", kg__node_p95(n));
-                else
-                    kg__sb_puts(sb, ",quantile=\"0.95\"} NaN\n");
-                kg__sb_printf(sb, "%s_sum{node=", fam[f][0]);
-                kg__prom_label(sb, n->key);
-                kg__sb_printf(sb, "} %.9g\n%s_count{node=", n->time_sum, fam[f][0]);
-                kg__prom_label(sb, n->key);
-                kg__sb_printf(sb, "} %llu\n", (unsigned long long)n->time_n);
-                continue;
-            }
-            uint64_t v = f == 0 ? n->started
-                       : f == 1 ? n->failed
-                       : f == 2 ? n->retries
-                                : (uint64_t)(n->status == KG__NS_RUNNING ||
-                                             n->status == KG__NS_RETRYING);
-            kg__sb_printf(sb, "%s{node=", fam[f][0]);
-            kg__prom_label(sb, n->key);
-            kg__sb_printf(sb, "} %llu\n", (unsigned long long)v);
-        }
-    }
-    kg__sb_printf(sb,
-                  "# HELP kaygraph_dashboard_uptime_seconds Seconds since the dashboard started.\n"
-                  "# TYPE kaygraph_dashboard_uptime_seconds gauge\n"
-                  "kaygraph_dashboard_uptime_seconds %.3f\n",
-                  now - a->started);
+        for (kg_map_entry *e = a->sources.b[i]; e; e = e->next)
+            out->producer_dropped += ((kg__source *)e->val)->dropped;
+    out->started = a->started;
 }
+
+void kg__agg_nodes_free(kg__node_view *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].key);
+    free(v);
+}
+
+kg__node_view *kg__agg_nodes(kg__agg *a, size_t *n)
+{
+    *n = 0;
+    kg__node_view *v = a->nodes.n ? calloc(a->nodes.n, sizeof *v) : NULL;
+    if (!v)
+        return NULL;
+    for (kg_link *l = a->node_lru.next; l != &a->node_lru && *n < a->nodes.n; l = l->next) {
+        const kg__node *nd = KG_CONTAINER_OF(l, kg__node, lru);
+        kg__node_view *o = &v[*n];
+        if (!(o->key = strdup(nd->key))) {
+            kg__agg_nodes_free(v, *n);
+            *n = 0;
+            return NULL;
+        }
+        o->started = nd->started;
+        o->failed = nd->failed;
+        o->retries = nd->retries;
+        o->running = nd->status == KG__NS_RUNNING || nd->status == KG__NS_RETRYING;
+        o->p95 = nd->times_len ? kg__node_p95(nd) : NAN;
+        o->time_sum = nd->time_sum;
+        o->time_n = nd->time_n;
+        (*n)++;
+    }
+    return v;
+}
+

@@ -15,85 +15,14 @@
 #include <string.h>
 #include <strings.h>
 
-#include "dash_internal.h"
-#include "store.h"
+#include "api.h"
+#include "assets.h"
+#include "ingest.h"
+#include "prometheus.h"
+#include "util/clock.h"
+#include "api_runs.h"
 
 static const char kg__json_type[] = "application/json";
-
-void kg__api_error(kg__http_resp *resp, int status, const char *message)
-{
-    resp->status = status;
-    resp->content_type = kg__json_type;
-    resp->content_encoding = NULL;
-    resp->static_body = NULL;
-    kg__body_free(&resp->stream);
-    kg__sb_reset(&resp->body);
-    kg__sb_puts(&resp->body, "{\"error\":");
-    kg__sb_json_str(&resp->body, message);
-    kg__sb_puts(&resp->body, "}");
-}
-
-size_t kg__api_body_len(const kg__http_resp *resp)
-{
-    if (resp->static_body)
-        return resp->static_len;
-    return resp->stream.n ? resp->stream.len : resp->body.len;
-}
-
-void kg__api_resp_free(kg__http_resp *resp)
-{
-    kg__sb_free(&resp->body);
-    kg__body_free(&resp->stream);
-}
-
-static int kg__hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decode n bytes of `s` into out; false when it does not fit or
- * decodes to a NUL. */
-bool kg__url_decode(const char *s, size_t n, char *out, size_t outlen, bool plus_space)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '%' && i + 2 < n && kg__hexval(s[i + 1]) >= 0 && kg__hexval(s[i + 2]) >= 0) {
-            c = (char)(kg__hexval(s[i + 1]) * 16 + kg__hexval(s[i + 2]));
-            i += 2;
-        } else if (c == '+' && plus_space) {
-            c = ' ';
-        }
-        if (c == '\0' || o + 1 >= outlen)
-            return false;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return true;
-}
-
-bool kg__query_get(const char *query, const char *name, char *out, size_t outlen)
-{
-    if (!query)
-        return false;
-    size_t nlen = strlen(name);
-    const char *p = query;
-    while (*p) {
-        size_t n = strcspn(p, "&");
-        if (n > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=')
-            return kg__url_decode(p + nlen + 1, n - nlen - 1, out, outlen, true);
-        p += n;
-        if (*p == '&')
-            p++;
-    }
-    return false;
-}
 
 static const kg_web_asset *kg__asset_find(const char *path)
 {
@@ -136,7 +65,7 @@ void kg__api_auth_page(kg__http_resp *resp, const char *accept_encoding)
 {
     const kg_web_asset *a = kg__asset_find("/auth.html");
     if (!a) {
-        kg__api_error(resp, 401, "missing or wrong token");
+        kg__resp_error(resp, 401, "missing or wrong token");
         return;
     }
     kg__serve_asset(resp, a, accept_encoding);
@@ -144,19 +73,18 @@ void kg__api_auth_page(kg__http_resp *resp, const char *accept_encoding)
     resp->cache_control = "no-store";
 }
 
-static void kg__route_metrics(kg__hub *h, struct kg_dashboard *d, kg__http_resp *resp)
+static void kg__route_metrics(kg__hub *h, const kg_dashboard_stats *stats, kg__http_resp *resp)
 {
-    double now = kg__mono_now();
+    double now = kg_clock_mono();
     pthread_mutex_lock(&h->lock);
     json_t *m = kg__agg_metrics(h->agg, now);
     pthread_mutex_unlock(&h->lock);
     if (!m) {
-        kg__api_error(resp, 500, "out of memory");
+        kg__resp_error(resp, 500, "out of memory");
         return;
     }
-    if (d) {
-        kg_dashboard_stats st;
-        kg__server_stats(d, &st);
+    if (stats) {
+        const kg_dashboard_stats st = *stats;
         json_t *srv = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "ws_sent",
                                 (json_int_t)st.ws_sent, "ws_dropped", (json_int_t)st.ws_dropped,
                                 "clients", (json_int_t)st.clients, "redis_messages",
@@ -173,7 +101,7 @@ static void kg__route_metrics(kg__hub *h, struct kg_dashboard *d, kg__http_resp 
         json_object_set_new(m, "server", srv);
     }
     json_object_set_new(m, "history", kg__store_health_json(h->store, true));   /* history */
-    kg__sb_json(&resp->body, m);
+    kg_buf_json(&resp->body, m);
     json_decref(m);
 }
 
@@ -185,7 +113,7 @@ static void kg__route_events(kg__hub *h, const kg__http_req *req, kg__http_resp 
         char *end;
         limit = strtol(buf, &end, 10);
         if (*end || end == buf || limit < 0) {
-            kg__api_error(resp, 400, "limit must be a non-negative integer");
+            kg__resp_error(resp, 400, "limit must be a non-negative integer");
             return;
         }
     }
@@ -196,7 +124,7 @@ static void kg__route_events(kg__hub *h, const kg__http_req *req, kg__http_resp 
     pthread_mutex_unlock(&h->lock);
     kg__body_text(b, "]}", 2);
     if (b->oom)
-        kg__api_error(resp, 503, "out of memory");
+        kg__resp_error(resp, 503, "out of memory");
 }
 
 static void kg__route_workflows(kg__hub *h, kg__http_resp *resp)
@@ -204,9 +132,9 @@ static void kg__route_workflows(kg__hub *h, kg__http_resp *resp)
     pthread_mutex_lock(&h->lock);
     json_t *runs = kg__agg_runs(h->agg, 0);
     pthread_mutex_unlock(&h->lock);
-    kg__sb_puts(&resp->body, "{\"workflows\":");
-    kg__sb_json(&resp->body, runs);
-    kg__sb_puts(&resp->body, "}");
+    kg_buf_puts(&resp->body, "{\"workflows\":");
+    kg_buf_json(&resp->body, runs);
+    kg_buf_puts(&resp->body, "}");
     json_decref(runs);
 }
 
@@ -215,22 +143,22 @@ static void kg__route_workflow_events(kg__hub *h, const char *enc_id, size_t n,
 {
     char id[KG__ID_MAX + 1];
     if (n == 0 || !kg__url_decode(enc_id, n, id, sizeof id, false)) {
-        kg__api_error(resp, 400, "bad workflow id");
+        kg__resp_error(resp, 400, "bad workflow id");
         return;
     }
-    kg__sb *sb = &resp->body;
+    kg_buf *sb = &resp->body;
     kg__body *b = &resp->stream;
-    kg__sb_puts(sb, "{\"workflow_id\":");
-    kg__sb_json_str(sb, id);
-    kg__sb_puts(sb, ",\"events\":[");
-    kg__body_text(b, sb->buf ? sb->buf : "", sb->len);
-    kg__sb_reset(sb);
+    kg_buf_puts(sb, "{\"workflow_id\":");
+    kg_buf_json_cstr(sb, id);
+    kg_buf_puts(sb, ",\"events\":[");
+    kg__body_text(b, sb->data ? sb->data : "", sb->len);
+    kg_buf_reset(sb);
     json_t *summary = NULL;
     pthread_mutex_lock(&h->lock);
     int rc = kg__agg_run_events_refs(h->agg, id, b, &summary);
     pthread_mutex_unlock(&h->lock);
     if (rc != 0) {
-        kg__api_error(resp, 404, "unknown workflow (never seen, or evicted)");
+        kg__resp_error(resp, 404, "unknown workflow (never seen, or evicted)");
         if (h->history) {
             resp->history_id_set = true;
             snprintf(resp->history_id, sizeof resp->history_id, "%s", id);
@@ -239,71 +167,21 @@ static void kg__route_workflow_events(kg__hub *h, const char *enc_id, size_t n,
     }
     json_t *graph = json_incref(json_object_get(summary, "graph"));
     json_object_del(summary, "graph");
-    kg__sb_puts(sb, "],\"run\":");
-    kg__sb_json(sb, summary);
-    kg__sb_puts(sb, ",\"graph\":");
-    kg__sb_json(sb, graph);
-    kg__sb_puts(sb, "}");
+    kg_buf_puts(sb, "],\"run\":");
+    kg_buf_json(sb, summary);
+    kg_buf_puts(sb, ",\"graph\":");
+    kg_buf_json(sb, graph);
+    kg_buf_puts(sb, "}");
     json_decref(graph);
     json_decref(summary);
-    if (sb->oom)
+    if (sb->failed)
         b->oom = true;
-    kg__body_text(b, sb->buf ? sb->buf : "", sb->len);
-    kg__sb_reset(sb);
+    kg__body_text(b, sb->data ? sb->data : "", sb->len);
+    kg_buf_reset(sb);
     if (b->oom)
-        kg__api_error(resp, 503, "out of memory");
+        kg__resp_error(resp, 503, "out of memory");
 }
 
-json_t *kg__history_summary(const char *workflow_id, json_t *events)
-{
-    size_t n = json_array_size(events), errors = 0;
-    json_t *graph = NULL;
-    const char *status = "unknown", *started = NULL, *ended = NULL, *final_action = NULL;
-    json_t *duration = NULL;
-    for (size_t i = 0; i < n; i++) {
-        json_t *e = json_array_get(events, i);
-        const char *name = json_string_value(json_object_get(e, "event_name"));
-        const char *type = json_string_value(json_object_get(e, "event_type"));
-        json_t *data = json_object_get(e, "data");
-        if (type && strcmp(type, "error") == 0)
-            errors++;
-        if (!name)
-            continue;
-        if (strcmp(name, "workflow_started") == 0) {
-            if (!graph && json_is_object(json_object_get(data, "graph")))
-                graph = json_object_get(data, "graph");
-            started = json_string_value(json_object_get(e, "timestamp"));
-            if (strcmp(status, "unknown") == 0)
-                status = "running";
-        } else if (strcmp(name, "workflow_completed") == 0) {
-            const char *st = json_string_value(json_object_get(data, "status"));
-            status = st && strcmp(st, "success") == 0 ? "success" : "failed";
-            ended = json_string_value(json_object_get(e, "timestamp"));
-            final_action = json_string_value(json_object_get(data, "final_action"));
-            duration = json_is_number(json_object_get(data, "duration"))
-                           ? json_object_get(data, "duration")
-                           : NULL;
-        }
-    }
-    /* Evicted from memory and never completed: no one can say it still runs. */
-    if (strcmp(status, "running") == 0)
-        status = "unknown";
-    json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:s}", "workflow_id", workflow_id, "status",
-                          status, "event_count", (json_int_t)n, "stored_events", (json_int_t)n,
-                          "error_count", (json_int_t)errors, "truncated", (json_int_t)0,
-                          "source", "redis");
-    if (!o)
-        return NULL;
-    json_object_set_new(o, "started_at", started ? json_string(started) : json_null());
-    json_object_set_new(o, "ended_at", ended ? json_string(ended) : json_null());
-    json_object_set(o, "duration", duration ? duration : json_null());
-    json_object_set_new(o, "final_action", final_action ? json_string(final_action) : json_null());
-    json_object_set_new(o, "nodes", json_integer(graph ? (json_int_t)json_array_size(
-                                                             json_object_get(graph, "nodes"))
-                                                       : 0));
-    json_object_set(o, "graph", graph ? graph : json_null());
-    return o;
-}
 
 void kg__api_history(kg__http_resp *resp, const char *workflow_id, json_t *events,
                      const char *why)
@@ -314,29 +192,29 @@ void kg__api_history(kg__http_resp *resp, const char *workflow_id, json_t *event
     resp->cache_control = "no-store";
     resp->static_body = NULL;
     kg__body_free(&resp->stream);
-    kg__sb_reset(&resp->body);
-    json_t *summary = events && json_array_size(events) ? kg__history_summary(workflow_id, events)
+    kg_buf_reset(&resp->body);
+    json_t *summary = events && json_array_size(events) ? kg__run_summary_of_events(workflow_id, events)
                                                         : NULL;
     if (!summary) {
-        kg__api_error(resp, events && json_array_size(events) ? 503 : 404,
+        kg__resp_error(resp, events && json_array_size(events) ? 503 : 404,
                       why ? why : "unknown workflow (not in memory, not in Redis)");
         return;
     }
     json_t *graph = json_incref(json_object_get(summary, "graph"));
     json_object_del(summary, "graph");
-    kg__sb_puts(&resp->body, "{\"workflow_id\":");
-    kg__sb_json_str(&resp->body, workflow_id);
-    kg__sb_puts(&resp->body, ",\"source\":\"redis\",\"events\":");
-    kg__sb_json(&resp->body, events);
-    kg__sb_puts(&resp->body, ",\"run\":");
-    kg__sb_json(&resp->body, summary);
-    kg__sb_puts(&resp->body, ",\"graph\":");
-    kg__sb_json(&resp->body, graph);
-    kg__sb_puts(&resp->body, "}");
+    kg_buf_puts(&resp->body, "{\"workflow_id\":");
+    kg_buf_json_cstr(&resp->body, workflow_id);
+    kg_buf_puts(&resp->body, ",\"source\":\"redis\",\"events\":");
+    kg_buf_json(&resp->body, events);
+    kg_buf_puts(&resp->body, ",\"run\":");
+    kg_buf_json(&resp->body, summary);
+    kg_buf_puts(&resp->body, ",\"graph\":");
+    kg_buf_json(&resp->body, graph);
+    kg_buf_puts(&resp->body, "}");
     json_decref(graph);
     json_decref(summary);
-    if (resp->body.oom)
-        kg__api_error(resp, 503, "out of memory");
+    if (resp->body.failed)
+        kg__resp_error(resp, 503, "out of memory");
 }
 
 static void kg__route_ingest(kg__hub *h, const kg__http_req *req, kg__http_resp *resp)
@@ -344,12 +222,12 @@ static void kg__route_ingest(kg__hub *h, const kg__http_req *req, kg__http_resp 
     if (req->body_too_large) {
         char msg[96];
         snprintf(msg, sizeof msg, "body over the %zu-byte limit", h->max_body);
-        kg__api_error(resp, 413, msg);
+        kg__resp_error(resp, 413, msg);
         return;
     }
     if (!req->content_type || strncasecmp(req->content_type, kg__json_type,
                                           sizeof kg__json_type - 1) != 0) {
-        kg__api_error(resp, 415, "Content-Type must be application/json");
+        kg__resp_error(resp, 415, "Content-Type must be application/json");
         return;
     }
     kg__ingest_result res;
@@ -357,28 +235,28 @@ static void kg__route_ingest(kg__hub *h, const kg__http_req *req, kg__http_resp 
     kg_error_clear(&err);
     int rc = kg__ingest_body(h, req->body ? req->body : "", req->body_len, &res, &err);
     if (rc == KG_ERANGE) {
-        kg__api_error(resp, 413, err.message);
+        kg__resp_error(resp, 413, err.message);
         return;
     }
     if (rc == KG_EFULL) {   /* history: behind; the sender retries */
-        kg__api_error(resp, 503, err.message);
+        kg__resp_error(resp, 503, err.message);
         resp->retry_after = 1;
         return;
     }
     if (rc != 0) {
-        kg__api_error(resp, rc == KG_ENOMEM ? 503 : 400, err.message);
+        kg__resp_error(resp, rc == KG_ENOMEM ? 503 : 400, err.message);
         return;
     }
-    kg__sb_printf(&resp->body, "{\"accepted\":%zu,\"rejected\":%zu,\"duplicates\":%zu",
+    kg_buf_printf(&resp->body, "{\"accepted\":%zu,\"rejected\":%zu,\"duplicates\":%zu",
                   res.accepted, res.rejected, res.duplicates);
     if (res.first_error[0]) {
-        kg__sb_puts(&resp->body, ",\"error\":");
-        kg__sb_json_str(&resp->body, res.first_error);
+        kg_buf_puts(&resp->body, ",\"error\":");
+        kg_buf_json_cstr(&resp->body, res.first_error);
     }
-    kg__sb_puts(&resp->body, "}");
+    kg_buf_puts(&resp->body, "}");
 }
 
-void kg__api_handle(kg__hub *h, struct kg_dashboard *d, const kg__http_req *req,
+void kg__api_handle(kg__hub *h, const kg_dashboard_stats *stats, const kg__http_req *req,
                     kg__http_resp *resp)
 {
     resp->status = 200;
@@ -397,27 +275,27 @@ void kg__api_handle(kg__hub *h, struct kg_dashboard *d, const kg__http_req *req,
 
     if (strcmp(path, "/api/ingest") == 0) {
         if (!post)
-            kg__api_error(resp, 405, "use POST");
+            kg__resp_error(resp, 405, "use POST");
         else
             kg__route_ingest(h, req, resp);
         return;
     }
     if (!get) {
-        kg__api_error(resp, 405, "method not allowed");
+        kg__resp_error(resp, 405, "method not allowed");
         return;
     }
     if (kg__api_runs_handle(h, req, resp))   /* history: the run routes (api_runs.c) */
         return;
     if (strcmp(path, "/healthz") == 0) {
-        kg__sb_printf(&resp->body, "{\"status\":\"ok\",\"uptime\":%.3f",
-                      kg__mono_now() - h->started);
+        kg_buf_printf(&resp->body, "{\"status\":\"ok\",\"uptime\":%.3f",
+                      kg_clock_mono() - h->started);
         json_t *hist = kg__store_health_json(h->store, false);   /* history */
-        kg__sb_puts(&resp->body, ",\"history\":");
-        kg__sb_json(&resp->body, hist);
+        kg_buf_puts(&resp->body, ",\"history\":");
+        kg_buf_json(&resp->body, hist);
         json_decref(hist);
-        kg__sb_puts(&resp->body, "}");
+        kg_buf_puts(&resp->body, "}");
     } else if (strcmp(path, "/api/metrics") == 0) {
-        kg__route_metrics(h, d, resp);
+        kg__route_metrics(h, stats, resp);
     } else if (strcmp(path, "/api/events") == 0) {
         kg__route_events(h, req, resp);
     } else if (strcmp(path, "/api/workflows") == 0 || strcmp(path, "/api/workflows/") == 0) {
@@ -428,18 +306,18 @@ void kg__api_handle(kg__hub *h, struct kg_dashboard *d, const kg__http_req *req,
         if (n > 7 && strcmp(id + n - 7, "/events") == 0)
             kg__route_workflow_events(h, id, n - 7, resp);
         else
-            kg__api_error(resp, 404, "no such route");
+            kg__resp_error(resp, 404, "no such route");
     } else if (strcmp(path, "/metrics") == 0) {
         resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
-        kg__prom_render(h, kg__mono_now(), &resp->body);
+        kg__prom_render(h, kg_clock_mono(), &resp->body);
     } else {
         const kg_web_asset *a = kg__asset_find(path);
         if (!a) {
-            kg__api_error(resp, 404, "no such route");
+            kg__resp_error(resp, 404, "no such route");
             return;
         }
         kg__serve_asset(resp, a, req->accept_encoding);
     }
-    if (resp->body.oom)
-        kg__api_error(resp, 503, "out of memory");
+    if (resp->body.failed)
+        kg__resp_error(resp, 503, "out of memory");
 }

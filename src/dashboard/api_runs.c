@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "api_runs.h"
+#include "util/clock.h"
+#include "util/iso8601.h"
 
 enum { KG__R_LIST, KG__R_RUN, KG__R_EVENTS, KG__R_EXPORT, KG__R_GRAPHS, KG__R_NODE };
 
@@ -41,7 +43,7 @@ static const char *const kg__exec_status[] = {"running", "completed", "failed"};
  * 2w (that long before now).  Epoch ms, or -1 when it does not parse. */
 static int64_t kg__parse_when(const char *s, double now)
 {
-    int64_t iso = kg__parse_iso_ms(s);
+    int64_t iso = kg_iso8601_parse_ms(s);
     if (iso >= 0)
         return iso;
     char *end;
@@ -143,7 +145,7 @@ static bool kg__param(kg__params *p, const char *name, char *out, size_t outlen)
 static void kg__param_bad(kg__params *p, const char *msg)
 {
     if (!p->bad)
-        kg__api_error(p->resp, 400, msg);
+        kg__resp_error(p->resp, 400, msg);
     p->bad = true;
 }
 
@@ -290,18 +292,18 @@ bool kg__api_runs_handle(kg__hub *h, const kg__http_req *req, kg__http_resp *res
     else
         return false;
     if (!h->store) {
-        kg__api_error(resp, 404, "run history is off (the dashboard was started with --db none)");
+        kg__resp_error(resp, 404, "run history is off (the dashboard was started with --db none)");
         return true;
     }
     kg__squery *q = kg__squery_new();
     if (!q) {
-        kg__api_error(resp, 503, "out of memory");
+        kg__resp_error(resp, 503, "out of memory");
         return true;
     }
     q->route = route;
     q->run = kg__run_query_fn;
     q->stale_after = kg__store_stale_after(h->store);
-    kg__params p = {.req = req, .resp = resp, .now = kg__wall_now()};
+    kg__params p = {.req = req, .resp = resp, .now = kg_clock_real()};
     q->rq.stale_before_ms = (int64_t)((p.now - q->stale_after) * 1000);
     bool ok;
     switch (route) {
@@ -311,7 +313,7 @@ bool kg__api_runs_handle(kg__hub *h, const kg__http_req *req, kg__http_resp *res
     case KG__R_RUN:
         ok = kg__split_run_path(rest, q);
         if (!ok)
-            kg__api_error(resp, 400, "bad run id");
+            kg__resp_error(resp, 400, "bad run id");
         else if (q->route == KG__R_EVENTS)
             ok = kg__parse_events(&p, q);
         break;
@@ -321,7 +323,7 @@ bool kg__api_runs_handle(kg__hub *h, const kg__http_req *req, kg__http_resp *res
     default:
         ok = kg__split_node_path(rest, q);
         if (!ok)
-            kg__api_error(resp, 404, "no such route (use /api/nodes/<graph>/<node>/stats)");
+            kg__resp_error(resp, 404, "no such route (use /api/nodes/<graph>/<node>/stats)");
         else
             ok = kg__parse_node(&p, q);
         break;
@@ -341,61 +343,61 @@ void kg__api_runs_answer(kg__http_resp *resp, kg__squery *q)
     resp->cache_control = "no-store";
     resp->static_body = NULL;
     snprintf(resp->disposition, sizeof resp->disposition, "%s", q->disposition);
-    kg__sb_free(&resp->body);
+    kg_buf_free(&resp->body);
     resp->body = q->body;
-    kg__sb_init(&q->body);
-    if (resp->body.oom)
-        kg__api_error(resp, 503, "out of memory");
+    kg_buf_init(&q->body);
+    if (resp->body.failed)
+        kg__resp_error(resp, 503, "out of memory");
 }
 
 /* ---- formatting (query thread) -------------------------------------------------------------- */
 
-static void kg__put_key(kg__sb *sb, bool *first, const char *key)
+static void kg__put_key(kg_buf *sb, bool *first, const char *key)
 {
-    kg__sb_puts(sb, *first ? "{" : ",");
+    kg_buf_puts(sb, *first ? "{" : ",");
     *first = false;
-    kg__sb_json_str(sb, key);
-    kg__sb_puts(sb, ":");
+    kg_buf_json_cstr(sb, key);
+    kg_buf_puts(sb, ":");
 }
 
-static void kg__put_str(kg__sb *sb, bool *first, const char *key, const char *v)
+static void kg__put_str(kg_buf *sb, bool *first, const char *key, const char *v)
 {
     kg__put_key(sb, first, key);
     if (v)
-        kg__sb_json_str(sb, v);
+        kg_buf_json_cstr(sb, v);
     else
-        kg__sb_puts(sb, "null");
+        kg_buf_puts(sb, "null");
 }
 
-static void kg__put_int(kg__sb *sb, bool *first, const char *key, int64_t v)
+static void kg__put_int(kg_buf *sb, bool *first, const char *key, int64_t v)
 {
     kg__put_key(sb, first, key);
-    kg__sb_printf(sb, "%lld", (long long)v);
+    kg_buf_printf(sb, "%lld", (long long)v);
 }
 
-static void kg__put_num(kg__sb *sb, bool *first, const char *key, double v)
+static void kg__put_num(kg_buf *sb, bool *first, const char *key, double v)
 {
     kg__put_key(sb, first, key);
     if (isnan(v))
-        kg__sb_puts(sb, "null");
+        kg_buf_puts(sb, "null");
     else
-        kg__sb_printf(sb, "%.9g", v);
+        kg_buf_printf(sb, "%.9g", v);
 }
 
 /* "…_at": ISO 8601, and "…_ms": epoch ms, both null when unknown. */
-static void kg__put_time(kg__sb *sb, bool *first, const char *key, int64_t ms)
+static void kg__put_time(kg_buf *sb, bool *first, const char *key, int64_t ms)
 {
     char name[32], iso[32];
     snprintf(name, sizeof name, "%s_at", key);
     if (ms >= 0)
-        kg__iso_time(((double)ms + 0.5) / 1000.0, iso);   /* +0.5: no ms lost to rounding */
+        kg_iso8601_format(iso, (int64_t)((((double)ms + 0.5) / 1000.0) * 1e9));   /* +0.5: no ms lost to rounding */
     kg__put_str(sb, first, name, ms >= 0 ? iso : NULL);
     snprintf(name, sizeof name, "%s_ms", key);
     kg__put_key(sb, first, name);
     if (ms >= 0)
-        kg__sb_printf(sb, "%lld", (long long)ms);
+        kg_buf_printf(sb, "%lld", (long long)ms);
     else
-        kg__sb_puts(sb, "null");
+        kg_buf_puts(sb, "null");
 }
 
 static const char *kg__status_name(const kg__run_row *r, int64_t stale_before_ms)
@@ -405,7 +407,7 @@ static const char *kg__status_name(const kg__run_row *r, int64_t stale_before_ms
     return r->status >= 0 && r->status <= 2 ? kg__run_status[r->status] : "running";
 }
 
-static void kg__run_json(kg__sb *sb, const kg__run_row *r, int64_t stale_before_ms)
+static void kg__run_json(kg_buf *sb, const kg__run_row *r, int64_t stale_before_ms)
 {
     bool first = true;
     /* workflow_id and parent_workflow_id as in the live view's run
@@ -433,22 +435,22 @@ static void kg__run_json(kg__sb *sb, const kg__run_row *r, int64_t stale_before_
     kg__put_str(sb, &f2, "host", r->host);
     kg__put_key(sb, &f2, "pid");
     if (r->pid >= 0)
-        kg__sb_printf(sb, "%lld", (long long)r->pid);
+        kg_buf_printf(sb, "%lld", (long long)r->pid);
     else
-        kg__sb_puts(sb, "null");
-    kg__sb_puts(sb, "}}");
+        kg_buf_puts(sb, "null");
+    kg_buf_puts(sb, "}}");
 }
 
-static void kg__exec_json(kg__sb *sb, const kg__exec_row *x)
+static void kg__exec_json(kg_buf *sb, const kg__exec_row *x)
 {
     bool first = true;
     kg__put_str(sb, &first, "run_id", x->run_id);
     kg__put_str(sb, &first, "execution_id", x->corr);
     kg__put_key(sb, &first, "item");
     if (x->item >= 0)
-        kg__sb_printf(sb, "%d", x->item);
+        kg_buf_printf(sb, "%d", x->item);
     else
-        kg__sb_puts(sb, "null");
+        kg_buf_puts(sb, "null");
     kg__put_str(sb, &first, "node", x->node);
     kg__put_str(sb, &first, "node_id", x->node_id);
     kg__put_str(sb, &first, "node_type", x->node_type);
@@ -465,15 +467,15 @@ static void kg__exec_json(kg__sb *sb, const kg__exec_row *x)
     kg__put_str(sb, &first, "error", x->error);
     kg__put_str(sb, &first, "error_type", x->error_type);
     kg__put_str(sb, &first, "phase", x->phase);
-    kg__sb_puts(sb, "}");
+    kg_buf_puts(sb, "}");
 }
 
 static void kg__q_error(kg__squery *q, int status, const char *msg)
 {
     kg__http_resp r = {0};
-    kg__sb_init(&r.body);
-    kg__api_error(&r, status, msg);
-    kg__sb_free(&q->body);
+    kg_buf_init(&r.body);
+    kg__resp_error(&r, status, msg);
+    kg_buf_free(&q->body);
     q->body = r.body;
     q->status = status;
     q->content_type = kg__json;
@@ -506,7 +508,7 @@ static int kg__list_row(void *ud, const kg__run_row *r)
     kg__list_ctx *c = ud;
     if (c->n == c->q->rq.limit)
         return 1;   /* the extra row: there is a next page */
-    kg__sb_puts(&c->q->body, c->n ? "," : "");
+    kg_buf_puts(&c->q->body, c->n ? "," : "");
     kg__run_json(&c->q->body, r, c->q->rq.stale_before_ms);
     c->n++;
     c->last_ms = r->started_ms;
@@ -521,23 +523,23 @@ static void kg__route_list(kg__squery *q, const kg__store_ops *ops, void *conn)
     kg_error_clear(&err);
     kg__runs_query rq = q->rq;
     rq.limit = q->rq.limit + 1;
-    kg__sb_puts(&q->body, "{\"runs\":[");
+    kg_buf_puts(&q->body, "{\"runs\":[");
     int rc = ops->runs(conn, &rq, kg__list_row, &c, &err);
     if (rc < 0) {
         kg__q_failed(q, rc, &err);
         return;
     }
-    kg__sb_puts(&q->body, "],\"next_cursor\":");
+    kg_buf_puts(&q->body, "],\"next_cursor\":");
     if (rc == 1)
-        kg__sb_printf(&q->body, "\"%lld.%lld\"", (long long)c.last_ms, (long long)c.last_rid);
+        kg_buf_printf(&q->body, "\"%lld.%lld\"", (long long)c.last_ms, (long long)c.last_rid);
     else
-        kg__sb_puts(&q->body, "null");
-    kg__sb_printf(&q->body, ",\"limit\":%zu}", q->rq.limit);
+        kg_buf_puts(&q->body, "null");
+    kg_buf_printf(&q->body, ",\"limit\":%zu}", q->rq.limit);
     q->status = 200;
 }
 
 typedef struct kg__text_ctx {
-    kg__sb *sb;
+    kg_buf *sb;
     size_t n;
     int64_t seq, id;
     bool lines;                   /* JSON Lines instead of array items */
@@ -550,21 +552,21 @@ static int kg__text_row(void *ud, int64_t seq, int64_t id, const char *text, siz
     if (c->max_bytes && c->sb->len + len > c->max_bytes)
         return KG_ERANGE;
     if (!c->lines && c->n)
-        kg__sb_puts(c->sb, ",");
-    kg__sb_add(c->sb, text, len);
+        kg_buf_puts(c->sb, ",");
+    kg_buf_append(c->sb, text, len);
     if (c->lines)
-        kg__sb_puts(c->sb, "\n");
+        kg_buf_puts(c->sb, "\n");
     c->n++;
     c->seq = seq;
     c->id = id;
-    return c->sb->oom ? KG_ENOMEM : 0;
+    return c->sb->failed ? KG_ENOMEM : 0;
 }
 
 static int kg__exec_row_cb(void *ud, const kg__exec_row *x)
 {
     kg__text_ctx *c = ud;
     if (c->n)
-        kg__sb_puts(c->sb, ",");
+        kg_buf_puts(c->sb, ",");
     kg__exec_json(c->sb, x);
     c->n++;
     return 0;
@@ -573,7 +575,7 @@ static int kg__exec_row_cb(void *ud, const kg__exec_row *x)
 static int kg__child_row(void *ud, const kg__run_row *r)
 {
     kg__list_ctx *c = ud;
-    kg__sb_puts(&c->q->body, c->n ? "," : "");
+    kg_buf_puts(&c->q->body, c->n ? "," : "");
     kg__run_json(&c->q->body, r, c->q->rq.stale_before_ms);
     c->n++;
     return 0;
@@ -589,26 +591,26 @@ static void kg__route_run(kg__squery *q, const kg__store_ops *ops, void *conn)
         kg__q_failed(q, rc, &err);
         return;
     }
-    kg__sb *sb = &q->body;
-    kg__sb_puts(sb, "{\"run\":");
+    kg_buf *sb = &q->body;
+    kg_buf_puts(sb, "{\"run\":");
     kg__run_json(sb, &run, q->rq.stale_before_ms);
     sb->len--;   /* reopen the object for the topology */
-    kg__sb_puts(sb, ",\"topology\":");
-    kg__sb_puts(sb, run.topology ? run.topology : "null");
-    kg__sb_puts(sb, "},\"nodes\":[");
+    kg_buf_puts(sb, ",\"topology\":");
+    kg_buf_puts(sb, run.topology ? run.topology : "null");
+    kg_buf_puts(sb, "},\"nodes\":[");
     kg__text_ctx t = {.sb = sb};
     rc = ops->execs(conn, run.rid, KG__RUN_EXECS_MAX + 1, kg__exec_row_cb, &t, &err);
-    kg__sb_printf(sb, "],\"nodes_truncated\":%s,\"children\":[",
+    kg_buf_printf(sb, "],\"nodes_truncated\":%s,\"children\":[",
                   t.n > KG__RUN_EXECS_MAX ? "true" : "false");
     kg__list_ctx c = {.q = q};
     if (rc == 0)
         rc = ops->children(conn, run.run_id, KG__RUN_CHILDREN_MAX, kg__child_row, &c, &err);
-    kg__sb_puts(sb, "],\"errors\":[");
+    kg_buf_puts(sb, "],\"errors\":[");
     kg__text_ctx e = {.sb = sb};
     if (rc == 0)
         rc = ops->events(conn, run.rid, INT64_MIN, INT64_MIN, KG__RUN_ERRORS_MAX, true,
                          kg__text_row, &e, &err);
-    kg__sb_puts(sb, "]}");
+    kg_buf_puts(sb, "]}");
     kg__run_row_clear(&run);
     if (rc < 0) {
         kg__q_failed(q, rc, &err);
@@ -627,12 +629,12 @@ static void kg__route_events(kg__squery *q, const kg__store_ops *ops, void *conn
         kg__q_failed(q, rc, &err);
         return;
     }
-    kg__sb *sb = &q->body;
+    kg_buf *sb = &q->body;
     kg__text_ctx t = {.sb = sb, .lines = export, .max_bytes = export ? KG__EXPORT_MAX_BYTES : 0};
     if (!export) {
-        kg__sb_puts(sb, "{\"run_id\":");
-        kg__sb_json_str(sb, q->id);
-        kg__sb_puts(sb, ",\"events\":[");
+        kg_buf_puts(sb, "{\"run_id\":");
+        kg_buf_json_cstr(sb, q->id);
+        kg_buf_puts(sb, ",\"events\":[");
         rc = ops->events(conn, run.rid, q->after_seq, q->after_id, q->limit, q->errors_only,
                          kg__text_row, &t, &err);
     } else {
@@ -670,12 +672,12 @@ static void kg__route_events(kg__squery *q, const kg__store_ops *ops, void *conn
     } else {
         /* A full page may have a next one; the cursor is the last event's
          * place.  A page that is not full is the end. */
-        kg__sb_puts(sb, "],\"next_cursor\":");
+        kg_buf_puts(sb, "],\"next_cursor\":");
         if (t.n == q->limit)
-            kg__sb_printf(sb, "\"%lld.%lld\"", (long long)t.seq, (long long)t.id);
+            kg_buf_printf(sb, "\"%lld.%lld\"", (long long)t.seq, (long long)t.id);
         else
-            kg__sb_puts(sb, "null");
-        kg__sb_puts(sb, "}");
+            kg_buf_puts(sb, "null");
+        kg_buf_puts(sb, "}");
     }
     q->status = 200;
 }
@@ -764,7 +766,7 @@ typedef struct kg__agg_stats {
     size_t nd;
 } kg__agg_stats;
 
-static void kg__stats_json(kg__sb *sb, bool *first, kg__agg_stats *s)
+static void kg__stats_json(kg_buf *sb, bool *first, kg__agg_stats *s)
 {
     double p50, p95;
     kg__p50_p95(s->d, s->nd, &p50, &p95);
@@ -805,7 +807,7 @@ typedef struct kg__graph_acc {
 } kg__graph_acc;
 
 typedef struct kg__graphs {
-    kg__map index;                /* name -> position + 1 */
+    kg_map index;                /* name -> position + 1 */
     kg__graph_acc *g;
     size_t n, cap, rows;
 } kg__graphs;
@@ -815,7 +817,7 @@ static int kg__graph_row(void *ud, const char *graph, int64_t ms, double d, int 
     kg__graphs *gs = ud;
     if (++gs->rows > KG__POINTS_MAX)
         return 1;   /* enough: the answer says "truncated" */
-    uintptr_t at = (uintptr_t)kg__map_get(&gs->index, graph);
+    uintptr_t at = (uintptr_t)kg_map_get(&gs->index, graph);
     if (!at) {
         if (gs->n == gs->cap) {
             size_t cap = gs->cap ? gs->cap * 2 : 8;
@@ -829,7 +831,7 @@ static int kg__graph_row(void *ud, const char *graph, int64_t ms, double d, int 
         memset(g, 0, sizeof *g);
         g->last = -1;
         if (!(g->name = strdup(graph)) ||
-            kg__map_put(&gs->index, graph, (void *)(uintptr_t)(gs->n + 1)) != 0) {
+            kg_map_put(&gs->index, graph, (void *)(uintptr_t)(gs->n + 1)) != 0) {
             free(g->name);
             return KG_ENOMEM;
         }
@@ -870,17 +872,17 @@ static void kg__route_graphs(kg__squery *q, const kg__store_ops *ops, void *conn
     } else {
         if (gs.n)
             qsort(gs.g, gs.n, sizeof *gs.g, kg__graph_cmp);
-        kg__sb *sb = &q->body;
+        kg_buf *sb = &q->body;
         char iso[32];
-        kg__iso_time(((double)q->since_ms + 0.5) / 1000.0, iso);
-        kg__sb_printf(sb, "{\"since\":\"%s\",\"truncated\":%s,\"graphs\":[", iso,
+        kg_iso8601_format(iso, (int64_t)((((double)q->since_ms + 0.5) / 1000.0) * 1e9));
+        kg_buf_printf(sb, "{\"since\":\"%s\",\"truncated\":%s,\"graphs\":[", iso,
                       rc == 1 ? "true" : "false");
         for (size_t i = 0; i < gs.n; i++) {
             kg__graph_acc *g = &gs.g[i];
             kg__agg_stats *s = &g->s;
             double p50, p95;
             kg__p50_p95(g->d, s->nd, &p50, &p95);
-            kg__sb_puts(sb, i ? "," : "");
+            kg_buf_puts(sb, i ? "," : "");
             bool first = true;
             kg__put_str(sb, &first, "graph", *g->name ? g->name : NULL);
             kg__put_int(sb, &first, "runs", s->count);
@@ -895,9 +897,9 @@ static void kg__route_graphs(kg__squery *q, const kg__store_ops *ops, void *conn
             kg__put_num(sb, &first, "p95_duration", p95);
             kg__put_num(sb, &first, "avg_duration", s->nd ? s->sum / (double)s->nd : NAN);
             kg__put_time(sb, &first, "last_started", g->last);
-            kg__sb_puts(sb, "}");
+            kg_buf_puts(sb, "}");
         }
-        kg__sb_puts(sb, "]}");
+        kg_buf_puts(sb, "]}");
         q->status = 200;
     }
     for (size_t i = 0; i < gs.n; i++) {
@@ -905,7 +907,7 @@ static void kg__route_graphs(kg__squery *q, const kg__store_ops *ops, void *conn
         free(gs.g[i].d);
     }
     free(gs.g);
-    kg__map_free(&gs.index);
+    kg_map_free(&gs.index);
 }
 
 /* The window node stats cover, and how it is cut. */
@@ -948,24 +950,24 @@ static int kg__bucketize(const kg__points *pts, const kg__window *w, kg__agg_sta
 static void kg__node_json(kg__squery *q, const kg__window *w, kg__agg_stats *b,
                           kg__agg_stats *all)
 {
-    kg__sb *sb = &q->body;
+    kg_buf *sb = &q->body;
     bool first = true;
     kg__put_str(sb, &first, "graph", q->id);
     kg__put_str(sb, &first, "node", q->node);
     kg__put_time(sb, &first, "since", w->since);
     kg__put_time(sb, &first, "until", w->until);
     kg__put_num(sb, &first, "bucket_s", w->width / 1000.0);
-    kg__sb_printf(sb, ",\"truncated\":%s", w->truncated ? "true" : "false");
+    kg_buf_printf(sb, ",\"truncated\":%s", w->truncated ? "true" : "false");
     kg__stats_json(sb, &first, all);
-    kg__sb_puts(sb, ",\"buckets\":[");
+    kg_buf_puts(sb, ",\"buckets\":[");
     for (size_t k = 0; k < w->buckets; k++) {
         bool f = true;
-        kg__sb_puts(sb, k ? "," : "");
+        kg_buf_puts(sb, k ? "," : "");
         kg__put_time(sb, &f, "start", w->since + (int64_t)((double)k * w->width));
         kg__stats_json(sb, &f, &b[k]);
-        kg__sb_puts(sb, "}");
+        kg_buf_puts(sb, "}");
     }
-    kg__sb_puts(sb, "]}");
+    kg_buf_puts(sb, "]}");
 }
 
 static void kg__route_node(kg__squery *q, const kg__store_ops *ops, void *conn)
@@ -976,7 +978,7 @@ static void kg__route_node(kg__squery *q, const kg__store_ops *ops, void *conn)
     int rc = ops->node_points(conn, q->id, q->node, q->since_ms, q->until_ms, KG__POINTS_MAX + 1,
                               kg__point_add, &pts, &err);
     kg__window w = {.since = q->since_ms, .buckets = q->buckets};
-    w.until = q->until_ms >= 0 ? q->until_ms : (int64_t)(kg__wall_now() * 1000) + 1;
+    w.until = q->until_ms >= 0 ? q->until_ms : (int64_t)(kg_clock_real() * 1000) + 1;
     if (pts.n > KG__POINTS_MAX) {
         /* Newest first: the window actually covered starts at the oldest kept. */
         w.truncated = true;
@@ -1024,6 +1026,6 @@ static void kg__run_query_fn(kg__squery *q, const kg__store_ops *ops, void *conn
         kg__route_node(q, ops, conn);
         break;
     }
-    if (q->body.oom)
+    if (q->body.failed)
         kg__q_error(q, 503, "out of memory");
 }

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "dash_internal.h"
+#include "auth.h"
 
 bool kg__token_equal(const char *expected, const char *given, size_t given_len)
 {

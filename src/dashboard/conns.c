@@ -44,6 +44,7 @@
 #endif
 
 #include "server.h"
+#include "util/clock.h"
 
 #define KG__ACCEPT_BATCH 64          /* accepts per wake-up, so others get served */
 #define KG__CLOSING_SLACK 8          /* descriptors over the limit while evictions close */
@@ -76,7 +77,7 @@ static void kg__limits(kg_dashboard_t *d)
         size_t margin = 32 + lim / 16;
         size_t room = lim > margin + 16 ? lim - margin : 16;
         if (d->max_conns > room) {
-            kg__log(d, KG_DASH_LOG_INFO,
+            kg__server_log(d, KG_DASH_LOG_INFO,
                     "max_connections %zu lowered to %zu: the file-descriptor limit is %zu",
                     d->max_conns, room, lim);
             d->max_conns = room;
@@ -86,7 +87,7 @@ static void kg__limits(kg_dashboard_t *d)
     /* Keep room for HTTP (/healthz) next to the WebSocket clients. */
     size_t ws_room = d->max_conns > 32 ? d->max_conns - 16 : d->max_conns / 2;
     if (d->max_clients > ws_room) {
-        kg__log(d, KG_DASH_LOG_WARN, "max_clients %u lowered to %zu (max_connections %zu)",
+        kg__server_log(d, KG_DASH_LOG_WARN, "max_clients %u lowered to %zu (max_connections %zu)",
                 d->max_clients, ws_room, d->max_conns);
         d->max_clients = (unsigned)ws_room;
     }
@@ -159,9 +160,9 @@ void kg__listen_close(kg_dashboard_t *d)
         close(d->devnull_fd);
     d->listen_fd = d->reserve_fd = d->devnull_fd = -1;
     for (size_t i = 0; i < d->peers.nb; i++)
-        for (kg__mapent *e = d->peers.b[i]; e; e = e->next)
+        for (kg_map_entry *e = d->peers.b[i]; e; e = e->next)
             free(e->val);
-    kg__map_free(&d->peers);
+    kg_map_free(&d->peers);
 }
 
 /* Stop polling the listening socket until the next sweep (a failure that
@@ -178,8 +179,8 @@ static void kg__listen_pause(kg_dashboard_t *d)
 
 static kg__peer *kg__peer_get(kg_dashboard_t *d, const char *addr)
 {
-    kg__peer *p = kg__map_get(&d->peers, addr);
-    if (!p && (p = calloc(1, sizeof *p)) != NULL && kg__map_put(&d->peers, addr, p) != 0) {
+    kg__peer *p = kg_map_get(&d->peers, addr);
+    if (!p && (p = calloc(1, sizeof *p)) != NULL && kg_map_put(&d->peers, addr, p) != 0) {
         free(p);
         p = NULL;
     }
@@ -193,21 +194,21 @@ static void kg__peer_put(kg_dashboard_t *d, kg__conn *c)
         return;
     p->conns--;
     if (p->conns == 0 && p->ws == 0)
-        free(kg__map_del(&d->peers, c->addr));
+        free(kg_map_del(&d->peers, c->addr));
     c->peer = NULL;
 }
 
 void kg__conn_free(kg_dashboard_t *d, kg__conn *c)
 {
     if (c->ws)
-        kg__ws_closed(d, c);
+        d->conn_events.ws_closed(d, c);
     kg__conn_pending(d, c, 0);
     kg__peer_put(d, c);
     if (c->closing)
         d->nclosing--;
     d->nconns--;
     atomic_store(&d->conns_pub, (unsigned)d->nconns);
-    kg__list_remove(&c->link);
+    kg_list_remove(&c->link);
     d->trim_freed += KG__CONN_COST;
     free(c);
 }
@@ -245,9 +246,9 @@ void kg__conn_destroyed(kg_dashboard_t *d, struct lws *wsi)
 static bool kg__evict_one(kg_dashboard_t *d, double min_age)
 {
     kg__conn *victim = NULL;
-    double recent = kg__mono_now() - min_age;
-    for (kg__link *l = d->conns.next; l != &d->conns; l = l->next) {
-        kg__conn *c = KG__CONTAINER(l, kg__conn, link);
+    double recent = kg_clock_mono() - min_age;
+    for (kg_link *l = d->conns.next; l != &d->conns; l = l->next) {
+        kg__conn *c = KG_CONTAINER_OF(l, kg__conn, link);
         if (c->kind != KG__CONN_HTTP || c->closing || c->adopting || !c->wsi ||
             c->progress > recent)
             continue;
@@ -301,12 +302,12 @@ static void kg__conn_adopt(kg_dashboard_t *d, int fd, const struct sockaddr_stor
     }
     c->fd = fd;
     c->kind = KG__CONN_HTTP;
-    c->progress = kg__mono_now();
+    c->progress = kg_clock_mono();
     kg__addr_text(sa, c->addr, sizeof c->addr);
     c->peer = kg__peer_get(d, c->addr);
     if (c->peer)
         c->peer->conns++;
-    kg__list_push_back(&d->conns, &c->link);
+    kg_list_push_back(&d->conns, &c->link);
     d->nconns++;
     atomic_store(&d->conns_pub, (unsigned)d->nconns);
     int one = 1;
@@ -409,7 +410,7 @@ static void kg__summary(kg_dashboard_t *d, double now)
     if (d->log_errors)
         snprintf(err, sizeof err, ", %llu accept errors (last: %s)",
                  (unsigned long long)d->log_errors, strerror(d->log_errno));
-    kg__log(d, KG_DASH_LOG_WARN,
+    kg__server_log(d, KG_DASH_LOG_WARN,
             "connections (%zu open, limit %zu) in the last %.0f s: %llu accepts failed for want "
             "of file descriptors, %llu connections shed with 503, %llu idle or slow evicted, "
             "%llu refused at the limit%s",
@@ -427,7 +428,7 @@ static void kg__http_sweep(kg_dashboard_t *d, kg__conn *c, double now)
         if (t > d->opt.body_timeout ||
             (t >= KG__BODY_GRACE && (double)c->body_got < (double)d->opt.body_min_rate * t)) {
             c->in_body = false;
-            kg__http_timeout(d, c);
+            d->conn_events.http_timeout(d, c);
         }
     } else if (c->pending && now - c->progress > d->opt.client_timeout) {
         /* A response nobody reads. */
@@ -438,16 +439,16 @@ static void kg__http_sweep(kg_dashboard_t *d, kg__conn *c, double now)
 void kg__conns_sweep(lws_sorted_usec_list_t *sul)
 {
     kg_dashboard_t *d = lws_container_of(sul, kg_dashboard_t, sul_conns);
-    double now = kg__mono_now();
+    double now = kg_clock_mono();
     /* Kills are asynchronous: nothing leaves the list while we walk it. */
-    for (kg__link *l = d->conns.next; l != &d->conns; l = l->next) {
-        kg__conn *c = KG__CONTAINER(l, kg__conn, link);
+    for (kg_link *l = d->conns.next; l != &d->conns; l = l->next) {
+        kg__conn *c = KG_CONTAINER_OF(l, kg__conn, link);
         if (c->closing)
             continue;
         if (c->kind == KG__CONN_HTTP)
             kg__http_sweep(d, c, now);
         else
-            kg__ws_sweep(d, c, now);
+            d->conn_events.ws_sweep(d, c, now);
     }
     if (d->listen_paused) {
         lws_rx_flow_control(d->listen_wsi, 1);

@@ -9,7 +9,7 @@
  * and not retried: retrying would not make it valid. */
 #include <stdlib.h>
 
-#include "dash_internal.h"
+#include "ingest.h"
 #include "kaygraph/backend.h"
 
 struct kg_dashboard;

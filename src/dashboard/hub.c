@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dash_internal.h"
+#include "hub.h"
+#include "util/clock.h"
 #include "store.h"
 
 int kg__hub_init(kg__hub *h, const kg_dashboard_options *o)
@@ -25,7 +26,7 @@ int kg__hub_init(kg__hub *h, const kg_dashboard_options *o)
         .max_store_bytes = o->max_store_bytes,
         .stale_after = o->stale_after,
     };
-    h->started = kg__mono_now();
+    h->started = kg_clock_mono();
     h->agg = kg__agg_new(&lim, h->started);
     if (!h->agg)
         return KG_ENOMEM;
@@ -55,7 +56,7 @@ void kg__hub_destroy(kg__hub *h)
     if (!h->agg)
         return;
     for (uint64_t i = h->tail; i < h->head; i++)
-        kg__msg_unref(h->ring[i & h->mask].msg);
+        kg_text_unref(h->ring[i & h->mask].msg);
     free(h->ring);
     kg__agg_free(h->agg);
     pthread_mutex_destroy(&h->lock);
@@ -66,18 +67,18 @@ static void kg__hub_evict_locked(kg__hub *h)
 {
     kg__bentry *e = &h->ring[h->tail & h->mask];
     h->ring_bytes -= e->msg->len;
-    kg__msg_unref(e->msg);
+    kg_text_unref(e->msg);
     e->msg = NULL;
     h->tail++;
 }
 
-void kg__hub_push_locked(kg__hub *h, kg__msg *msg, kg__bkind kind)
+void kg__hub_push_locked(kg__hub *h, kg_text *msg, kg__bkind kind)
 {
     while (h->head - h->tail > h->mask ||
            (h->head > h->tail && h->ring_bytes + msg->len > h->ring_max_bytes))
         kg__hub_evict_locked(h);
     kg__bentry *e = &h->ring[h->head & h->mask];
-    e->msg = kg__msg_ref(msg);
+    e->msg = kg_text_ref(msg);
     e->kind = (uint8_t)kind;
     h->ring_bytes += msg->len;
     h->head++;
@@ -95,9 +96,9 @@ void kg__hub_wake(kg__hub *h)
         h->wake(h->wake_ud);
 }
 
-int kg__hub_add(kg__hub *h, const kg__event *ev, kg__msg *msg)
+int kg__hub_add(kg__hub *h, const kg__event *ev, kg_text *msg)
 {
-    double now = kg__mono_now();
+    double now = kg_clock_mono();
     kg__sev *sev = kg__store_prepare(h->store, ev, msg);   /* history: outside the lock */
     pthread_mutex_lock(&h->lock);
     /* history (store.h): refused before anything changes, so a retry is
@@ -115,4 +116,9 @@ int kg__hub_add(kg__hub *h, const kg__event *ev, kg__msg *msg)
         atomic_fetch_add(&h->duplicates, 1);
     }
     return rc;
+}
+
+void kg__hub_wake_cb(void *hub)
+{
+    kg__hub_wake(hub);
 }

@@ -33,7 +33,10 @@
 #include <unistd.h>
 
 #include "server.h"
-#include "store.h"
+#include "api_runs.h"
+#include "auth.h"
+#include "ingest.h"
+#include "util/clock.h"
 
 #define KG__HTTP_CHUNK (16 * 1024)   /* bytes per HTTP write */
 /* Responses up to this size are always served; larger ones only while the
@@ -49,7 +52,7 @@ typedef struct kg__pss {
     char query[1024];
     char content_type[128];
     char accept_encoding[128];
-    kg__sb body;
+    kg_buf body;
     bool body_too_large;
     bool responded;
     bool head;
@@ -69,47 +72,8 @@ kg__hub *kg__server_hub(struct kg_dashboard *d)
     return &d->hub;
 }
 
-void kg__log(kg_dashboard_t *d, kg_dashboard_log_level lvl, const char *fmt, ...)
-{
-    if (!d->opt.log)
-        return;
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    d->opt.log(d->opt.log_ud, lvl, buf);
-}
 
 /* Copy a header into buf; "" when absent or too long. */
-static const char *kg__hdr(struct lws *wsi, enum lws_token_indexes t, char *buf, int len)
-{
-    buf[0] = '\0';
-    if (lws_hdr_total_length(wsi, t) <= 0 || lws_hdr_copy(wsi, buf, len, t) < 0)
-        buf[0] = '\0';
-    return buf;
-}
-
-void kg__server_query(struct lws *wsi, char *out, size_t outlen)
-{
-    /* lws splits the query into '&'-separated fragments; join them back. */
-    size_t o = 0;
-    out[0] = '\0';
-    char frag[512];
-    for (int i = 0; i < 32; i++) {
-        int n = lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i);
-        if (n <= 0)
-            break;
-        if (o + (size_t)n + 2 >= outlen)
-            break;
-        if (o)
-            out[o++] = '&';
-        memcpy(out + o, frag, (size_t)n);
-        o += (size_t)n;
-        out[o] = '\0';
-    }
-}
-
 static const char *kg__method(struct lws *wsi)
 {
     static const struct {
@@ -125,27 +89,6 @@ static const char *kg__method(struct lws *wsi)
         if (lws_hdr_total_length(wsi, m[i].t) > 0)
             return m[i].name;
     return "OTHER";
-}
-
-/* Token from any of the three places; `via_query` tells the caller whether
- * to hand out the cookie. */
-bool kg__server_authorized(kg_dashboard_t *d, struct lws *wsi, const char *query, bool *via_query)
-{
-    *via_query = false;
-    if (!d->opt.token)
-        return true;
-    char buf[1024];
-    if (kg__auth_bearer_ok(d->opt.token, kg__hdr(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, buf,
-                                                  sizeof buf)))
-        return true;
-    if (kg__auth_cookie_ok(d->opt.token, kg__hdr(wsi, WSI_TOKEN_HTTP_COOKIE, buf, sizeof buf)))
-        return true;
-    if (kg__query_get(query, "token", buf, sizeof buf) &&
-        kg__token_equal(d->opt.token, buf, strlen(buf))) {
-        *via_query = true;
-        return true;
-    }
-    return false;
 }
 
 static bool kg__cookie_safe(const char *t)
@@ -171,7 +114,7 @@ static int kg__http_start_response(kg_dashboard_t *d, struct lws *wsi, kg__pss *
     unsigned char buf[LWS_PRE + 2048];
     unsigned char *start = buf + LWS_PRE, *ptr = start, *end = buf + sizeof buf - 1;
     kg__http_resp *r = &p->resp;
-    size_t len = kg__api_body_len(r);
+    size_t len = kg__resp_body_len(r);
     kg__conn *c = kg__conn_of(wsi);
     p->responded = true;
     if (c) {
@@ -221,16 +164,16 @@ static size_t kg__http_piece(kg_dashboard_t *d, kg__pss *p, size_t len)
     size_t n = len - p->resp_off;
     if (n > KG__HTTP_CHUNK)
         n = KG__HTTP_CHUNK;
-    kg__sb_reset(&d->out);
+    kg_buf_reset(&d->out);
     static const char pre[LWS_PRE] = {0};
-    kg__sb_add(&d->out, pre, LWS_PRE);
+    kg_buf_append(&d->out, pre, LWS_PRE);
     if (r->static_body)
-        kg__sb_add(&d->out, r->static_body + p->resp_off, n);
+        kg_buf_append(&d->out, r->static_body + p->resp_off, n);
     else if (r->stream.n)
         kg__body_copy(&r->stream, &d->out, n);
     else
-        kg__sb_add(&d->out, r->body.buf + p->resp_off, n);
-    return d->out.oom ? 0 : d->out.len - LWS_PRE;
+        kg_buf_append(&d->out, r->body.data + p->resp_off, n);
+    return d->out.failed ? 0 : d->out.len - LWS_PRE;
 }
 
 static void kg__http_release(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
@@ -238,14 +181,14 @@ static void kg__http_release(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
     kg__conn *c = kg__conn_of(wsi);
     if (c)
         kg__conn_pending(d, c, 0);
-    kg__api_resp_free(&p->resp);
-    kg__sb_free(&p->body);
+    kg__resp_free(&p->resp);
+    kg_buf_free(&p->body);
 }
 
 static int kg__http_error(kg_dashboard_t *d, struct lws *wsi, kg__pss *p, int status,
                           const char *msg, bool close)
 {
-    kg__api_error(&p->resp, status, msg);
+    kg__resp_error(&p->resp, status, msg);
     p->resp.cache_control = "no-store";
     p->close_after = close;
     return kg__http_start_response(d, wsi, p);
@@ -260,19 +203,19 @@ static int kg__http_writable(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
                                   "request body too slow (see body_timeout)", true);
         return 0;
     }
-    size_t len = kg__api_body_len(&p->resp);
+    size_t len = kg__resp_body_len(&p->resp);
     if (p->resp_off < len) {
         size_t n = kg__http_piece(d, p, len);
         if (!n)
             return -1;
         bool final = p->resp_off + n == len;
-        if (lws_write(wsi, (unsigned char *)d->out.buf + LWS_PRE, n,
+        if (lws_write(wsi, (unsigned char *)d->out.data + LWS_PRE, n,
                       final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
             return -1;
         p->resp_off += n;
         kg__conn *c = kg__conn_of(wsi);
         if (c) {
-            c->progress = kg__mono_now();
+            c->progress = kg_clock_mono();
             if (!p->resp.static_body)
                 kg__conn_pending(d, c, len - p->resp_off);
         }
@@ -289,7 +232,7 @@ static int kg__http_writable(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
     p->resp_off = 0;
     kg__conn *c = kg__conn_of(wsi);
     if (c)
-        c->progress = kg__mono_now();
+        c->progress = kg_clock_mono();
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
@@ -297,14 +240,14 @@ static int kg__http_writable(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
  * 503 instead (a small one is always served: /healthz answers). */
 static void kg__http_budget(kg_dashboard_t *d, kg__http_resp *r)
 {
-    size_t len = kg__api_body_len(r);
+    size_t len = kg__resp_body_len(r);
     if (r->static_body || len <= KG__HTTP_SMALL || d->hub.pending < d->hub.pending_max)
         return;
     char msg[160];
     snprintf(msg, sizeof msg,
              "server busy: %zu bytes of responses wait for slow clients; retry later",
              d->hub.pending);
-    kg__api_error(r, 503, msg);
+    kg__resp_error(r, 503, msg);
     r->retry_after = 1;
     atomic_fetch_add(&d->stat_busy, 1);
 }
@@ -317,12 +260,14 @@ static int kg__http_dispatch(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
         .query = p->query,
         .content_type = p->content_type[0] ? p->content_type : NULL,
         .accept_encoding = p->accept_encoding,
-        .body = p->body.buf,
+        .body = p->body.data,
         .body_len = p->body.len,
         .body_too_large = p->body_too_large,
     };
-    kg__api_handle(&d->hub, d, &req, &p->resp);
-    kg__sb_free(&p->body);
+    kg_dashboard_stats stats;
+    kg_dashboard_stats_get(d, &stats);
+    kg__api_handle(&d->hub, &stats, &req, &p->resp);
+    kg_buf_free(&p->body);
     if (p->resp.deferred) {
         /* history: answered when the store's query thread is done (kg__store_answers) */
         kg__squery *q = p->resp.deferred;
@@ -332,7 +277,7 @@ static int kg__http_dispatch(kg_dashboard_t *d, struct lws *wsi, kg__pss *p)
             return 0;
         p->resp.deferred = NULL;
         kg__squery_free(q);
-        kg__api_error(&p->resp, 503, "history busy (too many queries); try again");
+        kg__resp_error(&p->resp, 503, "history busy (too many queries); try again");
         p->resp.retry_after = 1;
         return kg__http_start_response(d, wsi, p);
     }
@@ -390,7 +335,7 @@ static int kg__on_http(kg_dashboard_t *d, struct lws *wsi, kg__pss *p, const cha
     memset(p, 0, sizeof *p);
     p->kind = KG__PSS_HTTP;
     kg__conn *c = kg__conn_of(wsi);
-    double now = kg__mono_now();
+    double now = kg_clock_mono();
     if (c)
         c->progress = c->req_at = now;
     snprintf(p->method, sizeof p->method, "%s", kg__method(wsi));
@@ -407,7 +352,7 @@ static int kg__on_http(kg_dashboard_t *d, struct lws *wsi, kg__pss *p, const cha
     bool via_query = false;
     /* Refused before any body is read, and closed: an unauthenticated
      * client gets nothing more out of this connection. */
-    if (strcmp(p->path, "/healthz") != 0 && !kg__server_authorized(d, wsi, p->query, &via_query)) {
+    if (strcmp(p->path, "/healthz") != 0 && !kg__server_authorized(&d->opt, wsi, p->query, &via_query)) {
         /* A person opening the page without the token gets a page that says
          * how to pass it; programs get the JSON error. */
         if (strcmp(p->method, "GET") == 0 &&
@@ -444,13 +389,13 @@ static int kg__on_http_body(kg_dashboard_t *d, struct lws *wsi, kg__pss *p, cons
     if (p->body.len + len > d->opt.max_body) {
         /* Answer now and close: reading the rest would only waste time. */
         p->body_too_large = true;
-        kg__sb_free(&p->body);
+        kg_buf_free(&p->body);
         char msg[96];
         snprintf(msg, sizeof msg, "body over the %zu-byte limit", d->opt.max_body);
         return kg__http_error(d, wsi, p, 413, msg, true);
     }
-    kg__sb_add(&p->body, in, len);
-    if (p->body.oom)
+    kg_buf_append(&p->body, in, len);
+    if (p->body.failed)
         return kg__http_error(d, wsi, p, 503, "out of memory", true);
     return 0;
 }
@@ -609,22 +554,22 @@ static int kg__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 static void kg__tick(lws_sorted_usec_list_t *sul)
 {
     kg_dashboard_t *d = lws_container_of(sul, kg_dashboard_t, sul);
-    double now = kg__mono_now();
-    kg__sb sb;
-    kg__sb_init(&sb);
-    kg__sb_puts(&sb, "{\"type\":\"metrics\",\"data\":");
+    double now = kg_clock_mono();
+    kg_buf sb;
+    kg_buf_init(&sb);
+    kg_buf_puts(&sb, "{\"type\":\"metrics\",\"data\":");
     pthread_mutex_lock(&d->hub.lock);
     kg__agg_tick(d->hub.agg, now);
     json_t *m = kg__agg_metrics(d->hub.agg, now);
-    kg__sb_json(&sb, m);
-    kg__sb_puts(&sb, "}");
-    kg__msg *msg = m && !sb.oom ? kg__msg_new(sb.buf, sb.len) : NULL;
+    kg_buf_json(&sb, m);
+    kg_buf_puts(&sb, "}");
+    kg_text *msg = m && !sb.failed ? kg_text_new(sb.data, sb.len) : NULL;
     if (msg)
         kg__hub_push_locked(&d->hub, msg, KG__B_RAW);
     pthread_mutex_unlock(&d->hub.lock);
-    kg__msg_unref(msg);
+    kg_text_unref(msg);
     json_decref(m);
-    kg__sb_free(&sb);
+    kg_buf_free(&sb);
     kg__ws_kick(d);
     lws_sul_schedule(d->ctx, 0, &d->sul, kg__tick, (lws_usec_t)(d->opt.metrics_interval * 1e6));
 }
@@ -681,7 +626,7 @@ int kg_dashboard_port(const kg_dashboard_t *d)
     return d ? d->port : -1;
 }
 
-void kg__server_stats(struct kg_dashboard *d, kg_dashboard_stats *out)
+void kg_dashboard_stats_get(kg_dashboard_t *d, kg_dashboard_stats *out)
 {
     memset(out, 0, sizeof *out);
     out->events = atomic_load(&d->hub.events);
@@ -701,11 +646,6 @@ void kg__server_stats(struct kg_dashboard *d, kg_dashboard_stats *out)
     out->redis_replays = rs.replays;
     out->redis_fetches = rs.fetches;
     out->redis_connected = rs.connected;
-}
-
-void kg_dashboard_stats_get(kg_dashboard_t *d, kg_dashboard_stats *out)
-{
-    kg__server_stats(d, out);
 }
 
 int kg_dashboard_ingest(kg_dashboard_t *d, const char *json, size_t len, kg_error_t *err)
@@ -766,8 +706,9 @@ int kg_dashboard_new(const kg_dashboard_options *o, kg_dashboard_t **out, kg_err
     if (!d)
         return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
     d->opt = *o;
+    d->conn_events = (struct kg__conn_events){kg__http_timeout, kg__ws_closed, kg__ws_sweep};
     d->listen_fd = d->reserve_fd = d->devnull_fd = -1;
-    kg__list_init(&d->conns);
+    kg_list_init(&d->conns);
     if (!kg__dup(d, 0, &d->opt.bind) || !kg__dup(d, 1, &d->opt.token) ||
         !kg__dup(d, 2, &d->opt.allowed_origins) || !kg__dup(d, 3, &d->opt.redis_host) ||
         !kg__dup(d, 4, &d->opt.redis_prefix) || !kg__dup(d, 5, &d->opt.redis_password) ||
@@ -776,7 +717,7 @@ int kg_dashboard_new(const kg_dashboard_options *o, kg_dashboard_t **out, kg_err
         return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
     }
     d->loopback = kg__is_loopback_bind(d->opt.bind);
-    kg__list_init(&d->clients);
+    kg_list_init(&d->clients);
     atomic_init(&d->stop, false);
     atomic_init(&d->clients_pub, 0);
     atomic_init(&d->ws_sent, 0);
@@ -830,7 +771,7 @@ int kg_dashboard_new(const kg_dashboard_options *o, kg_dashboard_t **out, kg_err
     d->hub.wake_ud = d;
     d->hub.history = d->opt.redis_host != NULL;
     /* history: before any source can add an event */
-    if ((rc = kg__store_open(&d->hub, &d->opt, &d->hub.store, err)) != 0) {
+    if ((rc = kg__store_open(kg__hub_wake_cb, &d->hub, &d->opt, &d->hub.store, err)) != 0) {
         kg_dashboard_free(d);
         return rc;
     }
@@ -847,7 +788,7 @@ int kg_dashboard_new(const kg_dashboard_options *o, kg_dashboard_t **out, kg_err
         return kg_error_set(err, KG_ENOMEM, NULL, "cannot start the service thread");
     }
     d->thread_started = true;
-    kg__log(d, KG_DASH_LOG_INFO, "dashboard listening on http://%s:%d/", d->opt.bind, d->port);
+    kg__server_log(d, KG_DASH_LOG_INFO, "dashboard listening on http://%s:%d/", d->opt.bind, d->port);
     *out = d;
     return 0;
 }
@@ -882,7 +823,7 @@ void kg_dashboard_free(kg_dashboard_t *d)
     }
     kg__listen_close(d);
     kg__hub_destroy(&d->hub);
-    kg__sb_free(&d->out);
+    kg_buf_free(&d->out);
     for (size_t i = 0; i < sizeof d->strs / sizeof d->strs[0]; i++)
         free(d->strs[i]);
     free(d);

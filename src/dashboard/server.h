@@ -17,8 +17,14 @@
 
 #include <libwebsockets.h>
 
-#include "dash_internal.h"
+#include "api.h"
+#include "hub.h"
+#include "request.h"
 #include "source_redis.h"
+#include "util/list.h"
+#include "util/log.h"
+#include "util/map.h"
+#include "ws.h"
 
 typedef enum kg__conn_kind { KG__CONN_HTTP, KG__CONN_WS } kg__conn_kind;
 
@@ -30,7 +36,7 @@ typedef struct kg__peer {
 typedef struct kg__wsconn kg__wsconn;
 
 typedef struct kg__conn {
-    kg__link link;               /* d->conns */
+    kg_link link;               /* d->conns */
     struct lws *wsi;             /* lws' HTTP wsi, or the raw wsi once WebSocket */
     int fd;
     kg__conn_kind kind;
@@ -61,23 +67,23 @@ struct kg_dashboard {
     pthread_t thread;
     bool thread_started;
     atomic_bool stop;
-    kg__link clients;              /* kg__wsclient.link, service thread only */
+    kg_link clients;              /* kg__wsclient.link, service thread only */
     unsigned nclients;
     atomic_uint clients_pub;
     atomic_uint_fast64_t ws_sent, ws_dropped;
     lws_sorted_usec_list_t sul, sul_conns, sul_rearm;
     bool rearm_due;
-    kg__sb out;                    /* the service thread's write buffer */
+    kg_buf out;                    /* the service thread's write buffer */
     kg__redis_source *redis;
 
     /* conns.c */
     int listen_fd, reserve_fd, devnull_fd;
     struct lws *listen_wsi;
     bool listen_paused;
-    kg__link conns;
+    kg_link conns;
     size_t nconns, nclosing, max_conns;
     unsigned max_clients;          /* effective (max_conns may lower it) */
-    kg__map peers;
+    kg_map peers;
     unsigned emfile_rounds;        /* EMFILE with closes in flight, in a row */
     double log_at;                 /* last accept/limit summary line */
     uint64_t log_emfile, log_shed, log_evicted, log_refused, log_errors;
@@ -86,12 +92,19 @@ struct kg_dashboard {
     size_t trim_freed;             /* bytes released since the last malloc_trim */
     atomic_uint conns_pub;
     atomic_uint_fast64_t stat_evicted, stat_shed, stat_busy;
+    /* What conns.c tells the HTTP and WebSocket sides (set by server.c):
+     * conns.c sits below them and reaches them only through this table. */
+    struct kg__conn_events {
+        void (*http_timeout)(kg_dashboard_t *d, kg__conn *c);
+        void (*ws_closed)(kg_dashboard_t *d, kg__conn *c);
+        void (*ws_sweep)(kg_dashboard_t *d, kg__conn *c, double now);
+    } conn_events;
 };
 
 enum { KG__PROTO_HTTP = 0, KG__PROTO_WS = 1, KG__PROTO_LISTEN = 2 };
 
-void kg__log(kg_dashboard_t *d, kg_dashboard_log_level lvl, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* A log line through the dashboard's callback (util/log.h). */
+#define kg__server_log(d, lvl, ...) kg_log_to((d)->opt.log, (d)->opt.log_ud, (lvl), __VA_ARGS__)
 
 /* ---- conns.c ----------------------------------------------------------------- */
 
@@ -115,12 +128,6 @@ void kg__conns_sweep(lws_sorted_usec_list_t *sul);
 kg__conn *kg__conn_of(struct lws *wsi);
 
 /* ---- server.c ---------------------------------------------------------------- */
-
-/* The query string (lws splits it at '&'; joined back). */
-void kg__server_query(struct lws *wsi, char *out, size_t outlen);
-/* The token from the Authorization header, our cookie or ?token=. */
-bool kg__server_authorized(kg_dashboard_t *d, struct lws *wsi, const char *query,
-                           bool *via_query);
 
 /* A body deadline passed: answer 408 (or just close when an answer is
  * already on its way). */

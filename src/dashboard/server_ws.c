@@ -29,7 +29,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "server.h"
+#include "util/clock.h"
+#include "wsproto.h"
 
 #define KG__WS_READ 16384            /* bytes per read */
 #define KG__WS_FILLS_PER_WRITE 4     /* fills per writable callback, then others' turn */
@@ -38,7 +41,7 @@
 struct kg__wsconn {
     kg__wsclient c;
     kg__wsrx rx;
-    kg__sb out;
+    kg_buf out;
     size_t out_off;
     uint8_t ctl[KG__WS_CONTROL_MAX];
     size_t ctl_len;
@@ -56,8 +59,8 @@ static void kg__ws_rearm(lws_sorted_usec_list_t *sul)
 {
     kg_dashboard_t *d = lws_container_of(sul, kg_dashboard_t, sul_rearm);
     d->rearm_due = false;
-    for (kg__link *l = d->clients.next; l != &d->clients; l = l->next) {
-        kg__conn *c = KG__CONTAINER(l, kg__wsclient, link)->conn;
+    for (kg_link *l = d->clients.next; l != &d->clients; l = l->next) {
+        kg__conn *c = KG_CONTAINER_OF(l, kg__wsclient, link)->conn;
         if (c->ws->rearm && c->wsi) {
             c->ws->rearm = false;
             lws_callback_on_writable(c->wsi);
@@ -96,13 +99,13 @@ static const char *kg__reason(int status)
 static void kg__ws_refuse(struct lws *wsi, int status, const char *why)
 {
     char body[256], buf[640];
-    kg__sb sb;
-    kg__sb_init(&sb);
-    kg__sb_puts(&sb, "{\"error\":");
-    kg__sb_json_str(&sb, why);
-    kg__sb_puts(&sb, "}");
-    snprintf(body, sizeof body, "%s", sb.oom ? "{}" : sb.buf);
-    kg__sb_free(&sb);
+    kg_buf sb;
+    kg_buf_init(&sb);
+    kg_buf_puts(&sb, "{\"error\":");
+    kg_buf_json_cstr(&sb, why);
+    kg_buf_puts(&sb, "}");
+    snprintf(body, sizeof body, "%s", sb.failed ? "{}" : sb.data);
+    kg_buf_free(&sb);
     int n = snprintf(buf, sizeof buf,
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
                      "Cache-Control: no-store\r\n%s%sConnection: close\r\n\r\n%s",
@@ -113,13 +116,6 @@ static void kg__ws_refuse(struct lws *wsi, int status, const char *why)
         (void)!send(lws_get_socket_fd(wsi), buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-static const char *kg__hdr(struct lws *wsi, enum lws_token_indexes t, char *buf, int len)
-{
-    buf[0] = '\0';
-    if (lws_hdr_total_length(wsi, t) <= 0 || lws_hdr_copy(wsi, buf, len, t) < 0)
-        buf[0] = '\0';
-    return buf;
-}
 
 /* Admission: 0, or the refusal's status with *why (a static or `buf`). */
 static int kg__ws_admit(kg_dashboard_t *d, struct lws *wsi, kg__conn *c, const char *query,
@@ -136,7 +132,7 @@ static int kg__ws_admit(kg_dashboard_t *d, struct lws *wsi, kg__conn *c, const c
         return *why = "no WebSocket here (use /ws)", 404;
     if (!kg__host_ok(host, d->loopback))
         return *why = "Host not allowed on a loopback bind", 403;
-    if (!kg__server_authorized(d, wsi, query, &via_query))
+    if (!kg__server_authorized(&d->opt, wsi, query, &via_query))
         return *why = "missing or wrong token", 401;
     if (!kg__origin_ok(origin, host, d->opt.allowed_origins))
         return *why = "foreign Origin refused", 403;
@@ -187,12 +183,12 @@ static int kg__ws_take_fd(kg_dashboard_t *d, struct lws *wsi)
 
 static void kg__ws_client_add(kg_dashboard_t *d, kg__conn *c)
 {
-    kg__list_push_back(&d->clients, &c->ws->c.link);
+    kg_list_push_back(&d->clients, &c->ws->c.link);
     d->nclients++;
     if (c->peer)
         c->peer->ws++;
     kg__ws_set_clients(d);
-    kg__log(d, KG_DASH_LOG_INFO, "client %s connected (%u client%s)", c->addr, d->nclients,
+    kg__server_log(d, KG_DASH_LOG_INFO, "client %s connected (%u client%s)", c->addr, d->nclients,
             d->nclients == 1 ? "" : "s");
 }
 
@@ -211,7 +207,7 @@ int kg__ws_upgrade(kg_dashboard_t *d, struct lws *wsi)
         status = 503, why = "out of resources";
     if (status) {
         free(w);
-        kg__log(d, KG_DASH_LOG_WARN, "refused WebSocket from %s (origin \"%s\"): %d %s",
+        kg__server_log(d, KG_DASH_LOG_WARN, "refused WebSocket from %s (origin \"%s\"): %d %s",
                 c ? c->addr : "?", kg__hdr(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin), status,
                 why);
         kg__ws_refuse(wsi, status, why);
@@ -223,14 +219,14 @@ int kg__ws_upgrade(kg_dashboard_t *d, struct lws *wsi)
     char key[64], accept[32], flag[8];
     kg__hdr(wsi, WSI_TOKEN_KEY, key, sizeof key);
     kg__ws_accept_key(key, accept);
-    kg__sb_printf(&w->out,
+    kg_buf_printf(&w->out,
                   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
                   accept);
     w->c.batch = kg__query_get(query, "batch", flag, sizeof flag) && strcmp(flag, "1") == 0;
     w->c.conn = c;
     snprintf(w->c.peer, sizeof w->c.peer, "%s", c->addr);
-    w->last_rx = kg__mono_now();
+    w->last_rx = kg_clock_mono();
     c->kind = KG__CONN_WS;
     c->ws = w;
     c->fd = fd;
@@ -270,12 +266,12 @@ static void kg__ws_close(kg_dashboard_t *d, kg__conn *c, uint16_t code, const ch
     if (w->closing)
         return;
     w->closing = true;
-    w->closing_at = kg__mono_now();
+    w->closing_at = kg_clock_mono();
     if (!w->c.cur_active) {
         uint8_t f[KG__WS_CONTROL_MAX];
-        kg__sb_add(&w->out, f, kg__ws_close_frame(f, code, why));
+        kg_buf_append(&w->out, f, kg__ws_close_frame(f, code, why));
     }
-    if (w->out.oom)
+    if (w->out.failed)
         kg__conn_kill(d, c);
     else
         kg__ws_want_write(d, c);
@@ -288,16 +284,16 @@ void kg__ws_closed(kg_dashboard_t *d, kg__conn *c)
         return;
     if (w->fetch && d->redis)
         w->fetch->cancelled = true;
-    kg__list_remove(&w->c.link);
+    kg_list_remove(&w->c.link);
     d->nclients--;
     if (c->peer)
         c->peer->ws--;
     kg__ws_set_clients(d);
-    kg__log(d, KG_DASH_LOG_INFO, "client %s disconnected (%u left; %llu sent, %llu dropped for it)",
+    kg__server_log(d, KG_DASH_LOG_INFO, "client %s disconnected (%u left; %llu sent, %llu dropped for it)",
             c->addr, d->nclients, (unsigned long long)w->c.sent,
             (unsigned long long)w->c.dropped_total);
     kg__ws_client_end(&d->hub, &w->c);
-    kg__sb_free(&w->out);
+    kg_buf_free(&w->out);
     free(w->stash);
     free(w);
     c->ws = NULL;
@@ -361,7 +357,7 @@ static bool kg__ws_event(kg_dashboard_t *d, kg__conn *c, const kg__wsev *ev)
         kg__ws_close(d, c, ev->code == 1005 ? 1000 : ev->code, "");
         break;
     case KG__WSEV_ERROR:
-        kg__log(d, KG_DASH_LOG_WARN, "client %s: protocol error (%s): closing", c->addr,
+        kg__server_log(d, KG_DASH_LOG_WARN, "client %s: protocol error (%s): closing", c->addr,
                 ev->why);
         kg__ws_close(d, c, ev->code, ev->why);
         break;
@@ -416,7 +412,7 @@ int kg__ws_readable(kg_dashboard_t *d, kg__conn *c)
         return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
     if (w->closing)
         return 0;    /* what comes after a close is ignored */
-    w->last_rx = kg__mono_now();
+    w->last_rx = kg_clock_mono();
     w->ping_sent = false;
     kg__ws_consume(d, c, buf, (size_t)n);
     return 0;
@@ -458,7 +454,7 @@ static ssize_t kg__ws_send(kg__conn *c, const char *p, size_t n)
         done += (size_t)r;
     }
     if (done)
-        c->progress = c->ws->c.last_progress = kg__mono_now();
+        c->progress = c->ws->c.last_progress = kg_clock_mono();
     return (ssize_t)done;
 }
 
@@ -471,7 +467,7 @@ int kg__ws_writable(kg_dashboard_t *d, kg__conn *c)
     kg__wsconn *w = c->ws;
     for (int round = 0; round < KG__WS_FILLS_PER_WRITE; round++) {
         if (w->out.len > w->out_off) {
-            ssize_t r = kg__ws_send(c, w->out.buf + w->out_off, w->out.len - w->out_off);
+            ssize_t r = kg__ws_send(c, w->out.data + w->out_off, w->out.len - w->out_off);
             if (r < 0)
                 return -1;
             w->out_off += (size_t)r;
@@ -479,32 +475,32 @@ int kg__ws_writable(kg_dashboard_t *d, kg__conn *c)
                 kg__ws_want_write(d, c);
                 return 0;
             }
-            kg__sb_free(&w->out);
+            kg_buf_free(&w->out);
             w->out_off = 0;
         }
         if (w->closing)
             return -1;   /* the close frame is out */
-        kg__sb_reset(&d->out);
+        kg_buf_reset(&d->out);
         if (w->ctl_len && !w->c.cur_active) {
-            kg__sb_add(&d->out, w->ctl, w->ctl_len);
+            kg_buf_append(&d->out, w->ctl, w->ctl_len);
             w->ctl_len = 0;
         }
         if (kg__ws_client_pending(&d->hub, &w->c)) {
             uint64_t dropped = w->c.dropped_total;
-            size_t n = kg__ws_client_fill(&d->hub, &w->c, &d->out, kg__mono_now());
+            size_t n = kg__ws_client_fill(&d->hub, &w->c, &d->out, kg_clock_mono());
             atomic_fetch_add(&d->ws_sent, n);
             if (w->c.dropped_total != dropped)
                 atomic_fetch_add(&d->ws_dropped, w->c.dropped_total - dropped);
         }
-        if (d->out.oom)
+        if (d->out.failed)
             return -1;
         if (d->out.len) {
-            ssize_t r = kg__ws_send(c, d->out.buf, d->out.len);
+            ssize_t r = kg__ws_send(c, d->out.data, d->out.len);
             if (r < 0)
                 return -1;
             if ((size_t)r < d->out.len) {
-                kg__sb_add(&w->out, d->out.buf + r, d->out.len - (size_t)r);
-                if (w->out.oom)
+                kg_buf_append(&w->out, d->out.data + r, d->out.len - (size_t)r);
+                if (w->out.failed)
                     return -1;
             }
         }
@@ -522,8 +518,8 @@ int kg__ws_writable(kg_dashboard_t *d, kg__conn *c)
 
 void kg__ws_kick(kg_dashboard_t *d)
 {
-    for (kg__link *l = d->clients.next; l != &d->clients; l = l->next) {
-        kg__wsclient *wc = KG__CONTAINER(l, kg__wsclient, link);
+    for (kg_link *l = d->clients.next; l != &d->clients; l = l->next) {
+        kg__wsclient *wc = KG_CONTAINER_OF(l, kg__wsclient, link);
         kg__conn *c = wc->conn;
         if (c->wsi && kg__ws_client_pending(&d->hub, wc))
             lws_callback_on_writable(c->wsi);
@@ -550,14 +546,14 @@ void kg__ws_sweep(kg_dashboard_t *d, kg__conn *c, double now)
     }
     if ((w->out.len > w->out_off || kg__ws_client_pending(&d->hub, &w->c)) &&
         now - w->c.last_progress > d->opt.client_timeout) {
-        kg__log(d, KG_DASH_LOG_WARN, "client %s accepted nothing for %.0f s: closing", c->addr,
+        kg__server_log(d, KG_DASH_LOG_WARN, "client %s accepted nothing for %.0f s: closing", c->addr,
                 now - w->c.last_progress);
         kg__conn_kill(d, c);
         return;
     }
     double idle = now - w->last_rx;
     if (idle > d->opt.ws_idle_timeout) {
-        kg__log(d, KG_DASH_LOG_INFO, "client %s sent nothing for %.0f s (not even a pong): closing",
+        kg__server_log(d, KG_DASH_LOG_INFO, "client %s sent nothing for %.0f s (not even a pong): closing",
                 c->addr, idle);
         kg__ws_close(d, c, 1001, "idle");
     } else if (idle > d->opt.ws_idle_timeout / 2 && !w->ping_sent) {

@@ -53,7 +53,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dash_internal.h"
+#include "ingest.h"
+#include "util/clock.h"
+#include "util/iso8601.h"
+#include "util/log.h"
 #include "kaygraph/redis_reader.h"
 #include "source_redis.h"
 #include "store.h"
@@ -91,24 +94,11 @@ struct kg__redis_source {
     /* Fetch queue. */
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    kg__link pending, done;
+    kg_link pending, done;
     unsigned outstanding;        /* pending + running + done, not collected */
 };
 
-static void kg__rs_log(kg__redis_source *s, kg_dashboard_log_level lvl, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void kg__rs_log(kg__redis_source *s, kg_dashboard_log_level lvl, const char *fmt, ...)
-{
-    if (!s->log)
-        return;
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    s->log(s->log_ud, lvl, buf);
-}
+#define kg__rs_log(s, lvl, ...) kg_log_to((s)->log, (s)->log_ud, (lvl), __VA_ARGS__)
 
 /* ---- the live feed ---------------------------------------------------------------------- */
 
@@ -146,12 +136,12 @@ static double kg__text_event_time(const char *json, size_t len)
     size_t n;
     const char *ts = kg__text_field(json, len, "\"timestamp\":\"", &n);
     char buf[64];
-    double now = kg__wall_now();
+    double now = kg_clock_real();
     if (!ts || n >= sizeof buf)
         return now;
     memcpy(buf, ts, n);
     buf[n] = '\0';
-    int64_t ms = kg__parse_iso_ms(buf);
+    int64_t ms = kg_iso8601_parse_ms(buf);
     return ms < 0 || (double)ms / 1000.0 > now ? now : (double)ms / 1000.0;
 }
 
@@ -161,7 +151,7 @@ static void kg__live_note(kg__redis_source *s, const char *json, size_t len)
     const char *id = kg__text_event_id(json, len, &n);
     if (!id || s->live_n >= KG__LIVE_SET_CAP / 4 * 3)
         return;
-    uint64_t h = kg__hash(id, n) | 1;
+    uint64_t h = kg_hash(id, n) | 1;
     size_t i = h & (KG__LIVE_SET_CAP - 1);
     while (s->live[i] && s->live[i] != h)
         i = (i + 1) & (KG__LIVE_SET_CAP - 1);
@@ -173,7 +163,7 @@ static void kg__live_note(kg__redis_source *s, const char *json, size_t len)
 
 static bool kg__live_has(const kg__redis_source *s, const char *id, size_t n)
 {
-    uint64_t h = kg__hash(id, n) | 1;
+    uint64_t h = kg_hash(id, n) | 1;
     size_t i = h & (KG__LIVE_SET_CAP - 1);
     while (s->live[i]) {
         if (s->live[i] == h)
@@ -192,7 +182,7 @@ static int kg__live_one(kg__redis_source *s, double timeout, kg_error_t *err)
     size_t len = 0;
     int rc = kg_redis_reader_next(s->reader, timeout, &json, &len, NULL, err);
     if (rc == 0) {
-        s->last_arrival = kg__wall_now();
+        s->last_arrival = kg_clock_real();
         s->last_msg_wall = kg__text_event_time(json, len);
         atomic_fetch_add(&s->messages, 1);
         if (s->collecting)
@@ -239,8 +229,8 @@ static int kg__live_burst(kg__redis_source *s, double timeout, kg_error_t *err)
     int rc = kg__live_one(s, timeout, err);
     if (rc)
         return rc;
-    double until = kg__mono_now() + KG__BURST_SPAN;
-    for (int i = 1; i < KG__BURST_MAX && kg__mono_now() < until; i++) {
+    double until = kg_clock_mono() + KG__BURST_SPAN;
+    for (int i = 1; i < KG__BURST_MAX && kg_clock_mono() < until; i++) {
         kg_error_t e2;
         kg_error_clear(&e2);
         if (kg__live_one(s, 0, &e2))
@@ -535,15 +525,15 @@ static void *kg__rs_fetch_main(void *arg)
     kg__redis_source *s = arg;
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (!atomic_load(&s->stop) && kg__list_empty(&s->pending))
+        while (!atomic_load(&s->stop) && kg_list_empty(&s->pending))
             pthread_cond_wait(&s->cond, &s->lock);
         if (atomic_load(&s->stop))
             break;
-        kg__link *l = s->pending.next;
-        kg__list_remove(l);
+        kg_link *l = s->pending.next;
+        kg_list_remove(l);
         pthread_mutex_unlock(&s->lock);
 
-        kg__fetch *f = KG__CONTAINER(l, kg__fetch, link);
+        kg__fetch *f = KG_CONTAINER_OF(l, kg__fetch, link);
         kg_error_t err;
         kg_error_clear(&err);
         f->events = NULL;
@@ -554,7 +544,7 @@ static void *kg__rs_fetch_main(void *arg)
         atomic_fetch_add(&s->fetches, 1);
 
         pthread_mutex_lock(&s->lock);
-        kg__list_push_back(&s->done, l);
+        kg_list_push_back(&s->done, l);
         pthread_mutex_unlock(&s->lock);
         kg__hub_wake(s->hub);
         pthread_mutex_lock(&s->lock);
@@ -573,7 +563,7 @@ int kg__redis_fetch_submit(kg__redis_source *s, kg__fetch *f)
         rc = KG_EFULL;
     } else {
         s->outstanding++;
-        kg__list_push_back(&s->pending, &f->link);
+        kg_list_push_back(&s->pending, &f->link);
         pthread_cond_signal(&s->cond);
     }
     pthread_mutex_unlock(&s->lock);
@@ -586,11 +576,11 @@ kg__fetch *kg__redis_fetch_done(kg__redis_source *s)
         return NULL;
     kg__fetch *f = NULL;
     pthread_mutex_lock(&s->lock);
-    if (!kg__list_empty(&s->done)) {
-        kg__link *l = s->done.next;
-        kg__list_remove(l);
+    if (!kg_list_empty(&s->done)) {
+        kg_link *l = s->done.next;
+        kg_list_remove(l);
         s->outstanding--;
-        f = KG__CONTAINER(l, kg__fetch, link);
+        f = KG_CONTAINER_OF(l, kg__fetch, link);
     }
     pthread_mutex_unlock(&s->lock);
     return f;
@@ -624,8 +614,8 @@ int kg__redis_source_start(kg__hub *h, const kg_dashboard_options *o, kg__redis_
     atomic_init(&s->replayed, 0);
     atomic_init(&s->replays, 0);
     atomic_init(&s->fetches, 0);
-    kg__list_init(&s->pending);
-    kg__list_init(&s->done);
+    kg_list_init(&s->pending);
+    kg_list_init(&s->done);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     kg_redis_options ro;
@@ -675,12 +665,12 @@ void kg__redis_source_stop(kg__redis_source *s)
         pthread_join(s->thread, NULL);
     if (s->fetch_started)
         pthread_join(s->fetch_thread, NULL);
-    kg__link *lists[2] = {&s->pending, &s->done};
+    kg_link *lists[2] = {&s->pending, &s->done};
     for (int i = 0; i < 2; i++)
-        while (!kg__list_empty(lists[i])) {
-            kg__link *l = lists[i]->next;
-            kg__list_remove(l);
-            kg__fetch_free(KG__CONTAINER(l, kg__fetch, link));
+        while (!kg_list_empty(lists[i])) {
+            kg_link *l = lists[i]->next;
+            kg_list_remove(l);
+            kg__fetch_free(KG_CONTAINER_OF(l, kg__fetch, link));
         }
     kg_redis_reader_free(s->reader);
     kg_redis_reader_free(s->fetcher);

@@ -5,7 +5,8 @@
 
 #include <stdarg.h>
 
-#include "dash_internal.h"
+#include "hub.h"
+#include "util/list.h"
 
 typedef struct kg__redis_source kg__redis_source;
 
@@ -28,7 +29,7 @@ void kg__redis_source_stats_get(kg__redis_source *s, kg__redis_source_stats *out
  * result fields are written by the fetch thread before it hands the fetch
  * back (under the source's mutex), and read by the service thread after. */
 typedef struct kg__fetch {
-    kg__link link;
+    kg_link link;
     char workflow_id[KG__ID_MAX + 1];
     void *owner;
     void *wsi;

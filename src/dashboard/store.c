@@ -20,6 +20,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -29,6 +30,8 @@
 
 #include "kaygraph/monitor.h"
 #include "store.h"
+#include "util/clock.h"
+#include "util/log.h"
 
 enum { KG__SS_UNAVAILABLE, KG__SS_OK, KG__SS_FAILING, KG__SS_CLOSED };
 static const char *const kg__state_names[] = {"unavailable", "ok", "failing", "closed"};
@@ -41,7 +44,8 @@ static const char *const kg__state_names[] = {"unavailable", "ok", "failing", "c
 #define KG__CLOSE_GRACE 5.0           /* s close() keeps retrying a failing store */
 
 struct kg__store {
-    kg__hub *hub;
+    void (*wake)(void *ud);      /* tells the service thread answers are ready */
+    void *wake_ud;
     const kg__store_ops *ops;
     char *spec;
     char where[160];              /* the spec without a password, for messages */
@@ -77,7 +81,7 @@ struct kg__store {
     /* Queries (qq_lock). */
     pthread_mutex_t qq_lock;
     pthread_cond_t qq_cond;
-    kg__link pending, done;
+    kg_link pending, done;
     unsigned outstanding;
     bool qq_stop;
     pthread_t querier;
@@ -87,31 +91,12 @@ struct kg__store {
 
 /* ---- small helpers ------------------------------------------------------------------- */
 
-static void kg__st_log(kg__store *s, kg_dashboard_log_level lvl, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void kg__st_log(kg__store *s, kg_dashboard_log_level lvl, const char *fmt, ...)
-{
-    if (!s->log)
-        return;
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    s->log(s->log_ud, lvl, buf);
-}
+#define kg__st_log(s, lvl, ...) kg_log_to((s)->log, (s)->log_ud, (lvl), __VA_ARGS__)
 
 static const char *kg__jstr(const json_t *o, const char *key)
 {
     const char *v = json_string_value(json_object_get(o, key));
     return v && *v ? v : NULL;
-}
-
-static void kg__sleep(double s)
-{
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    nanosleep(&ts, NULL);
 }
 
 static struct timespec kg__deadline(double seconds)
@@ -220,7 +205,7 @@ void kg__store_stats_get(kg__store *s, kg__store_stats *out)
     if (s->count && (!oldest || s->ring[s->head]->accepted < oldest))
         oldest = s->ring[s->head]->accepted;
     pthread_mutex_unlock(&s->q_lock);
-    out->oldest_pending_s = oldest ? kg__mono_now() - oldest : 0;
+    out->oldest_pending_s = oldest ? kg_clock_mono() - oldest : 0;
     out->written = atomic_load(&s->written);
     out->duplicates = atomic_load(&s->duplicates);
     out->refused = atomic_load(&s->refused);
@@ -285,7 +270,7 @@ bool kg__store_room(kg__store *s, size_t bytes)
     pthread_mutex_lock(&s->q_lock);
     double oldest = kg__oldest_locked(s);
     bool full = s->count >= s->cap || s->bytes + bytes > KG__STORE_QUEUE_BYTES ||
-                (oldest && kg__mono_now() - oldest > KG__STORE_ADMIT_AGE);
+                (oldest && kg_clock_mono() - oldest > KG__STORE_ADMIT_AGE);
     pthread_mutex_unlock(&s->q_lock);
     if (full)
         atomic_fetch_add(&s->refused, 1);
@@ -319,7 +304,7 @@ static const char *kg__pool_put(char **p, const char *s, size_t max)
 static void kg__sev_values(kg__sev *e, const kg__event *ev)
 {
     const json_t *d = ev->data;
-    e->ts_ms = ev->ts_ms >= 0 ? ev->ts_ms : (int64_t)(kg__wall_now() * 1000);
+    e->ts_ms = ev->ts_ms >= 0 ? ev->ts_ms : (int64_t)(kg_clock_real() * 1000);
     e->seq = ev->has_seq && ev->seq <= INT64_MAX ? (int64_t)ev->seq : -1;
     json_t *pid = json_object_get(json_object_get(ev->root, "source"), "pid");
     e->pid = json_is_integer(pid) ? json_integer_value(pid) : -1;
@@ -349,7 +334,7 @@ static void kg__sev_values(kg__sev *e, const kg__event *ev)
 
 /* The history's copy of an accepted event: its strings in one allocation
  * (runs under the hub lock: a lookup per field, one malloc). */
-static kg__sev *kg__sev_new(const kg__event *ev, kg__msg *msg)
+static kg__sev *kg__sev_new(const kg__event *ev, kg_text *msg)
 {
     const json_t *d = ev->data, *src = json_object_get(ev->root, "source");
     bool error_fields = ev->type == KG_TYPE_ERROR || ev->name == KG_EV_WORKFLOW_COMPLETED;
@@ -383,7 +368,7 @@ static kg__sev *kg__sev_new(const kg__event *ev, kg__msg *msg)
                            &e->error,    &e->error_type, &e->phase,     &e->host};
     for (int i = 0; i < N; i++)
         *dst[i] = kg__pool_put(&p, strs[i], i == ERROR_AT ? KG__ERROR_TEXT_MAX : 2 * KG__ID_MAX);
-    e->msg = kg__msg_ref(msg);
+    e->msg = kg_text_ref(msg);
     kg__sev_values(e, ev);
     return e;
 }
@@ -392,12 +377,12 @@ static void kg__sev_free(kg__sev *e)
 {
     if (!e)
         return;
-    kg__msg_unref(e->msg);
+    kg_text_unref(e->msg);
     free(e->topology);
     free(e);
 }
 
-kg__sev *kg__store_prepare(kg__store *s, const kg__event *ev, kg__msg *msg)
+kg__sev *kg__store_prepare(kg__store *s, const kg__event *ev, kg_text *msg)
 {
     return s ? kg__sev_new(ev, msg) : NULL;
 }
@@ -423,7 +408,7 @@ void kg__store_put(kg__store *s, kg__sev **sev)
         return;
     }
     /* Its waiting starts now, when it is acknowledged. */
-    e->accepted = kg__mono_now();
+    e->accepted = kg_clock_mono();
     s->ring[(s->head + s->count) % s->cap] = e;
     s->count++;
     s->bytes += e->msg->len;
@@ -437,18 +422,6 @@ void kg__store_put(kg__store *s, kg__sev **sev)
         pthread_cond_signal(&s->q_cond);
 }
 
-int kg__ingest_event_text_wait(kg__hub *h, const char *text, size_t len, atomic_bool *stop,
-                               kg_error_t *err)
-{
-    int rc;
-    while ((rc = kg__ingest_event_text(h, text, len, err)) == KG_EFULL &&
-           !atomic_load(stop)) {
-        /* What was added before waits for clients too. */
-        kg__hub_wake(h);
-        kg__sleep(0.005);
-    }
-    return rc;
-}
 
 /* ---- summaries ---------------------------------------------------------------------------- */
 
@@ -612,18 +585,18 @@ static int kg__batch_plan(kg__batch *b)
     b->keys = calloc(2 * (b->n ? b->n : 1), sizeof *b->keys);
     if (!b->runs || !b->execs || !b->keys)
         return KG_ENOMEM;
-    kg__map seen = {0};
+    kg_map seen = {0};
     int rc = 0;
     for (size_t i = 0; i < b->n && rc == 0; i++) {
         kg__sev *e = b->ev[i];
         e->rid = 0;
         e->inserted = false;
-        if (!e->run_id || kg__map_get(&seen, e->run_id))
+        if (!e->run_id || kg_map_get(&seen, e->run_id))
             continue;
         kg__srun_init(&b->runs[b->nruns++], e->run_id);
-        rc = kg__map_put(&seen, e->run_id, e);
+        rc = kg_map_put(&seen, e->run_id, e);
     }
-    kg__map_free(&seen);
+    kg_map_free(&seen);
     qsort(b->runs, b->nruns, sizeof *b->runs, kg__srun_cmp);
     return rc;
 }
@@ -660,7 +633,7 @@ static int kg__batch_deltas(kg__batch *b)
         if (r)
             kg__srun_add(r, e);
     }
-    kg__map execs = {0};
+    kg_map execs = {0};
     int rc = 0;
     char key[64 + 2 * KG__ID_MAX];
     for (size_t i = 0; i < b->n && rc == 0; i++) {
@@ -670,7 +643,7 @@ static int kg__batch_deltas(kg__batch *b)
             continue;
         kg__srun *r = kg__run_find(b, e->run_id);
         snprintf(key, sizeof key, "%lld\x1f%s\x1f%d", (long long)e->rid, e->corr, e->item);
-        uintptr_t at = (uintptr_t)kg__map_get(&execs, key);
+        uintptr_t at = (uintptr_t)kg_map_get(&execs, key);
         kg__sexec *x;
         if (at) {
             x = &b->execs[at - 1];
@@ -684,13 +657,13 @@ static int kg__batch_deltas(kg__batch *b)
             x->status = -1;
             x->duration = NAN;
             if ((rc = kg__exec_names(b, e, r, x)) != 0 ||
-                (rc = kg__map_put(&execs, key, (void *)(uintptr_t)(b->nexecs + 1))) != 0)
+                (rc = kg_map_put(&execs, key, (void *)(uintptr_t)(b->nexecs + 1))) != 0)
                 break;
             b->nexecs++;
         }
         kg__sexec_add(x, e);
     }
-    kg__map_free(&execs);
+    kg_map_free(&execs);
     qsort(b->execs, b->nexecs, sizeof *b->execs, kg__sexec_cmp);
     return rc;
 }
@@ -720,10 +693,10 @@ static int kg__batch_write(kg__store *s, void *conn, kg__batch *b, kg_error_t *e
     if ((rc = ops->apply_runs(conn, b->runs, b->nruns, err)) != 0 ||
         (rc = ops->apply_execs(conn, b->execs, b->nexecs, err)) != 0)
         goto fail;
-    double t0 = kg__mono_now();
+    double t0 = kg_clock_mono();
     if ((rc = ops->commit(conn, err)) != 0)
         goto fail;
-    atomic_store(&s->last_commit_ms, (kg__mono_now() - t0) * 1000);
+    atomic_store(&s->last_commit_ms, (kg_clock_mono() - t0) * 1000);
     return 0;
 fail:
     ops->rollback(conn);
@@ -761,7 +734,7 @@ static bool kg__writer_take(kg__writer *w, double wait)
         s->writer_waiting = false;
     }
     while (s->count && s->count < KG__STORE_BATCH_ENOUGH && !s->stop) {
-        double left = s->ring[s->head]->accepted + KG__STORE_LINGER - kg__mono_now();
+        double left = s->ring[s->head]->accepted + KG__STORE_LINGER - kg_clock_mono();
         if (left <= 0)
             break;
         struct timespec ts = kg__deadline(left);
@@ -813,7 +786,7 @@ static bool kg__writer_open(kg__writer *w)
     kg__store *s = w->s;
     if (w->conn)
         return true;
-    double now = kg__mono_now();
+    double now = kg_clock_mono();
     if (now < w->next_open)
         return false;
     kg_error_t err;
@@ -871,18 +844,18 @@ static void kg__writer_flush(kg__writer *w)
         w->conn = NULL;
     }
     w->backoff = w->backoff ? fmin(w->backoff * 2, KG__RETRY_MAX) : KG__RETRY_FIRST;
-    w->retry_at = kg__mono_now() + w->backoff;
+    w->retry_at = kg_clock_mono() + w->backoff;
 }
 
 static void kg__writer_retain(kg__writer *w)
 {
     kg__store *s = w->s;
-    double now = kg__mono_now();
+    double now = kg_clock_mono();
     if (now < w->next_retain || !w->conn)
         return;
     kg__retain r = {
         .before_ms = s->retain_days > 0
-                         ? (int64_t)((kg__wall_now() - s->retain_days * 86400.0) * 1000)
+                         ? (int64_t)((kg_clock_real() - s->retain_days * 86400.0) * 1000)
                          : -1,
         .max_bytes = s->retain_bytes,
         .max_runs = 100,
@@ -932,13 +905,13 @@ static void *kg__writer_main(void *arg)
      * at full rate on this machine) and pushed back on them. */
     kg__writer w = {.s = s, .conn = NULL};
     w.batch = malloc(KG__STORE_BATCH_MAX * sizeof *w.batch);
-    w.next_retain = kg__mono_now() + 1.0;
+    w.next_retain = kg_clock_mono() + 1.0;
     double deadline = 0;
     while (w.batch) {
         pthread_mutex_lock(&s->q_lock);
         bool stopping = s->stop;
         pthread_mutex_unlock(&s->q_lock);
-        double now = kg__mono_now();
+        double now = kg_clock_mono();
         if (stopping && !deadline)
             deadline = now + KG__CLOSE_GRACE;
         kg__writer_open(&w);
@@ -948,7 +921,7 @@ static void *kg__writer_main(void *arg)
                 kg__writer_give_up(&w);
                 break;
             }
-            kg__sleep(0.02);
+            kg_clock_sleep(0.02);
             continue;
         }
         if (!w.n && !kg__writer_take(&w, fmax(0, fmin(KG__RETAIN_BUSY, w.next_retain - now))))
@@ -970,7 +943,7 @@ kg__squery *kg__squery_new(void)
 {
     kg__squery *q = calloc(1, sizeof *q);
     if (q) {
-        kg__sb_init(&q->body);
+        kg_buf_init(&q->body);
         q->status = 500;
     }
     return q;
@@ -980,7 +953,7 @@ void kg__squery_free(kg__squery *q)
 {
     if (!q)
         return;
-    kg__sb_free(&q->body);
+    kg_buf_free(&q->body);
     free(q);
 }
 
@@ -992,12 +965,12 @@ static void kg__query_exec(kg__store *s, void **conn, kg__squery *q)
         *conn = NULL;
         q->status = 503;
         q->content_type = "application/json";
-        kg__sb_reset(&q->body);
-        kg__sb_puts(&q->body, "{\"error\":");
+        kg_buf_reset(&q->body);
+        kg_buf_puts(&q->body, "{\"error\":");
         char msg[KG_ERROR_MESSAGE_MAX + 64];
         snprintf(msg, sizeof msg, "history unavailable: %s", err.message);
-        kg__sb_json_str(&q->body, msg);
-        kg__sb_puts(&q->body, "}");
+        kg_buf_json_cstr(&q->body, msg);
+        kg_buf_puts(&q->body, "}");
         return;
     }
     q->run(q, s->ops, *conn);
@@ -1014,18 +987,18 @@ static void *kg__querier_main(void *arg)
     kg__store_background_thread();
     pthread_mutex_lock(&s->qq_lock);
     for (;;) {
-        while (!s->qq_stop && kg__list_empty(&s->pending))
+        while (!s->qq_stop && kg_list_empty(&s->pending))
             pthread_cond_wait(&s->qq_cond, &s->qq_lock);
         if (s->qq_stop)
             break;
-        kg__link *l = s->pending.next;
-        kg__list_remove(l);
+        kg_link *l = s->pending.next;
+        kg_list_remove(l);
         pthread_mutex_unlock(&s->qq_lock);
-        kg__query_exec(s, &s->qconn, KG__CONTAINER(l, kg__squery, link));
+        kg__query_exec(s, &s->qconn, KG_CONTAINER_OF(l, kg__squery, link));
         pthread_mutex_lock(&s->qq_lock);
-        kg__list_push_back(&s->done, l);
+        kg_list_push_back(&s->done, l);
         pthread_mutex_unlock(&s->qq_lock);
-        kg__hub_wake(s->hub);
+        s->wake(s->wake_ud);
         pthread_mutex_lock(&s->qq_lock);
     }
     pthread_mutex_unlock(&s->qq_lock);
@@ -1048,7 +1021,7 @@ int kg__store_query_submit(kg__store *s, kg__squery *q)
     } else {
         s->outstanding++;
         q->cancelled = false;
-        kg__list_push_back(&s->pending, &q->link);
+        kg_list_push_back(&s->pending, &q->link);
         pthread_cond_signal(&s->qq_cond);
     }
     pthread_mutex_unlock(&s->qq_lock);
@@ -1061,11 +1034,11 @@ kg__squery *kg__store_query_done(kg__store *s)
         return NULL;
     kg__squery *q = NULL;
     pthread_mutex_lock(&s->qq_lock);
-    if (!kg__list_empty(&s->done)) {
-        kg__link *l = s->done.next;
-        kg__list_remove(l);
+    if (!kg_list_empty(&s->done)) {
+        kg_link *l = s->done.next;
+        kg_list_remove(l);
         s->outstanding--;
-        q = KG__CONTAINER(l, kg__squery, link);
+        q = KG_CONTAINER_OF(l, kg__squery, link);
     }
     pthread_mutex_unlock(&s->qq_lock);
     return q;
@@ -1107,12 +1080,12 @@ static void kg__store_free(kg__store *s)
 {
     for (size_t i = 0; s->ring && i < s->count; i++)
         kg__sev_free(s->ring[(s->head + i) % s->cap]);
-    kg__link *lists[2] = {&s->pending, &s->done};
+    kg_link *lists[2] = {&s->pending, &s->done};
     for (int i = 0; i < 2; i++)
-        while (!kg__list_empty(lists[i])) {
-            kg__link *l = lists[i]->next;
-            kg__list_remove(l);
-            kg__squery_free(KG__CONTAINER(l, kg__squery, link));
+        while (!kg_list_empty(lists[i])) {
+            kg_link *l = lists[i]->next;
+            kg_list_remove(l);
+            kg__squery_free(KG_CONTAINER_OF(l, kg__squery, link));
         }
     free(s->ring);
     free(s->spec);
@@ -1150,7 +1123,8 @@ void kg__store_close(kg__store *s)
     kg__store_free(s);
 }
 
-int kg__store_open(kg__hub *h, const kg_dashboard_options *o, kg__store **out, kg_error_t *err)
+int kg__store_open(void (*wake)(void *ud), void *wake_ud, const kg_dashboard_options *o,
+                   kg__store **out, kg_error_t *err)
 {
     *out = NULL;
     if (!o->db || strcmp(o->db, "none") == 0)
@@ -1166,7 +1140,8 @@ int kg__store_open(kg__hub *h, const kg_dashboard_options *o, kg__store **out, k
     kg__store *s = calloc(1, sizeof *s);
     if (!s)
         return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
-    s->hub = h;
+    s->wake = wake;
+    s->wake_ud = wake_ud;
     s->ops = ops;
     s->log = o->log;
     s->log_ud = o->log_ud;
@@ -1183,8 +1158,8 @@ int kg__store_open(kg__hub *h, const kg_dashboard_options *o, kg__store **out, k
     pthread_mutex_init(&s->stats_lock, NULL);
     pthread_mutex_init(&s->qq_lock, NULL);
     pthread_cond_init(&s->qq_cond, NULL);
-    kg__list_init(&s->pending);
-    kg__list_init(&s->done);
+    kg_list_init(&s->pending);
+    kg_list_init(&s->done);
     atomic_init(&s->state, KG__SS_UNAVAILABLE);
     if (!s->spec || !s->ring) {
         kg__store_free(s);

@@ -38,7 +38,13 @@
 #ifndef KG_DASH_STORE_H
 #define KG_DASH_STORE_H
 
-#include "dash_internal.h"
+#include "body.h"
+#include "event.h"
+#include "kaygraph/dashboard.h"
+#include "util/buf.h"
+#include "util/list.h"
+#include "util/map.h"
+#include "util/text.h"
 
 #define KG__STORE_COMMIT_INTERVAL 0.2    /* s: an accepted event is committed within */
 #define KG__STORE_ADMIT_AGE 1.0          /* s: refuse new events once one waited this long */
@@ -62,7 +68,7 @@ enum { KG__XS_RUNNING = 0, KG__XS_COMPLETED = 1, KG__XS_FAILED = 2 };
  * validated event (strings live in `pool`), and its text.  NULL strings
  * are absent fields. */
 typedef struct kg__sev {
-    kg__msg *msg;                 /* the event's JSON text (a reference) */
+    kg_text *msg;                 /* the event's JSON text (a reference) */
     const char *event_id, *run_id, *corr, *node_id, *node_type, *node_path;
     const char *parent_id;        /* workflow_started: data.parent_workflow_id */
     const char *action;           /* node_completed next_action / workflow_completed final_action */
@@ -235,7 +241,8 @@ typedef struct kg__store kg__store;
  * logged at once; a store that cannot open keeps retrying in the
  * background (the dashboard runs without history meanwhile).  0, or
  * KG_EINVAL (bad option) / KG_ENOMEM with `err`. */
-int kg__store_open(kg__hub *h, const kg_dashboard_options *o, kg__store **out, kg_error_t *err);
+int kg__store_open(void (*wake)(void *ud), void *wake_ud, const kg_dashboard_options *o,
+                   kg__store **out, kg_error_t *err);
 /* Stop the query thread (its queries are freed: later kg__store_query_cancel
  * calls do nothing), write everything queued, close.  NULL is a no-op. */
 void kg__store_close(kg__store *s);
@@ -250,7 +257,7 @@ bool kg__store_room(kg__store *s, size_t bytes);
  * made before the hub lock is taken so that the allocation and the field
  * lookups stay out of it.  NULL with no store (or out of memory: the event
  * is then counted as not stored when put). */
-kg__sev *kg__store_prepare(kg__store *s, const kg__event *ev, kg__msg *msg);
+kg__sev *kg__store_prepare(kg__store *s, const kg__event *ev, kg_text *msg);
 /* Queue an accepted event (under the hub lock, after kg__store_room and
  * the live view's kg__agg_add): *sev passes to the store and becomes NULL. */
 void kg__store_put(kg__store *s, kg__sev **sev);
@@ -263,11 +270,6 @@ void kg__store_discard(kg__sev *sev);
  * busy machine the event loop feeding browsers runs first. */
 void kg__store_background_thread(void);
 
-/* kg__ingest_event_text for a source that must not lose events and can
- * wait (the Redis source): while the store refuses, wait (waking the
- * service thread) until it has room or *stop is set. */
-int kg__ingest_event_text_wait(kg__hub *h, const char *text, size_t len, atomic_bool *stop,
-                               kg_error_t *err);
 
 typedef struct kg__store_stats {
     const char *engine;           /* static */
@@ -305,7 +307,7 @@ typedef void (*kg__squery_fn)(kg__squery *q, const kg__store_ops *ops, void *con
  * service thread; the result fields are written by the query thread before
  * it hands the query back. */
 struct kg__squery {
-    kg__link link;
+    kg_link link;
     kg__squery_fn run;
     void *owner, *wsi;
     bool cancelled;
@@ -321,7 +323,7 @@ struct kg__squery {
     int status;
     const char *content_type;     /* static */
     char disposition[KG__ID_MAX + 64];   /* Content-Disposition, "" when none */
-    kg__sb body;
+    kg_buf body;
 };
 
 kg__squery *kg__squery_new(void);
@@ -337,13 +339,5 @@ void kg__store_query_cancel(kg__store *s, kg__squery *q);
 /* Run a query now on this thread, with a connection of the store's own
  * (tests, benchmarks). */
 void kg__store_query_run_sync(kg__store *s, kg__squery *q);
-
-/* ---- api_runs.c ------------------------------------------------------------------------------- */
-
-/* Route /api/runs..., /api/graphs and /api/nodes/...: true when `req` is one of
- * them (then `resp` holds an error, or resp->deferred a query to run). */
-bool kg__api_runs_handle(kg__hub *h, const kg__http_req *req, kg__http_resp *resp);
-/* Move a completed query's answer into `resp` (service thread). */
-void kg__api_runs_answer(kg__http_resp *resp, kg__squery *q);
 
 #endif

@@ -133,42 +133,42 @@ static int kg__pg_exec(kg__pg *p, const char *sql, const char *what, kg_error_t 
 
 /* A PostgreSQL array literal built element by element: {"a","b",NULL}. */
 typedef struct kg__arr {
-    kg__sb sb;
+    kg_buf sb;
     size_t n;
 } kg__arr;
 
 static void kg__arr_init(kg__arr *a)
 {
-    kg__sb_init(&a->sb);
-    kg__sb_puts(&a->sb, "{");
+    kg_buf_init(&a->sb);
+    kg_buf_puts(&a->sb, "{");
     a->n = 0;
 }
 
 static void kg__arr_sep(kg__arr *a)
 {
     if (a->n++)
-        kg__sb_puts(&a->sb, ",");
+        kg_buf_puts(&a->sb, ",");
 }
 
 static void kg__arr_text(kg__arr *a, const char *s, size_t len)
 {
     kg__arr_sep(a);
     if (!s) {
-        kg__sb_puts(&a->sb, "NULL");
+        kg_buf_puts(&a->sb, "NULL");
         return;
     }
-    kg__sb_reserve(&a->sb, len + 2);
-    kg__sb_puts(&a->sb, "\"");
+    kg_buf_reserve(&a->sb, len + 2);
+    kg_buf_puts(&a->sb, "\"");
     const char *start = s;
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '"' || s[i] == '\\') {
-            kg__sb_add(&a->sb, start, (size_t)(s + i - start));
-            kg__sb_add(&a->sb, "\\", 1);
+            kg_buf_append(&a->sb, start, (size_t)(s + i - start));
+            kg_buf_append(&a->sb, "\\", 1);
             start = s + i;
         }
     }
-    kg__sb_add(&a->sb, start, (size_t)(s + len - start));
-    kg__sb_puts(&a->sb, "\"");
+    kg_buf_append(&a->sb, start, (size_t)(s + len - start));
+    kg_buf_puts(&a->sb, "\"");
 }
 
 static void kg__arr_str(kg__arr *a, const char *s)
@@ -180,9 +180,9 @@ static void kg__arr_int(kg__arr *a, int64_t v, bool null)
 {
     kg__arr_sep(a);
     if (null)
-        kg__sb_puts(&a->sb, "NULL");
+        kg_buf_puts(&a->sb, "NULL");
     else
-        kg__sb_printf(&a->sb, "%lld", (long long)v);
+        kg_buf_printf(&a->sb, "%lld", (long long)v);
 }
 
 static void kg__arr_ms(kg__arr *a, int64_t v)
@@ -194,9 +194,9 @@ static void kg__arr_real(kg__arr *a, double v)
 {
     kg__arr_sep(a);
     if (isnan(v))
-        kg__sb_puts(&a->sb, "NULL");
+        kg_buf_puts(&a->sb, "NULL");
     else
-        kg__sb_printf(&a->sb, "%.17g", v);
+        kg_buf_printf(&a->sb, "%.17g", v);
 }
 
 /* Close the arrays and run `sql` with them as parameters $1..$n. */
@@ -206,14 +206,14 @@ static int kg__arr_run(kg__pg *p, const char *sql, kg__arr *arrs, int n, PGresul
     const char *params[24];
     bool oom = false;
     for (int i = 0; i < n; i++) {
-        kg__sb_puts(&arrs[i].sb, "}");
-        oom |= arrs[i].sb.oom;
-        params[i] = arrs[i].sb.buf;
+        kg_buf_puts(&arrs[i].sb, "}");
+        oom |= arrs[i].sb.failed;
+        params[i] = arrs[i].sb.data;
     }
     int rc = oom ? kg_error_set(err, KG_ENOMEM, NULL, "out of memory")
                  : kg__pg_run(p, sql, n, params, out, what, err);
     for (int i = 0; i < n; i++)
-        kg__sb_free(&arrs[i].sb);
+        kg_buf_free(&arrs[i].sb);
     return rc;
 }
 
@@ -345,12 +345,12 @@ static int kg__pg_ensure_runs(void *c, kg__srun *runs, size_t n, kg_error_t *err
     kg__arr_init(&ids);
     for (size_t i = 0; i < n; i++)
         kg__arr_str(&ids, runs[i].run_id);
-    kg__sb_puts(&ids.sb, "}");
-    if (ids.sb.oom) {
-        kg__sb_free(&ids.sb);
+    kg_buf_puts(&ids.sb, "}");
+    if (ids.sb.failed) {
+        kg_buf_free(&ids.sb);
         return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
     }
-    const char *params[1] = {ids.sb.buf};
+    const char *params[1] = {ids.sb.data};
     PGresult *res = NULL;
     int rc = kg__pg_run(p, "INSERT INTO kg_runs(run_id) SELECT unnest($1::text[]) "
                            "ON CONFLICT (run_id) DO NOTHING",
@@ -358,7 +358,7 @@ static int kg__pg_ensure_runs(void *c, kg__srun *runs, size_t n, kg_error_t *err
     if (rc == 0)
         rc = kg__pg_run(p, "SELECT run_id, rid, graph FROM kg_runs WHERE run_id = ANY($1::text[])",
                         1, params, &res, "find runs", err);
-    kg__sb_free(&ids.sb);
+    kg_buf_free(&ids.sb);
     if (rc)
         return rc;
     for (int i = 0; i < PQntuples(res); i++) {
@@ -437,7 +437,7 @@ static int kg__pg_insert_events(void *c, kg__sev **ev, size_t n, kg_error_t *err
         }
     } else {
         for (int i = 0; i < 6; i++)
-            kg__sb_free(&a[i].sb);
+            kg_buf_free(&a[i].sb);
     }
     if (loose && rc == 0) {
         rc = kg__arr_run(p, "INSERT INTO kg_loose(event_id, ts_ms, body) SELECT * FROM "
@@ -450,7 +450,7 @@ static int kg__pg_insert_events(void *c, kg__sev **ev, size_t n, kg_error_t *err
         }
     } else {
         for (int i = 0; i < 3; i++)
-            kg__sb_free(&l[i].sb);
+            kg_buf_free(&l[i].sb);
     }
     return rc;
 }
@@ -517,7 +517,7 @@ static int kg__pg_apply_runs(void *c, const kg__srun *runs, size_t n, kg_error_t
             a, 17, NULL, "update runs", err);
     else
         for (int i = 0; i < 17; i++)
-            kg__sb_free(&a[i].sb);
+            kg_buf_free(&a[i].sb);
     if (named && rc == 0)
         rc = kg__arr_run(p,
                          "UPDATE kg_execs x SET graph = d.graph FROM unnest($1::bigint[], "
@@ -525,7 +525,7 @@ static int kg__pg_apply_runs(void *c, const kg__srun *runs, size_t n, kg_error_t
                          g, 2, NULL, "name executions", err);
     else
         for (int i = 0; i < 2; i++)
-            kg__sb_free(&g[i].sb);
+            kg_buf_free(&g[i].sb);
     return rc;
 }
 
@@ -779,19 +779,19 @@ static int kg__pg_runs(void *c, const kg__runs_query *q, kg__run_cb cb, void *ud
                        kg_error_t *err)
 {
     kg__pg *p = c;
-    kg__sb sql;
-    kg__sb_init(&sql);
-    kg__sb_puts(&sql, "SELECT " KG__PG_RUN_COLS " FROM kg_runs r WHERE true");
+    kg_buf sql;
+    kg_buf_init(&sql);
+    kg_buf_puts(&sql, "SELECT " KG__PG_RUN_COLS " FROM kg_runs r WHERE true");
     if (!q->nested)
-        kg__sb_puts(&sql, " AND r.parent_id IS NULL");
+        kg_buf_puts(&sql, " AND r.parent_id IS NULL");
     if (q->graph)
-        kg__sb_puts(&sql, " AND r.graph = $1");
+        kg_buf_puts(&sql, " AND r.graph = $1");
     if (q->prefix)   /* a prefix, matched literally (no LIKE wildcards) */
-        kg__sb_puts(&sql, " AND left(r.run_id, length($2)) = $2");
+        kg_buf_puts(&sql, " AND left(r.run_id, length($2)) = $2");
     if (q->since_ms >= 0)
-        kg__sb_puts(&sql, " AND r.started_ms >= $3::bigint");
+        kg_buf_puts(&sql, " AND r.started_ms >= $3::bigint");
     if (q->until_ms >= 0)
-        kg__sb_puts(&sql, " AND r.started_ms < $4::bigint");
+        kg_buf_puts(&sql, " AND r.started_ms < $4::bigint");
     if (q->status_mask) {
         static const char *const conds[] = {
             [KG__ST_RUNNING] = "(r.status = 0 AND r.last_ms >= $5::bigint)",
@@ -802,15 +802,15 @@ static int kg__pg_runs(void *c, const kg__runs_query *q, kg__run_cb cb, void *ud
         const char *sep = " AND (";
         for (int b = 0; b < 4; b++)
             if (q->status_mask & (1u << b)) {
-                kg__sb_puts(&sql, sep);
-                kg__sb_puts(&sql, conds[b]);
+                kg_buf_puts(&sql, sep);
+                kg_buf_puts(&sql, conds[b]);
                 sep = " OR ";
             }
-        kg__sb_puts(&sql, ")");
+        kg_buf_puts(&sql, ")");
     }
     if (q->cursor)
-        kg__sb_puts(&sql, " AND (r.started_ms, r.rid) < ($6::bigint, $7::bigint)");
-    kg__sb_puts(&sql, " ORDER BY r.started_ms DESC NULLS LAST, r.rid DESC LIMIT $8::bigint");
+        kg_buf_puts(&sql, " AND (r.started_ms, r.rid) < ($6::bigint, $7::bigint)");
+    kg_buf_puts(&sql, " ORDER BY r.started_ms DESC NULLS LAST, r.rid DESC LIMIT $8::bigint");
     char since[32], until[32], stale[32], cms[32], crid[32], lim[32];
     snprintf(since, sizeof since, "%lld", (long long)q->since_ms);
     snprintf(until, sizeof until, "%lld", (long long)q->until_ms);
@@ -820,15 +820,15 @@ static int kg__pg_runs(void *c, const kg__runs_query *q, kg__run_cb cb, void *ud
     snprintf(lim, sizeof lim, "%zu", q->limit);
     const char *params[8] = {q->graph ? q->graph : "", q->prefix ? q->prefix : "", since, until,
                              stale, cms, crid, lim};
-    if (sql.oom) {
-        kg__sb_free(&sql);
+    if (sql.failed) {
+        kg_buf_free(&sql);
         return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
     }
     /* Every parameter is sent, used or not, so each needs a declared type:
      * all text, cast where used. */
     Oid types[8] = {25, 25, 25, 25, 25, 25, 25, 25};
-    PGresult *res = PQexecParams(p->conn, sql.buf, 8, types, params, NULL, NULL, 0);
-    kg__sb_free(&sql);
+    PGresult *res = PQexecParams(p->conn, sql.data, 8, types, params, NULL, NULL, 0);
+    kg_buf_free(&sql);
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
         return kg__pg_fail(p, res, "query", err);
     return kg__pg_each_run(res, cb, ud);

@@ -35,6 +35,7 @@
 
 #include "kaygraph/monitor.h"
 #include "store.h"
+#include "util/clock.h"
 
 #define KG__SQLITE_SCHEMA 1
 #define KG__SQLITE_BUSY_MS 1000       /* a lock held longer is reported as a failure */
@@ -161,7 +162,7 @@ typedef struct kg__lite {
     bool writer;
     kg__ckpt *ckpt;               /* writer only */
     sqlite3_stmt *st[KG__Q_COUNT];
-    kg__map runs;                 /* writer: run_id -> kg__cached_run of runs with a graph */
+    kg_map runs;                 /* writer: run_id -> kg__cached_run of runs with a graph */
     double deadline;              /* queries: interrupt after this (monotonic) */
 } kg__lite;
 
@@ -173,9 +174,9 @@ typedef struct kg__cached_run {
 static void kg__cache_clear(kg__lite *l)
 {
     for (size_t i = 0; i < l->runs.nb; i++)
-        for (kg__mapent *e = l->runs.b[i]; e; e = e->next)
+        for (kg_map_entry *e = l->runs.b[i]; e; e = e->next)
             free(e->val);
-    kg__map_free(&l->runs);
+    kg_map_free(&l->runs);
 }
 
 static void kg__cache_put(kg__lite *l, const kg__srun *r)
@@ -188,7 +189,7 @@ static void kg__cache_put(kg__lite *l, const kg__srun *r)
         return;
     c->rid = r->rid;
     memcpy(c->graph, r->db_graph, n);
-    if (kg__map_put(&l->runs, r->run_id, c) != 0)
+    if (kg_map_put(&l->runs, r->run_id, c) != 0)
         free(c);
 }
 
@@ -269,7 +270,7 @@ static int kg__step_done(kg__lite *l, sqlite3_stmt *st, const char *what, kg_err
 static int kg__lite_progress(void *ud)
 {
     kg__lite *l = ud;
-    return l->deadline > 0 && kg__mono_now() > l->deadline;
+    return l->deadline > 0 && kg_clock_mono() > l->deadline;
 }
 
 static int kg__lite_pragma_int(kg__lite *l, const char *sql, int64_t *out, kg_error_t *err)
@@ -323,16 +324,16 @@ static char *kg__expand_newer_error(const char *sql)
 {
     /* The upsert repeats one condition four times; it is written once. */
     static const char mark[] = "KG_NEWER_ERROR";
-    kg__sb sb;
-    kg__sb_init(&sb);
+    kg_buf sb;
+    kg_buf_init(&sb);
     const char *p = sql, *m;
     while ((m = strstr(p, mark))) {
-        kg__sb_add(&sb, p, (size_t)(m - p));
-        kg__sb_puts(&sb, KG__NEWER_ERROR);
+        kg_buf_append(&sb, p, (size_t)(m - p));
+        kg_buf_puts(&sb, KG__NEWER_ERROR);
         p = m + sizeof mark - 1;
     }
-    kg__sb_puts(&sb, p);
-    return kg__sb_steal(&sb, NULL);
+    kg_buf_puts(&sb, p);
+    return kg_buf_steal(&sb, NULL);
 }
 
 static int kg__lite_prepare(kg__lite *l, kg_error_t *err)
@@ -542,7 +543,7 @@ static int kg__lite_ensure_runs(void *c, kg__srun *runs, size_t n, kg_error_t *e
     kg__lite *l = c;
     for (size_t i = 0; i < n; i++) {
         kg__srun *r = &runs[i];
-        const kg__cached_run *cached = kg__map_get(&l->runs, r->run_id);
+        const kg__cached_run *cached = kg_map_get(&l->runs, r->run_id);
         if (cached) {
             r->rid = cached->rid;
             r->db_graph = strdup(cached->graph);
@@ -826,7 +827,7 @@ static int kg__lite_retain(void *c, const kg__retain *r, kg__retain_result *out,
 
 static int kg__lite_query(kg__lite *l, const char *sql, sqlite3_stmt **st, kg_error_t *err)
 {
-    l->deadline = kg__mono_now() + KG__SQLITE_QUERY_S;
+    l->deadline = kg_clock_mono() + KG__SQLITE_QUERY_S;
     int rc = sqlite3_prepare_v2(l->db, sql, -1, st, NULL);
     return rc == SQLITE_OK ? 0 : kg__lite_err(l, rc, "query", err);
 }
@@ -911,21 +912,21 @@ static int kg__lite_runs(void *c, const kg__runs_query *q, kg__run_cb cb, void *
                          kg_error_t *err)
 {
     kg__lite *l = c;
-    kg__sb sql;
-    kg__sb_init(&sql);
-    kg__sb_puts(&sql, "SELECT " KG__RUN_COLS " FROM kg_runs r WHERE 1");
+    kg_buf sql;
+    kg_buf_init(&sql);
+    kg_buf_puts(&sql, "SELECT " KG__RUN_COLS " FROM kg_runs r WHERE 1");
     if (!q->nested)
-        kg__sb_puts(&sql, " AND r.parent_id IS NULL");
+        kg_buf_puts(&sql, " AND r.parent_id IS NULL");
     if (q->graph)
-        kg__sb_puts(&sql, " AND r.graph = ?1");
+        kg_buf_puts(&sql, " AND r.graph = ?1");
     char end[KG__ID_MAX + 2];
     bool has_end = q->prefix && kg__prefix_end(q->prefix, end, sizeof end) == 0;
     if (q->prefix)
-        kg__sb_puts(&sql, has_end ? " AND r.run_id >= ?2 AND r.run_id < ?3" : " AND r.run_id >= ?2");
+        kg_buf_puts(&sql, has_end ? " AND r.run_id >= ?2 AND r.run_id < ?3" : " AND r.run_id >= ?2");
     if (q->since_ms >= 0)
-        kg__sb_puts(&sql, " AND r.started_ms >= ?4");
+        kg_buf_puts(&sql, " AND r.started_ms >= ?4");
     if (q->until_ms >= 0)
-        kg__sb_puts(&sql, " AND r.started_ms < ?5");
+        kg_buf_puts(&sql, " AND r.started_ms < ?5");
     if (q->status_mask) {
         const char *sep = " AND (";
         static const char *const conds[] = {
@@ -936,22 +937,22 @@ static int kg__lite_runs(void *c, const kg__runs_query *q, kg__run_cb cb, void *
         };
         for (int b = 0; b < 4; b++)
             if (q->status_mask & (1u << b)) {
-                kg__sb_puts(&sql, sep);
-                kg__sb_puts(&sql, conds[b]);
+                kg_buf_puts(&sql, sep);
+                kg_buf_puts(&sql, conds[b]);
                 sep = " OR ";
             }
-        kg__sb_puts(&sql, ")");
+        kg_buf_puts(&sql, ")");
     }
     if (q->cursor)
-        kg__sb_puts(&sql, " AND (r.started_ms < ?7 OR (r.started_ms = ?7 AND r.rid < ?8))");
-    kg__sb_puts(&sql, " ORDER BY r.started_ms DESC, r.rid DESC LIMIT ?9");
-    if (sql.oom) {
-        kg__sb_free(&sql);
+        kg_buf_puts(&sql, " AND (r.started_ms < ?7 OR (r.started_ms = ?7 AND r.rid < ?8))");
+    kg_buf_puts(&sql, " ORDER BY r.started_ms DESC, r.rid DESC LIMIT ?9");
+    if (sql.failed) {
+        kg_buf_free(&sql);
         return kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
     }
     sqlite3_stmt *st = NULL;
-    int rc = kg__lite_query(l, sql.buf, &st, err);
-    kg__sb_free(&sql);
+    int rc = kg__lite_query(l, sql.data, &st, err);
+    kg_buf_free(&sql);
     if (rc)
         return rc;
     kg__bind_text(st, 1, q->graph);

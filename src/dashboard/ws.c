@@ -31,7 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dash_internal.h"
+#include "util/clock.h"
+#include "ws.h"
+#include "wsproto.h"
 
 static const char kg__ev_prefix[] = "{\"type\":\"event\",\"data\":";
 static const char kg__evs_prefix[] = "{\"type\":\"events\",\"data\":[";
@@ -60,25 +62,25 @@ size_t kg__ws_frame_header(uint8_t hdr[10], uint64_t len)
     return 10;
 }
 
-static void kg__frame(kg__sb *out, const char *pre, size_t pre_len, const char *p, size_t n,
+static void kg__frame(kg_buf *out, const char *pre, size_t pre_len, const char *p, size_t n,
                       const char *post, size_t post_len)
 {
     uint8_t hdr[10];
     size_t h = kg__ws_frame_header(hdr, pre_len + n + post_len);
-    if (!kg__sb_reserve(out, h + pre_len + n + post_len))
+    if (!kg_buf_reserve(out, h + pre_len + n + post_len))
         return;
-    kg__sb_add(out, hdr, h);
-    kg__sb_add(out, pre, pre_len);
-    kg__sb_add(out, p, n);
-    kg__sb_add(out, post, post_len);
+    kg_buf_append(out, hdr, h);
+    kg_buf_append(out, pre, pre_len);
+    kg_buf_append(out, p, n);
+    kg_buf_append(out, post, post_len);
 }
 
 /* Clients that connect with /ws?batch=1 (the web UI) get runs of consecutive
  * events as one {"type":"events","data":[...]} frame: a browser pays per
  * message, and at 10,000 events/s one message per event costs it more than a
- * core.  Other clients get DESIGN.md's one "event" message per event.
+ * core.  Other clients get docs/protocol.md's one "event" message per event.
  * Returns how many entries from `from` were framed (at least one). */
-static unsigned kg__frame_events(const kg__hub *h, uint64_t from, kg__sb *out)
+static unsigned kg__frame_events(const kg__hub *h, uint64_t from, kg_buf *out)
 {
     size_t total = sizeof kg__evs_prefix - 1 + 2;   /* prefix ... "]}" */
     unsigned n = 0;
@@ -90,17 +92,17 @@ static unsigned kg__frame_events(const kg__hub *h, uint64_t from, kg__sb *out)
     }
     uint8_t hdr[10];
     size_t hl = kg__ws_frame_header(hdr, total);
-    if (!kg__sb_reserve(out, hl + total))
+    if (!kg_buf_reserve(out, hl + total))
         return n;   /* out->oom is set: the caller stops */
-    kg__sb_add(out, hdr, hl);
-    kg__sb_add(out, kg__evs_prefix, sizeof kg__evs_prefix - 1);
+    kg_buf_append(out, hdr, hl);
+    kg_buf_append(out, kg__evs_prefix, sizeof kg__evs_prefix - 1);
     for (unsigned k = 0; k < n; k++) {
-        const kg__msg *m = h->ring[(from + k) & h->mask].msg;
+        const kg_text *m = h->ring[(from + k) & h->mask].msg;
         if (k)
-            kg__sb_add(out, ",", 1);
-        kg__sb_add(out, m->data, m->len);
+            kg_buf_append(out, ",", 1);
+        kg_buf_append(out, m->data, m->len);
     }
-    kg__sb_add(out, "]}", 2);
+    kg_buf_append(out, "]}", 2);
     return n;
 }
 
@@ -134,14 +136,14 @@ static bool kg__priv_push(kg__hub *h, kg__wsclient *c, kg__body *b, bool force, 
     return true;
 }
 
-static bool kg__priv_push_sb(kg__hub *h, kg__wsclient *c, kg__sb *sb, bool force, bool *busy)
+static bool kg__priv_push_sb(kg__hub *h, kg__wsclient *c, kg_buf *sb, bool force, bool *busy)
 {
     kg__body b;
     kg__body_init(&b);
-    if (sb->oom)
+    if (sb->failed)
         b.oom = true;
     else
-        kg__body_text(&b, sb->buf ? sb->buf : "", sb->len);
+        kg__body_text(&b, sb->data ? sb->data : "", sb->len);
     return kg__priv_push(h, c, &b, force, busy);
 }
 
@@ -154,9 +156,9 @@ static void kg__pending_done(kg__hub *h, kg__wsclient *c, size_t n)
 
 int kg__ws_client_start(kg__hub *h, kg__wsclient *c)
 {
-    kg__sb sb;
-    kg__sb_init(&sb);
-    double now = kg__mono_now();
+    kg_buf sb;
+    kg_buf_init(&sb);
+    double now = kg_clock_mono();
     pthread_mutex_lock(&h->lock);
     /* The snapshot and the cursor are taken under one lock: every event is
      * either in "initial" or sent after it, never both, never neither. */
@@ -168,7 +170,7 @@ int kg__ws_client_start(kg__hub *h, kg__wsclient *c)
      * when the budget is spent (its size is bounded, see aggregate.c). */
     bool busy;
     bool ok = kg__priv_push_sb(h, c, &sb, true, &busy);
-    kg__sb_free(&sb);
+    kg_buf_free(&sb);
     return ok ? 0 : KG_ENOMEM;
 }
 
@@ -203,57 +205,57 @@ static void kg__owe_error(kg__wsclient *c, bool busy)
 
 static void kg__reply_error(kg__hub *h, kg__wsclient *c, const char *message)
 {
-    kg__sb sb;
-    kg__sb_init(&sb);
-    kg__sb_puts(&sb, "{\"type\":\"error\",\"message\":");
-    kg__sb_json_str(&sb, message);
-    kg__sb_puts(&sb, "}");
+    kg_buf sb;
+    kg_buf_init(&sb);
+    kg_buf_puts(&sb, "{\"type\":\"error\",\"message\":");
+    kg_buf_json_cstr(&sb, message);
+    kg_buf_puts(&sb, "}");
     bool busy;
     if (!kg__priv_push_sb(h, c, &sb, false, &busy))
         kg__owe_error(c, busy);
-    kg__sb_free(&sb);
+    kg_buf_free(&sb);
 }
 
 static void kg__reply_workflow_events(kg__hub *h, kg__wsclient *c, const char *id)
 {
-    kg__sb sb;
-    kg__sb_init(&sb);
-    kg__sb_puts(&sb, "{\"type\":\"workflow_events\",\"workflow_id\":");
-    kg__sb_json_str(&sb, id);
-    kg__sb_puts(&sb, ",\"events\":[");
+    kg_buf sb;
+    kg_buf_init(&sb);
+    kg_buf_puts(&sb, "{\"type\":\"workflow_events\",\"workflow_id\":");
+    kg_buf_json_cstr(&sb, id);
+    kg_buf_puts(&sb, ",\"events\":[");
     kg__body b;
     kg__body_init(&b);
-    kg__body_text(&b, sb.buf ? sb.buf : "", sb.len);
+    kg__body_text(&b, sb.data ? sb.data : "", sb.len);
     json_t *summary = NULL;
     pthread_mutex_lock(&h->lock);
     int rc = kg__agg_run_events_refs(h->agg, id, &b, &summary);
     pthread_mutex_unlock(&h->lock);
-    kg__sb_reset(&sb);
+    kg_buf_reset(&sb);
     if (rc != 0 && h->history && !c->fetch_busy) {
         /* Not in memory: the server asks Redis and answers later. */
         json_decref(summary);
-        kg__sb_free(&sb);
+        kg_buf_free(&sb);
         kg__body_free(&b);
         c->fetch_wanted = true;
         snprintf(c->fetch_id, sizeof c->fetch_id, "%s", id);
         return;
     }
     if (rc != 0) {
-        kg__sb_puts(&sb, "],\"found\":false,\"status\":null,\"graph\":null,\"truncated\":0}");
+        kg_buf_puts(&sb, "],\"found\":false,\"status\":null,\"graph\":null,\"truncated\":0}");
     } else {
-        kg__sb_puts(&sb, "],\"found\":true,\"status\":");
-        kg__sb_json(&sb, json_object_get(summary, "status"));
-        kg__sb_puts(&sb, ",\"graph\":");
-        kg__sb_json(&sb, json_object_get(summary, "graph"));
-        kg__sb_puts(&sb, ",\"truncated\":");
-        kg__sb_json(&sb, json_object_get(summary, "truncated"));
-        kg__sb_puts(&sb, "}");
+        kg_buf_puts(&sb, "],\"found\":true,\"status\":");
+        kg_buf_json(&sb, json_object_get(summary, "status"));
+        kg_buf_puts(&sb, ",\"graph\":");
+        kg_buf_json(&sb, json_object_get(summary, "graph"));
+        kg_buf_puts(&sb, ",\"truncated\":");
+        kg_buf_json(&sb, json_object_get(summary, "truncated"));
+        kg_buf_puts(&sb, "}");
     }
     json_decref(summary);
-    if (sb.oom)
+    if (sb.failed)
         b.oom = true;
-    kg__body_text(&b, sb.buf ? sb.buf : "", sb.len);
-    kg__sb_free(&sb);
+    kg__body_text(&b, sb.data ? sb.data : "", sb.len);
+    kg_buf_free(&sb);
     bool busy;
     if (!kg__priv_push(h, c, &b, false, &busy))
         kg__owe_error(c, busy);
@@ -262,35 +264,35 @@ static void kg__reply_workflow_events(kg__hub *h, kg__wsclient *c, const char *i
 void kg__ws_client_history(kg__hub *h, kg__wsclient *c, const char *workflow_id, json_t *events,
                            const char *why)
 {
-    kg__sb sb;
-    kg__sb_init(&sb);
-    kg__sb_puts(&sb, "{\"type\":\"workflow_events\",\"workflow_id\":");
-    kg__sb_json_str(&sb, workflow_id);
+    kg_buf sb;
+    kg_buf_init(&sb);
+    kg_buf_puts(&sb, "{\"type\":\"workflow_events\",\"workflow_id\":");
+    kg_buf_json_cstr(&sb, workflow_id);
     json_t *summary = events && json_array_size(events)
-                          ? kg__history_summary(workflow_id, events)
+                          ? kg__run_summary_of_events(workflow_id, events)
                           : NULL;
     if (!summary) {
-        kg__sb_puts(&sb, ",\"events\":[],\"found\":false,\"status\":null,\"graph\":null,"
+        kg_buf_puts(&sb, ",\"events\":[],\"found\":false,\"status\":null,\"graph\":null,"
                          "\"truncated\":0");
         if (why) {
-            kg__sb_puts(&sb, ",\"error\":");
-            kg__sb_json_str(&sb, why);
+            kg_buf_puts(&sb, ",\"error\":");
+            kg_buf_json_cstr(&sb, why);
         }
-        kg__sb_puts(&sb, "}");
+        kg_buf_puts(&sb, "}");
     } else {
-        kg__sb_puts(&sb, ",\"events\":");
-        kg__sb_json(&sb, events);
-        kg__sb_puts(&sb, ",\"found\":true,\"source\":\"redis\",\"status\":");
-        kg__sb_json(&sb, json_object_get(summary, "status"));
-        kg__sb_puts(&sb, ",\"graph\":");
-        kg__sb_json(&sb, json_object_get(summary, "graph"));
-        kg__sb_puts(&sb, ",\"truncated\":0}");
+        kg_buf_puts(&sb, ",\"events\":");
+        kg_buf_json(&sb, events);
+        kg_buf_puts(&sb, ",\"found\":true,\"source\":\"redis\",\"status\":");
+        kg_buf_json(&sb, json_object_get(summary, "status"));
+        kg_buf_puts(&sb, ",\"graph\":");
+        kg_buf_json(&sb, json_object_get(summary, "graph"));
+        kg_buf_puts(&sb, ",\"truncated\":0}");
     }
     json_decref(summary);
     bool busy;
     if (!kg__priv_push_sb(h, c, &sb, false, &busy))
         kg__owe_error(c, busy);
-    kg__sb_free(&sb);
+    kg_buf_free(&sb);
 }
 
 void kg__ws_client_message(kg__hub *h, kg__wsclient *c, const char *msg, size_t len)
@@ -314,20 +316,20 @@ void kg__ws_client_message(kg__hub *h, kg__wsclient *c, const char *msg, size_t 
         else
             kg__reply_workflow_events(h, c, json_string_value(id));
     } else if (strcmp(type, "ping") == 0) {
-        kg__sb sb;
-        kg__sb_init(&sb);
-        kg__sb_puts(&sb, "{\"type\":\"pong\"}");
+        kg_buf sb;
+        kg_buf_init(&sb);
+        kg_buf_puts(&sb, "{\"type\":\"pong\"}");
         bool busy;
         if (!kg__priv_push_sb(h, c, &sb, false, &busy))
             kg__owe_error(c, busy);
-        kg__sb_free(&sb);
+        kg_buf_free(&sb);
     } else {
-        kg__sb sb;
-        kg__sb_init(&sb);
-        kg__sb_puts(&sb, "unknown message type ");
-        kg__sb_json_str(&sb, strlen(type) > 64 ? "(long)" : type);
-        kg__reply_error(h, c, sb.oom ? "unknown message type" : sb.buf);
-        kg__sb_free(&sb);
+        kg_buf sb;
+        kg_buf_init(&sb);
+        kg_buf_puts(&sb, "unknown message type ");
+        kg_buf_json_cstr(&sb, strlen(type) > 64 ? "(long)" : type);
+        kg__reply_error(h, c, sb.failed ? "unknown message type" : sb.data);
+        kg_buf_free(&sb);
     }
     json_decref(root);
 }
@@ -373,14 +375,14 @@ bool kg__ws_client_pending(kg__hub *h, const kg__wsclient *c)
 /* ---- framing -------------------------------------------------------------------------- */
 
 /* Owed answers (see kg__owe_error), one short frame each. */
-static size_t kg__fill_owed(kg__wsclient *c, kg__sb *out)
+static size_t kg__fill_owed(kg__wsclient *c, kg_buf *out)
 {
     static const char full[] = "{\"type\":\"error\",\"message\":\"too many requests at once: "
                                "this one was not answered; send it again\"}";
     static const char busy[] = "{\"type\":\"error\",\"message\":\"server busy: too many bytes "
                                "wait for slow clients; send the request again later\"}";
     size_t count = 0;
-    while ((c->owed_busy || c->owed_full) && out->len < KG__WS_WRITE_SOFT && !out->oom) {
+    while ((c->owed_busy || c->owed_full) && out->len < KG__WS_WRITE_SOFT && !out->failed) {
         bool b = c->owed_busy > 0;
         kg__frame(out, "", 0, b ? busy : full, b ? sizeof busy - 1 : sizeof full - 1, "", 0);
         if (b)
@@ -394,10 +396,10 @@ static size_t kg__fill_owed(kg__wsclient *c, kg__sb *out)
 
 /* Replies: one frame header, then the body as the budget allows.  Returns
  * replies completed; c->cur_active stays set while one is half-written. */
-static size_t kg__fill_replies(kg__hub *h, kg__wsclient *c, kg__sb *out)
+static size_t kg__fill_replies(kg__hub *h, kg__wsclient *c, kg_buf *out)
 {
     size_t count = 0;
-    while (out->len < KG__WS_WRITE_SOFT && !out->oom) {
+    while (out->len < KG__WS_WRITE_SOFT && !out->failed) {
         if (c->cur_active) {
             size_t n = kg__body_copy(&c->cur, out, KG__WS_WRITE_SOFT - out->len);
             kg__pending_done(h, c, n);
@@ -416,12 +418,12 @@ static size_t kg__fill_replies(kg__hub *h, kg__wsclient *c, kg__sb *out)
         c->priv_len--;
         c->cur_active = true;
         uint8_t hdr[10];
-        kg__sb_add(out, hdr, kg__ws_frame_header(hdr, c->cur.len));
+        kg_buf_append(out, hdr, kg__ws_frame_header(hdr, c->cur.len));
     }
     return count;
 }
 
-size_t kg__ws_client_fill(kg__hub *h, kg__wsclient *c, kg__sb *out, double now)
+size_t kg__ws_client_fill(kg__hub *h, kg__wsclient *c, kg_buf *out, double now)
 {
     size_t count = kg__fill_replies(h, c, out);
     /* A frame is half-written, or the buffer is full: broadcasts wait. */
@@ -444,25 +446,25 @@ size_t kg__ws_client_fill(kg__hub *h, kg__wsclient *c, kg__sb *out, double now)
         c->resync = true;
     }
     if (c->resync) {
-        kg__sb_puts(out, "");   /* keep `out` valid even if nothing else is added */
-        kg__sb note;
-        kg__sb_init(&note);
-        kg__sb_printf(&note,
+        kg_buf_puts(out, "");   /* keep `out` valid even if nothing else is added */
+        kg_buf note;
+        kg_buf_init(&note);
+        kg_buf_printf(&note,
                       "{\"type\":\"notice\",\"data\":{\"level\":\"warning\",\"dropped\":%llu,"
                       "\"message\":\"this client fell behind: %llu messages were dropped; "
                       "the state is resent\"}}",
                       (unsigned long long)c->dropped, (unsigned long long)c->dropped);
-        kg__frame(out, "", 0, note.buf ? note.buf : "", note.len, "", 0);
-        kg__sb_reset(&note);
+        kg__frame(out, "", 0, note.data ? note.data : "", note.len, "", 0);
+        kg_buf_reset(&note);
         c->cursor = h->head;
         kg__agg_initial_json(h->agg, now, &note);
-        kg__frame(out, "", 0, note.buf ? note.buf : "", note.len, "", 0);
-        kg__sb_free(&note);
+        kg__frame(out, "", 0, note.data ? note.data : "", note.len, "", 0);
+        kg_buf_free(&note);
         count += 2;
         c->dropped = 0;
         c->resync = false;
     }
-    while (c->cursor < h->head && out->len < KG__WS_WRITE_SOFT && !out->oom) {
+    while (c->cursor < h->head && out->len < KG__WS_WRITE_SOFT && !out->failed) {
         const kg__bentry *e = &h->ring[c->cursor & h->mask];
         if (e->kind == KG__B_EVENT && c->batch) {
             unsigned n = kg__frame_events(h, c->cursor, out);

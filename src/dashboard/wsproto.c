@@ -11,7 +11,7 @@
  * validation and server frame building.  Fuzzed (fuzz_ws_message). */
 #include <string.h>
 
-#include "dash_internal.h"
+#include "wsproto.h"
 
 enum { KG__OP_CONT = 0, KG__OP_TEXT = 1, KG__OP_BINARY = 2, KG__OP_CLOSE = 8, KG__OP_PING = 9,
        KG__OP_PONG = 10 };

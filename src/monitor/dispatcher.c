@@ -92,7 +92,7 @@ static bool batch_fill(kg_worker *w)
     }
     if (w->count > before) {
         if (before == 0)
-            w->batch_since_ns = kg__mono_ns();
+            w->batch_since_ns = kg_clock_mono_ns();
         w->taken_total += w->count - before;
         atomic_store_explicit(&w->taken, w->taken_total, memory_order_relaxed);
         atomic_store(&w->held, w->count);
@@ -159,7 +159,7 @@ static int64_t backoff_ns(const kg_monitor_t *m, unsigned retry)
 static int64_t batch_deliver(kg_worker *w, int64_t *next_try_ns, bool stopping)
 {
     kg_monitor_t *m = w->mon;
-    int64_t now = kg__mono_ns();
+    int64_t now = kg_clock_mono_ns();
     if (w->retry && now < *next_try_ns)
         return *next_try_ns - now;
     /* The backend's peer asked for a pause (Retry-After): nobody calls it,
@@ -189,10 +189,10 @@ static int64_t batch_deliver(kg_worker *w, int64_t *next_try_ns, bool stopping)
         return 0;
     }
     atomic_fetch_add(&m->failed_batches, 1);
-    kg_breaker_failure(&m->breaker, kg__mono_ns(), probe);
+    kg_breaker_failure(&m->breaker, kg_clock_mono_ns(), probe);
     w->retry++;
-    *next_try_ns = kg__mono_ns() + backoff_ns(m, w->retry);
-    return *next_try_ns - kg__mono_ns();
+    *next_try_ns = kg_clock_mono_ns() + backoff_ns(m, w->retry);
+    return *next_try_ns - kg_clock_mono_ns();
 }
 
 static bool batch_due(const kg_worker *w, int64_t now, bool stopping)
@@ -220,7 +220,7 @@ static void metric_append(kg_worker *w, kg_event_name name, double value)
         return;   /* the last reports are still queued: the next ones follow */
     memset(cell, 0, sizeof *cell);
     if (w->n_taken == 0)
-        w->batch_since_ns = kg__mono_ns();
+        w->batch_since_ns = kg_clock_mono_ns();
     if (w->n_taken == 0 || pos < w->first_pos)
         w->first_pos = pos;
     w->batch[w->n_taken++] = (kg_taken){rec, (uint64_t)pos + 1, 1};
@@ -262,11 +262,11 @@ static void *worker_main(void *arg)
 {
     kg_worker *w = arg;
     kg_monitor_t *m = w->mon;
-    int64_t next_try_ns = 0, next_metrics_ns = kg__mono_ns() + (int64_t)(m->cfg.metrics_interval * 1e9);
+    int64_t next_try_ns = 0, next_metrics_ns = kg_clock_mono_ns() + (int64_t)(m->cfg.metrics_interval * 1e9);
     uint64_t last_sent = 0;
     for (;;) {
         bool stopping = atomic_load(&m->stopping);
-        int64_t now = kg__mono_ns();
+        int64_t now = kg_clock_mono_ns();
         if (stopping && now >= m->stop_deadline_ns)
             break;
         if (w->index == 0 && !stopping)
@@ -289,8 +289,8 @@ static void *worker_main(void *arg)
         int64_t wait = batch_deliver(w, &next_try_ns, stopping);
         /* A pause the backend asked for may outlast the shutdown deadline;
          * the stop's wake-up has already been spent by then. */
-        if (stopping && wait > m->stop_deadline_ns - kg__mono_ns())
-            wait = m->stop_deadline_ns - kg__mono_ns();
+        if (stopping && wait > m->stop_deadline_ns - kg_clock_mono_ns())
+            wait = m->stop_deadline_ns - kg_clock_mono_ns();
         timed_wait(m, wait);
     }
     atomic_fetch_add(&m->dropped_shutdown, w->count);
@@ -339,7 +339,7 @@ void kg__dispatcher_stop(kg_monitor_t *m)
 {
     if (!m->workers)
         return;
-    m->stop_deadline_ns = kg__mono_ns() + (int64_t)(m->cfg.shutdown_timeout * 1e9);
+    m->stop_deadline_ns = kg_clock_mono_ns() + (int64_t)(m->cfg.shutdown_timeout * 1e9);
     atomic_store(&m->stopping, true);
     /* A send in progress may last the backend's own timeout: tell it the
      * deadline, so shutdown keeps its bound. */
@@ -373,12 +373,12 @@ static bool flush_done(kg_monitor_t *m, size_t target)
 int kg_monitor_flush(kg_monitor_t *m, double timeout)
 {
     size_t target = kg_queue_reserved(&m->queue);
-    int64_t deadline = kg__mono_ns() + (int64_t)(timeout * 1e9);
+    int64_t deadline = kg_clock_mono_ns() + (int64_t)(timeout * 1e9);
     atomic_fetch_add(&m->flushing, 1);
     kg__dispatcher_wake(m);
     int rc = 0;
     while (!flush_done(m, target)) {
-        if (kg__mono_ns() >= deadline) {
+        if (kg_clock_mono_ns() >= deadline) {
             rc = KG_ETIMEOUT;
             break;
         }

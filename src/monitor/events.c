@@ -1,7 +1,7 @@
 /* events.c - event names and types, and the capture (verbosity) mask.
  *
  * Everything derives from KG_EVENT_NAME_MAP in kaygraph/monitor.h, the single
- * list of DESIGN.md's event names. */
+ * list of the event names (docs/events.md). */
 #include <string.h>
 
 #include "kaygraph/monitor.h"

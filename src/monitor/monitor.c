@@ -25,20 +25,6 @@
 #include "monitor/credits.h"
 #include "monitor/monitor_internal.h"
 
-int64_t kg__mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t kg__real_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 void kg_monitor_config_init(kg_monitor_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -144,7 +130,7 @@ static uint16_t path_offset(const kg_node_desc *d, const kg_obs_event *ev)
         return KG_REC_NO_PATH;
     if (!ev->node)
         return 0;
-    uintptr_t p = (uintptr_t)ev->node_path, base = (uintptr_t)d->path->text;
+    uintptr_t p = (uintptr_t)ev->node_path, base = (uintptr_t)d->path->data;
     if (p < base || p - base >= d->path->len || p - base >= KG_REC_NO_PATH)
         return KG_REC_NO_PATH;
     return (uint16_t)(p - base);
@@ -163,7 +149,7 @@ static void emit(kg_monitor_t *m, kg_event_name name, unsigned count, const kg_o
         return;
     }
     /* The engine's own clock reading; an event built by hand has none. */
-    r->ts_ns = ev->time_ns ? (int64_t)ev->time_ns : kg__mono_ns();
+    r->ts_ns = ev->time_ns ? (int64_t)ev->time_ns : kg_clock_mono_ns();
     r->run_id = ev->run_id;
     r->exec_id = ev->exec_id;
     if (name == KG_EV_RETRY_ATTEMPTED || name == KG_EV_FALLBACK_TRIGGERED) {
@@ -313,7 +299,7 @@ static void on_run_start(kg_monitor_t *m, const kg_obs_event *ev)
     /* The topology text is cached by the graph: taking a reference is all
      * the producer does.  A run's own events carry its parent run in
      * exec_id (their correlation id is the run's). */
-    kg_shared_text *topo = ev->node ? kg__graph_topology_text(ev->node) : NULL;
+    kg_text *topo = ev->node ? kg__graph_topology_text(ev->node) : NULL;
     kg_obs_event e = *ev;
     e.exec_id = ev->parent_run_id;
     emit(m, KG_EV_WORKFLOW_STARTED, 1, &e, 0,
@@ -409,7 +395,7 @@ bool kg__monitor_metric_record(kg_monitor_t *m, kg_record *r, kg_event_name name
     if (!(m->cfg.capture & KG_CAPTURE(name)))
         return false;
     memset(r, 0, sizeof *r);
-    r->ts_ns = kg__mono_ns();
+    r->ts_ns = kg_clock_mono_ns();
     r->v.value = value;
     r->item = -1;
     r->name = (uint8_t)name;

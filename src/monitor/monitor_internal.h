@@ -11,6 +11,7 @@
 #include "monitor/breaker.h"
 #include "monitor/queue.h"
 #include "monitor/serialize.h"
+#include "util/clock.h"
 
 #define KG__METRIC_EVENTS 3   /* queue_depth, throughput_metric, events_dropped */
 
@@ -69,8 +70,6 @@ struct kg_monitor {
     char source_json[160];
 };
 
-int64_t kg__mono_ns(void);
-int64_t kg__real_ns(void);
 size_t kg__monitor_queued(kg_monitor_t *m);   /* events not yet taken */
 
 /* dispatcher.c */

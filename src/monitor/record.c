@@ -23,7 +23,7 @@ void kg_record_release_payload(kg_record *r)
 {
     switch (kg_rec_kind(r)) {
     case KG_PAYLOAD_GRAPH:
-        kg_shared_text_unref(r->payload.shared);
+        kg_text_unref(r->payload.shared);
         break;
     case KG_PAYLOAD_FIELDS:
         json_decref(r->payload.json);

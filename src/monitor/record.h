@@ -63,7 +63,7 @@ typedef struct kg_record {
     kg_node_desc *desc;        /* a reference; NULL for dispatcher metrics */
     union {
         json_t *json;
-        kg_shared_text *shared;
+        kg_text *shared;
         kg_snapshot *snapshot;
         const char *action;
         char *text;

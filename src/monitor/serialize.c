@@ -10,224 +10,8 @@
 
 #include "kaygraph/monitor.h"
 #include "monitor/serialize.h"
-
-/* ---- buffer ------------------------------------------------------------------ */
-
-static bool buf_reserve(kg_buf *b, size_t extra)
-{
-    if (b->failed)
-        return false;
-    if (b->len + extra + 1 <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *d = realloc(b->data, cap);
-    if (!d) {
-        b->failed = true;
-        return false;
-    }
-    b->data = d;
-    b->cap = cap;
-    return true;
-}
-
-void kg_buf_reset(kg_buf *b)
-{
-    b->len = 0;
-    b->failed = false;
-    if (b->data)
-        b->data[0] = '\0';
-}
-
-void kg_buf_free(kg_buf *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof *b);
-}
-
-void kg_buf_append(kg_buf *b, const char *s, size_t n)
-{
-    if (!buf_reserve(b, n))
-        return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void kg_buf_puts(kg_buf *b, const char *s)
-{
-    kg_buf_append(b, s, strlen(s));
-}
-
-void kg_buf_printf(kg_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || !buf_reserve(b, (size_t)n))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
-                                     "25262728293031323334353637383940414243444546474849"
-                                     "50515253545556575859606162636465666768697071727374"
-                                     "75767778798081828384858687888990919293949596979899";
-
-static const uint64_t pow10s[20] = {1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u,
-                                     100000000u, 1000000000u, 10000000000u, 100000000000u,
-                                     1000000000000u, 10000000000000u, 100000000000000u,
-                                     1000000000000000u, 10000000000000000u,
-                                     100000000000000000u, 1000000000000000000u,
-                                     10000000000000000000u};
-
-/* Decimal digits of v: from its bit length (log10(2) ~ 1233/4096), then
- * one comparison.  (v | 1 has as many digits as v, and 0 has one.) */
-static unsigned digits_of(uint64_t v)
-{
-    v |= 1;
-    unsigned bits = 64 - (unsigned)__builtin_clzll(v);
-    unsigned n = (bits * 1233) >> 12;
-    return n + (v >= pow10s[n]);
-}
-
-/* Digits written from the end, two at a time, straight into the output. */
-static char *w_u64(char *o, uint64_t v)
-{
-    unsigned n = digits_of(v);
-    char *p = o + n;
-    while (v >= 100) {
-        unsigned k = (unsigned)(v % 100) * 2;
-        v /= 100;
-        p -= 2;
-        memcpy(p, digit_pairs + k, 2);
-    }
-    if (v >= 10)
-        memcpy(p - 2, digit_pairs + v * 2, 2);
-    else
-        p[-1] = (char)('0' + v);
-    return o + n;
-}
-
-void kg_buf_u64(kg_buf *b, uint64_t v)
-{
-    if (buf_reserve(b, 20)) {
-        b->len = (size_t)(w_u64(b->data + b->len, v) - b->data);
-        b->data[b->len] = '\0';
-    }
-}
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xE0) == 0xC0) {
-        n = 2;
-        cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-        n = 3;
-        cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n > avail)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    /* Reject overlong forms, surrogates and values past U+10FFFF. */
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
-/* Most strings (ids, names) need no escaping: copy them in one go.  What
- * needs it: control characters, quote, backslash, and every non-ASCII byte
- * (checked as UTF-8 by the slow path).  Branch-free, so it vectorises. */
-static bool json_plain(const unsigned char *s, size_t n)
-{
-    unsigned any = 0;
-    for (size_t i = 0; i < n; i++)
-        any |= (unsigned)(s[i] < 0x20) | (unsigned)(s[i] >= 0x80) | (unsigned)(s[i] == '"') |
-               (unsigned)(s[i] == '\\');
-    return !any;
-}
-
-/* A JSON string literal; the caller reserved 6 * n + 2 bytes. */
-static char *w_json_str(char *o, const char *str, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    if (json_plain(s, n)) {
-        *o++ = '"';
-        memcpy(o, s, n);
-        o += n;
-        *o++ = '"';
-        return o;
-    }
-    *o++ = '"';
-    for (size_t i = 0; i < n;) {
-        unsigned char c = s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            *o++ = (char)c;
-            i++;
-        } else if (c == '"' || c == '\\') {
-            *o++ = '\\';
-            *o++ = (char)c;
-            i++;
-        } else if (c < 0x20) {
-            static const char hex[] = "0123456789abcdef";
-            const char *esc = c == '\n' ? "\\n" : c == '\t' ? "\\t" : c == '\r' ? "\\r" : NULL;
-            if (esc) {
-                memcpy(o, esc, 2);
-                o += 2;
-            } else {
-                memcpy(o, "\\u00", 4);
-                o[4] = hex[c >> 4];
-                o[5] = hex[c & 15];
-                o += 6;
-            }
-            i++;
-        } else {
-            size_t len = utf8_seq_len(s + i, n - i);
-            if (len) {
-                memcpy(o, s + i, len);
-                o += len;
-                i += len;
-            } else {
-                memcpy(o, "\xEF\xBF\xBD", 3);
-                o += 3;
-                i++;
-            }
-        }
-    }
-    *o++ = '"';
-    return o;
-}
-
-void kg_buf_json_string(kg_buf *b, const char *str, size_t n)
-{
-    /* Worst case every byte becomes \u00XX (6) or U+FFFD (3). */
-    if (!buf_reserve(b, n * 6 + 2))
-        return;
-    char *o = w_json_str(b->data + b->len, str, n);
-    b->len = (size_t)(o - b->data);
-    b->data[b->len] = '\0';
-}
+#include "util/clock.h"
+#include "util/iso8601.h"
 
 /* ---- ids and time ------------------------------------------------------------- */
 
@@ -373,15 +157,6 @@ void kg_uuid_from_ids(char out[37], uint64_t instance, uint64_t id)
     uuid_format(out, hi, lo);
 }
 
-void kg_iso8601(char out[32], int64_t unix_ns)
-{
-    time_t sec = (time_t)(unix_ns / 1000000000);
-    struct tm tm;
-    gmtime_r(&sec, &tm);
-    char date[24];
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 32, "%.19s.%06ldZ", date, (long)((unix_ns % 1000000000) / 1000));
-}
 
 /* ---- events ------------------------------------------------------------------- */
 
@@ -398,17 +173,17 @@ static char *w_seconds(char *o, double v)
     if (!(v >= 0 && v < 1e9))
         return o + snprintf(o, 32, "%.9g", isfinite(v) ? v : 0.0);
     uint64_t ns = (uint64_t)llround(v * 1e9);
-    o = w_u64(o, ns / 1000000000u);
+    o = kg_write_u64(o, ns / 1000000000u);
     uint32_t frac = (uint32_t)(ns % 1000000000u);
     if (!frac)
         return o;
     /* All nine digits, then the trailing zeros taken back. */
     *o = '.';
     char *p = o + 9;
-    memcpy(p - 1, digit_pairs + (frac % 100) * 2, 2);
-    memcpy(p - 3, digit_pairs + (frac / 100 % 100) * 2, 2);
-    memcpy(p - 5, digit_pairs + (frac / 10000 % 100) * 2, 2);
-    memcpy(p - 7, digit_pairs + (frac / 1000000 % 100) * 2, 2);
+    memcpy(p - 1, kg_digit_pairs + (frac % 100) * 2, 2);
+    memcpy(p - 3, kg_digit_pairs + (frac / 100 % 100) * 2, 2);
+    memcpy(p - 5, kg_digit_pairs + (frac / 10000 % 100) * 2, 2);
+    memcpy(p - 7, kg_digit_pairs + (frac / 1000000 % 100) * 2, 2);
     p[-8] = (char)('0' + frac / 100000000);
     int len = 9;
     while (o[len] == '0')
@@ -416,14 +191,14 @@ static char *w_seconds(char *o, double v)
     return o + len + 1;
 }
 
-/* kg_iso8601 with the date-time part cached per second: gmtime_r and the
+/* kg_iso8601_format with the date-time part cached per second: gmtime_r and the
  * formatting dominate otherwise.  Writes the quoted timestamp (29 bytes). */
 static char *w_timestamp(kg_serializer *s, char *o, int64_t unix_ns)
 {
     int64_t sec = unix_ns / 1000000000;
     if (sec != s->cached_sec || !s->cached_prefix[0]) {
         char full[32];
-        kg_iso8601(full, unix_ns);
+        kg_iso8601_format(full, unix_ns);
         memcpy(s->cached_prefix, full, 19);   /* "YYYY-MM-DDTHH:MM:SS" */
         s->cached_prefix[19] = '\0';
         s->cached_sec = sec;
@@ -433,9 +208,9 @@ static char *w_timestamp(kg_serializer *s, char *o, int64_t unix_ns)
     memcpy(o, s->cached_prefix, 19);
     o[19] = '.';
     o += 20;
-    memcpy(o, digit_pairs + (us / 10000) * 2, 2);
-    memcpy(o + 2, digit_pairs + (us / 100 % 100) * 2, 2);
-    memcpy(o + 4, digit_pairs + (us % 100) * 2, 2);
+    memcpy(o, kg_digit_pairs + (us / 10000) * 2, 2);
+    memcpy(o + 2, kg_digit_pairs + (us / 100 % 100) * 2, 2);
+    memcpy(o + 4, kg_digit_pairs + (us % 100) * 2, 2);
     o += 6;
     *o++ = 'Z';
     *o++ = '"';
@@ -458,7 +233,7 @@ static void fields_members(kg_buf *b, json_t *o)
         kg_buf_json_string(b, key, strlen(key));
         kg_buf_puts(b, ":");
         size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (n && buf_reserve(b, n)) {
+        if (n && kg_buf_reserve(b, n)) {
             json_dumpb(v, b->data + b->len, n, JSON_COMPACT | JSON_ENCODE_ANY);
             b->len += n;
             b->data[b->len] = '\0';
@@ -487,7 +262,7 @@ static void payload_members(kg_buf *b, const kg_record *r)
     switch (kg_rec_kind(r)) {
     case KG_PAYLOAD_GRAPH:
         kg_buf_puts(b, ",\"graph\":");
-        kg_buf_append(b, r->payload.shared->text, r->payload.shared->len);
+        kg_buf_append(b, r->payload.shared->data, r->payload.shared->len);
         break;
     case KG_PAYLOAD_FIELDS:
         fields_members(b, r->payload.json);
@@ -527,14 +302,14 @@ static const char *record_action(const kg_record *r)
 static char *w_action(char *o, const char *action, const char *none)
 {
     if (action)
-        return w_json_str(o, action, strnlen(action, KG_ACTION_MAX - 1));
+        return kg_write_json_string(o, action, strnlen(action, KG_ACTION_MAX - 1));
     size_t n = strlen(none);
     memcpy(o, none, n);
     return o + n;
 }
 
 /* The "data" object of event `name` up to (not including) its payload
- * members and closing brace: what each event carries (DESIGN.md's table). */
+ * members and closing brace: what each event carries (docs/events.md). */
 static char *w_data_head(kg_serializer *s, char *o, const kg_record *r, kg_event_name name)
 {
     switch (name) {
@@ -588,9 +363,9 @@ static char *w_data_head(kg_serializer *s, char *o, const kg_record *r, kg_event
     case KG_EV_RETRY_ATTEMPTED:
     case KG_EV_FALLBACK_TRIGGERED:
         W_LIT(o, "{\"attempt\":");
-        o = w_u64(o, r->v.retry.attempt);
+        o = kg_write_u64(o, r->v.retry.attempt);
         W_LIT(o, ",\"max_retries\":");
-        o = w_u64(o, r->v.retry.max_retries);
+        o = kg_write_u64(o, r->v.retry.max_retries);
         break;
     case KG_EV_ERROR_SUPPRESSED:
         W_LIT(o, "{\"suppressed\":true");
@@ -604,7 +379,7 @@ static char *w_data_head(kg_serializer *s, char *o, const kg_record *r, kg_event
         W_LIT(o, "{\"value\":");
         o = w_seconds(o, r->v.value);
         W_LIT(o, ",\"unit\":\"events\",\"capacity\":");
-        o = w_u64(o, s->capacity);
+        o = kg_write_u64(o, s->capacity);
         break;
     case KG_EV_THROUGHPUT_METRIC:
         W_LIT(o, "{\"value\":");
@@ -630,7 +405,7 @@ static char *w_data_head(kg_serializer *s, char *o, const kg_record *r, kg_event
     }
     if (r->item >= 0) {
         W_LIT(o, ",\"item\":");
-        o = w_u64(o, (uint64_t)r->item);
+        o = kg_write_u64(o, (uint64_t)r->item);
     }
     return o;
 }
@@ -687,10 +462,10 @@ void kg_serializer_init(kg_serializer *s, uint64_t instance, const char *source_
  * whichever worker needs them first and kept in the descriptor: the text is
  * `"node_id":…,"node_type":…` then a NUL then `,"node_path":…` for the
  * whole path (empty when the node has none).  NULL when out of memory. */
-static const kg_shared_text *node_members(const kg_node_desc *d)
+static const kg_text *node_members(const kg_node_desc *d)
 {
     kg_node_desc *nd = (kg_node_desc *)d;   /* only the cache slot changes */
-    kg_shared_text *t = atomic_load_explicit(&nd->rendered, memory_order_acquire);
+    kg_text *t = atomic_load_explicit(&nd->rendered, memory_order_acquire);
     if (t)
         return t;
     kg_buf b = {0};
@@ -701,16 +476,16 @@ static const kg_shared_text *node_members(const kg_node_desc *d)
     kg_buf_append(&b, "", 1);
     if (d->path) {
         kg_buf_puts(&b, ",\"node_path\":");
-        kg_buf_json_string(&b, d->path->text, d->path->len);
+        kg_buf_json_string(&b, d->path->data, d->path->len);
     }
-    t = b.failed ? NULL : kg_shared_text_new(b.data, b.len);
+    t = b.failed ? NULL : kg_text_new(b.data, b.len);
     kg_buf_free(&b);
     if (!t)
         return NULL;
-    kg_shared_text *expected = NULL;
+    kg_text *expected = NULL;
     if (!atomic_compare_exchange_strong_explicit(&nd->rendered, &expected, t,
                                                  memory_order_acq_rel, memory_order_acquire)) {
-        kg_shared_text_unref(t);
+        kg_text_unref(t);
         return expected;
     }
     return t;
@@ -719,20 +494,20 @@ static const kg_shared_text *node_members(const kg_node_desc *d)
 /* The node members of an event: id and type, then its path -- the whole
  * one as rendered, or, for a run started at an inner graph, the part of it
  * below that graph. */
-static char *w_node(char *o, const kg_record *r, const kg_shared_text *node)
+static char *w_node(char *o, const kg_record *r, const kg_text *node)
 {
-    size_t ids = strlen(node->text);
-    memcpy(o, node->text, ids);
+    size_t ids = strlen(node->data);
+    memcpy(o, node->data, ids);
     o += ids;
     if (r->path_off == KG_REC_NO_PATH || !r->desc->path)
         return o;
     if (r->path_off == 0) {
         size_t n = node->len - ids - 1;
-        memcpy(o, node->text + ids + 1, n);
+        memcpy(o, node->data + ids + 1, n);
         return o + n;
     }
     W_LIT(o, ",\"node_path\":");
-    return w_json_str(o, r->desc->path->text + r->path_off, r->desc->path->len - r->path_off);
+    return kg_write_json_string(o, r->desc->path->data + r->path_off, r->desc->path->len - r->path_off);
 }
 
 #define KG__DISPATCHER_MEMBERS "\"node_id\":\"dispatcher\",\"node_type\":\"EventDispatcher\""
@@ -746,7 +521,7 @@ static bool dispatcher_metric(kg_event_name name)
 
 /* Up to "data": event id, timestamp, node, type and name. */
 static char *w_head(kg_serializer *s, char *o, const kg_record *r, int64_t wall_ns,
-                    kg_event_name name, const kg_view_strings *str, const kg_shared_text *node)
+                    kg_event_name name, const kg_view_strings *str, const kg_text *node)
 {
     W_LIT(o, "{\"event_id\":\"");
     memcpy(o, str->event_id, 36);
@@ -788,7 +563,7 @@ static char *w_tail(kg_serializer *s, char *o, const kg_record *r, kg_event_name
         o += 36;
     }
     W_LIT(o, "\",\"seq\":");
-    o = w_u64(o, seq);
+    o = kg_write_u64(o, seq);
     W_LIT(o, ",\"source\":");
     memcpy(o, s->source_json, s->source_len);
     o += s->source_len;
@@ -803,7 +578,7 @@ void kg_serialize_event(kg_serializer *s, const kg_record *r, kg_event_name name
         name = KG_EV_QUEUE_DEPTH;   /* never produced; keeps the tables in bounds */
     int64_t wall_ns = r->ts_ns + s->wall_offset_ns;
     int64_t ms = wall_ns / 1000000;
-    const kg_shared_text *node = r->desc ? node_members(r->desc) : NULL;
+    const kg_text *node = r->desc ? node_members(r->desc) : NULL;
 
     kg_uuid_v7_cached(str->event_id, ms, &s->rng, &s->v7_cache);
     if (r->run_id)
@@ -815,7 +590,7 @@ void kg_serialize_event(kg_serializer *s, const kg_record *r, kg_event_name name
     /* The path below an inner graph is escaped here: 6 bytes a byte at most. */
     size_t path = r->desc && r->desc->path && r->path_off != KG_REC_NO_PATH ? r->desc->path->len : 0;
     size_t need = KG__EVENT_FIXED_MAX + s->source_len + (node ? node->len : 0) + 6 * path;
-    if (!buf_reserve(b, need))
+    if (!kg_buf_reserve(b, need))
         return;
     char *o = w_head(s, b->data + b->len, r, wall_ns, name, str, node);
     o = w_data_head(s, o, r, name);
@@ -823,7 +598,7 @@ void kg_serialize_event(kg_serializer *s, const kg_record *r, kg_event_name name
     /* Free-form members go through the growing buffer. */
     if (first && kg_rec_kind(r) != KG_PAYLOAD_NONE)
         payload_members(b, r);
-    if (!buf_reserve(b, KG__EVENT_FIXED_MAX + s->source_len))
+    if (!kg_buf_reserve(b, KG__EVENT_FIXED_MAX + s->source_len))
         return;
     o = b->data + b->len;
     *o++ = '}';

@@ -1,4 +1,4 @@
-/* monitor/serialize.h - turning queued records into DESIGN.md's JSON events,
+/* monitor/serialize.h - turning queued records into the JSON events of docs/events.md,
  * on dispatcher threads.
  *
  * The event schema is fixed, so events are written straight into a byte
@@ -16,23 +16,7 @@
 #include "kaygraph/backend.h"
 #include "kaygraph/monitor.h"
 #include "monitor/record.h"
-
-/* A growable byte buffer. */
-typedef struct kg_buf {
-    char *data;
-    size_t len, cap;
-    bool failed;   /* an allocation failed: contents are incomplete */
-} kg_buf;
-
-void kg_buf_reset(kg_buf *b);
-void kg_buf_free(kg_buf *b);
-void kg_buf_append(kg_buf *b, const char *s, size_t n);
-void kg_buf_puts(kg_buf *b, const char *s);
-void kg_buf_printf(kg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void kg_buf_u64(kg_buf *b, uint64_t v);
-/* Append `s` as a JSON string literal (quotes included).  Invalid UTF-8 is
- * replaced by U+FFFD, so the output is always valid JSON. */
-void kg_buf_json_string(kg_buf *b, const char *s, size_t n);
+#include "util/buf.h"
 
 /* A small, fast, non-cryptographic generator for the random bits of UUIDs
  * (xoshiro256**), one per dispatcher thread; seeded from getrandom(2). */
@@ -55,8 +39,6 @@ typedef struct kg_uuid_ms_cache {
 void kg_uuid_v7_cached(char out[37], int64_t unix_ms, kg_rng *rng, kg_uuid_ms_cache *c);
 void kg_uuid_from_ids(char out[37], uint64_t instance, uint64_t id);
 
-/* ISO 8601 UTC with microseconds: "2026-11-27T17:36:13.123456Z" (27 chars). */
-void kg_iso8601(char out[32], int64_t unix_ns);
 
 typedef struct kg_uuid_cache {
     uint64_t id;
@@ -71,7 +53,7 @@ typedef struct kg_serializer {
     size_t capacity;         /* the queue's, for queue_depth events */
     int64_t wall_offset_ns;  /* CLOCK_REALTIME - CLOCK_MONOTONIC, see kg_serializer_clock */
     kg_rng rng;
-    int64_t cached_sec;      /* kg_iso8601 cache: second of cached_prefix */
+    int64_t cached_sec;      /* kg_iso8601_format cache: second of cached_prefix */
     char cached_prefix[24];
     kg_uuid_cache run_cache, exec_cache;
     kg_uuid_ms_cache v7_cache;

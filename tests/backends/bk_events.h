@@ -1,7 +1,7 @@
 /* bk_events.h - hand-built monitoring events for backend tests.
  *
  * The backends only see kg_event_view arrays, so their tests build those
- * directly, in DESIGN.md's schema, without going through a monitor.  Each
+ * directly, in docs/events.md's schema, without going through a monitor.  Each
  * kg_test_event owns the storage its view points into. */
 #ifndef KG_TEST_BK_EVENTS_H
 #define KG_TEST_BK_EVENTS_H
@@ -22,7 +22,7 @@ typedef struct kg_test_event {
     uint64_t seq;
 } kg_test_event;
 
-/* Fill `e`; the event type follows from `name` as in DESIGN.md.  The event
+/* Fill `e`; the event type follows from `name` as in docs/events.md.  The event
  * id is unique across processes and calls. */
 void kg_test_event_fill(kg_test_event *e, const char *name, const char *node_id,
                         const char *workflow_id, uint64_t seq, int64_t ts_ms);

@@ -2,7 +2,7 @@
  *
  * Every assertion is made through an independent hiredis connection (or a
  * Pub/Sub subscriber), never through the backend itself: the point is that
- * other programs see DESIGN.md's layout. */
+ * other programs see docs/redis.md's layout. */
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>

@@ -297,6 +297,7 @@ export async function schemaWatcher(base, schemas, token = '') {
   }
   return {
     ask: (id) => { for (const s of conns) s.send(JSON.stringify({ type: 'get_workflow_events', workflow_id: id })); },
+    peek: () => report,
     close: () => { for (const s of conns) s.close(); return report; },
   };
 }

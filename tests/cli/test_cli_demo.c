@@ -214,7 +214,7 @@ static void test_demo_http(void **state)
     char ctype[128];
     assert_true(kg_http_request_header(req, "Content-Type", ctype, sizeof ctype));
     assert_contains(ctype, "application/json");
-    /* A batch is the webhook body of DESIGN.md. */
+    /* A batch is the webhook body of docs/webhook.md. */
     json_error_t je;
     json_t *body = json_loadb(req->body, req->body_len, 0, &je);
     assert_non_null(body);

@@ -1,6 +1,6 @@
 /* test_cli_redis.c - kgmon against a real redis-server (started on a free
  * loopback port by the backends' fixture): `demo --backend redis` writes
- * DESIGN.md's layout and prints the counters; `tail --redis` follows what is
+ * docs/redis.md's layout and prints the counters; `tail --redis` follows what is
  * published (JSON Lines exactly as published, filters, --timeout, Ctrl-C,
  * the coloured terminal line, unreachable Redis); and `tail --redis` against
  * peers that are not Redis (tests/backends/fake_peer.c). */

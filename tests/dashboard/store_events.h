@@ -6,7 +6,7 @@
  * node_completed -- or node_failed on the failing node, which ends the run --
  * and workflow_completed with success or failed.  Event ids are
  * "<run_id>-<k>", timestamps start at start_ms and advance 10 ms per event,
- * seq follows the order.  The text is DESIGN.md's schema. */
+ * seq follows the order.  The text is docs/events.md's schema. */
 #ifndef KG_TEST_STORE_EVENTS_H
 #define KG_TEST_STORE_EVENTS_H
 

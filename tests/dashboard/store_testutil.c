@@ -8,7 +8,8 @@
 
 #include <sqlite3.h>
 
-#include "dash_internal.h"
+#include "hub.h"
+#include "ingest.h"
 #include "store.h"
 #include "testutil.h"
 #include "wsclient.h"

@@ -4,7 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dash_internal.h"
+#include "api.h"
+#include "auth.h"
+#include "ingest.h"
+#include "prometheus.h"
+#include "util/iso8601.h"
+#include "ws.h"
+#include "wsproto.h"
 #include "testutil.h"
 #include "wsclient.h"
 
@@ -28,9 +34,9 @@ static int add_text(kg__agg *a, char *text, double now)
     kg__event ev;
     kg_error_t err;
     assert_int_equal(kg__event_check(root, &ev, &err), 0);
-    kg__msg *m = kg__msg_new(text, strlen(text));
+    kg_text *m = kg_text_new(text, strlen(text));
     int rc = kg__agg_add(a, &ev, m, now);
-    kg__msg_unref(m);
+    kg_text_unref(m);
     json_decref(root);
     free(text);
     return rc;
@@ -132,16 +138,16 @@ static void test_out_of_order_and_duplicates(void **state)
     add(a, "x2", "node_executing", "lifecycle", "n", "w", 2, NULL, 1000);
     assert_string_equal(node_status(a, "n"), "completed");
     /* The run's events come back in seq order. */
-    kg__sb sb;
-    kg__sb_init(&sb);
+    kg_buf sb;
+    kg_buf_init(&sb);
     assert_int_equal(kg__agg_run_events_json(a, "w", &sb, NULL), 0);
-    json_t *arr = json_loads(sb.buf, 0, NULL);
+    json_t *arr = json_loads(sb.data, 0, NULL);
     assert_int_equal(json_array_size(arr), 3);
     for (size_t i = 0; i < 3; i++)
         assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, i), "seq")),
                          (json_int_t)i + 1);
     json_decref(arr);
-    kg__sb_free(&sb);
+    kg_buf_free(&sb);
     /* Same event_id again: ignored. */
     assert_int_equal(add(a, "x1", "node_started", "lifecycle", "n", "w", 1, NULL, 1000),
                      KG_EEXISTS);
@@ -150,7 +156,7 @@ static void test_out_of_order_and_duplicates(void **state)
     assert_int_equal(c.total, 3);
     assert_int_equal(c.duplicates, 1);
     assert_int_equal(kg__agg_run_events_json(a, "nope", &sb, NULL), KG_ENOTFOUND);
-    kg__sb_free(&sb);
+    kg_buf_free(&sb);
     kg__agg_free(a);
 }
 
@@ -265,16 +271,16 @@ static void test_bounded_memory(void **state)
         assert_true(c.store_bytes <= 256 * 1024);
         assert_true(c.recent <= 100);
     }
-    kg__sb sb;
-    kg__sb_init(&sb);
+    kg_buf sb;
+    kg_buf_init(&sb);
     json_t *summary = NULL;
     assert_int_equal(kg__agg_run_events_json(a, "wf-66", &sb, &summary), 0);
-    json_t *arr = json_loads(sb.buf, 0, NULL);
+    json_t *arr = json_loads(sb.data, 0, NULL);
     assert_true(json_array_size(arr) <= 50);
     assert_true(json_integer_value(json_object_get(summary, "truncated")) > 0);
     json_decref(arr);
     json_decref(summary);
-    kg__sb_free(&sb);
+    kg_buf_free(&sb);
     kg__agg_free(a);
 }
 
@@ -301,12 +307,12 @@ static void test_metrics_and_prometheus(void **state)
     assert_true(json_real_value(json_object_get(m, "events_per_second")) > 0);
     assert_int_equal(json_array_size(json_object_get(m, "throughput")), 60);
     json_decref(m);
-    kg__sb sb;
-    kg__sb_init(&sb);
-    kg__agg_prometheus(a, 1004, &sb);
-    assert_non_null(strstr(sb.buf, "kaygraph_dashboard_node_executions_total{node=\"we\\\"ird\\nnode\"}"));
-    assert_non_null(strstr(sb.buf, "kaygraph_dashboard_events_total{event_type=\"lifecycle\"} 20"));
-    kg__sb_free(&sb);
+    kg_buf sb;
+    kg_buf_init(&sb);
+    kg__prom_render_agg(a, 1004, &sb);
+    assert_non_null(strstr(sb.data, "kaygraph_dashboard_node_executions_total{node=\"we\\\"ird\\nnode\"}"));
+    assert_non_null(strstr(sb.data, "kaygraph_dashboard_events_total{event_type=\"lifecycle\"} 20"));
+    kg_buf_free(&sb);
     kg__agg_free(a);
 }
 
@@ -475,21 +481,21 @@ static void test_deep_topology_is_bounded(void **state)
 {
     (void)state;
     kg__agg *a = new_agg(10, 100, 1000, 1 << 22, 0);
-    kg__sb sb;
-    kg__sb_init(&sb);
-    kg__sb_puts(&sb, "\"graph\":");
+    kg_buf sb;
+    kg_buf_init(&sb);
+    kg_buf_puts(&sb, "\"graph\":");
     for (int i = 0; i < 200; i++)
-        kg__sb_printf(&sb, "{\"id\":\"g%d\",\"nodes\":[", i);
+        kg_buf_printf(&sb, "{\"id\":\"g%d\",\"nodes\":[", i);
     for (int i = 0; i < 200; i++)
-        kg__sb_puts(&sb, "]}");
-    add_p(a, "d1", "workflow_started", "lifecycle", "top", "top", "w", 1, sb.buf);
+        kg_buf_puts(&sb, "]}");
+    add_p(a, "d1", "workflow_started", "lifecycle", "top", "top", "w", 1, sb.data);
     kg__agg_counts c;
     kg__agg_counts_get(a, &c);
     assert_in_range(c.nodes, 30, 40);
     json_t *g = kg__agg_network_graph(a);
     assert_non_null(g);
     json_decref(g);
-    kg__sb_free(&sb);
+    kg_buf_free(&sb);
     kg__agg_free(a);
 }
 
@@ -535,14 +541,14 @@ static void test_ingest_bodies(void **state)
     memset(big, ' ', 69999);
     assert_int_equal(kg__ingest_body(h, big, 69999, &r, &err), KG_ERANGE);
     /* The stored text of a bare event is its own text, trimmed. */
-    kg__sb sb;
-    kg__sb_init(&sb);
+    kg_buf sb;
+    kg_buf_init(&sb);
     kg__agg_recent_json(h->agg, 1, &sb);
-    json_t *arr = json_loads(sb.buf, 0, NULL);
+    json_t *arr = json_loads(sb.data, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "event_id")),
                         "b2");
     json_decref(arr);
-    kg__sb_free(&sb);
+    kg_buf_free(&sb);
     free(big);
     free(e1);
     free(e2);
@@ -553,11 +559,11 @@ static void test_ingest_bodies(void **state)
 static void test_iso_time(void **state)
 {
     (void)state;
-    assert_true(kg__parse_iso_ms("1970-01-01T00:00:00Z") == 0);
-    assert_true(kg__parse_iso_ms("2026-11-27T17:36:13.123456Z") == 1795800973123LL);
-    assert_true(kg__parse_iso_ms("2026-11-27T18:36:13.123+01:00") == 1795800973123LL);
-    assert_true(kg__parse_iso_ms("garbage") == -1);
-    assert_true(kg__parse_iso_ms("2026-13-27T17:36:13Z") == -1);
+    assert_true(kg_iso8601_parse_ms("1970-01-01T00:00:00Z") == 0);
+    assert_true(kg_iso8601_parse_ms("2026-11-27T17:36:13.123456Z") == 1795800973123LL);
+    assert_true(kg_iso8601_parse_ms("2026-11-27T18:36:13.123+01:00") == 1795800973123LL);
+    assert_true(kg_iso8601_parse_ms("garbage") == -1);
+    assert_true(kg_iso8601_parse_ms("2026-13-27T17:36:13Z") == -1);
 }
 
 /* ---- auth ------------------------------------------------------------------------------- */
@@ -597,12 +603,12 @@ static void test_auth_rules(void **state)
 /* ---- WebSocket client logic without a socket ---------------------------------------------- */
 
 /* Decode the frames in `out` into a JSON array of messages. */
-static json_t *frames(const kg__sb *out)
+static json_t *frames(const kg_buf *out)
 {
     json_t *arr = json_array();
     size_t i = 0;
     while (i < out->len) {
-        const uint8_t *p = (const uint8_t *)out->buf + i;
+        const uint8_t *p = (const uint8_t *)out->data + i;
         assert_int_equal(p[0], 0x81);
         uint64_t n = p[1] & 0x7f;
         size_t h = 2;
@@ -646,8 +652,8 @@ static void test_ws_client_logic(void **state)
     memset(&c, 0, sizeof c);
     assert_int_equal(kg__ws_client_start(h, &c), 0);
     ingest_one(h, "after", "w1", 2);
-    kg__sb out;
-    kg__sb_init(&out);
+    kg_buf out;
+    kg_buf_init(&out);
     assert_true(kg__ws_client_fill(h, &c, &out, 1) == 2);
     json_t *arr = frames(&out);
     assert_string_equal(type_at(arr, 0), "initial");
@@ -667,7 +673,7 @@ static void test_ws_client_logic(void **state)
     kg__ws_client_message(h, &c, "{nope", 5);
     kg__ws_client_message(h, &c, "{\"type\":\"get_workflow_events\"}", 30);
     kg__ws_client_message(h, &c, "{\"type\":\"get_workflow_events\",\"workflow_id\":\"zz\"}", 49);
-    kg__sb_reset(&out);
+    kg_buf_reset(&out);
     assert_true(kg__ws_client_fill(h, &c, &out, 2) == 5);
     arr = frames(&out);
     assert_string_equal(type_at(arr, 0), "workflow_events");
@@ -685,7 +691,7 @@ static void test_ws_client_logic(void **state)
         snprintf(id, sizeof id, "lag%d", i);
         ingest_one(h, id, "w2", (unsigned)i);
     }
-    kg__sb_reset(&out);
+    kg_buf_reset(&out);
     assert_true(kg__ws_client_fill(h, &c, &out, 3) == 2);
     arr = frames(&out);
     assert_string_equal(type_at(arr, 0), "notice");
@@ -702,7 +708,7 @@ static void test_ws_client_logic(void **state)
     assert_int_equal(kg__ws_client_rx(h, &c, huge, KG__WS_RX_MAX, true), KG_EPROTO);
     free(huge);
     kg__ws_client_end(h, &c);
-    kg__sb_free(&out);
+    kg_buf_free(&out);
     free_hub(h);
 }
 
@@ -877,22 +883,22 @@ static void test_body_and_reply_budget(void **state)
     kg__body b;
     kg__body_init(&b);
     kg__body_text(&b, "[", 1);
-    kg__msg *m1 = kg__msg_new("{\"a\":1}", 7), *m2 = kg__msg_new("{\"b\":2}", 7);
+    kg_text *m1 = kg_text_new("{\"a\":1}", 7), *m2 = kg_text_new("{\"b\":2}", 7);
     kg__body_add(&b, m1, false);
     kg__body_add(&b, m2, true);
     kg__body_text(&b, "]", 1);
     assert_int_equal(b.len, 17);
-    kg__sb out;
-    kg__sb_init(&out);
+    kg_buf out;
+    kg_buf_init(&out);
     /* Three bytes at a time, across parts and the comma. */
     while (kg__body_left(&b))
         assert_true(kg__body_copy(&b, &out, 3) <= 3);
-    assert_string_equal(out.buf, "[{\"a\":1},{\"b\":2}]");
+    assert_string_equal(out.data, "[{\"a\":1},{\"b\":2}]");
     /* Parts written out are released: only our references remain. */
     assert_int_equal(atomic_load(&m1->refs), 1);
     kg__body_free(&b);
-    kg__msg_unref(m1);
-    kg__msg_unref(m2);
+    kg_text_unref(m1);
+    kg_text_unref(m2);
 
     /* A client's replies count in h->pending and leave it when written or
      * dropped; a large reply over the budget is refused with an error. */
@@ -913,17 +919,17 @@ static void test_body_and_reply_budget(void **state)
     h->pending_max = 1;                              /* budget spent */
     kg__ws_client_message(h, &c, req, sizeof req - 1);
     kg__ws_client_message(h, &c, "{\"type\":\"ping\"}", 15);   /* small: still served */
-    kg__sb_reset(&out);
-    kg__sb chunk;
-    kg__sb_init(&chunk);
+    kg_buf_reset(&out);
+    kg_buf chunk;
+    kg_buf_init(&chunk);
     while (kg__ws_client_pending(h, &c)) {
         /* As the server does: a buffer at most ~64 KiB per fill. */
-        kg__sb_reset(&chunk);
+        kg_buf_reset(&chunk);
         kg__ws_client_fill(h, &c, &chunk, 1);
         assert_true(chunk.len <= KG__WS_WRITE_SOFT + 1024);
-        kg__sb_add(&out, chunk.buf, chunk.len);
+        kg_buf_append(&out, chunk.data, chunk.len);
     }
-    kg__sb_free(&chunk);
+    kg_buf_free(&chunk);
     assert_int_equal(h->pending, 0);
     json_t *arr = frames(&out);
     assert_string_equal(type_at(arr, 0), "initial");
@@ -940,7 +946,7 @@ static void test_body_and_reply_budget(void **state)
     assert_true(h->pending > 0);
     kg__ws_client_end(h, &c);
     assert_int_equal(h->pending, 0);
-    kg__sb_free(&out);
+    kg_buf_free(&out);
     free_hub(h);
 }
 

@@ -31,7 +31,8 @@
 
 #include <sqlite3.h>
 
-#include "dash_internal.h"
+#include "hub.h"
+#include "ingest.h"
 #include "store.h"
 #include "store_testutil.h"
 #include "testutil.h"

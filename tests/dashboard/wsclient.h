@@ -64,7 +64,7 @@ int kg_traw_status(const char *resp);
  * response is consumed up to the blank line), or -status / -1. */
 int kg_traw_ws(int port, const char *from, const char *headers);
 
-/* A DESIGN.md event as JSON text (malloc'd).  `extra_data` is inserted in
+/* A docs/events.md event as JSON text (malloc'd).  `extra_data` is inserted in
  * "data" (e.g. "\"next_action\":\"default\"") or NULL. */
 char *kg_tevent(const char *event_id, const char *name, const char *type, const char *node,
                 const char *workflow, unsigned long long seq, const char *extra_data);

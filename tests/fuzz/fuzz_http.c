@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dash_internal.h"
+#include "api.h"
+#include "auth.h"
+#include "hub.h"
+#include "ingest.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -106,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         kg__api_history(&resp, f[1], evs, NULL);
         json_decref(evs);
     }
-    kg__api_resp_free(&resp);
+    kg__resp_free(&resp);
     free(buf);
     return 0;
 }

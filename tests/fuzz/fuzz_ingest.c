@@ -9,7 +9,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "dash_internal.h"
+#include "ingest.h"
+#include "prometheus.h"
+#include "util/clock.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -36,14 +38,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kg__ingest_body(g_hub, (const char *)data, size, &res, NULL);
     static unsigned n;
     if (++n % 64 == 0) {
-        kg__sb sb;
-        kg__sb_init(&sb);
+        kg_buf sb;
+        kg_buf_init(&sb);
         pthread_mutex_lock(&g_hub->lock);
-        kg__agg_tick(g_hub->agg, kg__mono_now() + 1e6);
-        kg__agg_initial_json(g_hub->agg, kg__mono_now(), &sb);
-        kg__agg_prometheus(g_hub->agg, kg__mono_now(), &sb);
+        kg__agg_tick(g_hub->agg, kg_clock_mono() + 1e6);
+        kg__agg_initial_json(g_hub->agg, kg_clock_mono(), &sb);
+        kg__prom_render_agg(g_hub->agg, kg_clock_mono(), &sb);
         pthread_mutex_unlock(&g_hub->lock);
-        kg__sb_free(&sb);
+        kg_buf_free(&sb);
     }
     return 0;
 }

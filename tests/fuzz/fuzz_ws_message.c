@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dash_internal.h"
+#include "util/clock.h"
+#include "ws.h"
+#include "ingest.h"
+#include "wsproto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -109,13 +112,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         kg__ws_client_history(g_hub, &g_client, g_client.fetch_id, evs, evs ? NULL : "fuzz: not found");
         json_decref(evs);
     }
-    kg__sb out;
-    kg__sb_init(&out);
+    kg_buf out;
+    kg_buf_init(&out);
     while (kg__ws_client_pending(g_hub, &g_client)) {
-        kg__sb_reset(&out);
-        kg__ws_client_fill(g_hub, &g_client, &out, kg__mono_now());
+        kg_buf_reset(&out);
+        kg__ws_client_fill(g_hub, &g_client, &out, kg_clock_mono());
     }
-    kg__sb_free(&out);
+    kg_buf_free(&out);
     if (g_hub->pending != 0)
         abort();   /* every queued byte was written or released */
     return 0;

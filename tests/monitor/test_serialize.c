@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "monitor/serialize.h"
+#include "util/iso8601.h"
 #include "testutil.h"
 
 static void assert_json_string(const char *in, size_t n, const char *expected)
@@ -57,7 +58,7 @@ static void test_uuids_and_time(void **state)
     assert_string_equal(a, b);       /* stable */
     assert_int_equal(a[14], '8');
     char ts[32];
-    kg_iso8601(ts, 1795887373123456789LL);
+    kg_iso8601_format(ts, 1795887373123456789LL);
     assert_string_equal(ts, "2026-11-28T17:36:13.123456Z");
     kg_buf buf = {0};
     kg_buf_u64(&buf, 0);
