@@ -20,7 +20,7 @@ import { groupState, descendants } from './model.js';
 import { statusOf } from './store.js';
 import { fmtDur, clip } from './fmt.js';
 import { pathLeaf } from './protocol.js';
-import { progressText } from './node-output.js';
+import { progressText, progressShare } from './node-output.js';
 import { layoutQuality } from './layout-metrics.js';
 
 export const GLYPH = { idle: '○', running: '▶', retrying: '↻', completed: '✓', failed: '✕' };
@@ -254,7 +254,7 @@ export class GraphView {
       if (!prog) v.el.removeAttribute('data-progress');
       else {
         v.el.setAttribute('data-progress', pk);
-        v.pfill.setAttribute('width', (Math.max(0, Math.min(1, prog.done / prog.total)) * (v.b.w - 24)).toFixed(1));
+        v.pfill.setAttribute('width', (progressShare(prog) * (v.b.w - 24)).toFixed(1));
       }
     }
     const maxChars = Math.max(8, Math.floor((v.b.w - 24) / 6.3));

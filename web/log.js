@@ -15,7 +15,7 @@
 import { h, setText, clear } from './dom.js';
 import { fmtClock, fmtDateTime, fmtDur, clip, zoneLabel } from './fmt.js';
 import { pathLeaf } from './protocol.js';
-import { LEVELS } from './store.js';
+import { LEVELS, progressOf } from './store.js';
 import { LEVEL_GLYPH, progressText, fmtNum } from './node-output.js';
 
 export const LOG_ROWS = 500, LOG_BUFFER = 5000;
@@ -48,13 +48,14 @@ export function summarize(ev) {
       if (LEVELS.includes(d.level)) parts.push(`${LEVEL_GLYPH[d.level]} ${d.level.toUpperCase()}`);
       parts.push(str(d.message));
       if (d.fields && typeof d.fields === 'object') parts.push(clip(JSON.stringify(d.fields), 120));
+      if (d.truncated === true) parts.push('[cut]');
       break;
     case 'custom_metric':
       parts.push(`${str(d.name)} = ${fmtNum(d.value)}${d.unit ? ' ' + str(d.unit) : ''}`);
       if (d.kind) parts.push(str(d.kind));
       break;
     case 'node_progress':
-      if (typeof d.done === 'number' && typeof d.total === 'number' && d.total > 0) parts.push(progressText({ done: d.done, total: d.total }));
+      if (progressOf(d)) parts.push(progressText(progressOf(d)));
       break;
     case 'custom_event':
       parts.push(str(d.name));

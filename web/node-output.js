@@ -14,12 +14,16 @@ import { fmtClock, fmtInt } from './fmt.js';
 
 export const LEVEL_GLYPH = { debug: '·', info: 'i', warning: '⚠', error: '✕' };
 
-/** "40/100" (and the share when total is not 100). */
+/** "40/100" (and the share when total is not 100); "40 done" when the total is not known (0). */
 export function progressText(p) {
   if (!p) return '';
+  if (!(p.total > 0)) return `${fmtNum(p.done)} done`;
   const t = `${fmtNum(p.done)}/${fmtNum(p.total)}`;
   return p.total === 100 ? t : `${t} (${Math.round((100 * p.done) / p.total)}%)`;
 }
+
+/** The filled share of a progress bar, 0..1 (0 when the total is not known). */
+export const progressShare = (p) => (p && p.total > 0 ? Math.max(0, Math.min(1, p.done / p.total)) : 0);
 
 /** A number as people write it: integers whole, others to 4 significant digits. */
 export function fmtNum(v) {
@@ -52,7 +56,7 @@ export function logList(lines, opts = {}) {
       h('span', { class: 'nl-time' }, fmtClock(l.tsMs, opts.utc)),
       h('span', { class: 'nl-level' }, `${LEVEL_GLYPH[l.level] || '?'} ${l.level.toUpperCase()}`),
       label ? h('span', { class: 'nl-exec' }, label) : null,
-      h('span', { class: 'nl-msg' }, l.message));
+      h('span', { class: 'nl-msg' }, l.message, l.truncated ? h('span', { class: 'nl-cut', title: 'The producer cut this line (message over 2,048 bytes or fields over 4,096)' }, ' [cut]') : null));
     if (l.fields && Object.keys(l.fields).length) {
       const n = Object.keys(l.fields).length;
       li.append(h('details', { class: 'nl-fields' }, h('summary', null, `fields (${n})`), h('pre', null, json(l.fields))));
@@ -80,16 +84,18 @@ export function customList(list, opts = {}) {
       h('span', { class: 'nl-time' }, fmtClock(c.tsMs, opts.utc)),
       h('span', { class: 'nl-level' }, '◆ EVENT'),
       h('span', { class: 'nl-msg' }, c.name),
-      c.data !== undefined ? h('details', { class: 'nl-fields' }, h('summary', null, 'data'), h('pre', null, json(c.data))) : null));
+      c.data !== undefined ? h('details', { class: 'nl-fields' },
+        h('summary', null, c.truncated ? `data (cut${c.originalSize !== undefined ? `: ${fmtInt(c.originalSize)} bytes of JSON` : ''})` : 'data'),
+        h('pre', null, c.truncated && typeof c.data === 'string' ? c.data : json(c.data))) : null));
   }
   return ol;
 }
 
 /** A progress bar with its text, for the node panel ("40/100"). */
 export function progressBar(p) {
-  const pct = Math.max(0, Math.min(100, (100 * p.done) / p.total));
   const fill = h('span', { class: 'np-progress-fill' });
-  fill.style.width = pct.toFixed(1) + '%';   // CSSOM: the server's CSP refuses style attributes
-  return h('div', { class: 'np-progress', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': p.total, 'aria-valuenow': p.done, 'aria-valuetext': progressText(p) },
+  fill.style.width = (100 * progressShare(p)).toFixed(1) + '%';   // CSSOM: the server's CSP refuses style attributes
+  return h('div', { class: 'np-progress', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': p.total > 0 ? p.total : null,
+    'aria-valuenow': p.total > 0 ? p.done : null, 'aria-valuetext': progressText(p) },
     h('span', { class: 'np-progress-track' }, fill), h('span', { class: 'np-progress-text' }, progressText(p)));
 }

@@ -108,7 +108,7 @@ export function logLine(ev) {
   const d = ev.data;
   if (!LEVELS.includes(d.level) || typeof d.message !== 'string') return null;
   const fields = d.fields !== null && typeof d.fields === 'object' && !Array.isArray(d.fields) ? d.fields : null;
-  return { tsMs: ev.tsMs, ord: ev.ord, level: d.level, message: d.message, fields, corr: ev.corr, item: ev.item };
+  return { tsMs: ev.tsMs, ord: ev.ord, level: d.level, message: d.message, fields, corr: ev.corr, item: ev.item, truncated: d.truncated === true };
 }
 
 /**
@@ -136,10 +136,15 @@ export function addMetric(metrics, ev) {
   return true;
 }
 
-/** A node_progress event's {done, total}, or null (total > 0, 0 <= done). */
+/**
+ * A node_progress event's {done, total}, or null: done >= 0; total > 0, or 0
+ * when the node does not know it (docs/events.md: 0 or absent).
+ */
 export function progressOf(data) {
   const { done, total } = data || {};
-  if (typeof done !== 'number' || typeof total !== 'number' || !Number.isFinite(done) || !Number.isFinite(total) || total <= 0 || done < 0) return null;
+  if (typeof done !== 'number' || !Number.isFinite(done) || done < 0) return null;
+  if (total === undefined) return { done, total: 0 };
+  if (typeof total !== 'number' || !Number.isFinite(total) || total < 0) return null;
   return { done, total };
 }
 
@@ -344,7 +349,8 @@ export function applyEvent(st, ev) {
     }
     case 'custom_event': {
       if (typeof d.name !== 'string' || !d.name) return fx;
-      const c = { tsMs: ev.tsMs, ord: ev.ord, name: d.name, data: d.data, corr: ev.corr, item: ev.item, path };
+      const c = { tsMs: ev.tsMs, ord: ev.ord, name: d.name, data: d.data, corr: ev.corr, item: ev.item, path,
+        truncated: d.truncated === true, originalSize: typeof d.original_size === 'number' ? d.original_size : undefined };
       n.customDropped += pushBounded(n.custom, c, LIMITS.custom);
       pushBounded(run.custom, c, LIMITS.custom * 4);
       break;

@@ -126,7 +126,7 @@ function record(ev) {
     let status = null;
     switch (ev.event_name) {
       case 'node_started': n.count++; status = 'running'; n.progress = null; break;
-      case 'node_progress': if (typeof ev.data.done === 'number' && ev.data.total > 0) n.progress = { done: ev.data.done, total: ev.data.total }; break;
+      case 'node_progress': if (typeof ev.data.done === 'number') n.progress = { done: ev.data.done, total: typeof ev.data.total === 'number' ? ev.data.total : 0 }; break;
       case 'node_preparing': case 'node_executing': case 'data_input': case 'fallback_triggered': status = 'running'; break;
       case 'retry_attempted': n.retries++; status = 'retrying'; break;
       case 'node_completed': {

@@ -2,7 +2,7 @@
 // web/stats-chart.js (a node's durations over time).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { progressText, metricValue, fmtNum } from '../../web/node-output.js';
+import { progressText, progressShare, metricValue, fmtNum } from '../../web/node-output.js';
 import { statsGeometry, niceCeil, statsSummary } from '../../web/stats-chart.js';
 import { addMetric } from '../../web/store.js';
 
@@ -11,6 +11,9 @@ test('progress reads "done/total", with the share when total is not 100', () => 
   assert.equal(progressText({ done: 3, total: 12 }), '3/12 (25%)');
   assert.equal(progressText({ done: 1500, total: 3000 }), '1,500/3,000 (50%)');
   assert.equal(progressText(null), '');
+  assert.equal(progressText({ done: 40, total: 0 }), '40 done', 'a total not known');
+  assert.equal(progressShare({ done: 40, total: 0 }), 0);
+  assert.equal(progressShare({ done: 150, total: 100 }), 1);
 });
 
 test('a metric is shown by its kind: counters add up, gauges are their last value, histograms their spread', () => {

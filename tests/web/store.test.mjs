@@ -208,7 +208,7 @@ test('progress follows the newest event and starts again with the next execution
     { event_id: 'e0', timestamp: '2026-11-30T12:00:00.000Z', node_id: 'g', node_type: 'G', node_path: 'g', event_type: 'lifecycle', event_name: 'workflow_started',
       data: { graph: { id: 'g', nodes: [{ id: 'worker', type: 'W' }], edges: [], start: 'worker' } }, correlation_id: wf, workflow_id: wf, seq: 0 },
     mk(1, 'node_started', {}), mk(3, 'node_progress', { done: 60, total: 100 }), mk(2, 'node_progress', { done: 40, total: 100 }),
-    mk(4, 'node_progress', { done: 'x', total: 100 }), mk(5, 'node_progress', { done: 1, total: 0 }),
+    mk(4, 'node_progress', { done: 'x', total: 100 }), mk(5, 'node_progress', { done: -1, total: 10 }),
     mk(6, 'node_log', { level: 'loud', message: 'not a level' }, 'log'), mk(7, 'node_log', { level: 'info', message: 42 }, 'log'),
     mk(8, 'custom_metric', { name: 'm', value: 'NaN', kind: 'gauge' }, 'metric'), mk(9, 'custom_event', { data: {} }, 'data'),
   ]);
@@ -220,6 +220,9 @@ test('progress follows the newest event and starts again with the next execution
   assert.equal(n.status, 'running');
   feed(st, [mk(11, 'node_started', {})]);
   assert.equal(n.progress, null, 'a new execution has no progress yet');
+  // A node that does not know its total says 0 (or leaves it out): docs/events.md.
+  feed(st, [mk(12, 'node_progress', { done: 7, total: 0 }), mk(13, 'node_progress', { done: 9 })]);
+  assert.deepEqual([n.progress.done, n.progress.total], [9, 0]);
 });
 
 test('log lines are bounded per node; the dropped ones are counted', () => {
