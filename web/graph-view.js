@@ -246,8 +246,9 @@ export class GraphView {
       else if (status === 'running' && n.items.size) text = `running · ${n.items.size} items`;
       if (status === 'completed' && n.items.size > 1) text = `completed · ${n.items.size} items`;
     }
+    // Progress right after the status word, so a short box still shows it.
     const prog = n && n.progress && (status === 'running' || status === 'retrying') ? n.progress : null;
-    if (prog) text += ' · ' + progressText(prog);
+    if (prog) text = status + ' · ' + progressText(prog) + text.slice(status.length);
     const pk = prog ? `${prog.done}/${prog.total}` : '';
     if (c.prog !== pk && v.pfill) {
       c.prog = pk;
