@@ -57,6 +57,10 @@ export class TimelineView {
     this.body.addEventListener('focusin', (e) => { const g = e.target.closest('.tl-bar'); if (g) this.showTip(g.kgBar, g); });
     this.body.addEventListener('focusout', () => this.hideTip());
     this.body.addEventListener('keydown', (e) => this.onKey(e));
+    // The tooltip is fixed to the window: it follows its bar when anything scrolls.
+    const follow = () => { if (!this.tip.hidden && this.tipFor && this.tipFor.isConnected) this.showTip(this.tipFor.kgBar, this.tipFor); };
+    this.body.addEventListener('scroll', follow, { passive: true });
+    window.addEventListener('scroll', follow, { passive: true });
     new ResizeObserver(() => { if (this.tl && Math.abs(this.width() - this.drawnW) > 4) this.draw(); }).observe(wrap);
   }
 
@@ -141,7 +145,7 @@ export class TimelineView {
     s('rect', { class: 'tl-rect', x: x0.toFixed(1), y, width: w.toFixed(1), height: LANE_H, rx: 2.5 }));
     if (b.status === 'failed' || b.status === 'retried') g.append(s('rect', { class: 'tl-pattern', x: x0.toFixed(1), y, width: w.toFixed(1), height: LANE_H, rx: 2.5, fill: 'url(#tl-hatch)' }));
     if (b.status !== 'completed') g.append(s('text', { class: 'tl-glyph', x: (x1 + 3).toFixed(1), y: y + LANE_H - 4 }, BAR_GLYPH[b.status]));
-    if (w > 56) g.append(s('text', { class: 'tl-dur', x: (x0 + 4).toFixed(1), y: y + LANE_H - 4.5 }, fmtDur((b.end - b.start) / 1000)));
+    if (w > 56) g.append(s('text', { class: 'tl-dur', x: (x0 + 4).toFixed(1), y: y + LANE_H - 4.5 }, (b.status === 'completed' ? '' : BAR_GLYPH[b.status] + ' ') + fmtDur((b.end - b.start) / 1000)));
     g.kgBar = b;
     this.byKey.set(b.key, { el: g, b });
     return g;
@@ -149,6 +153,7 @@ export class TimelineView {
 
   showTip(b, el) {
     if (!b) return;
+    this.tipFor = el;
     const t = barText(b, this.tl.t0);
     const utc = this.cb.utc();
     clear(this.tip);
@@ -161,13 +166,15 @@ export class TimelineView {
     this.tip.append(h('div', { class: 'tl-tip-node' }, pathUnderRoot(b.path) || b.path), dl);
     this.tip.setAttribute('data-status', b.status);
     this.tip.hidden = false;
-    const r = el.getBoundingClientRect(), wr = this.wrap.getBoundingClientRect();
+    // Fixed to the window: the panel around the timeline clips what overflows it.
+    const r = el.getBoundingClientRect();
     const tw = this.tip.offsetWidth, th = this.tip.offsetHeight;
-    let left = r.left - wr.left, top = r.bottom - wr.top + 6;
-    left = Math.max(4, Math.min(left, wr.width - tw - 4));
-    if (top + th > wr.height && r.top - wr.top - th - 6 > 0) top = r.top - wr.top - th - 6;
+    const W = window.innerWidth, H = window.innerHeight;
+    const left = Math.max(4, Math.min(r.left, W - tw - 4));
+    let top = r.bottom + 6;
+    if (top + th > H - 4 && r.top - th - 6 >= 4) top = r.top - th - 6;
     this.tip.style.left = left + 'px';
-    this.tip.style.top = top + 'px';
+    this.tip.style.top = Math.max(4, Math.min(top, H - th - 4)) + 'px';
   }
   hideTip() { this.tip.hidden = true; }
 

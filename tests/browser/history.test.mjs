@@ -123,12 +123,10 @@ describe('run history pages against the real kgmon (kgmon demo --dashboard --db)
       '--node-delay', '10'], 'kgmon demo --graph nested');
     const res = await nd.exited;
     assert.equal(res.code, 0, nd.output());
-    await postEvents(base, hostileRun());
     nested = await until('the nested runs in the history', async () => {
       const j = await getJson(base, '/api/runs?limit=100&graph=orders');
       return j.runs.length >= 2 && j.runs.every((r) => r.status !== 'running') ? j.runs : null;
     }, 60000, 250);
-    await until('the hostile run in the history', async () => (await fetch(`${base}/api/runs/${encodeURIComponent(HOSTILE_RUN)}`)).status === 200, 10000, 100);
     ctx = await launch({ width: 1280, height: 900 }, 'dark');
   });
 
@@ -141,7 +139,44 @@ describe('run history pages against the real kgmon (kgmon demo --dashboard --db)
     delete process.env.XDG_STATE_HOME;
   });
 
+  // First, while the history holds only the demo's runs (the docs' pictures).
+  it('screenshots of the runs page and a run page, light and dark', { timeout: 60000 }, async () => {
+    const id = (runs.find((r) => r.error_count > 0) || runs[0]).run_id;
+    for (const scheme of ['dark', 'light']) {
+      const c = await launch({ width: 1280, height: 900 }, scheme);
+      try {
+        const p = await openPage(c, base, '#/runs');
+        await p.waitForSelector('#runs-tbody tr');
+        await p.waitForSelector('.gcard');
+        await shot(p, `history-runs-${scheme}.png`, { docs: `ui-runs-${scheme}.png`, fullPage: false });
+        await p.goto(`${base}/#/runs/${encodeURIComponent(id)}`);
+        await p.waitForSelector('#rp-timeline .tl-bar');
+        await p.locator('#rp-timeline .tl-bar[data-status="retried"]').first().hover().catch(() => {});
+        await shot(p, `history-run-${scheme}.png`, { docs: `ui-run-${scheme}.png` });
+        if (scheme === 'dark') {
+          await p.goto(`${base}/#/runs/${encodeURIComponent(id)}?node=${encodeURIComponent('data_pipeline/processor')}`);
+          await p.waitForSelector('#rp-node-panel .np-history svg.sc-svg');
+          await p.locator('#rp-node-panel .np-history').scrollIntoViewIfNeeded();
+          await shot(p, 'history-node-durations.png', { docs: 'ui-node-durations.png', element: '#rp-node-panel' });
+        }
+        const nid = nested[0].run_id;
+        await p.goto(`${base}/#/runs/${encodeURIComponent(nid)}`);
+        await p.waitForSelector('#rp-timeline .tl-bar');
+        await shot(p, `history-run-nested-${scheme}.png`, { docs: scheme === 'dark' ? 'ui-run-nested.png' : undefined });
+        for (const [w, h] of [[1280, 720], [800, 900]]) {
+          await p.setViewportSize({ width: w, height: h });
+          await p.waitForTimeout(200);
+          assert.ok(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `no sideways scroll at ${w} px (${scheme})`);
+          if (scheme === 'dark') await shot(p, `history-run-${w}.png`, { docs: w === 800 ? 'ui-run-800.png' : undefined, fullPage: false });
+        }
+        assert.deepEqual(p.problems, []);
+      } finally { await closeBrowser(c); }
+    }
+  });
+
   it('the history bodies the server sends match docs/schema', async () => {
+    await postEvents(base, hostileRun());
+    await until('the hostile run in the history', async () => (await fetch(`${base}/api/runs/${encodeURIComponent(HOSTILE_RUN)}`)).status === 200, 10000, 100);
     const bad = [];
     const check = async (route, p) => { const why = schemas.rest(route, await getJson(base, p)); if (why) bad.push(`${p}: ${why}`); };
     await check('runs', '/api/runs?limit=5');
@@ -305,34 +340,6 @@ describe('run history pages against the real kgmon (kgmon demo --dashboard --db)
     // The page asks for the same 40 buckets over 7 days, a moment later: the same counts (a bucket edge may move one).
     assert.equal(hits.reduce((a, b) => a + b, 0), want.reduce((a, b) => a + b, 0), 'executions charted');
     assert.match(await page.textContent('#rp-node-panel .sc-cap'), new RegExp(`${stats.count} executions · p50 `));
-  });
-
-  it('screenshots of the runs page and a run page, light and dark', { timeout: 60000 }, async () => {
-    const id = (runs.find((r) => r.error_count > 0) || runs[0]).run_id;
-    for (const scheme of ['dark', 'light']) {
-      const c = await launch({ width: 1280, height: 900 }, scheme);
-      try {
-        const p = await openPage(c, base, '#/runs');
-        await p.waitForSelector('#runs-tbody tr');
-        await p.waitForSelector('.gcard');
-        await shot(p, `history-runs-${scheme}.png`, { docs: `ui-runs-${scheme}.png`, fullPage: false });
-        await p.goto(`${base}/#/runs/${encodeURIComponent(id)}`);
-        await p.waitForSelector('#rp-timeline .tl-bar');
-        await p.locator('#rp-timeline .tl-bar[data-status="retried"]').first().hover().catch(() => {});
-        await shot(p, `history-run-${scheme}.png`, { docs: `ui-run-${scheme}.png` });
-        const nid = nested[0].run_id;
-        await p.goto(`${base}/#/runs/${encodeURIComponent(nid)}`);
-        await p.waitForSelector('#rp-timeline .tl-bar');
-        await shot(p, `history-run-nested-${scheme}.png`, { docs: scheme === 'dark' ? 'ui-run-nested.png' : undefined });
-        for (const [w, h] of [[1280, 720], [800, 900]]) {
-          await p.setViewportSize({ width: w, height: h });
-          await p.waitForTimeout(200);
-          assert.ok(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `no sideways scroll at ${w} px (${scheme})`);
-          if (scheme === 'dark') await shot(p, `history-run-${w}.png`, { docs: w === 800 ? 'ui-run-800.png' : undefined, fullPage: false });
-        }
-        assert.deepEqual(p.problems, []);
-      } finally { await closeBrowser(c); }
-    }
   });
 
   it('after a restart on the same database the earlier runs and their timelines are still there', { timeout: 120000 }, async () => {
