@@ -80,8 +80,14 @@ export function summarize(ev) {
 }
 
 export class EventLog {
-  /** cb: {select(ev), open(ev), runLabel(ev) -> "#12", utc() -> bool, schedule()} */
-  constructor(container, countEl, detail, cb) {
+  /**
+   * cb: {select(ev), open(ev), runLabel(ev) -> "#12", utc() -> bool, schedule()};
+   * limits: {rows, buffer} (the live log: LOG_ROWS of LOG_BUFFER; a stored
+   * run's page lists all it read).
+   */
+  constructor(container, countEl, detail, cb, limits = {}) {
+    this.maxRows = limits.rows || LOG_ROWS;
+    this.maxBuffer = limits.buffer || LOG_BUFFER;
     this.container = container;
     this.countEl = countEl;
     this.detail = detail;
@@ -203,8 +209,8 @@ export class EventLog {
   push(evs) {
     let added = 0;
     for (const ev of evs) {
-      if (this.buffer.length < LOG_BUFFER) this.buffer.push(ev);
-      else { this.buffer[this.bufStart] = ev; this.bufStart = (this.bufStart + 1) % LOG_BUFFER; }
+      if (this.buffer.length < this.maxBuffer) this.buffer.push(ev);
+      else { this.buffer[this.bufStart] = ev; this.bufStart = (this.bufStart + 1) % this.maxBuffer; }
       this.totalSeen++;
       if (!this.matches(ev)) continue;
       if (this.paused) { this.pendingPaused++; continue; }
@@ -212,9 +218,9 @@ export class EventLog {
       added++;
     }
     if (!added) return;
-    const over = this.items.length - LOG_ROWS;
+    const over = this.items.length - this.maxRows;
     if (over > 0) this.items.splice(0, over);
-    if (this.scrollTop > 0) this.anchor = (this.anchor || 0) + Math.min(added, LOG_ROWS);
+    if (this.scrollTop > 0) this.anchor = (this.anchor || 0) + Math.min(added, this.maxRows);
     this.dirty = true;
   }
   buffered() { return this.buffer.slice(this.bufStart).concat(this.buffer.slice(0, this.bufStart)); }
@@ -280,7 +286,7 @@ export class EventLog {
   rebuild() {
     const all = this.buffered();
     const out = [];
-    for (let i = all.length - 1; i >= 0 && out.length < LOG_ROWS; i--) if (this.matches(all[i])) out.push(all[i]);
+    for (let i = all.length - 1; i >= 0 && out.length < this.maxRows; i--) if (this.matches(all[i])) out.push(all[i]);
     this.items = out.reverse();
     this.pendingPaused = 0;
     this.anchor = 0;

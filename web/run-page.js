@@ -59,7 +59,7 @@ export class RunPage {
     this.log = new EventLog($('rp-log'), $('rp-log-count'), $('rp-detail'), {
       select: () => {}, open: (ev) => this.openEvent(ev), runLabel: () => '', utc: cb.utc,
       schedule: () => requestAnimationFrame(() => this.log.render()),
-    });
+    }, { rows: MAX_EVENTS, buffer: MAX_EVENTS });
     $('rp-zoom-in').addEventListener('click', () => this.timeline.setZoom(this.timeline.zoom * 2));
     $('rp-zoom-out').addEventListener('click', () => this.timeline.setZoom(this.timeline.zoom / 2));
     $('rp-zoom-fit').addEventListener('click', () => this.timeline.setZoom(1));
@@ -96,8 +96,10 @@ export class RunPage {
     this.eventIds = new Set();
     this.collapsed = null;
     this.panel.hide();
-    this.log.clear();
+    for (const id of ['rp-f-type', 'rp-f-level', 'rp-f-text']) $(id).value = '';
     this.log.filter = { type: '', level: '', node: '', wf: '', text: '' };
+    this.log.clear();
+    this.log.totalSeen = 0;
     this.perf = { start: performance.now() };
     $('rp-exec').hidden = true;
     setText($('rp-id'), loc.id);
@@ -323,7 +325,7 @@ export class RunPage {
       evs.push(ev);
     }
     this.log.push(evs);
-    this.log.rebuild();
+    this.log.render();
     this.log.updateCount();
   }
 

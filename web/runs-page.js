@@ -65,7 +65,9 @@ export class RunsPage {
     this.filters = f;
     this.perf = { start: performance.now() };
     this.pager = createPager(f, PAGE_SIZE);
+    this.focusNext = false;
     clear(this.tbody);
+    if (!entering) window.scrollTo(0, 0);   // other filters: a new list, from its top
     this.tail = null;
     setText($('runs-count'), 'reading the run history…');
     this.more(false);
@@ -104,7 +106,7 @@ export class RunsPage {
   async more(fromKey) {
     const p = this.pager;
     const url = p && p.next();
-    if (!url) return;
+    if (!url) { if (fromKey && p && p.pending) this.focusNext = true; return; }   // ↓ while a page is on its way
     this.updateFooter();
     const r = await this.cb.api.get(url);
     if (p !== this.pager) return;
@@ -113,7 +115,8 @@ export class RunsPage {
     this.append(added);
     if (p.pages === 1) { this.perf.firstRender = performance.now() - this.perf.start; this.perf.firstAt = performance.now(); }
     this.updateFooter();
-    if (fromKey && added.length) this.focusRow(this.tbody.children[this.tbody.children.length - added.length]);
+    if ((fromKey || this.focusNext) && added.length) this.focusRow(this.tbody.children[this.tbody.children.length - added.length]);
+    this.focusNext = false;
     // Short pages on a tall window: keep reading until the footer leaves the view.
     const foot = $('runs-more').getBoundingClientRect();
     if (!p.done && !$('runs-page').hidden && foot.top < window.innerHeight + 200) this.more(false);

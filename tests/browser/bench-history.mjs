@@ -18,7 +18,7 @@
 import fs from 'node:fs';
 import { KGMON, startProcess, stopProcess, waitHealthy, freePort, getJson, postEvents, launch, closeBrowser } from './helpers.mjs';
 import { bigNestedGraph } from '../web/graphs.mjs';
-import { runToArray, makeIds } from '../web/simulate.mjs';
+import { runToArray, makeIds, chainRun } from '../web/simulate.mjs';
 
 const arg = (name, dflt) => { const i = process.argv.indexOf('--' + name); return i >= 0 ? process.argv[i + 1] : dflt; };
 const DB = arg('db', '');
@@ -28,32 +28,6 @@ if (!KGMON) { console.error('bench-history: set KGMON'); process.exit(2); }
 const load = () => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const median = (a) => { const s = a.slice().sort((x, y) => x - y); return s.length ? s[Math.floor(s.length / 2)] : null; };
 
-/** A flat chain of n nodes, every 20th retried once, node 150 taking an error path to a handler. */
-function chainRun(n) {
-  const id = `bench-chain-${process.pid}`;
-  const nodes = [], edges = [];
-  for (let i = 0; i < n; i++) nodes.push({ id: `step${String(i).padStart(3, '0')}`, type: 'StepNode' });
-  for (let i = 0; i + 1 < n; i++) edges.push({ from: nodes[i].id, to: nodes[i + 1].id, action: 'default' });
-  const graph = { id: 'bench_chain', type: 'Chain', start: nodes[0].id, nodes, edges };
-  const t0 = Date.now() - n * 12 - 1000;
-  let seq = 0, t = t0;
-  const evs = [];
-  const ev = (node, type, name, data, corr) => evs.push({ event_id: `${id}-${++seq}`, timestamp: new Date(t).toISOString(), node_id: node, node_type: 'StepNode',
-    node_path: node === 'bench_chain' ? 'bench_chain' : 'bench_chain/' + node, event_type: type, event_name: name, data, correlation_id: corr, workflow_id: id, seq, source: { host: 'bench', pid: 1 } });
-  ev('bench_chain', 'lifecycle', 'workflow_started', { state: 'running', graph }, id);
-  for (let i = 0; i < n; i++) {
-    const node = nodes[i].id, corr = `${id}-x${i}`;
-    ev(node, 'lifecycle', 'node_started', { state: 'started' }, corr);
-    t += 4;
-    if (i % 20 === 19) { ev(node, 'error', 'retry_attempted', { attempt: 1, max_retries: 2, error: 'timed out', error_type: 'TimeoutError', phase: 'exec' }, corr); t += 4; }
-    ev(node, 'log', 'node_log', { level: i % 50 === 7 ? 'warning' : 'info', message: `step ${i} done`, fields: { i } }, corr);
-    t += 4;
-    ev(node, 'lifecycle', 'node_completed', { state: 'completed', next_action: 'default', total_execution_time: 0.008 }, corr);
-  }
-  ev('bench_chain', 'lifecycle', 'workflow_completed', { status: 'success', final_action: 'default', duration: (t - t0) / 1000 }, id);
-  return { id, events: evs };
-}
-
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const server = startProcess(KGMON, ['dashboard', '--port', String(port), '--db', DB], 'kgmon dashboard');
@@ -61,7 +35,7 @@ const out = { db: DB, load_before: load(), reps: REPS };
 let ctx;
 try {
   await waitHealthy(base, server);
-  const chain = chainRun(300);
+  const chain = chainRun(300, `bench-chain-${process.pid}`);
   // node_log is not accepted by servers that predate it: without, the chain is the same run.
   const accepts = await fetch(base + '/api/ingest', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(chain.events.find((e) => e.event_name === 'node_log')) });
   const events = accepts.ok ? chain.events.slice() : chain.events.filter((e) => e.event_name !== 'node_log');

@@ -26,6 +26,7 @@ import {
   KGMON, precondition, startProcess, stopProcess, until, waitHealthy, getJson, postEvents, launch, closeBrowser, openPage, shot, freePort,
 } from './helpers.mjs';
 import { loadSchemas } from './schema.mjs';
+import { chainRun } from '../web/simulate.mjs';
 
 const skip = precondition(true);
 const schemas = skip ? null : await loadSchemas();
@@ -278,13 +279,22 @@ describe('run history pages against the real kgmon (kgmon demo --dashboard --db)
 
   it('a run page opened by URL draws one bar per attempt of each execution, failures marked, hostile text inert', { timeout: 60000 }, async () => {
     const retried = runs.find((r) => r.error_count > 0) || runs[0];
-    for (const id of [retried.run_id, nested[0].run_id, HOSTILE_RUN]) {
+    // A run of 300 node executions (every 20th retried once) and over 600 events.
+    const chain = chainRun(300, `chain-${process.pid}`);
+    for (let i = 0; i < chain.events.length; i += 400) {
+      const r = await fetch(base + '/api/ingest', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ events: chain.events.slice(i, i + 400) }) });
+      assert.equal(r.status, 200, await r.text());   // a server before node_log refuses those lines only
+    }
+    await until('the 300-node run stored', async () => { const r = await fetch(`${base}/api/runs/${chain.id}`); return r.ok && (await r.json()).run.status === 'success'; }, 20000, 100);
+    for (const id of [chain.id, retried.run_id, nested[0].run_id, HOSTILE_RUN]) {
       const body = await getJson(base, `/api/runs/${encodeURIComponent(id)}`);
       await page.goto(`${base}/#/runs/${encodeURIComponent(id)}`);
       await page.waitForFunction((n) => document.querySelectorAll('#rp-timeline .tl-bar').length === n, body.nodes.reduce((n, x) => n + x.attempts, 0), { timeout: 20000 })
         .catch(async (e) => { throw new Error(`${e.message}: ${JSON.stringify(await barsOnPage(page))}`); });
       checkTimeline(await barsOnPage(page), body);
       assert.equal(await page.textContent('#rp-id'), id, 'the run id, as text');
+      await page.waitForFunction((n) => document.getElementById('rp-log-count').textContent.startsWith(`${n.toLocaleString('en-US')} in log`), body.run.event_count, { timeout: 10000 })
+        .catch(async (e) => { throw new Error(`${e.message}: the event list says ${await page.textContent('#rp-log-count')}, the run has ${body.run.event_count}`); });
       await page.waitForFunction(() => window.kgDashboard.pages().run.graphAt > 0, null, { timeout: 10000 });
       // The graph is coloured from the executions: every node that ran shows its latest execution's status.
       const byPath = {};

@@ -196,3 +196,33 @@ export function randomChoice(weights = {}) {
     return rnd() < 0.8 || rest.length === 1 ? rest[0] : rest[1 + Math.floor(rnd() * (rest.length - 1))];
   };
 }
+
+/**
+ * A flat chain of n nodes as a producer sends it, in one run `id`: every
+ * 20th node's execution is retried once, every node logs a line (each 50th
+ * at warning).  {id, events}.  The run history's big-run cases (the
+ * browser test's and bench-history.mjs's 300-node timelines).
+ */
+export function chainRun(n, id) {
+  const nodes = [], edges = [];
+  for (let i = 0; i < n; i++) nodes.push({ id: `step${String(i).padStart(3, '0')}`, type: 'StepNode' });
+  for (let i = 0; i + 1 < n; i++) edges.push({ from: nodes[i].id, to: nodes[i + 1].id, action: 'default' });
+  const graph = { id: 'bench_chain', type: 'Chain', start: nodes[0].id, nodes, edges };
+  const t0 = Date.now() - n * 12 - 1000;
+  let seq = 0, t = t0;
+  const evs = [];
+  const ev = (node, type, name, data, corr) => evs.push({ event_id: `${id}-${++seq}`, timestamp: new Date(t).toISOString(), node_id: node, node_type: 'StepNode',
+    node_path: node === 'bench_chain' ? 'bench_chain' : 'bench_chain/' + node, event_type: type, event_name: name, data, correlation_id: corr, workflow_id: id, seq, source: { host: 'bench', pid: 1 } });
+  ev('bench_chain', 'lifecycle', 'workflow_started', { state: 'running', graph }, id);
+  for (let i = 0; i < n; i++) {
+    const node = nodes[i].id, corr = `${id}-x${i}`;
+    ev(node, 'lifecycle', 'node_started', { state: 'started' }, corr);
+    t += 4;
+    if (i % 20 === 19) { ev(node, 'error', 'retry_attempted', { attempt: 1, max_retries: 2, error: 'timed out', error_type: 'TimeoutError', phase: 'exec' }, corr); t += 4; }
+    ev(node, 'log', 'node_log', { level: i % 50 === 7 ? 'warning' : 'info', message: `step ${i} done`, fields: { i } }, corr);
+    t += 4;
+    ev(node, 'lifecycle', 'node_completed', { state: 'completed', next_action: 'default', total_execution_time: 0.008 }, corr);
+  }
+  ev('bench_chain', 'lifecycle', 'workflow_completed', { status: 'success', final_action: 'default', duration: (t - t0) / 1000 }, id);
+  return { id, events: evs };
+}
