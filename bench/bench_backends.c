@@ -240,8 +240,8 @@ static void *send_main(void *arg)
             events_cycle(&s->ev, cycle);
         s->cycles = cycle + 1;
         for (size_t at = 0; at < s->ev.n && now_s() < s->deadline; at += opt_batch) {
-            kg_batch batch = {s->ev.views + at,
-                              s->ev.n - at < opt_batch ? s->ev.n - at : opt_batch};
+            kg_batch batch = {.events = s->ev.views + at,
+                              .count = s->ev.n - at < opt_batch ? s->ev.n - at : opt_batch};
             while (kg_backend_send_batch(s->b, s->worker, &batch) != 0) {
                 s->failures++;
                 if (now_s() > s->deadline + 10)

@@ -83,7 +83,7 @@ static int deliver(producer *p, char **ev, size_t k)
     kg_event_view views[1024];
     for (size_t j = 0; j < k; j++)
         views[j] = (kg_event_view){.json = ev[j], .json_len = strlen(ev[j])};
-    kg_batch b = {views, k};
+    kg_batch b = {.events = views, .count = k};
     return kg_backend_send_batch(p->feed, (unsigned)p->index, &b);
 }
 

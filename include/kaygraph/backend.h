@@ -39,11 +39,13 @@ typedef struct kg_event_view {
     const char *workflow_id;   /* "" for dispatcher metrics */
     int64_t timestamp_ms;      /* Unix epoch milliseconds */
     uint64_t seq;
+    uint64_t reserved[4];   /* later minor releases (docs/abi.md); zero */
 } kg_event_view;
 
 typedef struct kg_batch {
     const kg_event_view *events;
     size_t count;
+    uint64_t reserved[2];   /* later minor releases (docs/abi.md); zero */
 } kg_batch;
 
 typedef struct kg_backend_ops {
@@ -72,6 +74,9 @@ typedef struct kg_backend_ops {
      * failure if need be, so that shutdown keeps its bound even when the
      * backend's own timeouts are longer. */
     void (*set_deadline)(void *data, int64_t deadline_ns);
+    /* Room for operations added in later minor releases (docs/abi.md):
+     * leave it zero (NULL), as a designated initialiser does. */
+    void (*reserved[4])(void);
 } kg_backend_ops;
 
 typedef struct kg_backend kg_backend_t;

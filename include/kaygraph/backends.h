@@ -27,6 +27,9 @@ typedef struct kg_mock_options {
     double delay;          /* seconds slept per send_batch (seed default 0) */
     size_t max_events;     /* events kept for inspection (ring); 0 = 10000 */
     bool keep_json;        /* keep the JSON text of kept events (default true) */
+    /* Room for members added in later minor releases (docs/abi.md): zeroed
+     * by the *_init function or an initialiser, never written by callers. */
+    uint64_t reserved[8];
 } kg_mock_options;
 
 KG_API kg_backend_t *kg_mock_backend_new(const kg_mock_options *opts /* NULL = defaults */,
@@ -43,6 +46,9 @@ typedef struct kg_mock_stats {
     uint64_t batches;          /* successful send_batch calls */
     uint64_t events;           /* events delivered */
     uint64_t failed_batches;   /* send_batch calls that were told to fail */
+    /* Room for members added in later minor releases (docs/abi.md); the
+     * library fills it, callers ignore it. */
+    uint64_t reserved[8];
 } kg_mock_stats;
 KG_API void kg_mock_backend_stats(kg_backend_t *mock, kg_mock_stats *out);
 
@@ -90,6 +96,9 @@ typedef struct kg_redis_options {
      * default body limit, i.e. the largest event it accepts). */
     size_t max_reply;
     kg_redis_layout layout;        /* write side: default KG_REDIS_LAYOUT_SEED */
+    /* Room for members added in later minor releases (docs/abi.md): zeroed
+     * by the *_init function or an initialiser, never written by callers. */
+    uint64_t reserved[8];
 } kg_redis_options;
 
 KG_API void kg_redis_options_init(kg_redis_options *o);
@@ -124,6 +133,9 @@ typedef struct kg_http_options {
     bool verify_tls;               /* default true */
     double retry_after_max;        /* longest pause a Retry-After (or a redirect
                                     * not followed) imposes, s; default 60 */
+    /* Room for members added in later minor releases (docs/abi.md): zeroed
+     * by the *_init function or an initialiser, never written by callers. */
+    uint64_t reserved[8];
 } kg_http_options;
 
 KG_API void kg_http_options_init(kg_http_options *o);

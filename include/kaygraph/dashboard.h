@@ -255,6 +255,9 @@ typedef struct kg_dashboard_stats {
     uint64_t redis_replays;   /* replays run (the first + one per reconnect) */
     uint64_t redis_fetches;   /* evicted runs fetched from Redis */
     bool redis_connected;
+    /* Room for members added in later minor releases (docs/abi.md); the
+     * library fills it, callers ignore it. */
+    uint64_t reserved[8];
 } kg_dashboard_stats;
 
 KG_API void kg_dashboard_stats_get(kg_dashboard_t *d, kg_dashboard_stats *out);

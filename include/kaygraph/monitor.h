@@ -157,6 +157,9 @@ typedef struct kg_monitor_stats {
     uint64_t circuit_opens;     /* times the breaker opened */
     bool backend_connected;
     const char *backend_name;   /* static/borrowed */
+    /* Room for members added in later minor releases (docs/abi.md); the
+     * library fills it, callers ignore it. */
+    uint64_t reserved[8];
 } kg_monitor_stats;
 
 /* A consistent-enough snapshot; exact once the monitor is idle:

@@ -79,6 +79,9 @@ typedef struct kg_node_ops {
     kg_after_exec_fn after_exec;
     kg_on_error_fn on_error;
     void (*destroy)(void *data);    /* frees `data` when the node is freed */
+    /* Room for operations added in later minor releases (docs/abi.md):
+     * leave it zero (NULL), as a designated initialiser does. */
+    void (*reserved[4])(void);
 } kg_node_ops;
 
 /* ---- Creating nodes --------------------------------------------------------
@@ -180,6 +183,7 @@ KG_API const char *kg_node_path(const kg_node_t *node);
 typedef struct kg_result {
     char action[KG_ACTION_MAX];  /* last action ("" for none) */
     kg_error_t error;            /* set when the run failed */
+    uint64_t reserved[4];   /* later minor releases (docs/abi.md); zero */
 } kg_result_t;
 
 /* Run `node` (a graph or a single node) on `shared` (borrowed, modified in
@@ -213,6 +217,9 @@ typedef struct kg_node_metrics {
     uint64_t errors;       /* ended failed */
     uint64_t retries;      /* failed exec attempts that were retried */
     double min_time, avg_time, max_time;   /* seconds per execution */
+    /* Room for members added in later minor releases (docs/abi.md); the
+     * library fills it, callers ignore it. */
+    uint64_t reserved[8];
 } kg_node_metrics;
 
 KG_API void kg_node_metrics_get(const kg_node_t *node, kg_node_metrics *out);

@@ -178,7 +178,7 @@ static int64_t batch_deliver(kg_worker *w, int64_t *next_try_ns, bool stopping)
         batch_serialize(w);
     int rc = KG_ENOMEM;
     if (w->serialized) {
-        kg_batch batch = {w->views, w->count};
+        kg_batch batch = {.events = w->views, .count = w->count};
         rc = kg_backend_send_batch(m->backend, w->index, &batch);
     }
     if (rc == 0) {

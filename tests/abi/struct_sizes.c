@@ -3,7 +3,8 @@
  * sizes must not change (docs/abi.md): a new member is carved out of the
  * struct's reserved space.  The ctest abi_struct_sizes compares the output
  * with struct_sizes.txt; a difference fails it.  Structs only the library
- * allocates (kg_obs_event, kg_stream_entry) may grow and are not listed. */
+ * allocates (kg_obs_event, kg_stream_entry) may grow and are not listed.
+ * The figures are those of x86-64 Linux (LP64), where CI runs. */
 #include <stdio.h>
 
 #include "kaygraph/dashboard.h"

@@ -85,7 +85,7 @@ kg_batch kg_test_batch(const kg_test_event *ev, size_t n, kg_event_view *views)
 {
     for (size_t i = 0; i < n; i++)
         views[i] = kg_test_event_view(&ev[i]);
-    kg_batch b = {views, n};
+    kg_batch b = {.events = views, .count = n};
     return b;
 }
 

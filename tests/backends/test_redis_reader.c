@@ -385,7 +385,7 @@ static void test_lean_large_batch_split(void **state)
                                    .event_name = "node_started", .node_id = "n",
                                    .workflow_id = "wf-big", .seq = (uint64_t)i + 1};
     }
-    kg_batch batch = {views, N};
+    kg_batch batch = {.events = views, .count = N};
     assert_int_equal(kg_backend_send_batch(b, 0, &batch), 0);
     for (int i = 0; i < N; i++) {
         assert_int_equal(kg_redis_reader_next(r, 5.0, &json, &len, NULL, &err), 0);

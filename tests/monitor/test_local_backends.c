@@ -22,7 +22,7 @@ static kg_batch make_batch(uint64_t first_seq)
                                    .event_name = i == 1 ? "node_completed" : "node_started",
                                    .node_id = "n", .workflow_id = "", .seq = first_seq + (uint64_t)i};
     }
-    return (kg_batch){views, 3};
+    return (kg_batch){.events = views, .count = 3};
 }
 
 static uint64_t events_of(kg_backend_t *mock)
