@@ -11,6 +11,8 @@
  *
  * States are told apart by colour, glyph and words (○ idle, ▶ running,
  * ↻ retrying, ✓ completed, ✕ failed), so they read without colour vision.
+ * A running node that reports its progress (node_progress) shows a bar along
+ * its bottom edge and "40/100" in its status line.
  */
 import { s, setText, setAttr, clear } from './dom.js';
 import { layout, routePath } from './layout.js';
@@ -18,6 +20,7 @@ import { groupState, descendants } from './model.js';
 import { statusOf } from './store.js';
 import { fmtDur, clip } from './fmt.js';
 import { pathLeaf } from './protocol.js';
+import { progressText, progressShare } from './node-output.js';
 import { layoutQuality } from './layout-metrics.js';
 
 export const GLYPH = { idle: '○', running: '▶', retrying: '↻', completed: '✓', failed: '✕' };
@@ -34,7 +37,7 @@ export class GraphView {
     this.mini = mini;
     this.empty = empty;
     this.cb = cb;
-    this.root = svg.querySelector('#graph-root');
+    this.root = svg.querySelector('.graph-root');
     this.key = null;
     this.run = null;
     this.lay = null;
@@ -133,6 +136,12 @@ export class GraphView {
       s('text', { class: 'nid', x: 14, y: 21 }, this.fitText(n.id, 'title', b.w - 40)),
       s('text', { class: 'ntype', x: 14, y: 37 }, this.fitText(collapsedGroup ? `${n.type || 'Graph'}${n.batch ? ' per item' : ''} · ${kids} inside` : n.type, 'mono', b.w - 22)),
       glyph, stat);
+    let ptrack = null, pfill = null;
+    if (!collapsedGroup) {
+      ptrack = s('rect', { class: 'ptrack', x: 12, y: b.h - 5, width: b.w - 24, height: 3, rx: 1.5 });
+      pfill = s('rect', { class: 'pfill', x: 12, y: b.h - 5, width: 0, height: 3, rx: 1.5 });
+      children.push(ptrack, pfill);
+    }
     let toggle = null;
     if (collapsedGroup) {
       toggle = this.toggleButton(b.w - 34, b.h - 24, true, path);
@@ -145,7 +154,7 @@ export class GraphView {
       'data-kind': collapsedGroup ? 'group' : 'node', 'data-collapsed': collapsedGroup ? 'true' : null, 'data-status': 'idle',
       transform: `translate(${b.x.toFixed(1)},${b.y.toFixed(1)})`, tabindex: '-1', role: 'button', 'aria-label': n.id,
     }, ...children);
-    this.views.set(path, { el, n, b, stat, glyph, tip, group: collapsedGroup, c: {} });
+    this.views.set(path, { el, n, b, stat, glyph, tip, pfill, group: collapsedGroup, c: {} });
     return el;
   }
 
@@ -161,6 +170,7 @@ export class GraphView {
       s('text', { class: 'gtitle', x: 40, y: 25 }, n.id),
       s('text', { class: 'gtype', x: 46 + this.cb.measure(n.id, 'title'), y: 25 }, (n.type || 'Graph') + (n.batch ? ' · per item' : '')),
       gstat];
+    const gtype = children[children.length - 2];
     let strip = null;
     if (n.batch) {
       strip = s('g', { class: 'items', transform: 'translate(14,36)' });
@@ -173,7 +183,7 @@ export class GraphView {
       'data-collapsed': 'false', 'data-status': 'idle', transform: `translate(${b.x.toFixed(1)},${b.y.toFixed(1)})`,
       tabindex: '-1', role: 'group', 'aria-label': `${n.id} (sub-graph)`,
     }, ...children);
-    this.views.set(path, { el, n, b, gstat, tip, strip, group: true, open: true, c: {} });
+    this.views.set(path, { el, n, b, gstat, gtype, tip, strip, group: true, open: true, c: {} });
     return el;
   }
 
@@ -236,6 +246,18 @@ export class GraphView {
       else if (status === 'running' && n.items.size) text = `running · ${n.items.size} items`;
       if (status === 'completed' && n.items.size > 1) text = `completed · ${n.items.size} items`;
     }
+    // Progress right after the status word, so a short box still shows it.
+    const prog = n && n.progress && (status === 'running' || status === 'retrying') ? n.progress : null;
+    if (prog) text = status + ' · ' + progressText(prog) + text.slice(status.length);
+    const pk = prog ? `${prog.done}/${prog.total}` : '';
+    if (c.prog !== pk && v.pfill) {
+      c.prog = pk;
+      if (!prog) v.el.removeAttribute('data-progress');
+      else {
+        v.el.setAttribute('data-progress', pk);
+        v.pfill.setAttribute('width', (progressShare(prog) * (v.b.w - 24)).toFixed(1));
+      }
+    }
     const maxChars = Math.max(8, Math.floor((v.b.w - 24) / 6.3));
     if (c.status !== status) {
       c.status = status;
@@ -267,10 +289,25 @@ export class GraphView {
     const c = v.c;
     if (c.status !== g.status) { c.status = g.status; v.el.setAttribute('data-status', g.status); if (v.glyph) setText(v.glyph, GLYPH[g.status]); }
     if (v.stat) { const t = clip(text, Math.floor((v.b.w - 24) / 6.3)); if (c.text !== t) { c.text = t; setText(v.stat, t); } }
-    if (v.gstat && c.text !== text) { c.text = text; setText(v.gstat, text); }
+    if (v.gstat && c.text !== text) { c.text = text; this.fitGroupHead(v, text); }
     const tip = `${path} (${v.n.batch ? 'batch graph: its sub-graph runs once per item' : 'sub-graph'})\n${text}`;
     if (c.tip !== tip) { c.tip = tip; setText(v.tip, tip); v.el.setAttribute('aria-label', `${v.n.id} (sub-graph): ${text}`); }
     if (v.strip) this.drawItems(v, items);
+  }
+
+  /**
+   * A group's header holds its title and type at the left and what runs
+   * inside at the right: on a narrow group the type gives way first, then
+   * the right-hand text is shortened, so they never overlap.
+   */
+  fitGroupHead(v, text) {
+    const m = this.cb.measure;
+    const left = 46 + m(v.n.id, 'title') + 10, right = v.b.w - 12;
+    const typeW = m(v.gtype.textContent, 'mono');
+    const fits = (t) => left + typeW + 8 + m(t, 'text') * 1.1 <= right;
+    v.gtype.style.display = fits(text) ? '' : 'none';
+    const room = right - (fits(text) ? left + typeW + 8 : left);
+    setText(v.gstat, m(text, 'text') * 1.1 <= room ? text : this.fitText(text, 'text', room / 1.1));
   }
 
   /** A batch graph's per-item runs: one small square per item, by status. */
@@ -489,7 +526,7 @@ export class GraphView {
   buildMini() {
     clear(this.mini);
     this.miniRects = [];
-    if (!this.lay) { this.mini.hidden = true; return; }
+    if (!this.lay || !(this.lay.bbox.w > 0 && this.lay.bbox.h > 0)) { this.mini.hidden = true; this.miniRects = null; this.miniView = null; return; }
     const bb = this.lay.bbox;
     const sc = Math.min(MINI_W / bb.w, MINI_H / bb.h);
     this.miniScale = sc;

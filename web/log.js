@@ -7,11 +7,16 @@
  * spacer as tall as the whole log and refilled on scroll or when events
  * arrive, so a frame costs ~20 rows of text whatever the event rate.
  * Keyboard: the log is one tab stop; ↑/↓ (PgUp/PgDn, Home/End) select a row
- * and show it in the detail pane, Enter opens its node.
+ * and show it in the detail pane, Enter opens its node.  Nodes' own log
+ * lines (node_log) show their level as a word and a colour, and the log can
+ * be filtered to lines at or above a level.  The same class lists a stored
+ * run's events on the run page.
  */
 import { h, setText, clear } from './dom.js';
 import { fmtClock, fmtDateTime, fmtDur, clip, zoneLabel } from './fmt.js';
 import { pathLeaf } from './protocol.js';
+import { LEVELS, progressOf } from './store.js';
+import { LEVEL_GLYPH, progressText, fmtNum } from './node-output.js';
 
 export const LOG_ROWS = 500, LOG_BUFFER = 5000;
 
@@ -39,6 +44,23 @@ export function summarize(ev) {
     case 'execution_time':
       if (typeof d.value === 'number') parts.push(fmtDur(d.value));
       break;
+    case 'node_log':
+      if (LEVELS.includes(d.level)) parts.push(`${LEVEL_GLYPH[d.level]} ${d.level.toUpperCase()}`);
+      parts.push(str(d.message));
+      if (d.fields && typeof d.fields === 'object') parts.push(clip(JSON.stringify(d.fields), 120));
+      if (d.truncated === true) parts.push('[cut]');
+      break;
+    case 'custom_metric':
+      parts.push(`${str(d.name)} = ${fmtNum(d.value)}${d.unit ? ' ' + str(d.unit) : ''}`);
+      if (d.kind) parts.push(str(d.kind));
+      break;
+    case 'node_progress':
+      if (progressOf(d)) parts.push(progressText(progressOf(d)));
+      break;
+    case 'custom_event':
+      parts.push(str(d.name));
+      if (d.data !== undefined) parts.push(clip(JSON.stringify(d.data), 120));
+      break;
     case 'data_input': case 'data_output': {
       const sn = d.snapshot;
       if (sn && sn.truncated === false) parts.push(clip(JSON.stringify(sn.data), 140));
@@ -58,8 +80,14 @@ export function summarize(ev) {
 }
 
 export class EventLog {
-  /** cb: {select(ev), open(ev), runLabel(ev) -> "#12", utc() -> bool, schedule()} */
-  constructor(container, countEl, detail, cb) {
+  /**
+   * cb: {select(ev), open(ev), runLabel(ev) -> "#12", utc() -> bool, schedule()};
+   * limits: {rows, buffer} (the live log: LOG_ROWS of LOG_BUFFER; a stored
+   * run's page lists all it read).
+   */
+  constructor(container, countEl, detail, cb, limits = {}) {
+    this.maxRows = limits.rows || LOG_ROWS;
+    this.maxBuffer = limits.buffer || LOG_BUFFER;
     this.container = container;
     this.countEl = countEl;
     this.detail = detail;
@@ -69,7 +97,7 @@ export class EventLog {
     this.items = [];
     this.pendingPaused = 0;
     this.paused = false;
-    this.filter = { type: '', node: '', wf: '', text: '' };
+    this.filter = { type: '', level: '', node: '', wf: '', text: '' };
     this.totalSeen = 0;
     this.selectedEv = null;
     this.dirty = true;
@@ -168,6 +196,8 @@ export class EventLog {
   matches(ev) {
     const f = this.filter;
     if (f.type && ev.type !== f.type) return false;
+    // A level keeps the nodes' own log lines at or above it (and nothing else).
+    if (f.level && !(ev.name === 'node_log' && LEVELS.indexOf(ev.data.level) >= LEVELS.indexOf(f.level))) return false;
     if (f.node && ev.rpath !== f.node && !(ev.rpath || '').startsWith(f.node + '/')) return false;
     if (f.wf && ev.root !== f.wf) return false;
     if (f.text) {
@@ -179,8 +209,8 @@ export class EventLog {
   push(evs) {
     let added = 0;
     for (const ev of evs) {
-      if (this.buffer.length < LOG_BUFFER) this.buffer.push(ev);
-      else { this.buffer[this.bufStart] = ev; this.bufStart = (this.bufStart + 1) % LOG_BUFFER; }
+      if (this.buffer.length < this.maxBuffer) this.buffer.push(ev);
+      else { this.buffer[this.bufStart] = ev; this.bufStart = (this.bufStart + 1) % this.maxBuffer; }
       this.totalSeen++;
       if (!this.matches(ev)) continue;
       if (this.paused) { this.pendingPaused++; continue; }
@@ -188,9 +218,9 @@ export class EventLog {
       added++;
     }
     if (!added) return;
-    const over = this.items.length - LOG_ROWS;
+    const over = this.items.length - this.maxRows;
     if (over > 0) this.items.splice(0, over);
-    if (this.scrollTop > 0) this.anchor = (this.anchor || 0) + Math.min(added, LOG_ROWS);
+    if (this.scrollTop > 0) this.anchor = (this.anchor || 0) + Math.min(added, this.maxRows);
     this.dirty = true;
   }
   buffered() { return this.buffer.slice(this.bufStart).concat(this.buffer.slice(0, this.bufStart)); }
@@ -203,6 +233,8 @@ export class EventLog {
     const c = row.children;
     row.kgEvent = ev;
     row.setAttribute('data-t', ev.type);
+    if (ev.name === 'node_log' && LEVELS.includes(ev.data.level)) row.setAttribute('data-level', ev.data.level);
+    else row.removeAttribute('data-level');
     setText(c[0], fmtClock(Number.isFinite(ev.tsMs) ? ev.tsMs : ev.recv, this.cb.utc()));
     setText(c[1], ev.type);
     c[1].setAttribute('data-t', ev.type);
@@ -254,7 +286,7 @@ export class EventLog {
   rebuild() {
     const all = this.buffered();
     const out = [];
-    for (let i = all.length - 1; i >= 0 && out.length < LOG_ROWS; i--) if (this.matches(all[i])) out.push(all[i]);
+    for (let i = all.length - 1; i >= 0 && out.length < this.maxRows; i--) if (this.matches(all[i])) out.push(all[i]);
     this.items = out.reverse();
     this.pendingPaused = 0;
     this.anchor = 0;

@@ -10,8 +10,11 @@
  *   layout.js     layered layout          graph-view.js the SVG graph
  *   chart.js      throughput              log.js       event log + detail
  *   cards.js      cards + node table      panel.js     node panel
- *   router.js     #run=…&node=…           theme.js     theme + time zone
+ *   router.js     #run=…&node=…, #/runs   theme.js     theme + time zone
  *   fmt.js        formatting              dom.js       safe element building
+ *   runs-page.js  the runs page           run-page.js  one stored run's page
+ *   history.js    reading the history     api.js       GET with the token
+ * The live view keeps running while the runs pages are shown.
  */
 import { $, h, setText, textMeasurer } from './dom.js';
 import { fmtClock, fmtDur, fmtInt, idTail, distinctPart, zoneLabel, zoneShort, clip } from './fmt.js';
@@ -23,13 +26,20 @@ import { ThroughputChart } from './chart.js';
 import { EventLog } from './log.js';
 import { refreshCards, NodeTable } from './cards.js';
 import { NodePanel } from './panel.js';
-import { bindRouter, withoutToken } from './router.js';
+import { bindRouter, withoutToken, runPageHref, parseLocation, formatLocation } from './router.js';
 import { Connection } from './transport.js';
 import { Preferences } from './theme.js';
+import { createApi } from './api.js';
+import { parseRunPage, runUrl, nodeStatsUrl, parseNodeStats } from './history.js';
+import { runFromHistory } from './history-run.js';
+import { progressOf } from './store.js';
+import { RunsPage } from './runs-page.js';
+import { RunPage } from './run-page.js';
 
 const params = new URLSearchParams(location.search);
 const TOKEN = params.get('token') || '';
 const QUEUE_MAX = 200000;   // a hidden tab gets few frames: beyond this, the oldest queued events are skipped (counted)
+const api = createApi(TOKEN);
 
 // ---------------------------------------------------------------------------
 // State
@@ -46,6 +56,8 @@ const collapsedByTopo = new Map();
 const pending = new Map();      // workflow_id -> 'hydrate' | 'replay'
 const hydrated = new Set();     // runs whose stored events were fetched (and finished then)
 let setRoute = () => {};
+let currentPage = '';           // 'live' | 'runs' | 'run'
+let graphStale = false;         // the live graph is not drawn while another page is shown
 
 let viewsReady = false;
 const prefs = new Preferences((what) => {
@@ -57,7 +69,9 @@ const prefs = new Preferences((what) => {
   $('log-time-head').title = prefs.utc ? 'Times in UTC (the zone of the events\' timestamps)' : `Times in this browser's zone (${zoneLabel(false)})`;
   if (what === 'theme' && chart) chart.readColors();
   if (what === 'zone' && log) { log.redrawAll(); log.render(); pickerVersion = -1; refreshPickers(); panelRefresh(); }
+  if (what === 'zone' && runsPage) { runsPage.redrawTimes(); runPage.redrawTimes(); }
 });
+let runsPage = null, runPage = null;
 
 const measure = textMeasurer();
 const graph = new GraphView($('graph'), $('minimap'), $('graph-empty'), {
@@ -81,6 +95,7 @@ const panel = new NodePanel($('node-panel'), {
   center: (path) => { revealPath(path); },
   toggle: (path) => toggleGroup(path),
   utc: () => prefs.utc,
+  stats: (path, range) => nodeStats(path, range),
 });
 viewsReady = true;
 prefs.apply();
@@ -112,8 +127,14 @@ function pickRun(id) {
 function redrawRun() {
   const run = shownRun();
   shownRunId = run ? run.id : '';
-  graph.show(run, collapsedFor(run));
+  // Another page in front: the live graph is laid out when it is shown again.
+  if (currentPage === 'live' || !currentPage) { graph.show(run, collapsedFor(run)); graphStale = false; } else graphStale = true;
   if (run && !replay) ensureLoaded(run);
+  // A run picked by address that this tab has not heard of: ask the server
+  // (its memory, then Redis, then the run history).
+  // Over the socket once it is open (the 'initial' message redraws): the
+  // REST route answers an unknown run with a 404 the console would report.
+  if (!run && selectedRun && conn.isOpen && !pending.has(selectedRun) && !hydrated.has(selectedRun)) requestRun(selectedRun, 'hydrate');
   refreshSummary();
   panelRefresh();
 }
@@ -146,7 +167,7 @@ function onRunEvents(msg) {
   const events = Array.isArray(msg.events) ? msg.events : [];
   if (msg.found === false) {
     hydrated.add(id);
-    showNotice(`Run ${idTail(id, 6)} is unknown to the server (never seen, or evicted)` + (typeof msg.error === 'string' ? `: ${msg.error}` : ''));
+    fromHistory(id, why, typeof msg.error === 'string' ? msg.error : '');
     return;
   }
   if (why === 'replay') { startReplay(id, events, msg.graph); return; }
@@ -162,6 +183,41 @@ function onRunEvents(msg) {
   if (rootOf(st, id) === id) hydrateNested(id);
   if (rootOf(st, id) === displayedRunId()) redrawRun();
   st.version++;
+}
+
+/**
+ * A run the live view no longer holds (evicted from the server's memory, or
+ * from before a restart) is read from the run history (GET /api/runs/<id>):
+ * its graph coloured from its stored node executions, nested runs included.
+ * A replay of such a run replays its stored events.
+ */
+async function fromHistory(id, why, redisError) {
+  const r = await api.get(runUrl(id));
+  const page = r.ok ? parseRunPage(r.body) : null;
+  if (!page) {
+    showNotice(`Run ${idTail(id, 6)} is unknown to the server (never seen, or evicted)` + (redisError ? `: ${redisError}` : '') +
+      (r.status === 404 ? '' : ` · run history: ${r.error}`));
+    return;
+  }
+  if (why === 'replay') {
+    const ev = await api.get('api/runs/' + encodeURIComponent(id) + '/events?limit=10000');
+    if (ev.ok && Array.isArray(ev.body.events)) startReplay(id, ev.body.events, page.run.topology);
+    return;
+  }
+  const old = st.runs.get(id);
+  const run = runFromHistory(page, { store: st });
+  if (old) run.num = old.num; else st.runSeq = Math.max(st.runSeq, run.num);
+  run.fromHistory = true;
+  st.runs.set(id, run);
+  st.version++;
+  if (id === displayedRunId()) redrawRun();
+}
+
+/** A node's durations over time, from the run history (the node panel's chart). */
+function nodeStats(path, range) {
+  const url = nodeStatsUrl(path, range, 40);
+  if (!url) return Promise.resolve({ ok: false, error: 'not a node of a graph' });
+  return api.get(url).then((r) => (r.ok ? { ok: true, stats: parseNodeStats(r.body) } : { ok: false, error: r.error }));
 }
 
 /**
@@ -239,6 +295,25 @@ function setMetrics(m) {
   }
   if (up !== undefined) tab.uptime = up;
   tab.metrics = m;
+  serverProgress(m);
+}
+
+/**
+ * metrics.nodes[path].progress (docs/protocol.md): the progress of a node
+ * running now, for a page that missed its node_progress events (opened
+ * mid-run).  Events the tab saw itself take precedence.
+ */
+function serverProgress(m) {
+  const run = st.runs.get(displayedRunId());
+  if (!run || !m.nodes || typeof m.nodes !== 'object') return;
+  const changed = new Set();
+  for (const [path, n] of run.nodes) {
+    const sp = m.nodes[path] && progressOf(m.nodes[path].progress);
+    if (sp && (n.status === 'running' || n.status === 'retrying') && (!n.progress || n.progress.fromServer)) {
+      if (!n.progress || n.progress.done !== sp.done || n.progress.total !== sp.total) { n.progress = Object.assign(sp, { fromServer: true, ord: -Infinity }); changed.add(path); }
+    }
+  }
+  if (changed.size && graph.run === run && !replay) graph.update(changed);
 }
 
 function flush() {
@@ -324,9 +399,9 @@ function render(frame) {
   if (!replay) {
     const run = st.runs.get(displayedRunId()) || null;
     const ch = run && frame.byRun.get(run.id);
-    if (frame.redraw || (ch && ch.topo) || (run ? run.id : '') !== shownRunId || (run && graph.run !== run)) redrawRun();
-    else if (ch && ch.paths.size) graph.update(ch.paths);
-    if (ch) for (const k of ch.edges) graph.lightEdge(k, now);
+    if (frame.redraw || (ch && ch.topo) || (run ? run.id : '') !== shownRunId || (run && graph.run !== run && !graphStale)) redrawRun();
+    else if (ch && ch.paths.size && !graphStale) graph.update(ch.paths);
+    if (ch && !graphStale) for (const k of ch.edges) graph.lightEdge(k, now);
     if (ch && ch.paths.size && panel.open) panelDirty = true;
   }
   graph.tick(now);
@@ -380,12 +455,15 @@ function refreshSummary() {
     err = e.name === 'workflow_completed' ? `run failed: ${e.msg}` : `${run.outcome === 'failed' && e.name === 'node_failed' ? 'failed at' : 'last error at'} ${pathLeaf(e.path)}: ${e.msg}`;
   }
   el.setAttribute('data-outcome', replay ? 'replay' : run.outcome);
+  const link = $('run-page-link');
+  if (link.getAttribute('href') !== runPageHref(run.id)) link.setAttribute('href', runPageHref(run.id));
   const main = parts.join(' · ');
-  if (el.kgMain === main && el.kgErr === err) return;   // unchanged: no re-announcement
-  el.kgMain = main; el.kgErr = err;
+  if (el.kgMain === main && el.kgErr === err && el.kgRun === run.id) return;   // unchanged: no re-announcement
+  el.kgMain = main; el.kgErr = err; el.kgRun = run.id;
   while (el.firstChild) el.removeChild(el.firstChild);
   el.append(h('span', { class: 'rs-main' }, main));
   if (err) el.append(h('span', { class: 'rs-err' }, err));
+  el.append(h('a', { class: 'rs-link', href: runPageHref(run.id), title: 'Timeline, events and export of this run, from the run history' }, 'timeline & events ↗'));
   el.title = `workflow ${run.id}`;
 }
 
@@ -697,11 +775,12 @@ $('card-errors').addEventListener('click', () => {
 });
 
 function applyFilters() {
-  log.filter = { type: $('f-type').value, node: $('f-node').value, wf: $('f-workflow').value, text: $('f-text').value.trim().toLowerCase() };
+  log.filter = { type: $('f-type').value, level: $('f-level').value, node: $('f-node').value, wf: $('f-workflow').value, text: $('f-text').value.trim().toLowerCase() };
   log.rebuild();
   log.updateCount();
 }
 $('f-type').addEventListener('change', applyFilters);
+$('f-level').addEventListener('change', applyFilters);
 $('f-node').addEventListener('change', applyFilters);
 $('f-workflow').addEventListener('change', applyFilters);
 let textTimer = 0;
@@ -716,7 +795,7 @@ $('pause-btn').addEventListener('click', () => {
 });
 $('clear-btn').addEventListener('click', () => { log.clear(); log.updateCount(); });
 document.addEventListener('keydown', (e) => {
-  if (e.key === 'Escape' && panel.open) { closeNode(); e.preventDefault(); }
+  if (e.key === 'Escape' && panel.open && currentPage === 'live') { closeNode(); e.preventDefault(); }
 });
 
 setInterval(() => { if (!rafId) requestAnimationFrame(() => { chart.draw(Date.now()); graph.tick(performance.now()); }); }, 500);
@@ -746,19 +825,52 @@ window.kgDashboard = Object.freeze({
   /** Edge crossings, box overlaps and layout time of the drawn graph. */
   layoutQuality: () => graph.quality(),
   rootOf: (wf) => rootOf(st, wf),
+  /** The runs pages' figures (time to first render, rows, bars). */
+  pages: () => ({ page: currentPage, runs: runsPage.figures(), run: runPage.figures() }),
 });
 
 // ---------------------------------------------------------------------------
 // Start
 // ---------------------------------------------------------------------------
-setRoute = bindRouter(window, (route) => {
-  if (route.run !== selectedRun) {
-    selectedRun = route.run;
-    $('run-picker').value = route.run;
+// ---------------------------------------------------------------------------
+// Pages: live (the default), the runs list, one stored run
+// ---------------------------------------------------------------------------
+// The runs page changes what it shows through the address (its filters are
+// there): record the location, then show it (pushState fires no hashchange).
+let onLocation = () => {};
+const navigate = (loc, replace) => { setRoute(loc, replace); onLocation(parseLocation(formatLocation(loc))); };
+runsPage = new RunsPage({ api, utc: () => prefs.utc, setRoute: navigate, notice: showNotice });
+runPage = new RunPage({ api, utc: () => prefs.utc, setRoute: (loc, replace) => setRoute(loc, replace), notice: showNotice });
+function showPage(name) {
+  if (name === currentPage) return;
+  const was = currentPage;
+  currentPage = name;
+  for (const el of document.querySelectorAll('main.page')) el.hidden = el.getAttribute('data-page') !== name;
+  $('nav-live').toggleAttribute('aria-current', name === 'live');
+  if (name === 'live') $('nav-live').setAttribute('aria-current', 'page');
+  $('nav-runs').toggleAttribute('aria-current', name !== 'live');
+  if (name !== 'live') $('nav-runs').setAttribute('aria-current', 'page');
+  $('skip-link').setAttribute('href', name === 'live' ? '#graph-panel' : name === 'runs' ? '#runs-title' : '#rp-title');
+  if (was === 'run' && name !== 'run') runPage.hide();
+  if (name === 'live') {
+    document.title = 'kaygraph · live monitor';
+    if (graphStale) redrawRun(); else graph.fit();
+  }
+  if (was) window.scrollTo(0, 0);
+}
+onLocation = (loc) => {
+  const entering = loc.page !== currentPage;
+  showPage(loc.page);
+  if (loc.page === 'runs') { runsPage.show(loc.query, entering); return; }
+  if (loc.page === 'run') { runPage.show(loc); return; }
+  if (loc.run !== selectedRun) {
+    selectedRun = loc.run;
+    $('run-picker').value = loc.run;
     redrawRun();
   }
-  if (route.node && route.node !== panel.path) openNode(route.node);
-  else if (!route.node && panel.open) closeNode(true);
-});
+  if (loc.node && loc.node !== panel.path) openNode(loc.node);
+  else if (!loc.node && panel.open) closeNode(true);
+};
+setRoute = bindRouter(window, (loc) => onLocation(loc));
 conn.connect();
 refreshSlow();

@@ -4,26 +4,45 @@
  * Opened by clicking a node, a node-table row, Enter on a focused node or a
  * log row.  For the shown run: status, executions with their durations,
  * actions, attempts and errors (per item for batch work), retries,
- * failures, the last error; for all runs: the server's counts and timings.
- * A sub-graph shows what runs or failed inside it and its item runs.
+ * failures, the last error, and what the node reported about itself (its
+ * progress, log lines, custom metrics and events: node-output.js); for all
+ * runs: the server's counts and timings, and from the run history its
+ * durations over time (stats-chart.js).  A sub-graph shows what runs or
+ * failed inside it and its item runs.
  */
 import { h, setText, clear } from './dom.js';
 import { fmtDur, fmtInt, fmtClock } from './fmt.js';
 import { GLYPH } from './graph-view.js';
 import { groupState } from './model.js';
 import { statusOf } from './store.js';
+import { logList, metricsTable, customList, progressBar } from './node-output.js';
+import { statsChart } from './stats-chart.js';
+
+const RANGES = [['1h', 'last hour'], ['24h', 'last 24 h'], ['7d', 'last 7 days'], ['30d', 'last 30 days']];
 
 export class NodePanel {
-  /** cb: {close(), showInLog(path), center(path), toggle(path), utc()} */
+  /**
+   * cb: {close(), showInLog(path), center(path), toggle(path), utc(),
+   *      stats(path, range) -> Promise<{ok, stats, error}> (the run history; optional),
+   *      server: false to leave out the live server's counts (the run page)}
+   */
   constructor(el, cb) {
     this.el = el;
     this.cb = cb;
     this.path = '';
+    this.range = '7d';
+    this.stats = null;           // {key, state: 'loading' | 'ok' | 'error', value, error}
+    this.openFields = new Set(); // log lines whose fields are unfolded (kept across redraws)
     el.addEventListener('keydown', (e) => { if (e.key === 'Escape') { cb.close(); e.preventDefault(); } });
+    el.addEventListener('toggle', (e) => {
+      const k = e.target.getAttribute && e.target.getAttribute('data-key');
+      if (k) { if (e.target.open) this.openFields.add(k); else this.openFields.delete(k); }
+    }, true);
   }
   get open() { return !this.el.hidden; }
 
   show(path, run, metrics) {
+    if (path !== this.path) this.openFields.clear();
     this.path = path;
     this.el.hidden = false;
     this.render(run, metrics);
@@ -32,6 +51,8 @@ export class NodePanel {
 
   render(run, metrics) {
     if (this.el.hidden) return;
+    this.lastRun = run;
+    this.lastMetrics = metrics;
     const path = this.path;
     const el = this.el;
     const keepScroll = el.querySelector('.panel-body') ? el.querySelector('.panel-body').scrollTop : 0;
@@ -102,9 +123,40 @@ export class NodePanel {
             h('thead', null, h('tr', null, h('th', null, 'start'), h('th', null, 'item'), h('th', { class: 'num' }, 'duration'), h('th', null, 'outcome'), h('th', null, 'action'), h('th', { class: 'num' }, 'tries'), h('th', null, 'error / note'))),
             tb)));
       }
+      this.renderOwn(body, n, status);
     } else if (run && !(mn && mn.group)) {
       body.append(h('p', { class: 'muted' }, 'Nothing ran here in this run.'));
     }
+    if (this.cb.server !== false) this.renderServer(body, server);
+    this.renderHistory(body, path, mn);
+    const nb = el.querySelector('.panel-body');
+    if (nb) nb.scrollTop = keepScroll;
+  }
+
+  /** What the node reported about itself in this run: progress, log lines, metrics, custom events. */
+  renderOwn(body, n, status) {
+    const utc = this.cb.utc();
+    if (n.progress && (status === 'running' || status === 'retrying')) body.append(h('div', { class: 'np-sub' }, 'progress'), progressBar(n.progress));
+    // Which execution a line belongs to, when the node ran more than once (batch items, loops).
+    const execNo = new Map(n.execs.map((x, i) => [x.corr + '\u0000' + (x.item ?? ''), i + 1]));
+    const label = n.execs.length > 1 ? (l) => (l.item !== undefined ? `item ${l.item}` : `run ${execNo.get(l.corr + '\u0000') || '?'}`) : null;
+    if (n.logs.length) {
+      body.append(h('div', { class: 'np-sub' }, `log lines (${fmtInt(n.logs.length)}${n.logsDropped ? `, ${fmtInt(n.logsDropped)} older ones not kept` : ''})`));
+      const list = logList(n.logs, { utc, label });
+      for (const d of list.querySelectorAll('details')) {
+        const li = d.parentNode, i = [...li.parentNode.children].indexOf(li);
+        const l = n.logs[n.logs.length - list.children.length + i];
+        const key = l ? `${l.corr}:${l.ord}:${l.tsMs}` : '';
+        d.setAttribute('data-key', key);
+        if (this.openFields.has(key)) d.open = true;
+      }
+      body.append(list);
+    }
+    if (n.metrics.size) body.append(h('div', { class: 'np-sub' }, 'metrics'), metricsTable(n.metrics));
+    if (n.custom.length) body.append(h('div', { class: 'np-sub' }, `custom events (${fmtInt(n.custom.length + n.customDropped)})`), customList(n.custom, { utc }));
+  }
+
+  renderServer(body, server) {
     body.append(h('h3', null, 'All runs (server)'));
     if (server) {
       body.append(kv([
@@ -113,8 +165,32 @@ export class NodePanel {
         ['average', server.completed + server.failed ? fmtDur(server.avg) : '–'], ['p95 (last 256)', server.completed + server.failed ? fmtDur(server.p95) : '–'],
       ]));
     } else body.append(h('p', { class: 'muted' }, 'The server has no statistics for this path (yet).'));
-    const nb = el.querySelector('.panel-body');
-    if (nb) nb.scrollTop = keepScroll;
+  }
+
+  /** Durations over time from the run history (fetched once per node and range). */
+  renderHistory(body, path, mn) {
+    if (!this.cb.stats || (mn && !mn.parent)) return;
+    const key = path + '\u0000' + this.range;
+    if (!this.stats || this.stats.key !== key) {
+      this.stats = { key, state: 'loading' };
+      this.cb.stats(path, this.range).then((r) => {
+        if (!this.stats || this.stats.key !== key) return;
+        this.stats = r.ok ? { key, state: 'ok', value: r.stats } : { key, state: 'error', error: r.error };
+        if (this.path === path) this.render(this.lastRun, this.lastMetrics);
+      });
+    }
+    const pick = h('span', { class: 'btn-group np-ranges', role: 'group', 'aria-label': 'Time range' });
+    for (const [r, title] of RANGES) {
+      const b = h('button', { class: 'btn btn-small', type: 'button', 'aria-pressed': String(r === this.range), title }, r);
+      b.addEventListener('click', () => { this.range = r; this.render(this.lastRun, this.lastMetrics); const again = this.el.querySelector('.np-ranges [aria-pressed="true"]'); if (again) again.focus(); });
+      pick.append(b);
+    }
+    const sec = h('section', { class: 'np-history', 'data-state': this.stats.state, 'aria-label': 'Durations over time' },
+      h('h3', null, 'Durations over time (history)'), pick);
+    if (this.stats.state === 'loading') sec.append(h('p', { class: 'muted' }, 'Reading the run history…'));
+    else if (this.stats.state === 'error') sec.append(h('p', { class: 'muted' }, `No history: ${this.stats.error}`));
+    else sec.append(statsChart(this.stats.value, { utc: this.cb.utc(), width: 380, height: 130 }));
+    body.append(sec);
   }
 }
 

@@ -1,9 +1,11 @@
 /*
- * router.js - what the page shows, kept in the address bar's fragment:
- *   #run=<workflow_id>&node=<node path>
- * so a view can be reloaded, linked or gone back to.  Only the fragment is
- * used (it never reaches the server).  parse/format are pure
- * (tests/web/router.test.mjs); bindRouter wires them to the window.
+ * router.js - what the page shows, kept in the address bar's fragment, so a
+ * view can be reloaded, linked or gone back to:
+ *   #run=<workflow_id>&node=<node path>        the live view (the default)
+ *   #/runs?status=failed&graph=g&since=24h&q=  the runs page (its filters)
+ *   #/runs/<run id>?node=<path>&exec=<id>      one stored run's page
+ * Only the fragment is used (it never reaches the server).  parse/format
+ * are pure (tests/web/router.test.mjs); bindRouter wires them to the window.
  */
 
 /** {run, node} from a fragment ("#run=a&node=x%2Fy"); missing keys are ''. */
@@ -22,19 +24,50 @@ export function formatRoute(r) {
 }
 
 /**
- * Keep the fragment in step with the page: onRoute(route) is called on
- * load and on back/forward; the returned set(route) records a new view
- * (replace: true for changes not worth a history entry).
+ * Which page a fragment names: {page: 'live', run, node}, {page: 'runs',
+ * query} (the runs page's filters as URL parameters, runs-query.js reads
+ * them) or {page: 'run', id, node, exec}.  Anything else is the live view.
+ */
+export function parseLocation(hash) {
+  const h = String(hash || '').replace(/^#/, '');
+  const m = /^\/runs(?:\/([^?]*))?(?:\?(.*))?$/.exec(h);
+  if (!m) return Object.assign({ page: 'live' }, parseRoute(h));
+  if (m[1] === undefined || m[1] === '') return { page: 'runs', query: m[2] || '' };
+  let id;
+  try { id = decodeURIComponent(m[1]); } catch (e) { return { page: 'runs', query: '' }; }
+  const p = new URLSearchParams(m[2] || '');
+  return { page: 'run', id, node: p.get('node') || '', exec: p.get('exec') || '' };
+}
+
+/** The fragment of a location (parseLocation's inverse). */
+export function formatLocation(loc) {
+  if (!loc || !loc.page || loc.page === 'live') return formatRoute(loc || {});
+  if (loc.page === 'runs') return '#/runs' + (loc.query ? '?' + loc.query : '');
+  const p = new URLSearchParams();
+  if (loc.node) p.set('node', loc.node);
+  if (loc.exec) p.set('exec', loc.exec);
+  const q = p.toString();
+  return '#/runs/' + encodeURIComponent(loc.id) + (q ? '?' + q : '');
+}
+
+/** The link to a stored run's page. */
+export const runPageHref = (id) => formatLocation({ page: 'run', id });
+
+/**
+ * Keep the fragment in step with the page: onRoute(location) is called on
+ * load and on back/forward (parseLocation's value); the returned
+ * set(location) records a new view (replace: true for changes not worth a
+ * history entry).  A location without a page is the live view's route.
  */
 export function bindRouter(win, onRoute) {
-  let current = formatRoute(parseRoute(win.location.hash));
+  let current = formatLocation(parseLocation(win.location.hash));
   win.addEventListener('hashchange', () => {
     current = win.location.hash;
-    onRoute(parseRoute(current));
+    onRoute(parseLocation(current));
   });
-  onRoute(parseRoute(current));
+  onRoute(parseLocation(current));
   return (route, replace) => {
-    const h = formatRoute(route);
+    const h = formatLocation(route);
     if (h === current || (h === '' && current === '')) return;
     current = h;
     const url = win.location.pathname + win.location.search + h;

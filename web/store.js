@@ -10,6 +10,11 @@
  * its outermost run, whose topology already holds the sub-graph: node paths
  * are absolute, so a nested node's state lands on the right box.
  *
+ * What a node reports about itself (node_log, custom_metric, node_progress,
+ * custom_event: docs/protocol.md) is kept per node path and execution,
+ * bounded: the newest log lines, the latest value of each metric name, the
+ * progress of the execution in progress, the newest custom events.
+ *
  * Run outcomes (docs/ui.md): "failed" when workflow_completed says so,
  * "handled" when the run succeeded but took an error path (an edge whose
  * action or target names an error, e.g. storage -error-> error_handler) or
@@ -27,7 +32,14 @@ export const LIMITS = {
   errors: 30,         // error messages kept per run
   seenIds: 20000,     // event ids per generation for de-duplication
   items: 500,         // batch items tracked per batch graph per run
+  logs: 200,          // log lines kept per node per run (newest)
+  metrics: 50,        // custom metric names kept per node per run
+  custom: 50,         // custom events kept per node per run (newest)
 };
+
+/** Log levels, least severe first (docs/protocol.md, node_log). */
+export const LEVELS = ['debug', 'info', 'warning', 'error'];
+export const METRIC_KINDS = ['counter', 'gauge', 'histogram'];
 
 const ERROR_WORDS = new Set(['error', 'errors', 'err', 'fail', 'failed', 'failure', 'invalid', 'exception',
   'reject', 'rejected', 'abort', 'aborted', 'timeout', 'fatal']);
@@ -72,19 +84,74 @@ export function newRun(st, id) {
     edges: new Map(),       // edgeKey -> traversals
     items: new Map(),       // batch graph path -> Map(item -> {status, wf})
     endOrd: -Infinity,
+    logLevels: { debug: 0, info: 0, warning: 0, error: 0 },   // node_log lines by level
+    custom: [],             // custom events, newest last (bounded)
     summaryOnly: false,     // known from a server summary only (no events seen)
     lastSeen: 0,
   };
 }
 
-function nodeState(run, path) {
+/** The state of a node path in a run, created idle on first use. */
+export function nodeState(run, path) {
   let n = run.nodes.get(path);
   if (!n) {
     n = { status: 'idle', ord: -Infinity, type: '', count: 0, failures: 0, retries: 0, fallbacks: 0,
-      attempt: 0, maxRetries: undefined, lastError: '', lastDur: undefined, execs: [], items: new Set() };
+      attempt: 0, maxRetries: undefined, lastError: '', lastDur: undefined, execs: [], items: new Set(),
+      logs: [], logsDropped: 0, metrics: new Map(), progress: null, custom: [], customDropped: 0 };
     run.nodes.set(path, n);
   }
   return n;
+}
+
+/** A node_log event's line: {tsMs, ord, level, message, fields, corr, item}, or null when malformed. */
+export function logLine(ev) {
+  const d = ev.data;
+  if (!LEVELS.includes(d.level) || typeof d.message !== 'string') return null;
+  const fields = d.fields !== null && typeof d.fields === 'object' && !Array.isArray(d.fields) ? d.fields : null;
+  return { tsMs: ev.tsMs, ord: ev.ord, level: d.level, message: d.message, fields, corr: ev.corr, item: ev.item, truncated: d.truncated === true };
+}
+
+/**
+ * Fold a custom_metric event into a node's metrics (by name): the last
+ * value, and count / sum / min / max of the values reported.  What to show
+ * depends on the kind (a counter's increments add up, a gauge is its last
+ * value, a histogram its spread): node-output.js.
+ */
+export function addMetric(metrics, ev) {
+  const d = ev.data;
+  if (typeof d.name !== 'string' || !d.name || typeof d.value !== 'number' || !Number.isFinite(d.value)) return false;
+  let m = metrics.get(d.name);
+  if (!m) {
+    if (metrics.size >= LIMITS.metrics) return false;
+    m = { name: d.name, kind: '', unit: '', last: 0, count: 0, sum: 0, min: Infinity, max: -Infinity, tsMs: NaN, ord: -Infinity };
+    metrics.set(d.name, m);
+  }
+  m.kind = METRIC_KINDS.includes(d.kind) ? d.kind : m.kind || 'gauge';
+  if (typeof d.unit === 'string') m.unit = d.unit;
+  m.count++;
+  m.sum += d.value;
+  if (d.value < m.min) m.min = d.value;
+  if (d.value > m.max) m.max = d.value;
+  if (!(ev.ord < m.ord)) { m.last = d.value; m.ord = ev.ord; m.tsMs = ev.tsMs; }
+  return true;
+}
+
+/**
+ * A node_progress event's {done, total}, or null: done >= 0; total > 0, or 0
+ * when the node does not know it (docs/events.md: 0 or absent).
+ */
+export function progressOf(data) {
+  const { done, total } = data || {};
+  if (typeof done !== 'number' || !Number.isFinite(done) || done < 0) return null;
+  if (total === undefined) return { done, total: 0 };
+  if (typeof total !== 'number' || !Number.isFinite(total) || total < 0) return null;
+  return { done, total };
+}
+
+function pushBounded(list, v, max) {
+  list.push(v);
+  if (list.length > max) { list.shift(); return 1; }
+  return 0;
 }
 
 function execOf(n, ev) {
@@ -134,7 +201,8 @@ function evictRuns(st, keep) {
   }
 }
 
-function setTopology(run, graph) {
+/** Give a run its topology (a workflow_started graph); true when it changed. */
+export function setTopology(run, graph) {
   const topo = parseTopology(graph);
   if (!topo) return false;
   const key = topologyKey(topo);
@@ -258,8 +326,35 @@ export function applyEvent(st, ev) {
   switch (ev.name) {
     case 'node_started':
       setStatus('running');
-      if (newer) n.attempt = 0;
+      if (newer) { n.attempt = 0; n.progress = null; }
       break;
+    case 'node_log': {
+      const line = logLine(ev);
+      if (!line) return fx;
+      n.logsDropped += pushBounded(n.logs, line, LIMITS.logs);
+      x.logs = (x.logs || 0) + 1;
+      run.logLevels[line.level]++;
+      break;
+    }
+    case 'custom_metric':
+      if (!addMetric(n.metrics, ev)) return fx;
+      break;
+    case 'node_progress': {
+      const p = progressOf(d);
+      if (!p) return fx;
+      const cur = n.progress;
+      if (!cur || !(ev.ord < cur.ord)) n.progress = Object.assign(p, { ord: ev.ord, tsMs: ev.tsMs, corr: ev.corr, item: ev.item });
+      x.progress = p;
+      break;
+    }
+    case 'custom_event': {
+      if (typeof d.name !== 'string' || !d.name) return fx;
+      const c = { tsMs: ev.tsMs, ord: ev.ord, name: d.name, data: d.data, corr: ev.corr, item: ev.item, path,
+        truncated: d.truncated === true, originalSize: typeof d.original_size === 'number' ? d.original_size : undefined };
+      n.customDropped += pushBounded(n.custom, c, LIMITS.custom);
+      pushBounded(run.custom, c, LIMITS.custom * 4);
+      break;
+    }
     case 'node_preparing': case 'node_executing': case 'data_input': case 'execution_time':
       if (n.status !== 'retrying') setStatus('running');
       break;
@@ -384,7 +479,7 @@ export function runFromEvents(id, events, graph) {
 }
 
 export const OUTCOME_TEXT = { running: 'running', success: 'succeeded', handled: 'handled error', failed: 'failed', stale: 'stale', unknown: 'unknown' };
-export const OUTCOME_ICON = { running: '▶', success: '✓', handled: '⚠', failed: '✕', stale: '⏸', unknown: '?' };
+export const OUTCOME_ICON = { running: '▶', success: '✓', handled: '⚠', failed: '✕', stale: '‖', unknown: '?' };
 
 /** One line naming a run: number, outcome, error count, start time, the id's distinct tail. */
 export function runLabel(run, tail, clock) {

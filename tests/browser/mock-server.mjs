@@ -13,11 +13,18 @@
 //
 // Simulated runs (tests/web/simulate.mjs) follow the nested-graph contract:
 // node_path on every event, a nested run per sub-graph with
-// parent_workflow_id, a run per batch item with data.item.
+// parent_workflow_id, a run per batch item with data.item; with report=1
+// the nodes also log, report progress, metrics and custom events (issue 14),
+// and metrics.nodes[path].progress shows the progress of a running node.
+//
+// The run history (docs/history.md: /api/runs, /api/runs/<id>[/events|
+// /export], /api/graphs, /api/nodes/<graph>/<node>/stats) is served from
+// tests/web/history-sim.mjs, a JS reading of the server's store; it outlives
+// POST /mock/restart, as the real history outlives a restart.
 //
 // usage: node mock-server.mjs [--port 8089] [--token T] [--demo pipeline|nested|wide|big] [--pace 1]
 // test hooks:
-//   POST /mock/run?graph=nested&n=1&pace=0.2&wait=1&seed=5&choose=storage:error&fail=path-suffix
+//   POST /mock/run?graph=nested&n=1&pace=0.2&wait=1&seed=5&choose=storage:error&fail=path-suffix&report=1
 //   POST /mock/restart        counters and runs start again from zero, sockets close
 //   GET  /mock/violations     schema violations of what this server sent
 
@@ -28,6 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
 import { loadSchemas } from './schema.mjs';
 import { runEvents, randomChoice, makeIds } from '../web/simulate.mjs';
+import { HistoryStore } from '../web/history-sim.mjs';
 import * as G from '../web/graphs.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -58,13 +66,14 @@ function reset() {
   };
 }
 reset();
+const history = new HistoryStore();
 const violations = [];
 
 function nodeKey(ev) { return ev.node_path || ev.node_id; }
 function nodeOf(key, ev) {
   let n = S.nodes.get(key);
   if (!n) {
-    n = { id: ev.node_id, type: ev.node_type || '', status: 'idle', count: 0, completed: 0, failed: 0, retries: 0, errors: 0, times: [], sum: 0, n: 0, inTopology: false, lastSeq: -1 };
+    n = { id: ev.node_id, type: ev.node_type || '', status: 'idle', count: 0, completed: 0, failed: 0, retries: 0, errors: 0, times: [], sum: 0, n: 0, inTopology: false, lastSeq: -1, progress: null };
     S.nodes.set(key, n);
   }
   return n;
@@ -73,6 +82,7 @@ function nodeOf(key, ev) {
 function record(ev) {
   if (S.seen.has(ev.event_id)) { S.duplicates++; return false; }
   S.seen.add(ev.event_id);
+  history.add(ev);
   if (S.seen.size > 100000) S.seen = new Set([...S.seen].slice(-50000));
   S.total++;
   S.byType[ev.event_type] = (S.byType[ev.event_type] || 0) + 1;
@@ -115,18 +125,19 @@ function record(ev) {
     const n = nodeOf(nodeKey(ev), ev);
     let status = null;
     switch (ev.event_name) {
-      case 'node_started': n.count++; status = 'running'; break;
+      case 'node_started': n.count++; status = 'running'; n.progress = null; break;
+      case 'node_progress': if (typeof ev.data.done === 'number') n.progress = { done: ev.data.done, total: typeof ev.data.total === 'number' ? ev.data.total : 0 }; break;
       case 'node_preparing': case 'node_executing': case 'data_input': case 'fallback_triggered': status = 'running'; break;
       case 'retry_attempted': n.retries++; status = 'retrying'; break;
       case 'node_completed': {
-        n.completed++; S.nodeCompleted++; status = 'completed';
+        n.completed++; S.nodeCompleted++; status = 'completed'; n.progress = null;
         const t = ev.data.total_execution_time;
         if (typeof t === 'number') { n.sum += t; n.n++; n.times.push(t); if (n.times.length > 256) n.times.shift(); }
         const k = `${nodeKey(ev)}\u0000${ev.data.next_action || 'default'}`;
         S.edges.set(k, (S.edges.get(k) || 0) + 1);
         break;
       }
-      case 'node_failed': n.failed++; S.nodeFailed++; status = 'failed'; break;
+      case 'node_failed': n.failed++; S.nodeFailed++; status = 'failed'; n.progress = null; break;
       default: break;
     }
     if (ev.event_type === 'error') n.errors++;
@@ -151,6 +162,7 @@ function metrics() {
   for (const [k, n] of S.nodes) {
     if (n.status === 'running' || n.status === 'retrying') active++;
     nodes[k] = { id: n.id, type: n.type, status: n.status, count: n.count, completed: n.completed, failed: n.failed, retries: n.retries, errors: n.errors, avg: n.n ? n.sum / n.n : 0, p95: p95(n.times) };
+    if (n.progress && n.status === 'running') nodes[k].progress = n.progress;
   }
   const sec = Math.floor(Date.now() / 1000);
   const up = (Date.now() - S.started) / 1000;
@@ -181,6 +193,8 @@ function networkGraph() {
     nodes: t.nodes.map((n) => {
       const p = prefix + '/' + esc(n.id);
       const o = { id: n.id, path: p, type: n.type, status: (S.nodes.get(p) || {}).status || 'idle', in_topology: true };
+      const live = S.nodes.get(p);
+      if (live && live.progress && live.status === 'running') o.progress = live.progress;
       if (n.nodes) Object.assign(o, conv(n, p), { start: n.start }, n.batch ? { batch: true } : {});
       return o;
     }),
@@ -297,6 +311,7 @@ const server = http.createServer((req, res) => {
   if (p === '/api/metrics') return json(res, 200, 'metrics', Object.assign(metrics(), { server: { ws_sent: 0, ws_dropped: S.wsDropped, clients: clients.size, redis_messages: 0, redis_replayed: 0, redis_replays: 0, redis_fetches: 0, redis_connected: false } }), extra);
   if (p === '/api/events') return json(res, 200, 'events', { events: S.recent.slice(-Number(url.searchParams.get('limit') || 100)) });
   if (p === '/api/workflows') return json(res, 200, 'workflows', { workflows: runList(1e9) });
+  if (p === '/api/runs' || p.startsWith('/api/runs/') || p === '/api/graphs' || p.startsWith('/api/nodes/')) return historyRoute(req, res, url);
   const m = p.match(/^\/api\/workflows\/([^/]+)\/events$/);
   if (m) {
     const r = S.runs.get(decodeURIComponent(m[1]));
@@ -305,6 +320,32 @@ const server = http.createServer((req, res) => {
   }
   json(res, 404, 'error', { error: 'no such route' });
 });
+
+/** The run history's routes (docs/history.md), every JSON body checked against the schema. */
+function historyRoute(req, res, url) {
+  const p = url.pathname, q = url.searchParams;
+  const send = (route, r) => json(res, r.status, r.status === 200 ? route : 'error', r.body);
+  const dec = (x) => { try { return decodeURIComponent(x); } catch (e) { return null; } };
+  if (p === '/api/runs' || p === '/api/runs/') return send('runs', history.list(q));
+  if (p === '/api/graphs') return send('graphs', history.graphs(q));
+  let m = /^\/api\/nodes\/([^/]+)\/(.+)\/stats$/.exec(p);
+  if (m) {
+    const g = dec(m[1]), n = dec(m[2]);
+    if (g === null || n === null) return json(res, 400, 'error', { error: 'bad node path' });
+    return send('node_stats', history.nodeStats(g, n, q));
+  }
+  m = /^\/api\/runs\/(.+?)(\/events|\/export)?$/.exec(p);
+  const id = m && dec(m[1]);
+  if (!id) return json(res, 400, 'error', { error: 'bad run id' });
+  if (m[2] === '/events') return send('run_events', history.events(id, q));
+  if (m[2] === '/export') {
+    const text = history.exportLines(id);
+    if (text === null) return json(res, 404, 'error', { error: 'no such run' });
+    res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Content-Disposition': `attachment; filename="run-${id.replace(/[^\w.-]/g, '_')}.jsonl"` });
+    return res.end(text);
+  }
+  return send('run_page', history.page(id));
+}
 
 function mockHook(req, res, url) {
   const p = url.pathname;
@@ -325,8 +366,10 @@ function mockHook(req, res, url) {
     for (const c of (url.searchParams.get('choose') || '').split(',').filter(Boolean)) { const [node, action] = c.split(':'); weights[node] = { [action]: 1 }; }
     const failAt = url.searchParams.get('fail') || '';
     const items = Number(url.searchParams.get('items') || 3);
+    const report = url.searchParams.get('report') === '1';
+    const retryAt = url.searchParams.get('retry') || '';
     const ids = [];
-    const done = (async () => { for (let i = 0; i < n; i++) ids.push(await simulate(graph, { seed: seed + i, pace, weights, failAt, items })); })();
+    const done = (async () => { for (let i = 0; i < n; i++) ids.push(await simulate(graph, { seed: seed + i, pace, weights, failAt, items, report, retryAt })); })();
     if (wait) done.then(() => { res.writeHead(200, { 'Content-Type': 'application/json' }); res.end(JSON.stringify({ workflow_ids: ids })); });
     else { res.writeHead(202, { 'Content-Type': 'application/json' }); res.end('{"started":true}'); }
     return;
@@ -343,7 +386,8 @@ async function simulate(graph, o) {
   const gen = runEvents(graph, {
     seed: o.seed, pace: o.pace, t0: Date.now(), ids: runIds, eventIds, seqStart: seqBase,
     choose: randomChoice(Object.assign({ validator: { process: 0.9, no_valid_data: 0.1 }, storage: { stored: 0.88, error: 0.12 } }, o.weights)),
-    retry: (p, rnd) => rnd() < 0.08, fail: (p, rnd) => (o.failAt ? p.endsWith(o.failAt) : rnd() < 0.01),
+    retry: (p, rnd) => (o.retryAt ? p.endsWith(o.retryAt) : rnd() < 0.08), fail: (p, rnd) => (o.failAt ? p.endsWith(o.failAt) : rnd() < 0.01),
+    report: o.report || false,
     items: () => o.items, reason: (p) => (p.endsWith('/storage') ? 'storage quota exceeded' : 'rejected by rule'),
     host: 'mock', pid: process.pid,
   });
@@ -390,5 +434,5 @@ server.listen(PORT, '127.0.0.1', () => console.log(`mock dashboard on http://127
 
 if (DEMO) {
   const name = DEMO === true ? 'pipeline' : DEMO;
-  (async () => { for (let i = 0; ; i++) { await simulate((GRAPHS[name] || GRAPHS.pipeline)(), { seed: 1 + i, pace: PACE, weights: {}, failAt: '', items: 4 }); await new Promise((r) => setTimeout(r, 800 * PACE)); } })();
+  (async () => { for (let i = 0; ; i++) { await simulate((GRAPHS[name] || GRAPHS.pipeline)(), { seed: 1 + i, pace: PACE, weights: {}, failAt: '', items: 4, report: true }); await new Promise((r) => setTimeout(r, 800 * PACE)); } })();
 }

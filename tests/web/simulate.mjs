@@ -11,7 +11,10 @@
 //   seed, choose(node, actions, rnd) -> action, fail(path, rnd) -> bool,
 //   retry(path, rnd) -> bool, items(path, rnd) -> n (batch graphs),
 //   reason(path) -> text put in the data_output snapshot when an error action is taken,
-//   t0 (ms), host, pid, pace (delay scale).
+//   t0 (ms), host, pid, pace (delay scale),
+//   report: true to have leaf nodes tell their own story as the demo's nodes
+//   do (issue 14: node_log lines with fields, node_progress, custom_metric,
+//   custom_event), or a function (node, path, rnd) -> [{type, name, data, delay}].
 
 const esc = (id) => id.replace(/%/g, '%25').replace(/\//g, '%2F');
 
@@ -35,6 +38,7 @@ export function* runEvents(graph, opts = {}) {
   const items = opts.items || (() => 3);
   const reason = opts.reason || (() => 'quota exceeded');
   const source = { host: opts.host || 'sim', pid: opts.pid || 4242 };
+  const report = opts.report === true ? demoReport : opts.report || null;
 
   function* ev(delay, f) {
     t += delay * pace;
@@ -98,6 +102,7 @@ export function* runEvents(graph, opts = {}) {
       action = pickAction(n, actions, lastAction);
     } else {
       let work = 20 + Math.floor(rnd() * 60);   // the node's own work, before its next event
+      if (report) for (const r of report(n, path, rnd)) yield* ev(r.delay ?? 3, { ...base, type: r.type, name: r.name, data: r.data });
       if (retry(path, rnd)) {
         yield* ev(work, { ...base, type: 'error', name: 'retry_attempted', data: noItem({ attempt: 1, max_retries: 3, phase: 'exec', error: 'upstream service timed out (attempt 1)', error_type: 'TimeoutError' }) });
         work = 30;
@@ -135,6 +140,39 @@ export function* runEvents(graph, opts = {}) {
   return wf;
 }
 
+/**
+ * What the demo's own nodes report (issue 14, "Demo"): a node logs what it
+ * does; the validator logs each invalid record at warning with the reason,
+ * the processor reports progress over its chunks and a records_processed
+ * counter, the aggregator a mean_value gauge, the storage node its storage
+ * id (and a custom event).
+ */
+export function demoReport(n, path, rnd) {
+  const log = (level, message, fields) => ({ type: 'log', name: 'node_log', data: fields ? { level, message, fields } : { level, message } });
+  const out = [log('info', `${n.id}: starting`, { node: n.id })];
+  if (/valid/.test(n.id)) {
+    const bad = 1 + Math.floor(rnd() * 3);
+    for (let i = 0; i < bad; i++) {
+      const rec = 3 + Math.floor(rnd() * 90);
+      out.push(log('warning', `invalid record ${rec}: bad date`, { record: rec, reason: 'bad date', value: '2026-13-45' }));
+    }
+    out.push(log('debug', 'validation rules loaded', { rules: 12 }));
+  } else if (/process|transform/.test(n.id)) {
+    const chunks = 4;
+    for (let c = 1; c <= chunks; c++) {
+      out.push({ type: 'lifecycle', name: 'node_progress', data: { done: c * 25, total: 100 }, delay: 12 });
+      out.push({ type: 'metric', name: 'custom_metric', data: { name: 'records_processed', value: 25, unit: 'records', kind: 'counter' }, delay: 0.5 });
+    }
+  } else if (/aggregat|report/.test(n.id)) {
+    out.push({ type: 'metric', name: 'custom_metric', data: { name: 'mean_value', value: Math.round(rnd() * 10000) / 100, unit: '', kind: 'gauge' } });
+  } else if (/stor/.test(n.id)) {
+    const id = 'st-' + Math.floor(rnd() * 1e6).toString(16);
+    out.push(log('info', `stored as ${id}`, { storage_id: id }));
+    out.push({ type: 'data', name: 'custom_event', data: { name: 'stored', data: { storage_id: id, rows: 93 } } });
+  }
+  return out;
+}
+
 /** All events of one run as an array (no pacing). */
 export function runToArray(graph, opts = {}) {
   const out = [];
@@ -157,4 +195,34 @@ export function randomChoice(weights = {}) {
     const rest = actions.filter((a) => !loops.includes(a));
     return rnd() < 0.8 || rest.length === 1 ? rest[0] : rest[1 + Math.floor(rnd() * (rest.length - 1))];
   };
+}
+
+/**
+ * A flat chain of n nodes as a producer sends it, in one run `id`: every
+ * 20th node's execution is retried once, every node logs a line (each 50th
+ * at warning).  {id, events}.  The run history's big-run cases (the
+ * browser test's and bench-history.mjs's 300-node timelines).
+ */
+export function chainRun(n, id) {
+  const nodes = [], edges = [];
+  for (let i = 0; i < n; i++) nodes.push({ id: `step${String(i).padStart(3, '0')}`, type: 'StepNode' });
+  for (let i = 0; i + 1 < n; i++) edges.push({ from: nodes[i].id, to: nodes[i + 1].id, action: 'default' });
+  const graph = { id: 'bench_chain', type: 'Chain', start: nodes[0].id, nodes, edges };
+  const t0 = Date.now() - n * 12 - 1000;
+  let seq = 0, t = t0;
+  const evs = [];
+  const ev = (node, type, name, data, corr) => evs.push({ event_id: `${id}-${++seq}`, timestamp: new Date(t).toISOString(), node_id: node, node_type: 'StepNode',
+    node_path: node === 'bench_chain' ? 'bench_chain' : 'bench_chain/' + node, event_type: type, event_name: name, data, correlation_id: corr, workflow_id: id, seq, source: { host: 'bench', pid: 1 } });
+  ev('bench_chain', 'lifecycle', 'workflow_started', { state: 'running', graph }, id);
+  for (let i = 0; i < n; i++) {
+    const node = nodes[i].id, corr = `${id}-x${i}`;
+    ev(node, 'lifecycle', 'node_started', { state: 'started' }, corr);
+    t += 4;
+    if (i % 20 === 19) { ev(node, 'error', 'retry_attempted', { attempt: 1, max_retries: 2, error: 'timed out', error_type: 'TimeoutError', phase: 'exec' }, corr); t += 4; }
+    ev(node, 'log', 'node_log', { level: i % 50 === 7 ? 'warning' : 'info', message: `step ${i} done`, fields: { i } }, corr);
+    t += 4;
+    ev(node, 'lifecycle', 'node_completed', { state: 'completed', next_action: 'default', total_execution_time: 0.008 }, corr);
+  }
+  ev('bench_chain', 'lifecycle', 'workflow_completed', { status: 'success', final_action: 'default', duration: (t - t0) / 1000 }, id);
+  return { id, events: evs };
 }

@@ -169,3 +169,74 @@ test('a failed run keeps the error that ended it', () => {
   const run = st.runs.get(evs[0].workflow_id);
   assert.equal(run.errors[run.errors.length - 1].msg, 'processor: storage unavailable');
 });
+
+// ---------------------------------------------------------------------------
+// What nodes report about themselves (issue 14): node_log, custom_metric,
+// node_progress, custom_event
+// ---------------------------------------------------------------------------
+test('log lines, metrics, progress and custom events land on the node, without changing its status', async () => {
+  const { demoReport } = await import('./simulate.mjs');
+  const st = createStore();
+  const evs = runToArray(pipelineGraph(), { seed: 1, choose: choose({ validator: 'process', storage: 'stored' }), report: true });
+  feed(st, evs);
+  const run = st.runs.get(evs[0].workflow_id);
+  const v = run.nodes.get('data_pipeline/validator');
+  assert.equal(v.status, 'completed', 'log lines do not make a completed node look running');
+  const warnings = v.logs.filter((l) => l.level === 'warning');
+  assert.ok(warnings.length >= 1 && warnings.every((l) => /^invalid record \d+: bad date$/.test(l.message) && l.fields.reason === 'bad date'));
+  assert.ok(v.logs.every((l) => l.corr === v.execs[0].corr), 'each line names its execution');
+  assert.equal(run.logLevels.warning, warnings.length);
+  const p = run.nodes.get('data_pipeline/processor');
+  assert.deepEqual([p.progress.done, p.progress.total], [100, 100]);
+  const m = p.metrics.get('records_processed');
+  assert.deepEqual([m.kind, m.unit, m.count, m.sum, m.last], ['counter', 'records', 4, 100, 25]);
+  assert.equal(run.nodes.get('data_pipeline/aggregator').metrics.get('mean_value').kind, 'gauge');
+  const s = run.nodes.get('data_pipeline/storage');
+  assert.equal(s.custom.length, 1);
+  assert.equal(s.custom[0].name, 'stored');
+  assert.match(s.custom[0].data.storage_id, /^st-/);
+  assert.equal(run.custom.length, 1);
+  assert.ok(typeof demoReport === 'function');
+});
+
+test('progress follows the newest event and starts again with the next execution; malformed reports are ignored', () => {
+  const st = createStore();
+  const wf = 'wf-p';
+  const mk = (seq, name, data, type = 'lifecycle') => ({ event_id: 'e' + seq, timestamp: '2026-11-30T12:00:00.000Z', node_id: 'worker', node_type: 'W', node_path: 'g/worker',
+    event_type: type, event_name: name, data, correlation_id: 'c' + (seq < 10 ? 1 : 2), workflow_id: wf, seq });
+  feed(st, [
+    { event_id: 'e0', timestamp: '2026-11-30T12:00:00.000Z', node_id: 'g', node_type: 'G', node_path: 'g', event_type: 'lifecycle', event_name: 'workflow_started',
+      data: { graph: { id: 'g', nodes: [{ id: 'worker', type: 'W' }], edges: [], start: 'worker' } }, correlation_id: wf, workflow_id: wf, seq: 0 },
+    mk(1, 'node_started', {}), mk(3, 'node_progress', { done: 60, total: 100 }), mk(2, 'node_progress', { done: 40, total: 100 }),
+    mk(4, 'node_progress', { done: 'x', total: 100 }), mk(5, 'node_progress', { done: -1, total: 10 }),
+    mk(6, 'node_log', { level: 'loud', message: 'not a level' }, 'log'), mk(7, 'node_log', { level: 'info', message: 42 }, 'log'),
+    mk(8, 'custom_metric', { name: 'm', value: 'NaN', kind: 'gauge' }, 'metric'), mk(9, 'custom_event', { data: {} }, 'data'),
+  ]);
+  const n = st.runs.get(wf).nodes.get('g/worker');
+  assert.deepEqual([n.progress.done, n.progress.total], [60, 100], 'an older progress event arriving late does not win');
+  assert.equal(n.logs.length, 0);
+  assert.equal(n.metrics.size, 0);
+  assert.equal(n.custom.length, 0);
+  assert.equal(n.status, 'running');
+  feed(st, [mk(11, 'node_started', {})]);
+  assert.equal(n.progress, null, 'a new execution has no progress yet');
+  // A node that does not know its total says 0 (or leaves it out): docs/events.md.
+  feed(st, [mk(12, 'node_progress', { done: 7, total: 0 }), mk(13, 'node_progress', { done: 9 })]);
+  assert.deepEqual([n.progress.done, n.progress.total], [9, 0]);
+});
+
+test('log lines are bounded per node; the dropped ones are counted', () => {
+  const st = createStore();
+  const wf = 'wf-l';
+  const evs = [{ event_id: 's', timestamp: '2026-11-30T12:00:00.000Z', node_id: 'g', node_type: 'G', node_path: 'g', event_type: 'lifecycle', event_name: 'workflow_started',
+    data: { graph: { id: 'g', nodes: [{ id: 'n', type: 'N' }], edges: [], start: 'n' } }, correlation_id: wf, workflow_id: wf, seq: 0 }];
+  for (let i = 1; i <= LIMITS.logs + 25; i++) {
+    evs.push({ event_id: 'l' + i, timestamp: '2026-11-30T12:00:00.000Z', node_id: 'n', node_type: 'N', node_path: 'g/n', event_type: 'log', event_name: 'node_log',
+      data: { level: 'info', message: 'line ' + i }, correlation_id: 'c', workflow_id: wf, seq: i });
+  }
+  feed(st, evs);
+  const n = st.runs.get(wf).nodes.get('g/n');
+  assert.equal(n.logs.length, LIMITS.logs);
+  assert.equal(n.logsDropped, 25);
+  assert.equal(n.logs[n.logs.length - 1].message, 'line ' + (LIMITS.logs + 25));
+});
