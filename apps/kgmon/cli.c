@@ -210,3 +210,9 @@ bool cli_is_tty(int fd)
 {
     return isatty(fd) == 1;
 }
+
+const char *cli_env_token(void)
+{
+    const char *t = getenv("KGMON_TOKEN");
+    return t && *t ? t : NULL;
+}

@@ -58,6 +58,12 @@ bool cli_sleep_interruptible(double seconds);
 
 bool cli_is_tty(int fd);
 
+/* The dashboard token from the environment ($KGMON_TOKEN), or NULL when it is
+ * unset or empty.  Every command that takes --token falls back to it, so a
+ * token need not appear on a command line (which any local user can read in
+ * /proc/<pid>/cmdline); --token wins when both are given. */
+const char *cli_env_token(void);
+
 int cmd_demo(int argc, char **argv);
 int cmd_dashboard(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

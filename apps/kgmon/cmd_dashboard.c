@@ -34,7 +34,8 @@ static void dashboard_usage(FILE *out)
           "                       10000, 0 = none, at most 1000000)\n"
           "  --stale-after S      mark a run \"stale\" after S seconds without events (a\n"
           "                       producer that died mid-run; default 300)\n"
-          "  --token T            require this token (Authorization: Bearer T, or ?token=T)\n"
+          "  --token T            require this token (Authorization: Bearer T, or ?token=T;\n"
+          "                       default $KGMON_TOKEN, which keeps it out of ps)\n"
           "  --allow-origin O     also accept WebSocket connections from origin O (repeatable list, comma-separated)\n"
           CLI_HISTORY_USAGE
           "\n"
@@ -103,6 +104,7 @@ int cmd_dashboard(int argc, char **argv)
     cli_history_init(&hist);
     kg_dashboard_options o;
     kg_dashboard_options_init(&o);
+    o.token = cli_env_token();
     o.log = log_line;
     char *redis_host = NULL;
     unsigned long long u;

@@ -91,7 +91,7 @@ static void demo_usage(FILE *out)
           "  --dashboard[=PORT]   serve the live dashboard (default port 8080) and keep serving\n"
           "                       after the run until Ctrl-C\n"
           "  --bind ADDR          dashboard address (default 127.0.0.1)\n"
-          "  --token T            require this token on the dashboard\n"
+          "  --token T            require this token on the dashboard (default $KGMON_TOKEN)\n"
           CLI_HISTORY_USAGE
           "  --node-delay MS      simulated work per node in ms (default 0; 150 with --dashboard)\n"
           "  --seed N             random seed: same seed, same run (default 42)\n"
@@ -308,7 +308,7 @@ static int demo_parse(demo_args *a, int argc, char **argv)
     *a = (demo_args){.backend = "mock", .iterations = 5, .sample_rate = 1.0, .snapshots = true,
                      .redis_port = 6379, .webhook_url = "http://127.0.0.1:8080/api/ingest",
                      .file = "kaygraph-events.jsonl", .dashboard_port = 8080,
-                     .bind = "127.0.0.1", .log_level = KG_LOG_DEBUG,
+                     .bind = "127.0.0.1", .log_level = KG_LOG_DEBUG, .token = cli_env_token(),
                      .wf = {.batch_size = 100, .workers = 4, .seed = 42}};
     a->redis_host = strdup("127.0.0.1");
     cli_history_init(&a->hist);

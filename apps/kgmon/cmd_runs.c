@@ -385,7 +385,7 @@ static void runs_usage(FILE *out, bool one)
               "status, attempts, action or error) and error events.\n"
               "\n"
               "  --url URL            dashboard (default http://127.0.0.1:8080; ?token=T in it is used)\n"
-              "  --token T            the dashboard's token\n"
+              "  --token T            the dashboard's token (default $KGMON_TOKEN)\n"
               "  --json               print the API answer (GET /api/runs/<id>) as JSON\n"
               "  --events             print every event of the run as JSON Lines (the export)\n"
               "  --timeout S          give up after S seconds (default 30)\n"
@@ -397,7 +397,7 @@ static void runs_usage(FILE *out, bool one)
               "List the runs the dashboard stored (run history), newest first.\n"
               "\n"
               "  --url URL            dashboard (default http://127.0.0.1:8080; ?token=T in it is used)\n"
-              "  --token T            the dashboard's token\n"
+              "  --token T            the dashboard's token (default $KGMON_TOKEN)\n"
               "  --status S           running, success, failed or stale (comma list)\n"
               "  --graph G            only runs of graph G\n"
               "  --since T            started at or after T: ISO 8601, Unix seconds, or an\n"
@@ -550,6 +550,12 @@ static int runs_main(int argc, char **argv, bool one)
     }
     if (optind < argc)
         return cli_usage_error(a.cmd, "unexpected argument '%s'", argv[optind]);
+    const char *env_token = cli_env_token();
+    if (!a.token[0] && env_token) {
+        if (strlen(env_token) >= sizeof a.token)
+            return cli_usage_error(a.cmd, "$KGMON_TOKEN is too long");
+        snprintf(a.token, sizeof a.token, "%s", env_token);
+    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
         fprintf(stderr, "kgmon %s: cannot initialise libcurl\n", a.cmd);
         return KGMON_FAILED;

@@ -101,7 +101,8 @@ static void tail_usage(FILE *out)
           "  --redis HOST[:PORT]  Redis server (default port 6379)\n"
           "  --redis-prefix P     key/channel prefix (default kaygraph:monitoring:)\n"
           "  --url URL            dashboard, e.g. http://127.0.0.1:8080 (a ?token=T in it is used)\n"
-          "  --token T            the dashboard's token (sent as Authorization: Bearer T)\n"
+          "  --token T            the dashboard's token (sent as Authorization: Bearer T;\n"
+          "                       default $KGMON_TOKEN)\n"
           "filters (all must match; a repeated filter matches any of its values):\n"
           "  --type T             lifecycle, data, error, metric or log (repeatable, or a comma\n"
           "                       list)\n"
@@ -290,6 +291,8 @@ static int tail_check(tail_args *a)
         return cli_usage_error("tail", "--token needs --url");
     if (!a->token && a->url_token[0])
         a->token = a->url_token;
+    if (!a->token && a->url)
+        a->token = cli_env_token();
     return 0;
 }
 

@@ -9,12 +9,10 @@
 // nodes report as issue 14 asks (the validator logs each invalid record at
 // warning with the reason, the processor reports progress over its chunks and
 // a records_processed counter, the aggregator a mean_value gauge, the storage
-// node the storage id).  A kgmon from before the node reports (no
-// `demo --log-level`) runs that part as a todo, with the reason.
+// node the storage id).
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,11 +20,6 @@ import { KGMON, precondition, startServer, startProcess, stopProcess, waitHealth
 
 const skip = precondition(false);
 const skipReal = precondition(true);
-let notYet = false;
-if (!skipReal) {
-  const help = execFileSync(KGMON, ['demo', '--help'], { encoding: 'utf8' });
-  if (!help.includes('--log-level')) notYet = 'this kgmon predates the node reports (issue 14, C side): its demo nodes do not log, count or report progress yet';
-}
 const XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
 
 /** Records every progress a drawn node shows, and its status line then (transitions shorter than a poll included). */
@@ -173,10 +166,9 @@ describe('node logs, metrics, progress and custom events (mock server)', { skip 
 // ---------------------------------------------------------------------------
 describe('node reports of the real demo (kgmon demo --dashboard)', { skip: skipReal }, () => {
   let tmp, demo, base, ctx, page, runs;
-  const it_ = (name, fn) => it(name, { timeout: 60000, todo: notYet }, fn);
+  const it_ = (name, fn) => it(name, { timeout: 60000 }, fn);
 
   before(async () => {
-    if (notYet) return;
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kg-nodeout-'));
     process.env.XDG_STATE_HOME = path.join(tmp, 'state');
     const port = await freePort();

@@ -243,6 +243,45 @@ static void test_tail_url_token(void **state)
     dash_stop(&d);
 }
 
+/* $KGMON_TOKEN is the token of every command that takes --token: the
+ * dashboard requires it, tail and runs send it, and it never has to be on a
+ * command line. */
+static void test_token_from_environment(void **state)
+{
+    (void)state;
+    setenv("KGMON_TOKEN", "env-tok-7", 1);
+    dash d;
+    dash_start(&d, 0, (const char *const[]){"--db", "none", NULL});
+    kg_thttp_resp r;
+    assert_int_equal(kg_thttp(d.port, "GET", "/api/events", NULL, NULL, 0, &r), 401);
+    kg_thttp_resp_free(&r);
+    char *e = ev("env-1", "node_started", "lifecycle", "n1");
+    ingest(&d, e, "env-tok-7");
+    char *out, *err;
+    assert_exit(kgm_runl(RUN_TIMEOUT, &out, &err, "tail", "--url", d.url, "--count", "1", NULL), 0, err);
+    assert_contains(out, "\"env-1\"");
+    free(out);
+    free(err);
+    /* --token wins over the environment. */
+    assert_exit(kgm_runl(RUN_TIMEOUT, &out, &err, "tail", "--url", d.url, "--token", "other",
+                         "--count", "1", NULL), 1, err);
+    assert_contains(err, "wrong --token");
+    free(out);
+    free(err);
+    /* runs is let in (history is off here, and the answer says that). */
+    assert_exit(kgm_runl(RUN_TIMEOUT, &out, &err, "runs", "--url", d.url, NULL), 1, err);
+    assert_contains(err, "run history is off");
+    free(out);
+    free(err);
+    unsetenv("KGMON_TOKEN");
+    assert_exit(kgm_runl(RUN_TIMEOUT, &out, &err, "runs", "--url", d.url, NULL), 1, err);
+    assert_contains(err, "wants a token");
+    free(out);
+    free(err);
+    free(e);
+    dash_stop(&d);
+}
+
 static void test_tail_url_interrupt(void **state)
 {
     (void)state;
@@ -294,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_tail_url_initial_and_live),
         cmocka_unit_test(test_tail_url_filters),
         cmocka_unit_test(test_tail_url_token),
+        cmocka_unit_test(test_token_from_environment),
         cmocka_unit_test(test_tail_url_interrupt),
         cmocka_unit_test(test_tail_url_reconnects),
     };

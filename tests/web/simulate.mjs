@@ -161,7 +161,9 @@ export function demoReport(n, path, rnd) {
     const chunks = 4;
     for (let c = 1; c <= chunks; c++) {
       out.push({ type: 'lifecycle', name: 'node_progress', data: { done: c * 25, total: 100 }, delay: 12 });
-      out.push({ type: 'metric', name: 'custom_metric', data: { name: 'records_processed', value: 25, unit: 'records', kind: 'counter' }, delay: 0.5 });
+      // After the last chunk the node winds up for as long as a chunk took, so
+      // "100/100" is on screen for a while, not only between two messages.
+      out.push({ type: 'metric', name: 'custom_metric', data: { name: 'records_processed', value: 25, unit: 'records', kind: 'counter' }, delay: c === chunks ? 12 : 0.5 });
     }
   } else if (/aggregat|report/.test(n.id)) {
     out.push({ type: 'metric', name: 'custom_metric', data: { name: 'mean_value', value: Math.round(rnd() * 10000) / 100, unit: '', kind: 'gauge' } });
