@@ -9,9 +9,11 @@
  *       of its thread's CPU time) run N times; prints the workflow thread's
  *       CPU time and the whole process's CPU time per node execution.
  *       --pin same: every thread on CPU 0; split: the workflow thread on
- *       CPU 0, the dispatcher threads on CPU 1.
+ *       CPU 0, the dispatcher threads on CPU 1.  --spin: the node's work is
+ *       a calibrated user-space loop instead of reading the CPU clock.
  *   kg_probe clock
- *       the cost of one clock read (vDSO clock_gettime, rdtsc).
+ *       the cost of one clock read (vDSO clock_gettime, rdtsc, and the
+ *       thread CPU clock that the busy-wait reads, a system call).
  *
  * Output: one JSON object per call on stdout. */
 #ifndef _GNU_SOURCE
@@ -36,11 +38,38 @@ static double clock_s(clockid_t id)
 }
 
 static double work_us;
+static double spin_per_us;   /* --spin: loop iterations per µs (calibrated); 0 = clock */
+static volatile unsigned long long spin_sink;
+
+/* Work that stays in user space: a dependent multiply-add chain, as a node
+ * computing something would run.  The default busy-wait below reads the
+ * thread's CPU clock, a system call (~210 ns here), ~47 times per 10 µs: the
+ * kernel then evicts part of the caches the monitor uses. */
+static void spin(double us)
+{
+    unsigned long long x = spin_sink, n = (unsigned long long)(us * spin_per_us);
+    for (unsigned long long i = 0; i < n; i++)
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    spin_sink = x;
+}
+
+static void spin_calibrate(void)
+{
+    spin_per_us = 1000;
+    double c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
+    spin(50000);
+    double us = (clock_s(CLOCK_THREAD_CPUTIME_ID) - c0) * 1e6;
+    spin_per_us = 1000 * 50000 / us;
+}
 
 static void busy_wait(double us)
 {
     if (us <= 0)
         return;
+    if (spin_per_us > 0) {
+        spin(us);
+        return;
+    }
     double end = clock_s(CLOCK_THREAD_CPUTIME_ID) + us / 1e6;
     while (clock_s(CLOCK_THREAD_CPUTIME_ID) < end) {
     }
@@ -152,6 +181,8 @@ static double per_call_ns(int what, long n)
             clock_gettime(CLOCK_REALTIME, &ts), sink += (unsigned long long)ts.tv_nsec;
         else if (what == 2)
             sink += __rdtsc();
+        else if (what == 4)
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts), sink += (unsigned long long)ts.tv_nsec;
         else
             sink += __rdtscp(&aux);
     }
@@ -162,8 +193,9 @@ static int probe_clock(void)
 {
     long n = 10000000;
     printf("{\"clock_gettime_monotonic_ns\":%.1f,\"clock_gettime_realtime_ns\":%.1f,"
-           "\"rdtsc_ns\":%.1f,\"rdtscp_ns\":%.1f}\n",
-           per_call_ns(0, n), per_call_ns(1, n), per_call_ns(2, n), per_call_ns(3, n));
+           "\"rdtsc_ns\":%.1f,\"rdtscp_ns\":%.1f,\"clock_gettime_thread_cputime_ns\":%.1f}\n",
+           per_call_ns(0, n), per_call_ns(1, n), per_call_ns(2, n), per_call_ns(3, n),
+           per_call_ns(4, n / 10));
     return 0;
 }
 
@@ -173,7 +205,7 @@ int main(int argc, char **argv)
         {"work", required_argument, NULL, 'w'},   {"runs", required_argument, NULL, 'r'},
         {"monitor", no_argument, NULL, 'm'},      {"workers", required_argument, NULL, 'k'},
         {"buffer", required_argument, NULL, 'b'}, {"pin", required_argument, NULL, 'p'},
-        {NULL, 0, NULL, 0},
+        {"spin", no_argument, NULL, 's'},         {NULL, 0, NULL, 0},
     };
     if (argc < 2) {
         fputs("usage: kg_probe workflow|clock [options] (see bench/probe.c)\n", stderr);
@@ -201,6 +233,9 @@ int main(int argc, char **argv)
             break;
         case 'p':
             o.pin = optarg;
+            break;
+        case 's':
+            spin_calibrate();
             break;
         default:
             return 2;
