@@ -25,8 +25,9 @@ typedef struct kg_pg_server {
     char uri[256];         /* postgres://postgres@127.0.0.1:PORT/postgres */
 } kg_pg_server;
 
-/* Are initdb and postgres there (and, as root, a postgres user)?  Tests
- * skip() with `why` when not. */
+/* Whether to run a PostgreSQL test: initdb and postgres are there (and, as
+ * root, a postgres user).  When not, false (skip, with `why`) only with
+ * KG_TEST_ALLOW_SKIP=1; else true, and the test fails starting the server. */
 bool kg_pg_server_available(char *why, size_t whylen);
 
 /* initdb + start, wait (at most 60 s) until it accepts connections.  0, or

@@ -23,7 +23,7 @@ static const char *kg__binary(void)
     return b && *b ? b : "redis-server";
 }
 
-bool kg_redis_server_available(void)
+static bool kg__binary_found(void)
 {
     const char *b = kg__binary();
     if (strchr(b, '/'))
@@ -39,6 +39,11 @@ bool kg_redis_server_available(void)
         path = colon ? colon + 1 : NULL;
     }
     return access("/usr/bin/redis-server", X_OK) == 0;
+}
+
+bool kg_redis_server_available(void)
+{
+    return kg__binary_found() || !kg_test_skip_allowed("redis-server not found");
 }
 
 static redisContext *kg__client(const kg_redis_server *s, double timeout)

@@ -17,13 +17,14 @@ export const CHROMIUM = process.env.KG_CHROMIUM || '/usr/bin/chromium';
 export const MOCK = process.env.KG_BROWSER_MOCK === '1';
 const argKgmon = process.argv.find((a) => a.startsWith('--kgmon='));
 export const KGMON = process.env.KGMON || (argKgmon ? argKgmon.slice(8) : '');
-export const ALLOW_SKIP = process.env.KG_BROWSER_ALLOW_SKIP === '1';
+export const ALLOW_SKIP = process.env.KG_TEST_ALLOW_SKIP === '1' || process.env.KG_BROWSER_ALLOW_SKIP === '1';
 export const UPDATE_DOCS = process.env.KG_UPDATE_DOCS_SCREENSHOT === '1';
 
 // ---------------------------------------------------------------------------
 // Preconditions: a missing piece fails the test (a skipped test is not a
 // pass, and a green run must never hide a missing install step).  A developer
-// who knowingly lacks Chromium can set KG_BROWSER_ALLOW_SKIP=1 to skip.
+// who knowingly lacks Chromium can set KG_TEST_ALLOW_SKIP=1 (as for the C
+// tests' redis-server, PostgreSQL, OpenSSL) or KG_BROWSER_ALLOW_SKIP=1 to skip.
 // ---------------------------------------------------------------------------
 export let chromium = null;
 export let ws = null;

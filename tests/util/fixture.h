@@ -35,4 +35,9 @@ int kg_test_free_port(void);
  * caller closes *fd. */
 int kg_test_refused_port(int *fd);
 
+/* A test that needs something the machine lacks (redis-server, PostgreSQL,
+ * OpenSSL) skips only when KG_TEST_ALLOW_SKIP=1 is set: a skipped test is not
+ * a pass, so by default it fails.  Prints `why` and returns whether to skip. */
+bool kg_test_skip_allowed(const char *why);
+
 #endif
