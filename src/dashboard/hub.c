@@ -97,14 +97,15 @@ void kg__hub_wake(kg__hub *h)
         h->wake(h->wake_ud);
 }
 
-int kg__hub_add(kg__hub *h, const kg__event *ev, kg_text *msg)
+int kg__hub_add(kg__hub *h, const kg__event *ev, kg_text *msg, bool may_refuse)
 {
     double now = kg_clock_mono();
     kg__sev *sev = kg__store_prepare(h->store, ev, msg);   /* history: outside the lock */
     pthread_mutex_lock(&h->lock);
     /* history (store.h): refused before anything changes, so a retry is
      * not taken for a duplicate; queued in the same hold of the lock. */
-    int rc = kg__store_room(h->store, msg->len) ? kg__agg_add(h->agg, ev, msg, now) : KG_EFULL;
+    bool room = !may_refuse || kg__store_room(h->store, msg->len);
+    int rc = room ? kg__agg_add(h->agg, ev, msg, now) : KG_EFULL;
     if (rc == 0) {
         kg__hub_push_locked(h, msg, KG__B_EVENT);
         kg__store_put(h->store, &sev);   /* history */

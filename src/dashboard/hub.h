@@ -52,8 +52,12 @@ void kg__hub_destroy(kg__hub *h);
 /* Add a validated event (text in msg).  Takes the lock.  Does not wake the
  * service thread: a source adds a group of events (a read from Redis, a
  * replay page, a batch) and then calls kg__hub_wake once; one wake-up per
- * event costs more than the event (an eventfd write and a poll cycle). */
-int kg__hub_add(kg__hub *h, const kg__event *ev, kg_text *msg);
+ * event costs more than the event (an eventfd write and a poll cycle).
+ * `may_refuse`: KG_EFULL when the history is behind (its sender retries);
+ * false for a source that cannot be held back: the event then always
+ * reaches the live view, and the history when its queue has room (else it
+ * is counted in history.dropped). */
+int kg__hub_add(kg__hub *h, const kg__event *ev, kg_text *msg, bool may_refuse);
 /* Push a prebuilt message to every client (caller holds the lock). */
 void kg__hub_push_locked(kg__hub *h, kg_text *msg, kg__bkind kind);
 void kg__hub_wake(kg__hub *h);

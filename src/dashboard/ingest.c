@@ -148,7 +148,7 @@ int kg__ingest_body(kg__hub *h, const char *body, size_t len, kg__ingest_result 
     return 0;
 }
 
-int kg__ingest_event_text(kg__hub *h, const char *text, size_t len, kg_error_t *err)
+static int ingest_one(kg__hub *h, const char *text, size_t len, bool may_refuse, kg_error_t *err)
 {
     json_error_t je;
     json_t *root = json_loadb(text, len, 0, &je);
@@ -160,7 +160,8 @@ int kg__ingest_event_text(kg__hub *h, const char *text, size_t len, kg_error_t *
     int rc = kg__event_check(root, &ev, err);
     if (rc == 0) {
         kg_text *m = kg__event_msg(root, text, len);
-        rc = m ? kg__hub_add(h, &ev, m) : kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
+        rc = m ? kg__hub_add(h, &ev, m, may_refuse)
+               : kg_error_set(err, KG_ENOMEM, NULL, "out of memory");
         kg_text_unref(m);
         if (rc == KG_EEXISTS)
             rc = 0;   /* at-least-once delivery: a duplicate is not a failure */
@@ -174,6 +175,16 @@ int kg__ingest_event_text(kg__hub *h, const char *text, size_t len, kg_error_t *
     }
     json_decref(root);
     return rc;
+}
+
+int kg__ingest_event_text(kg__hub *h, const char *text, size_t len, kg_error_t *err)
+{
+    return ingest_one(h, text, len, true, err);
+}
+
+int kg__ingest_event_text_live(kg__hub *h, const char *text, size_t len, kg_error_t *err)
+{
+    return ingest_one(h, text, len, false, err);
 }
 
 int kg__ingest_event_text_wait(kg__hub *h, const char *text, size_t len, atomic_bool *stop,

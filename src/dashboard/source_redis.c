@@ -189,7 +189,10 @@ static int kg__live_one(kg__redis_source *s, double timeout, kg_error_t *err)
             kg__live_note(s, json, len);
         kg_error_t ierr;
         kg_error_clear(&ierr);
-        kg__ingest_event_text_wait(s->hub, json, len, &s->stop, &ierr);   /* history: waits when behind */
+        /* Pub/Sub cannot be paused: a subscriber that waited for the
+         * history would be disconnected by Redis and lose everything
+         * published meanwhile (ingest.h). */
+        kg__ingest_event_text_live(s->hub, json, len, &ierr);
         free(json);
     }
     return rc;
