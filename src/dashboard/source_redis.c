@@ -395,12 +395,22 @@ static int kg__replay_start(kg__redis_source *s, char start[KG__SID_MAX])
     return rc;
 }
 
+/* True when the producers write no stream (or it is empty). */
+static bool kg__stream_missing(kg__redis_source *s)
+{
+    unsigned long long len = 0;
+    kg_error_t err;
+    kg_error_clear(&err);
+    return kg_redis_reader_stream_length(s->reader, &len, &err) == 0 && len == 0;
+}
+
 /* Replay what Pub/Sub may have missed.  Returns 0 when done (also when there
  * is no stream), or an error: the caller retries after reconnecting. */
 static int kg__replay(kg__redis_source *s)
 {
     char start[KG__SID_MAX];
     int rc = 0;
+    bool reconnect = s->cursor[0] != '\0';
     memset(s->live, 0, KG__LIVE_SET_CAP * sizeof *s->live);
     s->live_n = 0;
     s->collecting = true;
@@ -438,6 +448,11 @@ static int kg__replay(kg__redis_source *s)
     atomic_fetch_add(&s->replays, 1);
     if (n)
         kg__rs_log(s, KG_DASH_LOG_INFO, "redis: replayed %zu stream entries from %s", n,
+                   s->where);
+    else if (reconnect && kg__stream_missing(s))
+        kg__rs_log(s, KG_DASH_LOG_WARN,
+                   "redis: %s has no stream to replay (producers write one with "
+                   "--redis-stream): events published while unsubscribed are missing",
                    s->where);
     return 0;
 }
