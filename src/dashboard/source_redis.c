@@ -410,7 +410,6 @@ static int kg__replay(kg__redis_source *s)
 {
     char start[KG__SID_MAX];
     int rc = 0;
-    bool reconnect = s->cursor[0] != '\0';
     memset(s->live, 0, KG__LIVE_SET_CAP * sizeof *s->live);
     s->live_n = 0;
     s->collecting = true;
@@ -448,11 +447,6 @@ static int kg__replay(kg__redis_source *s)
     atomic_fetch_add(&s->replays, 1);
     if (n)
         kg__rs_log(s, KG_DASH_LOG_INFO, "redis: replayed %zu stream entries from %s", n,
-                   s->where);
-    else if (reconnect && kg__stream_missing(s))
-        kg__rs_log(s, KG_DASH_LOG_WARN,
-                   "redis: %s has no stream to replay (producers write one with "
-                   "--redis-stream): events published while unsubscribed are missing",
                    s->where);
     return 0;
 }
@@ -523,9 +517,12 @@ static void *kg__rs_main(void *arg)
         uint64_t rn = kg_redis_reader_reconnects(s->reader);
         if (rn != reconnects) {
             reconnects = rn;
-            kg__rs_log(s, KG_DASH_LOG_WARN, "redis: resubscribed to %s%s", s->where,
-                       s->replay_n ? "; replaying the stream"
-                                   : "; events published meanwhile were missed");
+            const char *what = !s->replay_n ? "; events published meanwhile were missed"
+                               : kg__stream_missing(s)
+                                   ? "; no stream to replay (producers write one with "
+                                     "--redis-stream): events published meanwhile are missing"
+                                   : "; replaying the stream";
+            kg__rs_log(s, KG_DASH_LOG_WARN, "redis: resubscribed to %s%s", s->where, what);
             need_replay = s->replay_n > 0;
         }
         bool was_up = up;
