@@ -4,6 +4,7 @@
 #define KG_MONITOR_INTERNAL_H
 
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 
 #include "kaygraph/monitor.h"
@@ -55,7 +56,9 @@ struct kg_monitor {
     uint32_t always_kept;      /* names exempt from sampling (errors) */
     bool global;               /* installed process-wide */
 
-    atomic_uint_fast64_t dropped_full, sent, failed_batches, dropped_shutdown;
+    /* Written by the workers (sent: every batch): on a line of their own,
+     * away from what node threads read on every event above. */
+    alignas(64) atomic_uint_fast64_t dropped_full, sent, failed_batches, dropped_shutdown;
     kg_breaker breaker;
 
     pthread_mutex_t lock;      /* only for the condition below */

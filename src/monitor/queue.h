@@ -83,6 +83,29 @@ void kg_queue_destroy(kg_queue *q);
 #define KG__QUEUE_POS_BITS 56
 #define KG__QUEUE_POS_MASK ((UINT64_C(1) << KG__QUEUE_POS_BITS) - 1)
 
+/* A producer asks for the cell KG__QUEUE_PREFETCH_AHEAD positions ahead in
+ * the exclusive state that writing needs.  Each cell was last read by the
+ * workers on the other CPU a lap ago, so writing a record misses; and the
+ * locked CAS of the next reservation (a node's records come in quick pairs:
+ * start and preparing, executed and completed) waits until that miss has
+ * drained from the store buffer.  Asked for 16 positions (2-3 node
+ * executions) early, the line is there when the record is written.  Measured
+ * with `kg_probe workflow --work 10 --pin split`, 7 interleaved rounds, twice:
+ * 256 -> 204 and 253 -> 201 ns of monitoring per node execution; the next
+ * position instead of 16 ahead made no difference (too late), two lines
+ * (16 and 17, for records of one and two positions) none beyond one.
+ * PREFETCHW is a hint (a no-op on x86 CPUs without it); elsewhere, and under
+ * ThreadSanitizer, the compiler's write prefetch. */
+#define KG__QUEUE_PREFETCH_AHEAD 16
+static inline void kg__queue_prefetch_for_write(const void *p)
+{
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+    __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+#else
+    __builtin_prefetch(p, 1, 3);
+#endif
+}
+
 /* Reserve `count` (1..KG_QUEUE_MAX_EVENTS) consecutive positions, or NULL
  * when there is no room (never waits).  `reserved_room`: may use the cells
  * kept for the dispatcher.  Then fill the record and kg_queue_commit() it.
@@ -107,6 +130,7 @@ static inline kg_record *kg_queue_reserve(kg_queue *q, unsigned count, bool rese
         if (atomic_compare_exchange_weak_explicit(&q->head, &pos, pos + count,
                                                   memory_order_relaxed, memory_order_relaxed)) {
             *pos_out = pos;
+            kg__queue_prefetch_for_write(&q->cells[(pos + KG__QUEUE_PREFETCH_AHEAD) & q->mask]);
             return &q->cells[pos & q->mask].rec;
         }
     }
