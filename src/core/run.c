@@ -342,8 +342,12 @@ static int node_execute(kg_node_t *node, const kg_run_state *run, json_t *shared
     atomic_fetch_add_explicit(&node->executions, 1, memory_order_relaxed);
     /* The clock is read where the engine needs it (t0, the end) and, when
      * someone is watching, around exec; observer points share the nearest
-     * reading.  So execution_time includes the observer calls between prep
-     * and exec (tens of ns), and an unobserved node reads the clock twice.
+     * reading, and a reading is not taken again where no user code ran since
+     * the last one (no before_prep/prep: exec starts at t0; no
+     * after_exec/post: the node ends when exec did).  So execution_time
+     * includes the observer calls between prep and exec (tens of ns), an
+     * unobserved node reads the clock twice and a watched one 2 to 4 times
+     * (each read costs 25-30 ns on the machine of BENCHMARKS.md).
      * A watched execution builds its observer event once and changes only
      * what differs from point to point. */
     const kg_observer *obs = quiet ? NULL : run->obs;
@@ -360,7 +364,8 @@ static int node_execute(kg_node_t *node, const kg_run_state *run, json_t *shared
         goto fail;
     }
     phase = "exec";
-    uint64_t t_exec = obs ? (uint64_t)kg_clock_mono_ns() : 0;
+    bool user_before_exec = ops->before_prep || ops->prep;
+    uint64_t t_exec = !obs ? 0 : user_before_exec ? (uint64_t)kg_clock_mono_ns() : t0;
     if (obs) {
         ev.point = KG_OBS_AFTER_PREP;
         ev.data = prep_res;
@@ -369,10 +374,11 @@ static int node_execute(kg_node_t *node, const kg_run_state *run, json_t *shared
     }
     if (exec_step(&ctx, shared, prep_res, !quiet, &exec_res) < 0)
         goto fail;
+    uint64_t t_after_exec = 0;
     if (obs) {
         ev.point = KG_OBS_AFTER_EXEC;
         ev.data = exec_res;
-        ev.time_ns = (uint64_t)kg_clock_mono_ns();
+        ev.time_ns = t_after_exec = (uint64_t)kg_clock_mono_ns();
         ev.elapsed = (double)(ev.time_ns - t_exec) / 1e9;
         ev.attempt = ctx.attempt;
         obs->on_event(obs->ud, &ev);
@@ -391,7 +397,8 @@ static int node_execute(kg_node_t *node, const kg_run_state *run, json_t *shared
         post_action = json_string_value(exec_res);   /* a graph returns its last action */
     }
     copy_action(action, post_action);
-    uint64_t t_end = (uint64_t)kg_clock_mono_ns();
+    bool user_after_exec = ops->after_exec || ops->post;
+    uint64_t t_end = obs && !user_after_exec ? t_after_exec : (uint64_t)kg_clock_mono_ns();
     kg__metrics_record(node, t_end - t0, true);
     if (obs) {
         ev.point = KG_OBS_AFTER_POST;
