@@ -6,7 +6,10 @@
  *
  *   feed thread   subscribes to <prefix>all, then replays <prefix>stream,
  *                 then follows Pub/Sub, feeding every event through the same
- *                 ingest path as the webhook.  Pub/Sub keeps nothing for an
+ *                 ingest path as the webhook, except that Pub/Sub is never
+ *                 held back by a run history that is behind (Redis would
+ *                 disconnect the subscriber: ingest.h, _live); the replay
+ *                 waits for it.  Pub/Sub keeps nothing for an
  *                 absent subscriber, so every (re)connection is followed by a
  *                 replay of the stream (when producers write one).  The
  *                 subscription is made first so that nothing falls between
