@@ -9,6 +9,7 @@
 
 #include "kaygraph/kaygraph.h"
 #include "testutil.h"
+#include "mock_monitor.h"
 
 /* ---- a small workflow: load -> work (fails its first attempt) -> save ---- */
 
@@ -52,26 +53,6 @@ static kg_node_t *workflow_new(bool failing)
     kg_node_connect(load, NULL, work);
     kg_node_connect(work, NULL, save);
     return g;
-}
-
-typedef struct fixture {
-    kg_monitor_t *mon;
-    kg_backend_t *mock;   /* borrowed: the monitor owns it */
-} fixture;
-
-static void fixture_start(fixture *f, kg_monitor_config *cfg)
-{
-    f->mock = kg_mock_backend_new(&(kg_mock_options){.max_events = 100000, .keep_json = true}, NULL);
-    cfg->backend = f->mock;
-    cfg->metrics_interval = 0;
-    kg_error_t err;
-    assert_int_equal(kg_monitor_new(cfg, &f->mon, &err), 0);
-}
-
-static json_t *fixture_events(fixture *f)
-{
-    assert_int_equal(kg_monitor_flush(f->mon, 10), 0);
-    return kg_mock_backend_events(f->mock, 0);
 }
 
 static const char *ev_name(json_t *ev)

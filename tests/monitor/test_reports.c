@@ -12,6 +12,7 @@
 
 #include "kaygraph/kaygraph.h"
 #include "testutil.h"
+#include "mock_monitor.h"
 
 /* ---- a workflow whose node reports from every step ------------------------------ */
 
@@ -51,26 +52,6 @@ static kg_node_t *talk_graph_new(void)
     kg_node_t *b = kg_graph_add(g, kg_node_new("after", NULL, NULL));
     kg_node_connect(a, NULL, b);
     return g;
-}
-
-typedef struct fixture {
-    kg_monitor_t *mon;
-    kg_backend_t *mock;   /* borrowed: the monitor owns it */
-} fixture;
-
-static void fixture_start(fixture *f, kg_monitor_config *cfg)
-{
-    f->mock = kg_mock_backend_new(&(kg_mock_options){.max_events = 200000, .keep_json = true}, NULL);
-    cfg->backend = f->mock;
-    cfg->metrics_interval = 0;
-    kg_error_t err;
-    assert_int_equal(kg_monitor_new(cfg, &f->mon, &err), 0);
-}
-
-static json_t *fixture_events(fixture *f)
-{
-    assert_int_equal(kg_monitor_flush(f->mon, 10), 0);
-    return kg_mock_backend_events(f->mock, 0);
 }
 
 static const char *str(json_t *o, const char *key)
