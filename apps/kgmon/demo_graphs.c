@@ -15,45 +15,13 @@
 static const char *const regions[] = {"eu", "us", "apac"};
 #define N_REGIONS 3
 
-static uint64_t mix(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15u;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9u;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBu;
-    return x ^ (x >> 31);
-}
-
-static double chance(uint64_t a, uint64_t b, uint64_t c)
-{
-    return (double)(mix(a ^ mix(b ^ mix(c))) >> 11) / 9007199254740992.0;
-}
-
-static const demo_options *opts_of(kg_ctx_t *ctx)
-{
-    return kg_ctx_data(ctx);
-}
-
-static uint64_t shared_u64(json_t *o, const char *key)
-{
-    return (uint64_t)json_integer_value(json_object_get(o, key));
-}
-
-static void simulate_work(const demo_options *o)
-{
-    if (o->node_delay <= 0)
-        return;
-    struct timespec ts = {(time_t)o->node_delay,
-                          (long)((o->node_delay - (double)(time_t)o->node_delay) * 1e9)};
-    nanosleep(&ts, NULL);
-}
-
 /* What the run reports (cmd_demo.c reads these keys after every run). */
 static void report_done(json_t *shared, const char *prefix)
 {
     char id[48];
     snprintf(id, sizeof id, "%s-%04llu-%06llx", prefix,
-             (unsigned long long)shared_u64(shared, "iteration"),
-             (unsigned long long)(mix(shared_u64(shared, "seed") ^ shared_u64(shared, "iteration")) &
+             (unsigned long long)demo_u64(shared, "iteration"),
+             (unsigned long long)(demo_mix(demo_u64(shared, "seed") ^ demo_u64(shared, "iteration")) &
                                   0xFFFFFF));
     json_object_set_new(shared, "storage_id", json_string(id));
     json_object_set_new(shared, "status", json_string("success"));
@@ -68,14 +36,14 @@ static void free_opts(void *data)
  * store's `key` on; prep reads it, post counts the step. */
 static int pass_prep(kg_ctx_t *ctx, json_t *shared, json_t **out)
 {
-    *out = json_pack("{s:I}", "steps", (json_int_t)shared_u64(shared, "steps"));
+    *out = json_pack("{s:I}", "steps", (json_int_t)demo_u64(shared, "steps"));
     return 0;
 }
 
 static int pass_exec(kg_ctx_t *ctx, json_t *in, json_t **out)
 {
-    simulate_work(opts_of(ctx));
-    *out = json_pack("{s:I}", "steps", (json_int_t)shared_u64(in, "steps") + 1);
+    demo_simulate_work(demo_opts(ctx), 1.0);
+    *out = json_pack("{s:I}", "steps", (json_int_t)demo_u64(in, "steps") + 1);
     return 0;
 }
 
@@ -99,12 +67,12 @@ static int pass_post(kg_ctx_t *ctx, json_t *shared, json_t *prep, json_t *exec,
 
 static int intake_exec(kg_ctx_t *ctx, json_t *in, json_t **out)
 {
-    const demo_options *o = opts_of(ctx);
-    uint64_t seed = shared_u64(in, "seed"), it = shared_u64(in, "iteration");
-    simulate_work(o);
+    const demo_options *o = demo_opts(ctx);
+    uint64_t seed = demo_u64(in, "seed"), it = demo_u64(in, "iteration");
+    demo_simulate_work(o, 1.0);
     json_t *orders = json_array();
     for (unsigned i = 0; i < o->batch_size; i++) {
-        double r = chance(seed, it, i);
+        double r = demo_chance(seed, it, i);
         json_array_append_new(orders, json_pack("{s:i, s:s, s:f}", "id", (int)i, "region",
                                                 regions[i % N_REGIONS], "amount",
                                                 r < 0.06 ? -1.0 : r * 500));
@@ -136,7 +104,7 @@ static int orders_prep(kg_ctx_t *ctx, json_t *shared, json_t **out)
 
 static int fetch_exec(kg_ctx_t *ctx, json_t *orders, json_t **out)
 {
-    simulate_work(opts_of(ctx));
+    demo_simulate_work(demo_opts(ctx), 1.0);
     *out = json_deep_copy(orders);
     size_t i;
     json_t *o;
@@ -153,7 +121,7 @@ static int orders_post(kg_ctx_t *ctx, json_t *shared, json_t *prep, json_t *exec
 
 static int order_validator_exec(kg_ctx_t *ctx, json_t *orders, json_t **out)
 {
-    simulate_work(opts_of(ctx));
+    demo_simulate_work(demo_opts(ctx), 1.0);
     json_t *valid = json_array();
     size_t i, invalid = 0;
     json_t *o;
@@ -181,17 +149,17 @@ static int order_validator_post(kg_ctx_t *ctx, json_t *shared, json_t *prep, jso
 static int lookup_exec(kg_ctx_t *ctx, json_t *orders, json_t **out)
 {
     static const char *const tiers[] = {"bronze", "silver", "gold"};
-    simulate_work(opts_of(ctx));
+    demo_simulate_work(demo_opts(ctx), 1.0);
     *out = json_deep_copy(orders);
     size_t i;
     json_t *o;
-    json_array_foreach(*out, i, o) json_object_set_new(o, "tier", json_string(tiers[mix(i) % 3]));
+    json_array_foreach(*out, i, o) json_object_set_new(o, "tier", json_string(tiers[demo_mix(i) % 3]));
     return 0;
 }
 
 static int features_exec(kg_ctx_t *ctx, json_t *orders, json_t **out)
 {
-    simulate_work(opts_of(ctx));
+    demo_simulate_work(demo_opts(ctx), 1.0);
     *out = json_deep_copy(orders);
     size_t i;
     json_t *o;
@@ -213,9 +181,9 @@ static int model_prep(kg_ctx_t *ctx, json_t *shared, json_t **out)
 
 static int model_exec(kg_ctx_t *ctx, json_t *in, json_t **out)
 {
-    simulate_work(opts_of(ctx));
+    demo_simulate_work(demo_opts(ctx), 1.0);
     if (kg_ctx_attempt(ctx) == 0 &&
-        chance(shared_u64(in, "seed"), shared_u64(in, "iteration"), 3000) < 0.3)
+        demo_chance(demo_u64(in, "seed"), demo_u64(in, "iteration"), 3000) < 0.3)
         return kg_ctx_fail(ctx, "TimeoutError", "risk model did not answer (attempt 1)");
     *out = json_deep_copy(json_object_get(in, "orders"));
     size_t i;
@@ -229,7 +197,7 @@ static int model_exec(kg_ctx_t *ctx, json_t *in, json_t **out)
 
 static int score_validator_exec(kg_ctx_t *ctx, json_t *orders, json_t **out)
 {
-    simulate_work(opts_of(ctx));
+    demo_simulate_work(demo_opts(ctx), 1.0);
     size_t i, flagged = 0;
     json_t *o;
     json_array_foreach(orders, i, o) flagged += json_number_value(json_object_get(o, "risk")) > 0.8;
@@ -270,7 +238,7 @@ static int aggregate_prep(kg_ctx_t *ctx, json_t *shared, json_t **out)
 
 static int aggregate_exec(kg_ctx_t *ctx, json_t *orders, json_t **out)
 {
-    simulate_work(opts_of(ctx));
+    demo_simulate_work(demo_opts(ctx), 1.0);
     double sum = 0;
     size_t i;
     json_t *o;
@@ -294,7 +262,7 @@ static int store_prep(kg_ctx_t *ctx, json_t *shared, json_t **out)
 
 static int store_exec(kg_ctx_t *ctx, json_t *total, json_t **out)
 {
-    simulate_work(opts_of(ctx));
+    demo_simulate_work(demo_opts(ctx), 1.0);
     *out = json_incref(total);
     return 0;
 }
@@ -445,11 +413,11 @@ static int pick_prep(kg_ctx_t *ctx, json_t *shared, json_t **out)
  * salts the pick so that lane and shard differ. */
 static int pick_exec(kg_ctx_t *ctx, json_t *in, json_t **out)
 {
-    simulate_work(opts_of(ctx));
+    demo_simulate_work(demo_opts(ctx), 1.0);
     uint64_t salt = 0;
     for (const char *p = kg_node_id(kg_ctx_node(ctx)); *p; p++)
         salt = salt * 31 + (unsigned char)*p;
-    double r = chance(shared_u64(in, "seed"), shared_u64(in, "iteration"), salt);
+    double r = demo_chance(demo_u64(in, "seed"), demo_u64(in, "iteration"), salt);
     *out = json_integer((json_int_t)(r * WIDE_LANES));
     return 0;
 }
@@ -462,8 +430,8 @@ static int dispatch_post(kg_ctx_t *ctx, json_t *shared, json_t *prep, json_t *ex
 {
     static const char *const lanes[WIDE_LANES] = WIDE_ACTIONS("lane");
     *action = lanes[json_integer_value(exec) % WIDE_LANES];
-    json_object_set_new(shared, "generated", json_integer((json_int_t)opts_of(ctx)->batch_size));
-    json_object_set_new(shared, "valid", json_integer((json_int_t)opts_of(ctx)->batch_size));
+    json_object_set_new(shared, "generated", json_integer((json_int_t)demo_opts(ctx)->batch_size));
+    json_object_set_new(shared, "valid", json_integer((json_int_t)demo_opts(ctx)->batch_size));
     json_object_set_new(shared, "invalid", json_integer(0));
     return 0;
 }

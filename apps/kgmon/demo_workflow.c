@@ -15,8 +15,7 @@
 
 #include "demo_workflow.h"
 
-/* Deterministic pseudo-randomness from (seed, iteration, salt...). */
-static uint64_t mix(uint64_t x)
+uint64_t demo_mix(uint64_t x)
 {
     x += 0x9E3779B97F4A7C15u;
     x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9u;
@@ -24,34 +23,28 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static double chance(uint64_t a, uint64_t b, uint64_t c)
+double demo_chance(uint64_t a, uint64_t b, uint64_t c)
 {
-    return (double)(mix(a ^ mix(b ^ mix(c))) >> 11) / 9007199254740992.0;
+    return (double)(demo_mix(a ^ demo_mix(b ^ demo_mix(c))) >> 11) / 9007199254740992.0;
 }
 
-static const demo_options *opts_of(kg_ctx_t *ctx)
+const demo_options *demo_opts(kg_ctx_t *ctx)
 {
     return kg_ctx_data(ctx);
 }
 
-static uint64_t shared_u64(json_t *shared, const char *key)
+uint64_t demo_u64(json_t *o, const char *key)
 {
-    return (uint64_t)json_integer_value(json_object_get(shared, key));
+    return (uint64_t)json_integer_value(json_object_get(o, key));
 }
 
-/* `fraction` of the node delay (work spread over steps reports progress). */
-static void simulate_work_part(const demo_options *o, double fraction)
+void demo_simulate_work(const demo_options *o, double fraction)
 {
     double s = o->node_delay * fraction;
     if (s <= 0)
         return;
     struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
     nanosleep(&ts, NULL);
-}
-
-static void simulate_work(const demo_options *o)
-{
-    simulate_work_part(o, 1.0);
 }
 
 /* ---- data_source ---------------------------------------------------------------- */
@@ -66,12 +59,12 @@ static int source_prep(kg_ctx_t *ctx, json_t *shared, json_t **out)
 static int source_exec(kg_ctx_t *ctx, json_t *in, json_t **out)
 {
     static const char *const categories[] = {"sensor", "order", "click", "payment"};
-    const demo_options *o = opts_of(ctx);
-    uint64_t seed = shared_u64(in, "seed"), it = shared_u64(in, "iteration");
-    simulate_work(o);
+    const demo_options *o = demo_opts(ctx);
+    uint64_t seed = demo_u64(in, "seed"), it = demo_u64(in, "iteration");
+    demo_simulate_work(o, 1.0);
     json_t *records = json_array();
     for (unsigned i = 0; i < o->batch_size; i++) {
-        double r = chance(seed, it, i);
+        double r = demo_chance(seed, it, i);
         json_t *rec = json_pack("{s:i, s:s}", "id", (int)i, "category", categories[i % 4]);
         if (r < 0.04)
             json_object_set_new(rec, "value", json_null());          /* invalid: missing */
@@ -106,7 +99,7 @@ static int validator_prep(kg_ctx_t *ctx, json_t *shared, json_t **out)
 
 static int validator_exec(kg_ctx_t *ctx, json_t *records, json_t **out)
 {
-    simulate_work(opts_of(ctx));
+    demo_simulate_work(demo_opts(ctx), 1.0);
     json_t *valid = json_array();
     size_t invalid = 0, i;
     json_t *rec;
@@ -237,7 +230,7 @@ static json_t *process_reported(kg_ctx_t *ctx, json_t *in, const char *how)
         json_t *part = json_array();
         for (size_t i = c * CHUNK_RECORDS; i < n && i < (c + 1) * CHUNK_RECORDS; i++)
             json_array_append(part, json_array_get(records, i));
-        simulate_work_part(pd->opts, 1.0 / (double)chunks);
+        demo_simulate_work(pd->opts, 1.0 / (double)chunks);
         json_t *done = process_records(part, how);
         json_array_extend(out, done);
         json_decref(done);
@@ -251,15 +244,15 @@ static json_t *process_reported(kg_ctx_t *ctx, json_t *in, const char *how)
 
 static int processor_exec(kg_ctx_t *ctx, json_t *in, json_t **out)
 {
-    uint64_t seed = shared_u64(in, "seed"), it = shared_u64(in, "iteration"),
-             chunk = shared_u64(in, "chunk");
-    double luck = chance(seed, it * 7919 + chunk, 1000);
+    uint64_t seed = demo_u64(in, "seed"), it = demo_u64(in, "iteration"),
+             chunk = demo_u64(in, "chunk");
+    double luck = demo_chance(seed, it * 7919 + chunk, 1000);
     unsigned attempt = kg_ctx_attempt(ctx);
     bool fails = luck < 0.05 || (luck < 0.30 && attempt == 0);
     /* A parallel chunk always takes the full delay; the sequential node
      * spreads it over its chunks when it succeeds. */
     if (fails || json_object_get(in, "chunks"))
-        simulate_work(processor_of(ctx)->opts);
+        demo_simulate_work(processor_of(ctx)->opts, 1.0);
     if (luck < 0.05)   /* a bad chunk: every attempt fails, the fallback takes over */
         return kg_ctx_fail(ctx, "ProcessingError", "chunk %llu of iteration %llu is corrupt",
                            (unsigned long long)chunk, (unsigned long long)it);
@@ -322,7 +315,7 @@ static int aggregator_prep(kg_ctx_t *ctx, json_t *shared, json_t **out)
 
 static int aggregator_exec(kg_ctx_t *ctx, json_t *records, json_t **out)
 {
-    simulate_work(opts_of(ctx));
+    demo_simulate_work(demo_opts(ctx), 1.0);
     json_t *by_category = json_object();
     double sum = 0;
     size_t i, fallback = 0;
@@ -367,16 +360,16 @@ static int storage_prep(kg_ctx_t *ctx, json_t *shared, json_t **out)
 
 static int storage_exec(kg_ctx_t *ctx, json_t *in, json_t **out)
 {
-    uint64_t seed = shared_u64(in, "seed"), it = shared_u64(in, "iteration");
-    simulate_work(opts_of(ctx));
-    if (chance(seed, it, 2000) < 0.08) {
+    uint64_t seed = demo_u64(in, "seed"), it = demo_u64(in, "iteration");
+    demo_simulate_work(demo_opts(ctx), 1.0);
+    if (demo_chance(seed, it, 2000) < 0.08) {
         kg_ctx_log(ctx, KG_LOG_ERROR, "not stored: storage quota exceeded");
         *out = json_pack("{s:b, s:s}", "stored", 0, "reason", "storage quota exceeded");
         return 0;
     }
     char id[48];
     snprintf(id, sizeof id, "st-%04llu-%06llx", (unsigned long long)it,
-             (unsigned long long)(mix(seed ^ it) & 0xFFFFFF));
+             (unsigned long long)(demo_mix(seed ^ it) & 0xFFFFFF));
     kg_ctx_log_fields_new(ctx, KG_LOG_INFO, json_pack("{s:s}", "storage_id", id),
                           "stored the aggregates as %s", id);
     *out = json_pack("{s:b, s:s}", "stored", 1, "storage_id", id);

@@ -46,4 +46,17 @@ const char *demo_graph_name(demo_graph graph);   /* "pipeline", "nested", "wide"
 /* The shared store for one iteration (new reference). */
 json_t *demo_shared_new(uint64_t seed, unsigned iteration);
 
+/* ---- What the example graphs' nodes share (demo_workflow.c) ---------------- */
+
+/* Deterministic pseudo-randomness: a 64-bit mix (splitmix64's finaliser) and
+ * a number in [0, 1) from (a, b, c) -- the seed, the iteration, a salt. */
+uint64_t demo_mix(uint64_t x);
+double demo_chance(uint64_t a, uint64_t b, uint64_t c);
+/* The options a demo node was made with (its kg_ctx_data; borrowed). */
+const demo_options *demo_opts(kg_ctx_t *ctx);
+/* An integer member of `o` (0 when absent or not an integer). */
+uint64_t demo_u64(json_t *o, const char *key);
+/* Simulated work: sleep `fraction` of the node delay. */
+void demo_simulate_work(const demo_options *o, double fraction);
+
 #endif
